@@ -1,0 +1,22 @@
+//! Xuncha's core: what a grid worker's phone does offline, shared with the server.
+//!
+//! - [`checklist`]: the four inspection checklists as data, and evaluating answers.
+//! - [`model`]: premises, inspections, findings, geotags.
+//! - [`clock`]: the hybrid logical clock that orders ops across devices.
+//! - [`op`]: the op log's records; [`merge`] and [`hazard`]: the pure merge rules and the
+//!   hazard lifecycle fold.
+//! - [`store`]: the SQLite replica: record changes as ops, apply synced ops, query, digest.
+//!
+//! Layers: `checklist`, `model`, `clock`, `op`, `merge` and `hazard` do no I/O; only `store`
+//! touches the database.
+
+pub mod checklist;
+pub mod clock;
+mod error;
+pub mod hazard;
+pub mod merge;
+pub mod model;
+pub mod op;
+pub mod store;
+
+pub use error::{Error, Result};

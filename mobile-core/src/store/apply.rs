@@ -1,0 +1,342 @@
+//! Applying ops to the database: the one path for local changes and for synced batches.
+//!
+//! A batch is applied in the caller's transaction: every op is validated first, stored in the
+//! op log (exact duplicates skipped, a reused `(device, seq)` with other content refused),
+//! then its domain change is made. Premises writes are merged within the batch first
+//! ([`LwwBatch`]) and hazards are re-folded once per batch, so large pulls stay cheap.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::clock::Hlc;
+use crate::error::{Error, Result};
+use crate::hazard::{HazardOrigin, HistoryEntry, fold};
+use crate::merge::{LwwBatch, wins};
+use crate::model::{DeviceId, HazardId, UserId};
+use crate::op::{Op, OpBody, OpKey};
+
+/// What a batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// New ops stored and applied.
+    pub applied: usize,
+    /// Ops already held (skipped).
+    pub duplicates: usize,
+    /// New ops kept but not applied (unknown type or newer schema).
+    pub deferred: usize,
+}
+
+/// Maps device ids to their local numbers; cached across batches.
+#[derive(Debug, Default)]
+pub(crate) struct DeviceNumbers(HashMap<DeviceId, i64>);
+
+impl DeviceNumbers {
+    pub(crate) fn get_or_insert(&mut self, tx: &Transaction<'_>, device: &DeviceId) -> Result<i64> {
+        if let Some(n) = self.0.get(device) {
+            return Ok(*n);
+        }
+        let found: Option<i64> = tx
+            .prepare_cached("SELECT device_no FROM devices WHERE device_id = ?1")?
+            .query_row([device.as_str()], |r| r.get(0))
+            .optional()?;
+        let n = match found {
+            Some(n) => n,
+            None => {
+                tx.prepare_cached("INSERT INTO devices (device_id) VALUES (?1)")?
+                    .execute([device.as_str()])?;
+                tx.last_insert_rowid()
+            }
+        };
+        self.0.insert(device.clone(), n);
+        Ok(n)
+    }
+
+    /// Forgets everything: after a rollback, numbers handed out inside it are void.
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Validates, stores and applies `ops` inside `tx`. Returns the report and the highest HLC seen.
+pub(crate) fn apply_batch(
+    tx: &Transaction<'_>,
+    devices: &mut DeviceNumbers,
+    ops: &[Op],
+) -> Result<(ApplyReport, Hlc)> {
+    for op in ops {
+        op.validate()?;
+    }
+    let mut report = ApplyReport::default();
+    let mut max_hlc = Hlc::default();
+    let mut lww = LwwBatch::default();
+    let mut touched: BTreeSet<HazardId> = BTreeSet::new();
+    let mut data = Vec::with_capacity(256);
+    let mut insert_op = tx.prepare_cached(
+        "INSERT OR IGNORE INTO ops (device_no, seq, hlc, author, schema, wall_ms, kind, data, applied)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for op in ops {
+        max_hlc = max_hlc.max(op.hlc);
+        let device_no = devices.get_or_insert(tx, &op.device)?;
+        op.body.encode_data(&mut data)?;
+        let data_text = std::str::from_utf8(&data).map_err(|e| Error::Batch(e.to_string()))?;
+        let understood = op.is_understood();
+        let inserted = insert_op.execute(params![
+            device_no,
+            op.seq as i64,
+            op.hlc.as_u64() as i64,
+            op.author.as_str(),
+            op.schema,
+            op.wall_ms,
+            op.body.kind(),
+            data_text,
+            understood,
+        ])?;
+        if inserted == 0 {
+            check_duplicate(tx, device_no, op, data_text)?;
+            report.duplicates += 1;
+            continue;
+        }
+        if !understood {
+            report.deferred += 1;
+            continue;
+        }
+        report.applied += 1;
+        apply_domain(tx, op, &mut lww, &mut touched)?;
+    }
+    flush_premises(tx, lww)?;
+    for id in &touched {
+        refold_hazard(tx, id)?;
+    }
+    Ok((report, max_hlc))
+}
+
+/// A second copy of a stored op is fine; a different op under the same `(device, seq)` is not.
+fn check_duplicate(tx: &Transaction<'_>, device_no: i64, op: &Op, data: &str) -> Result<()> {
+    let same: bool = tx
+        .prepare_cached(
+            "SELECT hlc = ?3 AND author = ?4 AND schema = ?5 AND wall_ms = ?6 AND kind = ?7 AND data = ?8
+             FROM ops WHERE device_no = ?1 AND seq = ?2",
+        )?
+        .query_row(
+            params![device_no, op.seq as i64, op.hlc.as_u64() as i64, op.author.as_str(), op.schema, op.wall_ms, op.body.kind(), data],
+            |r| r.get(0),
+        )?;
+    if same {
+        Ok(())
+    } else {
+        Err(Error::OpConflict {
+            device: op.device.clone(),
+            seq: op.seq,
+        })
+    }
+}
+
+/// Re-applies ops kept earlier that this build now understands (after an app upgrade).
+pub(crate) fn apply_deferred(tx: &Transaction<'_>, devices: &mut DeviceNumbers) -> Result<usize> {
+    let rows: Vec<Op> = {
+        let mut stmt = tx.prepare(
+            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
+             FROM ops o JOIN devices d USING (device_no) WHERE o.applied = 0",
+        )?;
+        let mapped = stmt.query_map([], super::read_op)?;
+        mapped
+            .collect::<rusqlite::Result<Vec<Result<Op>>>>()?
+            .into_iter()
+            .collect::<Result<_>>()?
+    };
+    let now_understood: Vec<Op> = rows.into_iter().filter(Op::is_understood).collect();
+    if now_understood.is_empty() {
+        return Ok(0);
+    }
+    let mut lww = LwwBatch::default();
+    let mut touched = BTreeSet::new();
+    for op in &now_understood {
+        let device_no = devices.get_or_insert(tx, &op.device)?;
+        tx.execute(
+            "UPDATE ops SET applied = 1 WHERE device_no = ?1 AND seq = ?2",
+            params![device_no, op.seq as i64],
+        )?;
+        apply_domain(tx, op, &mut lww, &mut touched)?;
+    }
+    flush_premises(tx, lww)?;
+    for id in &touched {
+        refold_hazard(tx, id)?;
+    }
+    Ok(now_understood.len())
+}
+
+fn apply_domain(
+    tx: &Transaction<'_>,
+    op: &Op,
+    lww: &mut LwwBatch,
+    touched: &mut BTreeSet<HazardId>,
+) -> Result<()> {
+    match &op.body {
+        OpBody::PremisesPatch(p) => {
+            let key = op.key();
+            for (field, value) in &p.fields {
+                lww.offer(&p.premises_id, field, &key, value);
+            }
+        }
+        OpBody::Inspection(i) => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO inspections (id, premises_id, root, supersedes, inspector, performed_on, hlc, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                i.id.as_str(),
+                i.premises_id.as_str(),
+                i.root.as_str(),
+                i.supersedes.as_ref().map(|s| s.as_str()),
+                i.inspector.as_str(),
+                i.performed_on.to_string(),
+                op.hlc.as_u64() as i64,
+                serde_json::to_string(i)?,
+            ])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO hazard_events (hazard_id, hlc, device_id, seq, author, wall_ms, origin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for f in &i.findings {
+                let origin = HazardOrigin {
+                    finding: f.clone(),
+                    inspection_id: i.id.clone(),
+                    premises_id: i.premises_id.clone(),
+                    found_on: i.performed_on,
+                    found_by: i.inspector.clone(),
+                };
+                insert.execute(params![
+                    f.hazard_id.as_str(),
+                    op.hlc.as_u64() as i64,
+                    op.device.as_str(),
+                    op.seq as i64,
+                    op.author.as_str(),
+                    op.wall_ms,
+                    serde_json::to_string(&origin)?,
+                ])?;
+                touched.insert(f.hazard_id.clone());
+            }
+        }
+        OpBody::HazardEvent(e) => {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO hazard_events (hazard_id, hlc, device_id, seq, author, wall_ms, action, geotag, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                e.hazard_id.as_str(),
+                op.hlc.as_u64() as i64,
+                op.device.as_str(),
+                op.seq as i64,
+                op.author.as_str(),
+                op.wall_ms,
+                serde_json::to_string(&e.action)?,
+                e.geotag.as_ref().map(serde_json::to_string).transpose()?,
+                e.note.as_deref(),
+            ])?;
+            touched.insert(e.hazard_id.clone());
+        }
+        OpBody::Unknown { .. } => {}
+    }
+    Ok(())
+}
+
+/// Writes each batch winner unless the stored register already holds a later write.
+fn flush_premises(tx: &Transaction<'_>, lww: LwwBatch) -> Result<()> {
+    if lww.is_empty() {
+        return Ok(());
+    }
+    let mut current = tx.prepare_cached(
+        "SELECT hlc, device_id, seq FROM premises_fields WHERE premises_id = ?1 AND field = ?2",
+    )?;
+    let mut write = tx.prepare_cached(
+        "INSERT INTO premises_fields (premises_id, field, value, hlc, device_id, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (premises_id, field) DO UPDATE SET
+           value = excluded.value, hlc = excluded.hlc, device_id = excluded.device_id, seq = excluded.seq",
+    )?;
+    for ((premises, field), w) in lww.into_writes() {
+        let stored: Option<OpKey> = current
+            .query_row(params![premises.as_str(), field], |r| {
+                Ok(OpKey {
+                    hlc: Hlc::from_u64(r.get::<_, i64>(0)? as u64),
+                    device: DeviceId(r.get(1)?),
+                    seq: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .optional()?;
+        if stored.is_none_or(|s| wins(&w.key, &s)) {
+            write.execute(params![
+                premises.as_str(),
+                field,
+                serde_json::to_string(&w.value)?,
+                w.key.hlc.as_u64() as i64,
+                w.key.device.as_str(),
+                w.key.seq as i64,
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// The events of one hazard as stored: the latest finding (a correction re-finds it) and the rest.
+pub(crate) fn load_hazard_events(
+    tx: &rusqlite::Connection,
+    id: &HazardId,
+) -> Result<(Option<HazardOrigin>, Vec<HistoryEntry>)> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT hlc, device_id, seq, author, wall_ms, origin, action, geotag, note
+         FROM hazard_events WHERE hazard_id = ?1",
+    )?;
+    let mut origin: Option<(OpKey, HazardOrigin)> = None;
+    let mut entries = Vec::new();
+    let mut rows = stmt.query([id.as_str()])?;
+    while let Some(r) = rows.next()? {
+        let key = OpKey {
+            hlc: Hlc::from_u64(r.get::<_, i64>(0)? as u64),
+            device: DeviceId(r.get(1)?),
+            seq: r.get::<_, i64>(2)? as u64,
+        };
+        let origin_json: Option<String> = r.get(5)?;
+        let action_json: Option<String> = r.get(6)?;
+        let geotag_json: Option<String> = r.get(7)?;
+        if let Some(o) = origin_json {
+            let o: HazardOrigin = serde_json::from_str(&o)?;
+            if origin.as_ref().is_none_or(|(k, _)| key > *k) {
+                origin = Some((key.clone(), o));
+            }
+        }
+        entries.push(HistoryEntry {
+            key,
+            by: UserId(r.get(3)?),
+            at_ms: r.get(4)?,
+            action: action_json.map(|a| serde_json::from_str(&a)).transpose()?,
+            geotag: geotag_json.map(|g| serde_json::from_str(&g)).transpose()?,
+            note: r.get(8)?,
+            invalid: false,
+        });
+    }
+    Ok((origin.map(|(_, o)| o), entries))
+}
+
+fn refold_hazard(tx: &Transaction<'_>, id: &HazardId) -> Result<()> {
+    let (origin, entries) = load_hazard_events(tx, id)?;
+    let (state, _) = fold(id, origin.as_ref(), &entries);
+    if let Some(h) = state {
+        tx.prepare_cached(
+            "INSERT INTO hazards (id, premises_id, status, severity, deadline, assignee, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET premises_id = excluded.premises_id, status = excluded.status,
+               severity = excluded.severity, deadline = excluded.deadline, assignee = excluded.assignee, state = excluded.state",
+        )?
+        .execute(params![
+            h.id.as_str(),
+            h.origin.premises_id.as_str(),
+            h.status.as_str(),
+            serde_json::to_value(h.origin.finding.severity)?.as_str().unwrap_or_default(),
+            h.deadline.map(|d| d.to_string()),
+            h.assignee.as_str(),
+            serde_json::to_string(&h)?,
+        ])?;
+    }
+    Ok(())
+}

@@ -1,0 +1,631 @@
+//! The replica's SQLite store: the op log and the state derived from it.
+//!
+//! Every change is an op written together with its domain change in one transaction (the
+//! outbox), so nothing is lost if the app dies half-way. Local changes and synced ops take the
+//! same path ([`apply`]), so a phone and the server that hold the same ops hold the same state.
+//!
+//! ```
+//! use xuncha_core::model::{PremisesFields, PremisesKind, UserId};
+//! use xuncha_core::store::Store;
+//!
+//! let mut store = Store::open_in_memory()?;
+//! store.set_user(UserId::from("wang.wei"))?;
+//! let shop = store.add_premises(PremisesFields::new("老王面馆", "幸福路1号", PremisesKind::Catering))?;
+//! assert_eq!(store.list_premises(false)?.len(), 1);
+//! assert_eq!(store.pending_ops(100)?.len(), 1); // waiting to be pushed
+//! # let _ = shop;
+//! # Ok::<(), xuncha_core::Error>(())
+//! ```
+
+mod apply;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use apply::ApplyReport;
+use apply::{DeviceNumbers, apply_batch, apply_deferred, load_hazard_events};
+
+use crate::checklist::{Catalog, ChecklistKind, evaluate};
+use crate::clock::{Hlc, HlcClock, SystemClock, WallClock, china_date};
+use crate::error::{Error, Result};
+use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
+use crate::model::{
+    ChecklistRef, DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, Premises,
+    PremisesFields, PremisesId, UserId,
+};
+use crate::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Wall clock (tests and simulations inject a manual one).
+    pub wall: Arc<dyn WallClock>,
+    /// Device id to use when the database is new; a random one when `None`.
+    pub device: Option<DeviceId>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            wall: Arc::new(SystemClock),
+            device: None,
+        }
+    }
+}
+
+/// One replica's database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    device: DeviceId,
+    user: Option<UserId>,
+    clock: HlcClock,
+    wall: Arc<dyn WallClock>,
+    devices: DeviceNumbers,
+    catalog: &'static Catalog,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens a database that lives in memory only (tests, simulations).
+    pub fn open_in_memory() -> Result<Store> {
+        Self::setup(Connection::open_in_memory()?, StoreOptions::default())
+    }
+
+    /// Opens a file with explicit options.
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        Self::setup(Connection::open(path)?, options)
+    }
+
+    /// Opens an in-memory database with explicit options.
+    pub fn open_in_memory_with(options: StoreOptions) -> Result<Store> {
+        Self::setup(Connection::open_in_memory()?, options)
+    }
+
+    fn setup(mut conn: Connection, options: StoreOptions) -> Result<Store> {
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let device = match get_meta(&conn, "device_id")? {
+            Some(d) => DeviceId(d),
+            None => {
+                let d = options.device.unwrap_or_else(DeviceId::random);
+                set_meta(&conn, "device_id", d.as_str())?;
+                d
+            }
+        };
+        let user = get_meta(&conn, "user_id")?.map(UserId);
+        let last = get_meta(&conn, "hlc")?
+            .and_then(|h| h.parse::<u64>().ok())
+            .map(Hlc::from_u64)
+            .unwrap_or_default();
+        let mut store = Store {
+            conn,
+            device,
+            user,
+            clock: HlcClock::resume(last),
+            wall: options.wall,
+            devices: DeviceNumbers::default(),
+            catalog: Catalog::builtin(),
+        };
+        // Ops kept from a newer version may be understood now (after an app upgrade).
+        store.in_tx(apply_deferred)?;
+        Ok(store)
+    }
+
+    /// This replica's device id.
+    pub fn device_id(&self) -> &DeviceId {
+        &self.device
+    }
+
+    /// The signed-in user, who authors new ops.
+    pub fn user(&self) -> Option<&UserId> {
+        self.user.as_ref()
+    }
+
+    /// Sets the signed-in user (after enrolment).
+    pub fn set_user(&mut self, user: UserId) -> Result<()> {
+        set_meta(&self.conn, "user_id", user.as_str())?;
+        self.user = Some(user);
+        Ok(())
+    }
+
+    /// The checklists this store evaluates with.
+    pub fn catalog(&self) -> &'static Catalog {
+        self.catalog
+    }
+
+    /// The current HLC (the newest stamp issued or seen).
+    pub fn hlc(&self) -> Hlc {
+        self.clock.last()
+    }
+
+    /// Runs `f` in a transaction; on error rolls back and forgets device numbers handed out.
+    fn in_tx<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>, &mut DeviceNumbers) -> Result<T>,
+    ) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let out = f(&tx, &mut self.devices).and_then(|v| {
+            tx.commit()?;
+            Ok(v)
+        });
+        if out.is_err() {
+            self.devices.clear();
+        }
+        out
+    }
+
+    /// Writes local changes as ops (contiguous seqs) and applies them, in one transaction.
+    fn commit_local(&mut self, bodies: Vec<OpBody>) -> Result<Vec<Op>> {
+        let author = self.user.clone().ok_or(Error::NoUser)?;
+        let wall_ms = self.wall.now_ms();
+        let device = self.device.clone();
+        let mut clock = self.clock;
+        let ops = self.in_tx(|tx, devices| {
+            let device_no = devices.get_or_insert(tx, &device)?;
+            let last: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM ops WHERE device_no = ?1")?
+                .query_row([device_no], |r| r.get(0))?;
+            let ops: Vec<Op> = bodies
+                .into_iter()
+                .enumerate()
+                .map(|(i, body)| Op {
+                    device: device.clone(),
+                    seq: last as u64 + 1 + i as u64,
+                    hlc: clock.tick(wall_ms.max(0) as u64),
+                    author: author.clone(),
+                    schema: SCHEMA_VERSION,
+                    wall_ms,
+                    body,
+                })
+                .collect();
+            apply_batch(tx, devices, &ops)?;
+            set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
+            Ok(ops)
+        })?;
+        self.clock = clock;
+        Ok(ops)
+    }
+
+    /// Applies ops from elsewhere (a sync pull), all or nothing.
+    pub fn apply_ops(&mut self, ops: &[Op]) -> Result<ApplyReport> {
+        let mut clock = self.clock;
+        let report = self.in_tx(|tx, devices| {
+            let (report, max_hlc) = apply_batch(tx, devices, ops)?;
+            clock.observe(max_hlc);
+            set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
+            Ok(report)
+        })?;
+        self.clock = clock;
+        Ok(report)
+    }
+
+    /// Takes in the server's clock so local ops order after what it has seen.
+    pub fn observe_hlc(&mut self, remote: Hlc) -> Result<()> {
+        self.clock.observe(remote);
+        set_meta(&self.conn, "hlc", &self.clock.last().as_u64().to_string())
+    }
+
+    // ---- premises ----
+
+    /// Adds a premises.
+    pub fn add_premises(&mut self, fields: PremisesFields) -> Result<Premises> {
+        fields.validate()?;
+        let id = PremisesId::random();
+        let patch = PremisesPatch {
+            premises_id: id.clone(),
+            fields: fields.to_registers(),
+        };
+        self.commit_local(vec![OpBody::PremisesPatch(patch)])?;
+        Ok(Premises { id, fields })
+    }
+
+    /// Saves an edited premises record; only the fields that changed become writes, so
+    /// concurrent edits of other fields survive. Returns the merged record.
+    pub fn edit_premises(&mut self, id: &PremisesId, fields: PremisesFields) -> Result<Premises> {
+        fields.validate()?;
+        let current = self.premises_registers(id)?;
+        if current.is_empty() {
+            return Err(Error::NotFound(format!("premises {id}")));
+        }
+        let changed: Map<String, Value> = fields
+            .to_registers()
+            .into_iter()
+            .filter(|(k, v)| current.get(k) != Some(v))
+            .collect();
+        if !changed.is_empty() {
+            self.commit_local(vec![OpBody::PremisesPatch(PremisesPatch {
+                premises_id: id.clone(),
+                fields: changed,
+            })])?;
+        }
+        self.premises(id)?
+            .ok_or_else(|| Error::NotFound(format!("premises {id}")))
+    }
+
+    /// Archives (or restores) a premises; nothing is ever deleted.
+    pub fn archive_premises(&mut self, id: &PremisesId, archived: bool) -> Result<()> {
+        if self.premises_registers(id)?.is_empty() {
+            return Err(Error::NotFound(format!("premises {id}")));
+        }
+        let fields = Map::from_iter([("archived".to_owned(), Value::Bool(archived))]);
+        self.commit_local(vec![OpBody::PremisesPatch(PremisesPatch {
+            premises_id: id.clone(),
+            fields,
+        })])?;
+        Ok(())
+    }
+
+    fn premises_registers(&self, id: &PremisesId) -> Result<Map<String, Value>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT field, value FROM premises_fields WHERE premises_id = ?1")?;
+        let rows = stmt.query_map([id.as_str()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut map = Map::new();
+        for row in rows {
+            let (field, value) = row?;
+            map.insert(field, serde_json::from_str(&value)?);
+        }
+        Ok(map)
+    }
+
+    /// One premises; `None` when unknown, or while only part of it has arrived by sync.
+    pub fn premises(&self, id: &PremisesId) -> Result<Option<Premises>> {
+        let regs = self.premises_registers(id)?;
+        if regs.is_empty() {
+            return Ok(None);
+        }
+        Ok(PremisesFields::from_registers(regs)
+            .ok()
+            .map(|fields| Premises {
+                id: id.clone(),
+                fields,
+            }))
+    }
+
+    /// All premises, by name; archived ones only when asked.
+    pub fn list_premises(&self, include_archived: bool) -> Result<Vec<Premises>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT premises_id, field, value FROM premises_fields ORDER BY premises_id",
+        )?;
+        let mut by_id: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let value: String = r.get(2)?;
+            by_id
+                .entry(r.get(0)?)
+                .or_default()
+                .insert(r.get(1)?, serde_json::from_str(&value)?);
+        }
+        let mut out: Vec<Premises> = by_id
+            .into_iter()
+            .filter_map(|(id, regs)| {
+                PremisesFields::from_registers(regs)
+                    .ok()
+                    .map(|fields| Premises {
+                        id: PremisesId(id),
+                        fields,
+                    })
+            })
+            .filter(|p| include_archived || !p.fields.archived)
+            .collect();
+        out.sort_by(|a, b| {
+            a.fields
+                .name
+                .cmp(&b.fields.name)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(out)
+    }
+
+    // ---- inspections ----
+
+    /// Checks the answers against the newest checklists, derives the hazards and records the
+    /// inspection. Nothing is stored when an answer does not fit.
+    pub fn record_inspection(&mut self, draft: InspectionDraft) -> Result<Inspection> {
+        let user = self.user.clone().ok_or(Error::NoUser)?;
+        let premises = self
+            .premises(&draft.premises_id)?
+            .ok_or_else(|| Error::NotFound(format!("premises {}", draft.premises_id)))?;
+        if premises.fields.archived {
+            return Err(Error::invalid(
+                "premises_id",
+                "the premises is archived; restore it before inspecting",
+            ));
+        }
+        if let Some(g) = &draft.geotag {
+            g.validate()?;
+        }
+        let mut kinds = draft.kinds.clone();
+        kinds.sort();
+        kinds.dedup();
+        if kinds.is_empty() {
+            return Err(Error::invalid(
+                "kinds",
+                "choose at least one inspection type",
+            ));
+        }
+        let lists: Vec<_> = kinds
+            .iter()
+            .map(|k| {
+                self.catalog
+                    .latest(*k)
+                    .ok_or_else(|| Error::NotFound(format!("checklist {k:?}")))
+            })
+            .collect::<Result<_>>()?;
+        let now = self.wall.now_ms();
+        let today = china_date(now);
+        let id = InspectionId::random();
+        let superseded = match &draft.supersedes {
+            Some(s) => {
+                let old = self
+                    .inspection(s)?
+                    .ok_or_else(|| Error::NotFound(format!("inspection {s}")))?;
+                if old.premises_id != draft.premises_id {
+                    return Err(Error::invalid(
+                        "supersedes",
+                        "a correction must be for the same premises",
+                    ));
+                }
+                Some(old)
+            }
+            None => None,
+        };
+        let root = superseded
+            .as_ref()
+            .map_or_else(|| id.clone(), |o| o.root.clone());
+        let findings = evaluate(&lists, &premises.fields, &draft.answers, today, &root)?;
+        let inspection = Inspection {
+            id,
+            premises_id: draft.premises_id,
+            checklists: lists
+                .iter()
+                .map(|l| ChecklistRef {
+                    kind: l.kind,
+                    version: l.version,
+                })
+                .collect(),
+            inspector: user,
+            performed_on: today,
+            recorded_at_ms: now,
+            geotag: draft.geotag,
+            answers: draft.answers,
+            findings,
+            note: draft.note,
+            supersedes: draft.supersedes,
+            root,
+            extra: BTreeMap::new(),
+        };
+        let mut bodies = vec![OpBody::Inspection(Box::new(inspection.clone()))];
+        // A correction that no longer finds a hazard withdraws it.
+        for old in superseded.iter().flat_map(|o| o.findings.iter()) {
+            let still = inspection
+                .findings
+                .iter()
+                .any(|f| f.hazard_id == old.hazard_id);
+            let open = self
+                .hazard(&old.hazard_id)?
+                .is_some_and(|h| h.status.is_open());
+            if !still && open {
+                bodies.push(OpBody::HazardEvent(HazardEvent {
+                    hazard_id: old.hazard_id.clone(),
+                    action: HazardAction::Withdrawn,
+                    geotag: inspection.geotag.clone(),
+                    note: Some(format!("corrected by inspection {}", inspection.id)),
+                }));
+            }
+        }
+        self.commit_local(bodies)?;
+        Ok(inspection)
+    }
+
+    /// One inspection by id (superseded ones too).
+    pub fn inspection(&self, id: &InspectionId) -> Result<Option<Inspection>> {
+        let body: Option<String> = self
+            .conn
+            .prepare_cached("SELECT body FROM inspections WHERE id = ?1")?
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+    }
+
+    /// The current inspections of a premises (corrections replace what they supersede), newest first.
+    pub fn inspections_of(&self, premises: &PremisesId) -> Result<Vec<Inspection>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT body FROM inspections i WHERE premises_id = ?1
+               AND NOT EXISTS (SELECT 1 FROM inspections c WHERE c.supersedes = i.id)
+             ORDER BY performed_on DESC, hlc DESC",
+        )?;
+        let rows = stmt.query_map([premises.as_str()], |r| r.get::<_, String>(0))?;
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
+    }
+
+    // ---- hazards ----
+
+    /// One hazard's current state.
+    pub fn hazard(&self, id: &HazardId) -> Result<Option<Hazard>> {
+        let state: Option<String> = self
+            .conn
+            .prepare_cached("SELECT state FROM hazards WHERE id = ?1")?
+            .query_row([id.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(state.map(|s| serde_json::from_str(&s)).transpose()?)
+    }
+
+    /// Open hazards, earliest deadline first (no deadline last).
+    pub fn open_hazards(&self) -> Result<Vec<Hazard>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state FROM hazards WHERE status NOT IN ('closed', 'withdrawn')
+             ORDER BY deadline IS NULL, deadline, id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|s| Ok(serde_json::from_str(&s?)?)).collect()
+    }
+
+    /// Everything that happened to a hazard, in order, with events its state did not allow flagged.
+    pub fn hazard_history(&self, id: &HazardId) -> Result<Vec<HistoryEntry>> {
+        let (origin, entries) = load_hazard_events(&self.conn, id)?;
+        if entries.is_empty() {
+            return Err(Error::NotFound(format!("hazard {id}")));
+        }
+        Ok(fold(id, origin.as_ref(), &entries).1)
+    }
+
+    /// Records an action on a hazard, if its current state here allows it.
+    pub fn record_hazard_event(
+        &mut self,
+        id: &HazardId,
+        action: HazardAction,
+        geotag: Option<Geotag>,
+        note: Option<String>,
+    ) -> Result<Hazard> {
+        let h = self
+            .hazard(id)?
+            .ok_or_else(|| Error::NotFound(format!("hazard {id}")))?;
+        if transition(h.status, h.origin.finding.severity, &action).is_none() {
+            return Err(Error::Transition {
+                hazard: id.clone(),
+                action: action.name().into(),
+                status: h.status.as_str().into(),
+            });
+        }
+        if let Some(g) = &geotag {
+            g.validate()?;
+        }
+        self.commit_local(vec![OpBody::HazardEvent(HazardEvent {
+            hazard_id: id.clone(),
+            action,
+            geotag,
+            note,
+        })])?;
+        self.hazard(id)?
+            .ok_or_else(|| Error::NotFound(format!("hazard {id}")))
+    }
+
+    // ---- sync support ----
+
+    /// This device's ops not yet acknowledged by the server, oldest first.
+    pub fn pending_ops(&self, limit: usize) -> Result<Vec<Op>> {
+        let acked: i64 = get_meta(&self.conn, "acked_seq")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
+             FROM ops o JOIN devices d USING (device_no)
+             WHERE d.device_id = ?1 AND o.seq > ?2 ORDER BY o.seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![self.device.as_str(), acked, limit as i64], read_op)?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Records that the server acknowledged this device's ops up to `seq`.
+    pub fn mark_acked(&mut self, seq: u64) -> Result<()> {
+        let acked: u64 = get_meta(&self.conn, "acked_seq")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if seq > acked {
+            set_meta(&self.conn, "acked_seq", &seq.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Every op held, in arrival order (for relaying and tests).
+    pub fn all_ops(&self) -> Result<Vec<Op>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
+             FROM ops o JOIN devices d USING (device_no) ORDER BY o.id",
+        )?;
+        let rows = stmt.query_map([], read_op)?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// A digest of the replica's state: equal digests mean equal premises, inspections,
+    /// hazards and kept-but-unapplied ops.
+    pub fn digest(&self) -> Result<String> {
+        let mut h = Sha256::new();
+        let mut feed = |sql: &str| -> Result<()> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let cols = stmt.column_count();
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                for i in 0..cols {
+                    match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Text(t) => h.update(t),
+                        rusqlite::types::ValueRef::Integer(n) => h.update(n.to_le_bytes()),
+                        rusqlite::types::ValueRef::Null => h.update([0xff]),
+                        other => h.update(format!("{other:?}")),
+                    }
+                    h.update([0]);
+                }
+                h.update([b'\n']);
+            }
+            h.update([b'|']);
+            Ok(())
+        };
+        feed("SELECT premises_id, field, value FROM premises_fields ORDER BY premises_id, field")?;
+        feed("SELECT id, body FROM inspections ORDER BY id")?;
+        feed("SELECT id, state FROM hazards ORDER BY id")?;
+        feed(
+            "SELECT d.device_id, o.seq, o.data FROM ops o JOIN devices d USING (device_no)
+             WHERE o.applied = 0 ORDER BY d.device_id, o.seq",
+        )?;
+        Ok(hex::encode(h.finalize()))
+    }
+
+    /// The open inspection types a visit to these premises would cover.
+    pub fn default_kinds(premises: &PremisesFields) -> Vec<ChecklistKind> {
+        let mut kinds = vec![ChecklistKind::FireExtinguisher];
+        if premises.gas_use != crate::model::GasUse::None {
+            kinds.push(ChecklistKind::GasAlarm);
+        }
+        kinds.extend([ChecklistKind::EBike, ChecklistKind::Exits]);
+        kinds
+    }
+}
+
+fn read_op(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Op>> {
+    let kind: String = r.get(6)?;
+    let schema: u32 = r.get(4)?;
+    let data: String = r.get(7)?;
+    let device = DeviceId(r.get(0)?);
+    let seq = r.get::<_, i64>(1)? as u64;
+    let hlc = Hlc::from_u64(r.get::<_, i64>(2)? as u64);
+    let author = UserId(r.get(3)?);
+    let wall_ms = r.get(5)?;
+    Ok(OpBody::decode(&kind, schema, &data)
+        .map(|body| Op {
+            device,
+            seq,
+            hlc,
+            author,
+            schema,
+            wall_ms,
+            body,
+        })
+        .map_err(Error::from))
+}
+
+fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
+        .execute([key, value])?;
+    Ok(())
+}
