@@ -14,10 +14,10 @@ use crate::model::{Answer, AnswerValue, Finding, HazardId, InspectionId, Premise
 /// Dates before this are typing mistakes, not extinguisher ages.
 const EARLIEST_DATE: (i32, u32, u32) = (1950, 1, 1);
 
-struct Ctx<'a> {
-    answers: HashMap<&'a str, &'a Answer>,
-    premises: &'a PremisesFields,
-    today: NaiveDate,
+pub(super) struct Ctx<'a> {
+    pub(super) answers: HashMap<&'a str, &'a Answer>,
+    pub(super) premises: &'a PremisesFields,
+    pub(super) today: NaiveDate,
 }
 
 impl Facts for Ctx<'_> {
@@ -95,7 +95,12 @@ pub fn evaluate(
                     format!("a required answer is missing ({})", item.label.zh),
                 ));
             }
-            None => continue,
+            // A blank optional item can still be a hazard: FE-08 blank means "never serviced".
+            None => {
+                if applies && let Some(f) = rule_finding(item, &ctx, root) {
+                    findings.push(f);
+                }
+            }
             Some(a) if !applies && a.value != AnswerValue::NotApplicable => {
                 return Err(Error::answer(
                     &item.code,
@@ -177,17 +182,24 @@ fn check_answer(item: &Item, a: &Answer, today: NaiveDate) -> Result<()> {
 }
 
 fn finding(item: &Item, a: &Answer, ctx: &Ctx<'_>, root: &InspectionId) -> Result<Option<Finding>> {
-    let Some(rule) = &item.hazard else {
-        return Ok(None);
-    };
-    if a.value == AnswerValue::NotApplicable || !rule.when.holds(ctx) {
+    if a.value == AnswerValue::NotApplicable {
         return Ok(None);
     }
-    if item.photo_on_hazard && a.photos.is_empty() {
+    let found = rule_finding(item, ctx, root);
+    if found.is_some() && item.photo_on_hazard && a.photos.is_empty() {
         return Err(Error::answer(
             &item.code,
             "is a hazard and needs at least one photo",
         ));
+    }
+    Ok(found)
+}
+
+/// The finding the item's rule makes from the answers in `ctx`, if any.
+fn rule_finding(item: &Item, ctx: &Ctx<'_>, root: &InspectionId) -> Option<Finding> {
+    let rule = item.hazard.as_ref()?;
+    if !rule.when.holds(ctx) {
+        return None;
     }
     let (severity, days) = rule
         .overrides
@@ -196,7 +208,7 @@ fn finding(item: &Item, a: &Answer, ctx: &Ctx<'_>, root: &InspectionId) -> Resul
         .map_or((rule.severity, rule.rectify_days), |o| {
             (o.severity, o.rectify_days)
         });
-    Ok(Some(Finding {
+    Some(Finding {
         hazard_id: HazardId::derive(root, &item.code),
         code: item.code.clone(),
         severity,
@@ -206,7 +218,7 @@ fn finding(item: &Item, a: &Answer, ctx: &Ctx<'_>, root: &InspectionId) -> Resul
             .checked_add_days(Days::new(u64::from(days)))
             .unwrap_or(ctx.today),
         high_priority: rule.high_priority,
-    }))
+    })
 }
 
 fn spec_name(spec: &AnswerSpec) -> &'static str {

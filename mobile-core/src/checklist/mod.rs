@@ -7,10 +7,16 @@
 mod catalog;
 pub mod cond;
 mod evaluate;
+pub mod sample;
 
 use serde::{Deserialize, Serialize};
 
-pub use catalog::Catalog;
+pub use catalog::{Catalog, EMBEDDED as catalog_files_embedded};
+
+/// The checklist files embedded in this build: (file name, JSON text).
+pub fn catalog_files() -> &'static [(&'static str, &'static str)] {
+    catalog_files_embedded
+}
 pub use cond::{Cond, Expr, ExprOp, Literal};
 pub use evaluate::evaluate;
 
