@@ -1,0 +1,97 @@
+//! Schema migrations: a database created at any earlier version upgrades to exactly the
+//! schema of a fresh one, released migration files never change, and a file from a newer
+//! app is refused rather than damaged.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+use xuncha_core::Error;
+use xuncha_core::store::Store;
+use xuncha_core::store::schema::{MIGRATIONS, configure, migrate_to};
+
+/// SHA-256 of every released migration. Add a line for a new file; never change one.
+const RELEASED: &[(&str, &str)] = &[
+    (
+        "0001_op_log.sql",
+        "c2500d7c8a3b27667a421fed2a597510997a6b149409a2df1ad767720985b299",
+    ),
+    (
+        "0002_domain.sql",
+        "785f9edc84f3c36bb3d2602f9a4ad9538bb21f25c388535ff8a94523c00978c4",
+    ),
+];
+
+fn schema_of(path: &std::path::Path) -> (i64, Vec<(String, String, Option<String>)>) {
+    let c = Connection::open(path).unwrap();
+    let version = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    let mut stmt = c
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    (version, rows.map(Result::unwrap).collect())
+}
+
+#[test]
+fn every_earlier_version_upgrades_to_the_fresh_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.sqlite3");
+    drop(Store::open(&fresh).unwrap());
+    let expected = schema_of(&fresh);
+    assert_eq!(expected.0, MIGRATIONS.len() as i64);
+    for version in 0..MIGRATIONS.len() {
+        let path = dir.path().join(format!("v{version}.sqlite3"));
+        let mut c = Connection::open(&path).unwrap();
+        configure(&c).unwrap();
+        migrate_to(&mut c, version).unwrap();
+        if version >= 1 {
+            // Data written at the old version survives the upgrade.
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('device_id', 'old-phone')",
+                [],
+            )
+            .unwrap();
+        }
+        drop(c);
+        let store = Store::open(&path).unwrap();
+        if version >= 1 {
+            assert_eq!(store.device_id().as_str(), "old-phone");
+        }
+        drop(store);
+        assert_eq!(schema_of(&path), expected, "upgrade from version {version}");
+    }
+}
+
+#[test]
+fn released_migrations_are_never_edited() {
+    assert_eq!(
+        MIGRATIONS.len(),
+        RELEASED.len(),
+        "add the new migration's hash to RELEASED"
+    );
+    for ((name, sql), (released_name, hash)) in MIGRATIONS.iter().zip(RELEASED) {
+        assert_eq!(name, released_name);
+        assert_eq!(
+            &hex::encode(Sha256::digest(sql.as_bytes())),
+            hash,
+            "{name} was edited after release"
+        );
+    }
+}
+
+#[test]
+fn a_database_from_a_newer_app_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("newer.sqlite3");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let e = Store::open(&path).unwrap_err();
+    assert!(matches!(e, Error::SchemaTooNew { found: 99, .. }), "{e}");
+    assert!(e.to_string().contains("update the app"));
+}

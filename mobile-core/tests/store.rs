@@ -1,0 +1,509 @@
+//! The SQLite store through its public API: premises, inspections, hazards, the outbox,
+//! applying synced ops, forward compatibility and persistence.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use xuncha_core::Error;
+use xuncha_core::checklist::sample::{photo_for, sample_answers};
+use xuncha_core::checklist::{Catalog, ChecklistKind};
+use xuncha_core::clock::{Hlc, ManualClock, china_date};
+use xuncha_core::hazard::{HazardAction, HazardStatus};
+use xuncha_core::model::{
+    Answer, AnswerValue, DeviceId, Geotag, InspectionDraft, PremisesFields, PremisesKind, Severity,
+    UserId,
+};
+use xuncha_core::op::Op;
+use xuncha_core::store::{Store, StoreOptions};
+
+const NOW: i64 = 1_795_400_000_000; // 2026-11-22
+
+fn store_at(clock: &Arc<ManualClock>, device: &str, user: &str) -> Store {
+    let mut s = Store::open_in_memory_with(StoreOptions {
+        wall: clock.clone(),
+        device: Some(DeviceId::from(device)),
+    })
+    .unwrap();
+    s.set_user(UserId::from(user)).unwrap();
+    s
+}
+
+fn phone(device: &str) -> Store {
+    store_at(&Arc::new(ManualClock::new(NOW)), device, "wang.wei")
+}
+
+fn shop() -> PremisesFields {
+    let mut p = PremisesFields::new("老王面馆", "幸福路1号", PremisesKind::Catering);
+    p.storeys = Some(1);
+    p.floor_area_m2 = Some(60.0);
+    p.max_occupants = Some(30);
+    p
+}
+
+fn geotag() -> Geotag {
+    Geotag {
+        lat: 31.2304,
+        lon: 121.4737,
+        accuracy_m: 8.0,
+        source: "gps".into(),
+        mock: false,
+        fix_time_ms: NOW,
+    }
+}
+
+fn visit(
+    s: &Store,
+    premises: &xuncha_core::model::PremisesId,
+    hazards: &[&str],
+) -> InspectionDraft {
+    let p = s.premises(premises).unwrap().unwrap();
+    let kinds = vec![
+        ChecklistKind::FireExtinguisher,
+        ChecklistKind::EBike,
+        ChecklistKind::Exits,
+    ];
+    let lists: Vec<_> = kinds
+        .iter()
+        .map(|k| Catalog::builtin().latest(*k).unwrap())
+        .collect();
+    InspectionDraft {
+        premises_id: premises.clone(),
+        kinds,
+        answers: sample_answers(&lists, &p.fields, china_date(NOW), hazards, &[]),
+        geotag: Some(geotag()),
+        note: None,
+        supersedes: None,
+    }
+}
+
+#[test]
+fn premises_are_added_edited_field_by_field_and_archived() {
+    let mut s = phone("A");
+    let p = s.add_premises(shop()).unwrap();
+    let mut edited = p.fields.clone();
+    edited.phone = Some("13800138000".into());
+    s.edit_premises(&p.id, edited.clone()).unwrap();
+    let ops = s.pending_ops(10).unwrap();
+    assert_eq!(ops.len(), 2);
+    match &ops[1].body {
+        xuncha_core::op::OpBody::PremisesPatch(patch) => {
+            assert_eq!(patch.fields.keys().collect::<Vec<_>>(), vec!["phone"])
+        }
+        other => panic!("{other:?}"),
+    }
+    // Saving without a change writes nothing.
+    s.edit_premises(&p.id, edited).unwrap();
+    assert_eq!(s.pending_ops(10).unwrap().len(), 2);
+    s.archive_premises(&p.id, true).unwrap();
+    assert!(s.list_premises(false).unwrap().is_empty());
+    assert!(s.list_premises(true).unwrap()[0].fields.archived);
+    assert!(matches!(
+        s.archive_premises(&"nope".into(), true),
+        Err(Error::NotFound(_))
+    ));
+}
+
+#[test]
+fn invalid_premises_are_refused_and_nothing_is_stored() {
+    let mut s = phone("A");
+    let mut bad = shop();
+    bad.credit_code = Some("91350100M000100Y44".into());
+    let e = s.add_premises(bad).unwrap_err().to_string();
+    assert!(
+        e.contains("credit_code") && e.contains("check character"),
+        "{e}"
+    );
+    assert!(s.pending_ops(10).unwrap().is_empty());
+}
+
+#[test]
+fn nothing_is_recorded_without_a_signed_in_user() {
+    let mut s = Store::open_in_memory().unwrap();
+    assert!(matches!(s.add_premises(shop()), Err(Error::NoUser)));
+}
+
+#[test]
+fn an_inspection_opens_hazards_with_derived_ids() {
+    let mut s = phone("A");
+    let p = s.add_premises(shop()).unwrap();
+    let insp = s
+        .record_inspection(visit(&s, &p.id, &["FE-03", "EB-04"]))
+        .unwrap();
+    assert_eq!(
+        insp.findings
+            .iter()
+            .map(|f| f.code.as_str())
+            .collect::<Vec<_>>(),
+        vec!["FE-03", "EB-04"]
+    );
+    let open = s.open_hazards().unwrap();
+    assert_eq!(open.len(), 2);
+    assert!(
+        open.iter()
+            .all(|h| h.status == HazardStatus::Found && h.origin.premises_id == p.id)
+    );
+    assert_eq!(s.inspections_of(&p.id).unwrap(), vec![insp.clone()]);
+    // EB-04 is fixed on the spot; FE-03 gets a notice.
+    let eb = insp.findings.iter().find(|f| f.code == "EB-04").unwrap();
+    assert_eq!(eb.rectify_days, 0);
+    let h = s
+        .record_hazard_event(
+            &eb.hazard_id,
+            HazardAction::FixedOnSpot {
+                photos: vec![photo_for("after")],
+            },
+            Some(geotag()),
+            None,
+        )
+        .unwrap();
+    assert_eq!(h.status, HazardStatus::Closed);
+    assert_eq!(h.after_photos.len(), 1);
+    assert_eq!(s.open_hazards().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_answers_store_nothing() {
+    let mut s = phone("A");
+    let p = s.add_premises(shop()).unwrap();
+    let before = (s.pending_ops(100).unwrap().len(), s.digest().unwrap());
+    let mut draft = visit(&s, &p.id, &[]);
+    draft
+        .answers
+        .push(Answer::new("XX-01", AnswerValue::YesNo(true)));
+    assert!(
+        s.record_inspection(draft)
+            .unwrap_err()
+            .to_string()
+            .contains("XX-01")
+    );
+    let mut draft = visit(&s, &p.id, &[]);
+    draft.answers.retain(|a| a.code != "FE-03");
+    assert!(
+        s.record_inspection(draft)
+            .unwrap_err()
+            .to_string()
+            .contains("FE-03")
+    );
+    let mut draft = visit(&s, &p.id, &[]);
+    draft.geotag.as_mut().unwrap().lat = f64::NAN;
+    assert!(
+        s.record_inspection(draft)
+            .unwrap_err()
+            .to_string()
+            .contains("geotag.lat")
+    );
+    assert_eq!(
+        (s.pending_ops(100).unwrap().len(), s.digest().unwrap()),
+        before
+    );
+}
+
+#[test]
+fn the_rectification_lifecycle_runs_through_rounds() {
+    let mut s = phone("A");
+    let p = s.add_premises(shop()).unwrap();
+    let insp = s.record_inspection(visit(&s, &p.id, &["FE-03"])).unwrap();
+    let id = insp.findings[0].hazard_id.clone();
+    let d = |day| NaiveDate::from_ymd_opt(2026, 11, day).unwrap();
+    let h = s
+        .record_hazard_event(
+            &id,
+            HazardAction::NoticeIssued {
+                deadline: d(25),
+                notice_no: Some("幸福社区-2026-0001".into()),
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        (h.status, h.round, h.deadline),
+        (HazardStatus::Rectifying, 1, Some(d(25)))
+    );
+    s.record_hazard_event(
+        &id,
+        HazardAction::OwnerReportedFixed { photos: vec![] },
+        None,
+        None,
+    )
+    .unwrap();
+    let h = s
+        .record_hazard_event(
+            &id,
+            HazardAction::RecheckFailed {
+                deadline: d(30),
+                photos: vec![],
+            },
+            Some(geotag()),
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        (h.status, h.round, h.deadline),
+        (HazardStatus::Rectifying, 2, Some(d(30)))
+    );
+    let h = s
+        .record_hazard_event(
+            &id,
+            HazardAction::RecheckPassed {
+                photos: vec![photo_for("ok")],
+            },
+            Some(geotag()),
+            None,
+        )
+        .unwrap();
+    assert_eq!(h.status, HazardStatus::Closed);
+    // A closed hazard cannot be re-checked again: a clear error, nothing stored.
+    let ops = s.pending_ops(100).unwrap().len();
+    let e = s
+        .record_hazard_event(
+            &id,
+            HazardAction::RecheckPassed { photos: vec![] },
+            None,
+            None,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("closed"), "{e}");
+    assert_eq!(s.pending_ops(100).unwrap().len(), ops);
+    let history = s.hazard_history(&id).unwrap();
+    let names: Vec<_> = history
+        .iter()
+        .map(|e| e.action.as_ref().map_or("found", |a| a.name()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "found",
+            "notice_issued",
+            "owner_reported_fixed",
+            "recheck_failed",
+            "recheck_passed"
+        ]
+    );
+    assert!(
+        history
+            .iter()
+            .all(|e| e.by.as_str() == "wang.wei" && !e.invalid)
+    );
+}
+
+#[test]
+fn a_suspected_major_hazard_waits_for_a_supervisor() {
+    let mut s = phone("A");
+    let p = s.add_premises(shop()).unwrap();
+    let one_exit = Answer::new("EX-03", AnswerValue::Count(1));
+    let mut draft = visit(&s, &p.id, &[]);
+    draft
+        .answers
+        .retain(|a| a.code != "EX-01" && a.code != "EX-03");
+    let mut locked = Answer::new("EX-01", AnswerValue::YesNo(true));
+    locked.photos.push(photo_for("locked"));
+    draft.answers.extend([locked, one_exit]);
+    let insp = s.record_inspection(draft).unwrap();
+    let f = &insp.findings[0];
+    assert_eq!(
+        (f.code.as_str(), f.severity),
+        ("EX-01", Severity::SuspectedMajor)
+    );
+    let h = s
+        .record_hazard_event(
+            &f.hazard_id,
+            HazardAction::FixedOnSpot {
+                photos: vec![photo_for("open")],
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(h.status, HazardStatus::AwaitingApproval);
+    let h = s
+        .record_hazard_event(&f.hazard_id, HazardAction::ClosureApproved, None, None)
+        .unwrap();
+    assert_eq!(h.status, HazardStatus::Closed);
+}
+
+#[test]
+fn a_correction_supersedes_and_withdraws_what_it_no_longer_finds() {
+    let mut s = phone("A");
+    let p = s.add_premises(shop()).unwrap();
+    let first = s
+        .record_inspection(visit(&s, &p.id, &["FE-03", "FE-05"]))
+        .unwrap();
+    let mut fix = visit(&s, &p.id, &["FE-05"]);
+    fix.supersedes = Some(first.id.clone());
+    let second = s.record_inspection(fix).unwrap();
+    assert_eq!(second.root, first.id);
+    // FE-05 keeps its hazard id (derived from the root); FE-03 is withdrawn.
+    assert_eq!(second.findings[0].hazard_id, first.findings[1].hazard_id);
+    let open: Vec<_> = s
+        .open_hazards()
+        .unwrap()
+        .into_iter()
+        .map(|h| h.origin.finding.code)
+        .collect();
+    assert_eq!(open, vec!["FE-05"]);
+    assert_eq!(
+        s.hazard(&first.findings[0].hazard_id)
+            .unwrap()
+            .unwrap()
+            .status,
+        HazardStatus::Withdrawn
+    );
+    assert_eq!(s.inspections_of(&p.id).unwrap(), vec![second]);
+}
+
+#[test]
+fn two_phones_exchanging_ops_converge_and_duplicates_are_harmless() {
+    let mut a = phone("A");
+    let mut b = phone("B");
+    let p = a.add_premises(shop()).unwrap();
+    a.record_inspection(visit(&a, &p.id, &["FE-03"])).unwrap();
+    let from_a = a.pending_ops(100).unwrap();
+    let r = b.apply_ops(&from_a).unwrap();
+    assert_eq!((r.applied, r.duplicates), (2, 0));
+    let r = b.apply_ops(&from_a).unwrap();
+    assert_eq!((r.applied, r.duplicates), (0, 2));
+    assert_eq!(a.digest().unwrap(), b.digest().unwrap());
+    // B acts on the hazard; A learns of it.
+    let hz = b.open_hazards().unwrap()[0].id.clone();
+    b.record_hazard_event(
+        &hz,
+        HazardAction::FixedOnSpot {
+            photos: vec![photo_for("x")],
+        },
+        None,
+        None,
+    )
+    .unwrap();
+    a.apply_ops(&b.pending_ops(100).unwrap()).unwrap();
+    assert_eq!(a.digest().unwrap(), b.digest().unwrap());
+    assert!(a.open_hazards().unwrap().is_empty());
+    assert!(b.hlc() > Hlc::default() && a.hlc() >= b.pending_ops(1).unwrap()[0].hlc);
+}
+
+#[test]
+fn a_reused_seq_is_a_conflict_and_the_whole_batch_is_refused() {
+    let mut a = phone("A");
+    let mut b = phone("B");
+    a.add_premises(shop()).unwrap();
+    let mut ops = a.pending_ops(10).unwrap();
+    b.apply_ops(&ops).unwrap();
+    let before = b.digest().unwrap();
+    let other = a
+        .add_premises(PremisesFields::new(
+            "新店",
+            "幸福路2号",
+            PremisesKind::Retail,
+        ))
+        .unwrap();
+    let new_op = a.pending_ops(10).unwrap().pop().unwrap();
+    ops[0].wall_ms += 1; // same (device, seq), different content
+    let e = b.apply_ops(&[new_op.clone(), ops[0].clone()]).unwrap_err();
+    assert!(
+        matches!(e, Error::OpConflict { ref device, seq: 1 } if device.as_str() == "A"),
+        "{e}"
+    );
+    assert_eq!(
+        b.digest().unwrap(),
+        before,
+        "nothing of the refused batch was applied"
+    );
+    // An invalid op refuses its batch too.
+    let mut invalid = new_op.clone();
+    invalid.seq = 0;
+    assert!(matches!(
+        b.apply_ops(&[new_op.clone(), invalid]),
+        Err(Error::Batch(_))
+    ));
+    assert_eq!(b.digest().unwrap(), before);
+    // The good op alone still goes in.
+    b.apply_ops(&[new_op]).unwrap();
+    assert!(b.premises(&other.id).unwrap().is_some());
+}
+
+#[test]
+fn unknown_op_types_and_newer_schemas_are_kept_and_resent_verbatim() {
+    let mut b = phone("B");
+    let future = r#"{"device":"C","seq":1,"hlc":"0001a2b3c4d50000","author":"li","schema":1,"wall_ms":1,
+        "type":"shop_self_check","data":{"premises_id":"p9","ok":true}}"#;
+    let newer = r#"{"device":"C","seq":2,"hlc":"0001a2b3c4d50001","author":"li","schema":2,"wall_ms":1,
+        "type":"premises_patch","data":{"premises_id":"p9","fields":{"name":"新名字"},"reason":"v2 field"}}"#;
+    let ops: Vec<Op> = vec![
+        serde_json::from_str(future).unwrap(),
+        serde_json::from_str(newer).unwrap(),
+    ];
+    let r = b.apply_ops(&ops).unwrap();
+    assert_eq!((r.applied, r.deferred), (0, 2));
+    assert!(
+        b.premises(&"p9".into()).unwrap().is_none(),
+        "a newer schema is not applied by an older app"
+    );
+    let kept = b.all_ops().unwrap();
+    assert_eq!(kept, ops);
+    for (stored, original) in kept.iter().zip([future, newer]) {
+        let again: serde_json::Value = serde_json::to_value(stored).unwrap();
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(original).unwrap()
+        );
+    }
+    // Kept ops count in the digest: a replica without them differs.
+    assert_ne!(b.digest().unwrap(), phone("D").digest().unwrap());
+}
+
+#[test]
+fn unknown_fields_inside_known_ops_survive_a_round_trip() {
+    let mut a = phone("A");
+    let p = a.add_premises(shop()).unwrap();
+    a.record_inspection(visit(&a, &p.id, &[])).unwrap();
+    let mut json = serde_json::to_value(&a.pending_ops(10).unwrap()[1]).unwrap();
+    json["data"]["weather"] = "小雨".into();
+    json["seq"] = 7.into();
+    json["device"] = "Z".into();
+    let op: Op = serde_json::from_str(&json.to_string()).unwrap();
+    let mut b = phone("B");
+    b.apply_ops(&[op]).unwrap();
+    let back = serde_json::to_value(b.all_ops().unwrap().pop().unwrap()).unwrap();
+    assert_eq!(back, json);
+}
+
+#[test]
+fn a_file_store_keeps_everything_across_reopen_and_its_clock_never_goes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.sqlite3");
+    let clock = Arc::new(ManualClock::new(NOW));
+    let opts = || StoreOptions {
+        wall: clock.clone(),
+        device: Some(DeviceId::from("A")),
+    };
+    let (digest, last) = {
+        let mut s = Store::open_with(&path, opts()).unwrap();
+        s.set_user("wang.wei".into()).unwrap();
+        let p = s.add_premises(shop()).unwrap();
+        s.record_inspection(visit(&s, &p.id, &["FE-03"])).unwrap();
+        (
+            s.digest().unwrap(),
+            s.pending_ops(10).unwrap().pop().unwrap(),
+        )
+    };
+    clock.advance(-3_600_000 * 24); // the phone's clock jumps back a day
+    let mut s = Store::open_with(&path, opts()).unwrap();
+    assert_eq!(s.digest().unwrap(), digest);
+    assert_eq!(s.user().unwrap().as_str(), "wang.wei");
+    s.add_premises(PremisesFields::new(
+        "二号店",
+        "幸福路3号",
+        PremisesKind::Retail,
+    ))
+    .unwrap();
+    let next = s.pending_ops(10).unwrap().pop().unwrap();
+    assert_eq!(next.seq, last.seq + 1, "seqs stay contiguous");
+    assert!(
+        next.hlc > last.hlc,
+        "the HLC does not go back with the wall clock"
+    );
+    s.mark_acked(next.seq).unwrap();
+    assert!(s.pending_ops(10).unwrap().is_empty());
+}
