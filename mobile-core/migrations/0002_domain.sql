@@ -20,12 +20,13 @@ CREATE TABLE inspections (
     inspector    TEXT NOT NULL,
     performed_on TEXT NOT NULL,
     hlc          INTEGER NOT NULL,
-    body         TEXT NOT NULL    -- JSON of the inspection
+    op_id        INTEGER NOT NULL REFERENCES ops (id)   -- the op holds the inspection's JSON
 );
 CREATE INDEX inspections_by_premises ON inspections (premises_id, performed_on);
 CREATE INDEX inspections_by_supersedes ON inspections (supersedes) WHERE supersedes IS NOT NULL;
 
 -- Everything that happened to a hazard: its finding (origin set) and later actions.
+-- Appended in arrival order; the fold sorts by (hlc, device_id, seq).
 CREATE TABLE hazard_events (
     hazard_id TEXT NOT NULL,
     hlc       INTEGER NOT NULL,
@@ -36,9 +37,9 @@ CREATE TABLE hazard_events (
     origin    TEXT,              -- JSON HazardOrigin, for the finding
     action    TEXT,              -- JSON HazardAction, for later events
     geotag    TEXT,
-    note      TEXT,
-    PRIMARY KEY (hazard_id, device_id, seq)
-) WITHOUT ROWID;
+    note      TEXT
+);
+CREATE INDEX hazard_events_by_hazard ON hazard_events (hazard_id);
 
 -- The fold of each hazard's events, for queries.
 CREATE TABLE hazards (

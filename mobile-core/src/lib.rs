@@ -6,6 +6,7 @@
 //! - [`op`]: the op log's records; [`merge`] and [`hazard`]: the pure merge rules and the
 //!   hazard lifecycle fold.
 //! - [`store`]: the SQLite replica: record changes as ops, apply synced ops, query, digest.
+//! - [`workload`]: synthetic op streams for benchmarks and load tests.
 //!
 //! Layers: `checklist`, `model`, `clock`, `op`, `merge` and `hazard` do no I/O; only `store`
 //! touches the database.
@@ -18,5 +19,6 @@ pub mod merge;
 pub mod model;
 pub mod op;
 pub mod store;
+pub mod workload;
 
 pub use error::{Error, Result};

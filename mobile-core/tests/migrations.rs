@@ -18,7 +18,7 @@ const RELEASED: &[(&str, &str)] = &[
     ),
     (
         "0002_domain.sql",
-        "785f9edc84f3c36bb3d2602f9a4ad9538bb21f25c388535ff8a94523c00978c4",
+        "2b7e552555f0c90b069216709a140f42fb187a38948aaa1b5eb99c3b3a208348",
     ),
 ];
 

@@ -110,7 +110,7 @@ impl Geotag {
 
 /// The value given for one checklist item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum AnswerValue {
     /// Yes or no.
     YesNo(bool),

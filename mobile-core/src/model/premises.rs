@@ -222,12 +222,11 @@ impl PremisesFields {
 /// Checks one register's value, whether it comes from this phone or from a sync batch.
 /// Unknown fields pass: they come from newer versions and are kept as they are.
 pub fn validate_field(field: &str, value: &Value) -> Result<()> {
-    fn parse<T: serde::de::DeserializeOwned>(field: &str, value: &Value) -> Result<T> {
-        serde_json::from_value(value.clone())
-            .map_err(|e| Error::invalid(field, format!("{e} (value {value})")))
+    fn parse<'v, T: Deserialize<'v>>(field: &str, value: &'v Value) -> Result<T> {
+        T::deserialize(value).map_err(|e| Error::invalid(field, format!("{e} (value {value})")))
     }
     fn text(field: &str, value: &Value, required: bool, max_chars: usize) -> Result<()> {
-        let s: Option<String> = parse(field, value)?;
+        let s: Option<&str> = parse(field, value)?;
         match s {
             None if required => Err(Error::invalid(field, "is required")),
             Some(s) if required && s.trim().is_empty() => {
@@ -245,11 +244,11 @@ pub fn validate_field(field: &str, value: &Value) -> Result<()> {
         "licence_no" | "contact_person" | "gas_supplier" | "grid_id" => {
             text(field, value, false, 100)
         }
-        "credit_code" => match parse::<Option<String>>(field, value)? {
-            Some(code) => validate_credit_code(&code),
+        "credit_code" => match parse::<Option<&str>>(field, value)? {
+            Some(code) => validate_credit_code(code),
             None => Ok(()),
         },
-        "phone" => match parse::<Option<String>>(field, value)? {
+        "phone" => match parse::<Option<&str>>(field, value)? {
             Some(p)
                 if p.is_empty()
                     || p.len() > 20

@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use crate::clock::Hlc;
 use crate::error::{Error, Result};
 use crate::hazard::{HazardOrigin, HistoryEntry, fold};
-use crate::merge::{LwwBatch, wins};
+use crate::merge::{FieldWrite, LwwBatch};
 use crate::model::{DeviceId, HazardId, UserId};
 use crate::op::{Op, OpBody, OpKey};
 
@@ -103,7 +103,7 @@ pub(crate) fn apply_batch(
             continue;
         }
         report.applied += 1;
-        apply_domain(tx, op, &mut lww, &mut touched)?;
+        apply_domain(tx, op, tx.last_insert_rowid(), &mut lww, &mut touched)?;
     }
     flush_premises(tx, lww)?;
     for id in &touched {
@@ -134,31 +134,34 @@ fn check_duplicate(tx: &Transaction<'_>, device_no: i64, op: &Op, data: &str) ->
 }
 
 /// Re-applies ops kept earlier that this build now understands (after an app upgrade).
-pub(crate) fn apply_deferred(tx: &Transaction<'_>, devices: &mut DeviceNumbers) -> Result<usize> {
-    let rows: Vec<Op> = {
+pub(crate) fn apply_deferred(tx: &Transaction<'_>, _devices: &mut DeviceNumbers) -> Result<usize> {
+    let rows: Vec<(i64, Op)> = {
         let mut stmt = tx.prepare(
-            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
+            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data, o.id
              FROM ops o JOIN devices d USING (device_no) WHERE o.applied = 0",
         )?;
-        let mapped = stmt.query_map([], super::read_op)?;
-        mapped
-            .collect::<rusqlite::Result<Vec<Result<Op>>>>()?
-            .into_iter()
-            .collect::<Result<_>>()?
+        let mapped = stmt.query_map([], |r| {
+            Ok(super::read_op(r)?.map(|op| (r.get::<_, i64>(8), op)))
+        })?;
+        let mut rows = Vec::new();
+        for row in mapped {
+            let (id, op) = row??;
+            rows.push((id?, op));
+        }
+        rows
     };
-    let now_understood: Vec<Op> = rows.into_iter().filter(Op::is_understood).collect();
+    let now_understood: Vec<(i64, Op)> = rows
+        .into_iter()
+        .filter(|(_, op)| op.is_understood())
+        .collect();
     if now_understood.is_empty() {
         return Ok(0);
     }
     let mut lww = LwwBatch::default();
     let mut touched = BTreeSet::new();
-    for op in &now_understood {
-        let device_no = devices.get_or_insert(tx, &op.device)?;
-        tx.execute(
-            "UPDATE ops SET applied = 1 WHERE device_no = ?1 AND seq = ?2",
-            params![device_no, op.seq as i64],
-        )?;
-        apply_domain(tx, op, &mut lww, &mut touched)?;
+    for (op_id, op) in &now_understood {
+        tx.execute("UPDATE ops SET applied = 1 WHERE id = ?1", [op_id])?;
+        apply_domain(tx, op, *op_id, &mut lww, &mut touched)?;
     }
     flush_premises(tx, lww)?;
     for id in &touched {
@@ -167,22 +170,28 @@ pub(crate) fn apply_deferred(tx: &Transaction<'_>, devices: &mut DeviceNumbers) 
     Ok(now_understood.len())
 }
 
-fn apply_domain(
+fn apply_domain<'a>(
     tx: &Transaction<'_>,
-    op: &Op,
-    lww: &mut LwwBatch,
+    op: &'a Op,
+    op_id: i64,
+    lww: &mut LwwBatch<'a>,
     touched: &mut BTreeSet<HazardId>,
 ) -> Result<()> {
     match &op.body {
         OpBody::PremisesPatch(p) => {
-            let key = op.key();
             for (field, value) in &p.fields {
-                lww.offer(&p.premises_id, field, &key, value);
+                let write = FieldWrite {
+                    hlc: op.hlc,
+                    device: &op.device,
+                    seq: op.seq,
+                    value,
+                };
+                lww.offer(p.premises_id.as_str(), field, write);
             }
         }
         OpBody::Inspection(i) => {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO inspections (id, premises_id, root, supersedes, inspector, performed_on, hlc, body)
+                "INSERT OR IGNORE INTO inspections (id, premises_id, root, supersedes, inspector, performed_on, hlc, op_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
@@ -193,10 +202,10 @@ fn apply_domain(
                 i.inspector.as_str(),
                 i.performed_on.to_string(),
                 op.hlc.as_u64() as i64,
-                serde_json::to_string(i)?,
+                op_id,
             ])?;
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO hazard_events (hazard_id, hlc, device_id, seq, author, wall_ms, origin)
+                "INSERT INTO hazard_events (hazard_id, hlc, device_id, seq, author, wall_ms, origin)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for f in &i.findings {
@@ -221,7 +230,7 @@ fn apply_domain(
         }
         OpBody::HazardEvent(e) => {
             tx.prepare_cached(
-                "INSERT OR IGNORE INTO hazard_events (hazard_id, hlc, device_id, seq, author, wall_ms, action, geotag, note)
+                "INSERT INTO hazard_events (hazard_id, hlc, device_id, seq, author, wall_ms, action, geotag, note)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
@@ -243,38 +252,30 @@ fn apply_domain(
 }
 
 /// Writes each batch winner unless the stored register already holds a later write.
-fn flush_premises(tx: &Transaction<'_>, lww: LwwBatch) -> Result<()> {
+fn flush_premises(tx: &Transaction<'_>, lww: LwwBatch<'_>) -> Result<()> {
     if lww.is_empty() {
         return Ok(());
     }
-    let mut current = tx.prepare_cached(
-        "SELECT hlc, device_id, seq FROM premises_fields WHERE premises_id = ?1 AND field = ?2",
-    )?;
+    // The WHERE clause is the LWW order of `merge::wins` against the stored register.
     let mut write = tx.prepare_cached(
         "INSERT INTO premises_fields (premises_id, field, value, hlc, device_id, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (premises_id, field) DO UPDATE SET
-           value = excluded.value, hlc = excluded.hlc, device_id = excluded.device_id, seq = excluded.seq",
+           value = excluded.value, hlc = excluded.hlc, device_id = excluded.device_id, seq = excluded.seq
+         WHERE (excluded.hlc, excluded.device_id, excluded.seq)
+             > (premises_fields.hlc, premises_fields.device_id, premises_fields.seq)",
     )?;
+    let mut text = Vec::with_capacity(64);
     for ((premises, field), w) in lww.into_writes() {
-        let stored: Option<OpKey> = current
-            .query_row(params![premises.as_str(), field], |r| {
-                Ok(OpKey {
-                    hlc: Hlc::from_u64(r.get::<_, i64>(0)? as u64),
-                    device: DeviceId(r.get(1)?),
-                    seq: r.get::<_, i64>(2)? as u64,
-                })
-            })
-            .optional()?;
-        if stored.is_none_or(|s| wins(&w.key, &s)) {
-            write.execute(params![
-                premises.as_str(),
-                field,
-                serde_json::to_string(&w.value)?,
-                w.key.hlc.as_u64() as i64,
-                w.key.device.as_str(),
-                w.key.seq as i64,
-            ])?;
-        }
+        text.clear();
+        serde_json::to_writer(&mut text, w.value)?;
+        write.execute(params![
+            premises,
+            field,
+            std::str::from_utf8(&text).map_err(|e| Error::Batch(e.to_string()))?,
+            w.hlc.as_u64() as i64,
+            w.device.as_str(),
+            w.seq as i64,
+        ])?;
     }
     Ok(())
 }

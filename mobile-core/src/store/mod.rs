@@ -435,7 +435,9 @@ impl Store {
     pub fn inspection(&self, id: &InspectionId) -> Result<Option<Inspection>> {
         let body: Option<String> = self
             .conn
-            .prepare_cached("SELECT body FROM inspections WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT o.data FROM inspections i JOIN ops o ON o.id = i.op_id WHERE i.id = ?1",
+            )?
             .query_row([id.as_str()], |r| r.get(0))
             .optional()?;
         Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
@@ -444,9 +446,9 @@ impl Store {
     /// The current inspections of a premises (corrections replace what they supersede), newest first.
     pub fn inspections_of(&self, premises: &PremisesId) -> Result<Vec<Inspection>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT body FROM inspections i WHERE premises_id = ?1
+            "SELECT o.data FROM inspections i JOIN ops o ON o.id = i.op_id WHERE i.premises_id = ?1
                AND NOT EXISTS (SELECT 1 FROM inspections c WHERE c.supersedes = i.id)
-             ORDER BY performed_on DESC, hlc DESC",
+             ORDER BY i.performed_on DESC, i.hlc DESC",
         )?;
         let rows = stmt.query_map([premises.as_str()], |r| r.get::<_, String>(0))?;
         rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
@@ -575,7 +577,7 @@ impl Store {
             Ok(())
         };
         feed("SELECT premises_id, field, value FROM premises_fields ORDER BY premises_id, field")?;
-        feed("SELECT id, body FROM inspections ORDER BY id")?;
+        feed("SELECT i.id, o.data FROM inspections i JOIN ops o ON o.id = i.op_id ORDER BY i.id")?;
         feed("SELECT id, state FROM hazards ORDER BY id")?;
         feed(
             "SELECT d.device_id, o.seq, o.data FROM ops o JOIN devices d USING (device_no)
