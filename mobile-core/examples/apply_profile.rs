@@ -1,37 +1,32 @@
+//! Ad-hoc profiling of `Store::apply_ops` (not part of CI):
+//! `cargo run --release -p xuncha-core --example apply_profile -- 0 0.2 1`
+//! (arguments: inspection shares; env PAGE=ops per transaction, MEM=1 in-memory, NOHAZ=1 clean visits).
 #![allow(clippy::unwrap_used)]
 use xuncha_core::store::Store;
 use xuncha_core::workload::{WorkloadSpec, generate};
+
 fn main() {
-    if std::env::var("DUMP").is_ok() {
-        let ops = generate(&WorkloadSpec {
-            inspection_share: 1.0,
-            ops: 5,
-            ..Default::default()
-        });
-        for o in ops {
-            println!("{}", serde_json::to_string(&o).unwrap());
-        }
-        return;
-    }
+    let page: usize = std::env::var("PAGE")
+        .map(|p| p.parse().unwrap())
+        .unwrap_or(1000);
     for share in std::env::args().skip(1).map(|a| a.parse::<f64>().unwrap()) {
-        let ops = generate(&WorkloadSpec {
+        let spec = WorkloadSpec {
             inspection_share: share,
+            hazards: std::env::var_os("NOHAZ").is_none(),
             ..Default::default()
-        });
+        };
+        let ops = generate(&spec);
         let bytes: usize = ops
             .iter()
             .map(|o| serde_json::to_string(o).unwrap().len())
             .sum();
         let dir = tempfile::tempdir().unwrap();
-        let mut s = if std::env::var("MEM").is_ok() {
+        let mut s = if std::env::var_os("MEM").is_some() {
             Store::open_in_memory().unwrap()
         } else {
             Store::open(dir.path().join("b.sqlite3")).unwrap()
         };
         let t = std::time::Instant::now();
-        let page: usize = std::env::var("PAGE")
-            .map(|p| p.parse().unwrap())
-            .unwrap_or(1000);
         for p in ops.chunks(page) {
             s.apply_ops(p).unwrap();
         }
@@ -43,5 +38,3 @@ fn main() {
         );
     }
 }
-#[allow(dead_code)]
-fn dump() {}

@@ -26,6 +26,8 @@ pub struct WorkloadSpec {
     pub premises: usize,
     /// Share of ops that are inspections (the rest are single-field premises edits).
     pub inspection_share: f64,
+    /// Whether some visits find hazards (3 in 5 visits, about 0.8 hazards per visit).
+    pub hazards: bool,
     /// Random seed.
     pub seed: u64,
 }
@@ -39,6 +41,7 @@ impl Default for WorkloadSpec {
             ops: 160_000,
             premises: 1_000,
             inspection_share: 0.2,
+            hazards: true,
             seed: 7,
         }
     }
@@ -64,7 +67,7 @@ pub fn generate(spec: &WorkloadSpec) -> Vec<Op> {
         rng ^= rng << 17;
         rng
     };
-    let templates = inspection_templates();
+    let templates = inspection_templates(spec.hazards);
     let base_ms: u64 = 1_795_400_000_000;
     let mut seqs = vec![0u64; spec.devices];
     (0..spec.ops)
@@ -127,7 +130,7 @@ fn field_value(field: &str, r: u64) -> Value {
 }
 
 /// A few realistic visits: clean, one hazard, two hazards.
-fn inspection_templates() -> Vec<Inspection> {
+fn inspection_templates(hazards: bool) -> Vec<Inspection> {
     let kinds = [
         ChecklistKind::FireExtinguisher,
         ChecklistKind::EBike,
@@ -143,39 +146,38 @@ fn inspection_templates() -> Vec<Inspection> {
     premises.max_occupants = Some(20);
     let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap_or_default();
     let root = InspectionId::from("template");
-    [
-        &[][..],
-        &["FE-03"][..],
-        &["EB-04"][..],
-        &[][..],
-        &["EB-01", "EX-02"][..],
-    ]
-    .iter()
-    .map(|hazards| {
-        let answers = sample_answers(&lists, &premises, today, hazards, &[]);
-        let findings = crate::checklist::evaluate(&lists, &premises, &answers, today, &root)
-            .unwrap_or_default();
-        Inspection {
-            id: root.clone(),
-            premises_id: PremisesId::default(),
-            checklists: lists
-                .iter()
-                .map(|l| ChecklistRef {
-                    kind: l.kind,
-                    version: l.version,
-                })
-                .collect(),
-            inspector: UserId::default(),
-            performed_on: today,
-            recorded_at_ms: 1_795_400_000_000,
-            geotag: None,
-            answers,
-            findings,
-            note: None,
-            supersedes: None,
-            root: root.clone(),
-            extra: BTreeMap::new(),
-        }
-    })
-    .collect()
+    let found: [&[&str]; 5] = if hazards {
+        [&[], &["FE-03"], &["EB-04"], &[], &["EB-01", "EX-02"]]
+    } else {
+        [&[]; 5]
+    };
+    found
+        .iter()
+        .map(|hazards| {
+            let answers = sample_answers(&lists, &premises, today, hazards, &[]);
+            let findings = crate::checklist::evaluate(&lists, &premises, &answers, today, &root)
+                .unwrap_or_default();
+            Inspection {
+                id: root.clone(),
+                premises_id: PremisesId::default(),
+                checklists: lists
+                    .iter()
+                    .map(|l| ChecklistRef {
+                        kind: l.kind,
+                        version: l.version,
+                    })
+                    .collect(),
+                inspector: UserId::default(),
+                performed_on: today,
+                recorded_at_ms: 1_795_400_000_000,
+                geotag: None,
+                answers,
+                findings,
+                note: None,
+                supersedes: None,
+                root: root.clone(),
+                extra: BTreeMap::new(),
+            }
+        })
+        .collect()
 }
