@@ -543,6 +543,15 @@ impl Store {
         Ok(())
     }
 
+    /// How many ops this replica holds.
+    pub fn op_count(&self) -> Result<usize> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM ops")?
+            .query_row([], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
     /// Every op held, in arrival order (for relaying and tests).
     pub fn all_ops(&self) -> Result<Vec<Op>> {
         let mut stmt = self.conn.prepare_cached(
