@@ -10,8 +10,8 @@ use crate::checklist::sample::sample_answers;
 use crate::checklist::{Catalog, ChecklistKind};
 use crate::clock::Hlc;
 use crate::model::{
-    ChecklistRef, DeviceId, Finding, HazardId, Inspection, InspectionId, PremisesFields,
-    PremisesId, PremisesKind, UserId,
+    DeviceId, Finding, HazardId, Inspection, InspectionId, PremisesFields, PremisesId,
+    PremisesKind, UserId,
 };
 use crate::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
 
@@ -160,13 +160,7 @@ fn inspection_templates(hazards: bool) -> Vec<Inspection> {
             Inspection {
                 id: root.clone(),
                 premises_id: PremisesId::default(),
-                checklists: lists
-                    .iter()
-                    .map(|l| ChecklistRef {
-                        kind: l.kind,
-                        version: l.version,
-                    })
-                    .collect(),
+                checklists: lists.iter().map(|l| l.reference()).collect(),
                 inspector: UserId::default(),
                 performed_on: today,
                 recorded_at_ms: 1_795_400_000_000,

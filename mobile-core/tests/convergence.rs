@@ -12,7 +12,7 @@ use proptest::test_runner::Config;
 use serde_json::Value;
 use xuncha_core::checklist::sample::{photo_for, sample_answers};
 use xuncha_core::checklist::{Catalog, ChecklistKind};
-use xuncha_core::clock::{ManualClock, china_date};
+use xuncha_core::clock::{ManualClock, WallClock, china_date};
 use xuncha_core::hazard::{HazardAction, HistoryEntry, fold};
 use xuncha_core::model::{DeviceId, GasUse, InspectionDraft, PremisesFields, PremisesKind, UserId};
 use xuncha_core::op::Op;
@@ -193,7 +193,7 @@ fn run(reps: &mut [Replica], steps: &[Step]) {
                     .filter(|(i, _)| hazards & (1 << i) != 0)
                     .map(|(_, c)| *c)
                     .collect();
-                let today = china_date(rep.clock.now_ms_for_test());
+                let today = china_date(rep.clock.now_ms());
                 let answers = sample_answers(&lists, &p.fields, today, &wanted, &[]);
                 let draft = InspectionDraft {
                     premises_id: p.id,
@@ -216,7 +216,7 @@ fn run(reps: &mut [Replica], steps: &[Step]) {
                     continue;
                 }
                 let h = &open[pick % open.len()];
-                let today = china_date(rep.clock.now_ms_for_test());
+                let today = china_date(rep.clock.now_ms());
                 // Refused when this replica's view of the state does not allow it: fine.
                 let _ = rep
                     .store
@@ -232,15 +232,6 @@ fn run(reps: &mut [Replica], steps: &[Step]) {
         for rep in reps.iter() {
             rep.clock.advance(37_000);
         }
-    }
-}
-
-trait NowForTest {
-    fn now_ms_for_test(&self) -> i64;
-}
-impl NowForTest for ManualClock {
-    fn now_ms_for_test(&self) -> i64 {
-        xuncha_core::clock::WallClock::now_ms(self)
     }
 }
 

@@ -507,3 +507,11 @@ fn a_file_store_keeps_everything_across_reopen_and_its_clock_never_goes_back() {
     s.mark_acked(next.seq).unwrap();
     assert!(s.pending_ops(10).unwrap().is_empty());
 }
+
+#[test]
+fn a_routine_visit_covers_gas_only_where_gas_is_used() {
+    let mut p = shop();
+    assert!(!Store::default_kinds(&p).contains(&ChecklistKind::GasAlarm));
+    p.gas_use = xuncha_core::model::GasUse::PipedNatural;
+    assert_eq!(Store::default_kinds(&p), ChecklistKind::ALL.to_vec());
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Days;
 use xuncha_core::checklist::sample::{photo_for, sample_answers};
 use xuncha_core::checklist::{Catalog, ChecklistKind};
-use xuncha_core::clock::{ManualClock, china_date};
+use xuncha_core::clock::{ManualClock, WallClock, china_date};
 use xuncha_core::hazard::HazardAction;
 use xuncha_core::model::{
     Answer, AnswerValue, DeviceId, GasUse, Geotag, InspectionDraft, LatLon, PremisesFields,
@@ -143,13 +143,4 @@ pub fn seed(path: &Path, premises: usize, now_ms: i64) -> Result<usize, xuncha_c
         }
     }
     Ok(count)
-}
-
-trait Now {
-    fn now_ms(&self) -> i64;
-}
-impl Now for ManualClock {
-    fn now_ms(&self) -> i64 {
-        xuncha_core::clock::WallClock::now_ms(self)
-    }
 }

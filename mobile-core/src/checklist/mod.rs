@@ -72,6 +72,14 @@ pub struct Checklist {
 }
 
 impl Checklist {
+    /// How an inspection refers to this checklist and version.
+    pub fn reference(&self) -> crate::model::ChecklistRef {
+        crate::model::ChecklistRef {
+            kind: self.kind,
+            version: self.version,
+        }
+    }
+
     /// The item with this code.
     pub fn item(&self, code: &str) -> Option<&Item> {
         self.items.iter().find(|i| i.code == code)

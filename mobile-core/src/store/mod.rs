@@ -36,7 +36,7 @@ use crate::clock::{Hlc, HlcClock, SystemClock, WallClock, china_date};
 use crate::error::{Error, Result};
 use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
 use crate::model::{
-    ChecklistRef, DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, Premises,
+    DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, Premises,
     PremisesFields, PremisesId, UserId,
 };
 use crate::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
@@ -390,13 +390,7 @@ impl Store {
         let inspection = Inspection {
             id,
             premises_id: draft.premises_id,
-            checklists: lists
-                .iter()
-                .map(|l| ChecklistRef {
-                    kind: l.kind,
-                    version: l.version,
-                })
-                .collect(),
+            checklists: lists.iter().map(|l| l.reference()).collect(),
             inspector: user,
             performed_on: today,
             recorded_at_ms: now,
@@ -595,7 +589,7 @@ impl Store {
         Ok(hex::encode(h.finalize()))
     }
 
-    /// The open inspection types a visit to these premises would cover.
+    /// The inspection types a routine visit to these premises covers (gas only where gas is used).
     pub fn default_kinds(premises: &PremisesFields) -> Vec<ChecklistKind> {
         let mut kinds = vec![ChecklistKind::FireExtinguisher];
         if premises.gas_use != crate::model::GasUse::None {
