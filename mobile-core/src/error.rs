@@ -68,6 +68,24 @@ pub enum Error {
         /// Newest version this build knows.
         known: i64,
     },
+    /// The server could not be reached, even after retries.
+    #[error("network: {0}")]
+    Network(String),
+    /// The server refused a request.
+    #[error("server refused the request ({status} {code}): {message_en}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's error code, e.g. `out_of_scope`.
+        code: String,
+        /// 中文说明.
+        message: String,
+        /// English message.
+        message_en: String,
+    },
+    /// Sync needs an enrolled device.
+    #[error("this device is not enrolled; enroll it with a user name and password first")]
+    NotEnrolled,
     /// SQLite failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),

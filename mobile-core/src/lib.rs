@@ -6,10 +6,11 @@
 //! - [`op`]: the op log's records; [`merge`] and [`hazard`]: the pure merge rules and the
 //!   hazard lifecycle fold.
 //! - [`store`]: the SQLite replica: record changes as ops, apply synced ops, query, digest.
+//! - [`sync`]: the sync protocol's messages; with feature `client`, the phone's sync client.
 //! - [`workload`]: synthetic op streams for benchmarks and load tests.
 //!
 //! Layers: `checklist`, `model`, `clock`, `op`, `merge` and `hazard` do no I/O; only `store`
-//! touches the database.
+//! touches the database and only `sync::client` the network.
 
 pub mod checklist;
 pub mod clock;
@@ -19,6 +20,7 @@ pub mod merge;
 pub mod model;
 pub mod op;
 pub mod store;
+pub mod sync;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -1,25 +1,63 @@
-//! Xuncha's server: holds the authoritative replica in SQLite and serves the dashboard.
+//! Xuncha's server: the sync endpoint for phones, accounts, and the authoritative replica in
+//! SQLite (built on `xuncha-core`, the same store and merge rules as the phones).
 //!
-//! This first cut serves a health check and a status page over the server's replica (built
-//! on `xuncha-core`, the same store and merge rules as the phones) and can seed demo data.
-//! The sync protocol, accounts and the dashboard proper build on [`app`].
+//! [`app`] builds the router from per-resource routers; handlers get the caller through the
+//! [`accounts::Caller`] extractor (device token) and do SQLite work on blocking threads via
+//! [`AppState::write`] (the one writer) and [`AppState::read`] (a pool of read connections).
 
+pub mod accounts;
+mod admin;
+pub mod body;
+pub mod cli;
+pub mod db;
 pub mod demo;
+pub mod error;
 mod status;
+pub mod sync;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
-use axum::routing::get;
-use xuncha_core::model::DeviceId;
-use xuncha_core::store::{Store, StoreOptions};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use xuncha_core::clock::Hlc;
+use xuncha_core::sync::{ENROLL_PATH, EnrollRequest, EnrollResponse, PULL_PATH, PUSH_PATH};
+
+use crate::accounts::{Caller, Scope};
+use crate::db::Db;
+use crate::error::ApiError;
+
+/// Settings of a running server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Largest request body accepted, after decompression.
+    pub max_body_bytes: usize,
+    /// Ops stamped further ahead of the server's clock than this are quarantined.
+    pub max_clock_ahead_ms: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_body_bytes: 16 << 20,
+            max_clock_ahead_ms: 12 * 3_600_000,
+        }
+    }
+}
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The server's replica. SQLite calls are blocking: use [`AppState::with_store`].
-    store: Arc<Mutex<Store>>,
+    db: Arc<Db>,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// The newest HLC the server has issued or seen, returned on every exchange.
+    hlc: Arc<AtomicU64>,
 }
 
 /// Errors the server reports to its operator.
@@ -36,56 +74,176 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
-    /// A blocking task panicked or was cancelled.
-    #[error("background task failed: {0}")]
-    Task(String),
+    /// An operation was refused.
+    #[error("{}", .0.en)]
+    Api(ApiError),
+}
+
+impl From<ApiError> for ServerError {
+    fn from(e: ApiError) -> Self {
+        ServerError::Api(e)
+    }
+}
+
+/// The database file in a data directory.
+pub fn db_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("xuncha.sqlite3")
 }
 
 impl AppState {
-    /// Opens (creating as needed) the server's database in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<AppState, ServerError> {
+    /// Opens (creating and migrating as needed) the server's database in `data_dir`.
+    pub fn open(data_dir: &Path, config: Config) -> Result<AppState, ServerError> {
         std::fs::create_dir_all(data_dir).map_err(|source| ServerError::DataDir {
             path: data_dir.display().to_string(),
             source,
         })?;
-        let options = StoreOptions {
-            device: Some(DeviceId::from("server")),
-            ..StoreOptions::default()
-        };
-        let store = Store::open_with(data_dir.join("xuncha.sqlite3"), options)?;
-        Ok(AppState::from_store(store))
+        Ok(Self::from_db(Db::open(&db_path(data_dir))?, config))
     }
 
-    /// Wraps an open store.
-    pub fn from_store(store: Store) -> AppState {
+    /// Wraps an open database.
+    pub fn from_db(db: Db, config: Config) -> AppState {
         AppState {
-            store: Arc::new(Mutex::new(store)),
+            db: Arc::new(db),
+            config: Arc::new(config),
+            hlc: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Runs `f` on the store on a blocking thread, never on the async runtime.
-    pub async fn with_store<T: Send + 'static>(
+    /// Runs `f` with the writer on a blocking thread, never on the async runtime.
+    pub async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<T, xuncha_core::Error> + Send + 'static,
-    ) -> Result<T, ServerError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = store
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))?
-        .map_err(ServerError::from)
+        f: impl FnOnce(&mut xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.write(f))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// Runs `f` with a read-only connection on a blocking thread.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.read(f))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// The database, for blocking callers (jobs, tools).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Wall-clock now, in ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+
+    /// Takes in an HLC and returns the server's current one (never behind its wall clock).
+    pub fn observe_hlc(&self, seen: Hlc) -> Hlc {
+        let wall = Hlc::new(self.now_ms().max(0) as u64, 0);
+        let prev = self
+            .hlc
+            .fetch_max(seen.max(wall).as_u64(), Ordering::AcqRel);
+        Hlc::from_u64(prev.max(seen.as_u64()).max(wall.as_u64()))
     }
 }
 
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(ApiError::unauthorized)?;
+        state
+            .read(move |conn| accounts::authenticate(conn, &token))
+            .await
+    }
+}
+
+/// `POST /v1/enroll`: user name and password for a device token.
+async fn enroll(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body::JsonBody(req): body::JsonBody<EnrollRequest>,
+) -> Result<Response, ApiError> {
+    let now = state.now_ms();
+    let (caller, token, grids) = state
+        .write(move |store| {
+            let conn = store.conn();
+            let (caller, token) = accounts::enroll(
+                conn,
+                &req.user,
+                &req.password,
+                &req.device_id,
+                req.device_name.as_deref(),
+                now,
+            )?;
+            let grids = match accounts::scope_of(conn, &caller)?.0 {
+                Scope::All => Vec::new(),
+                Scope::Grids(g) => g.into_iter().collect(),
+            };
+            Ok((caller, token, grids))
+        })
+        .await?;
+    let answer = EnrollResponse {
+        token,
+        user: caller.user,
+        role: caller.role,
+        grids,
+        server_hlc: state.observe_hlc(Hlc::default()),
+    };
+    Ok(body::json(&headers, StatusCode::OK, &answer))
+}
+
+/// `GET /v1/me`: who the token belongs to and what they cover.
+async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let c = caller.clone();
+    let (scope, tag) = state.read(move |conn| accounts::scope_of(conn, &c)).await?;
+    let grids: Option<Vec<String>> = match scope {
+        Scope::All => None,
+        Scope::Grids(g) => Some(g.into_iter().collect()),
+    };
+    Ok(Json(serde_json::json!({
+        "user": caller.user,
+        "role": caller.role,
+        "device": caller.device,
+        "grids": grids,
+        "scope": tag,
+    })))
+}
+
+/// The OpenAPI document, written by hand and checked against the router by tests.
+const OPENAPI: &str = include_str!("../openapi.json");
+
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/", get(status::page))
         .route("/v1/status", get(status::json))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route(ENROLL_PATH, post(enroll))
+        .route("/v1/me", get(me))
+        .route(PUSH_PATH, post(sync::push))
+        .route(PULL_PATH, get(sync::pull))
+        .merge(admin::router())
+        .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

@@ -2,11 +2,11 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Html;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
+use crate::error::ApiError;
 
 /// Counts shown on the page.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -21,9 +21,9 @@ pub struct Status {
     pub ops: usize,
 }
 
-async fn load(state: &AppState) -> Result<Status, Response> {
+async fn load(state: &AppState) -> Result<Status, ApiError> {
     state
-        .with_store(|s| {
+        .write(|s| {
             let premises = s.list_premises(false)?;
             let inspections = premises
                 .iter()
@@ -37,17 +37,10 @@ async fn load(state: &AppState) -> Result<Status, Response> {
             })
         })
         .await
-        .map_err(|e| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(serde_json::json!({ "error": e.to_string() })),
-            )
-                .into_response()
-        })
 }
 
 /// `GET /v1/status`.
-pub async fn json(State(state): State<AppState>) -> Result<Json<Status>, Response> {
+pub async fn json(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     Ok(Json(load(&state).await?))
 }
 
@@ -61,7 +54,7 @@ pub struct Lang {
 pub async fn page(
     State(state): State<AppState>,
     Query(q): Query<Lang>,
-) -> Result<Html<String>, Response> {
+) -> Result<Html<String>, ApiError> {
     let s = load(&state).await?;
     let en = q.lang.as_deref() == Some("en");
     let (title, labels, switch) = if en {

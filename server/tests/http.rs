@@ -7,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
-use xuncha_server::{AppState, app, demo};
+use xuncha_server::{AppState, Config, app, demo};
 
 const NOW: i64 = 1_795_400_000_000;
 
@@ -24,7 +24,7 @@ async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
 #[tokio::test]
 async fn health_and_status_of_an_empty_server() {
     let dir = tempfile::tempdir().unwrap();
-    let state = AppState::open(dir.path()).unwrap();
+    let state = AppState::open(dir.path(), Config::default()).unwrap();
     assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, "ok".into()));
     let (code, body) = get(&state, "/v1/status").await;
     assert_eq!(code, StatusCode::OK);
@@ -38,7 +38,7 @@ async fn demo_data_shows_on_the_status_page_in_chinese_and_english() {
     let dir = tempfile::tempdir().unwrap();
     let inspections = demo::seed(&dir.path().join("xuncha.sqlite3"), 20, NOW).unwrap();
     assert_eq!(inspections, 120, "20 premises, 6 weeks");
-    let state = AppState::open(dir.path()).unwrap();
+    let state = AppState::open(dir.path(), Config::default()).unwrap();
     let (_, body) = get(&state, "/v1/status").await;
     let s: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(s["premises"], 20);
@@ -57,7 +57,7 @@ async fn demo_data_shows_on_the_status_page_in_chinese_and_english() {
 #[tokio::test]
 async fn serves_on_a_real_loopback_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let state = AppState::open(dir.path()).unwrap();
+    let state = AppState::open(dir.path(), Config::default()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(axum::serve(listener, app(state)).into_future());

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::evaluate::Ctx;
 use super::{AnswerSpec, Checklist, Item};
-use crate::model::{Answer, AnswerValue, PhotoRef, PremisesFields};
+use crate::model::{Answer, AnswerValue, InspectionDraft, PhotoRef, Premises, PremisesFields};
 
 /// Answers to every applicable item of `lists`: hazards at `hazard_codes` (where some value
 /// makes one), none elsewhere; `fixed` answers are used as given.
@@ -70,6 +70,31 @@ pub fn sample_answers(
         }
     }
     answers
+}
+
+/// A routine visit to `premises` on `today` covering its default checklists, with hazards
+/// at `hazard_codes`: what a simulated phone records.
+pub fn sample_visit(
+    catalog: &super::Catalog,
+    premises: &Premises,
+    today: NaiveDate,
+    hazard_codes: &[&str],
+) -> InspectionDraft {
+    let kinds = crate::store::Store::default_kinds(&premises.fields);
+    let lists: Vec<&Checklist> = kinds.iter().filter_map(|k| catalog.latest(*k)).collect();
+    let gas = match premises.fields.gas_use {
+        crate::model::GasUse::None => "none",
+        _ => "lpg",
+    };
+    let fixed = [Answer::new("GA-00", AnswerValue::Choice(gas.into()))];
+    InspectionDraft {
+        premises_id: premises.id.clone(),
+        answers: sample_answers(&lists, &premises.fields, today, hazard_codes, &fixed),
+        kinds,
+        geotag: None,
+        note: None,
+        supersedes: None,
+    }
 }
 
 /// A stand-in photo reference (content hash of the item code).

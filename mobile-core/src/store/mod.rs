@@ -199,15 +199,45 @@ impl Store {
 
     /// Applies ops from elsewhere (a sync pull), all or nothing.
     pub fn apply_ops(&mut self, ops: &[Op]) -> Result<ApplyReport> {
+        Ok(self.apply_ops_with(ops, |_, _| Ok(()))?.0)
+    }
+
+    /// Applies ops from elsewhere and, in the same transaction, runs `extra` (the server keeps
+    /// its own bookkeeping beside the op log this way: scope, receipts, quarantine).
+    pub fn apply_ops_with<T>(
+        &mut self,
+        ops: &[Op],
+        extra: impl FnOnce(&rusqlite::Transaction<'_>, &ApplyReport) -> Result<T>,
+    ) -> Result<(ApplyReport, T)> {
         let mut clock = self.clock;
-        let report = self.in_tx(|tx, devices| {
+        let out = self.in_tx(|tx, devices| {
             let (report, max_hlc) = apply_batch(tx, devices, ops)?;
             clock.observe(max_hlc);
             set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
-            Ok(report)
+            let extra = extra(tx, &report)?;
+            Ok((report, extra))
         })?;
         self.clock = clock;
-        Ok(report)
+        Ok(out)
+    }
+
+    /// The database connection, for tables kept beside the replica's own (the server's
+    /// accounts and sync bookkeeping) and for read-only queries. The replica's tables must
+    /// only be changed through the store's methods.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Highest seq stored from `device` (0 when none).
+    pub fn max_seq(&self, device: &DeviceId) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COALESCE(MAX(o.seq), 0) FROM ops o JOIN devices d USING (device_no)
+                 WHERE d.device_id = ?1",
+            )?
+            .query_row([device.as_str()], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     /// Takes in the server's clock so local ops order after what it has seen.
@@ -514,24 +544,42 @@ impl Store {
 
     /// This device's ops not yet acknowledged by the server, oldest first.
     pub fn pending_ops(&self, limit: usize) -> Result<Vec<Op>> {
-        let acked: i64 = get_meta(&self.conn, "acked_seq")?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
         let mut stmt = self.conn.prepare_cached(
             "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
              FROM ops o JOIN devices d USING (device_no)
              WHERE d.device_id = ?1 AND o.seq > ?2 ORDER BY o.seq LIMIT ?3",
         )?;
+        let acked = self.acked_seq()? as i64;
         let rows = stmt.query_map(params![self.device.as_str(), acked, limit as i64], read_op)?;
         rows.map(|r| r?).collect()
     }
 
+    /// How many of this device's ops wait to be pushed.
+    pub fn pending_count(&self) -> Result<u64> {
+        Ok(self
+            .max_seq(&self.device)?
+            .saturating_sub(self.acked_seq()?))
+    }
+
+    /// Highest seq of this device the server has acknowledged.
+    pub fn acked_seq(&self) -> Result<u64> {
+        Ok(get_meta(&self.conn, "acked_seq")?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Records that the server acknowledged this device's ops up to `seq`.
     pub fn mark_acked(&mut self, seq: u64) -> Result<()> {
-        let acked: u64 = get_meta(&self.conn, "acked_seq")?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        if seq > acked {
+        if seq > self.acked_seq()? {
+            set_meta(&self.conn, "acked_seq", &seq.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Moves the acknowledgement back (the server says it holds less, e.g. after it was
+    /// restored from a backup), so those ops are pushed again.
+    pub fn rewind_acked(&mut self, seq: u64) -> Result<()> {
+        if seq < self.acked_seq()? {
             set_meta(&self.conn, "acked_seq", &seq.to_string())?;
         }
         Ok(())
@@ -622,14 +670,14 @@ fn read_op(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Op>> {
         .map_err(Error::from))
 }
 
-fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
         .optional()?)
 }
 
-fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     conn.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")?
         .execute([key, value])?;
     Ok(())

@@ -1,0 +1,378 @@
+//! The phone's sync client (feature `client`): push the outbox, then pull until caught up.
+//!
+//! Blocking calls (the HTTP stack runs its own runtime inside), so a host app calls
+//! [`SyncClient::sync`] from a background thread without running an async runtime itself.
+//! Nothing leaves the outbox until the server acknowledges it, and the pull cursor is saved in
+//! the same transaction as the ops of each page, so an interrupted sync resumes where it
+//! stopped. Network failures and 5xx/429 answers are retried with exponential backoff; other
+//! refusals come back as [`Error::Server`] with the server's code and messages.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    DEFAULT_PULL_LIMIT, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, PULL_PATH,
+    PUSH_PATH, PullResponse, PushRequest, PushResponse,
+};
+use crate::error::{Error, Result};
+use crate::model::UserId;
+use crate::store::{Store, get_meta, set_meta};
+
+const TOKEN_KEY: &str = "sync_token";
+const CURSOR_KEY: &str = "pull_cursor";
+const SCOPE_KEY: &str = "pull_scope";
+
+/// How the client behaves.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Ops per push request.
+    pub push_batch: usize,
+    /// Ops per pull page.
+    pub pull_limit: usize,
+    /// Tries per request before giving up (network errors, 5xx, 429).
+    pub max_attempts: u32,
+    /// First backoff; doubles each retry, with jitter.
+    pub initial_backoff: Duration,
+    /// Longest backoff.
+    pub max_backoff: Duration,
+    /// Timeout of one request.
+    pub timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            push_batch: 1000,
+            pull_limit: DEFAULT_PULL_LIMIT,
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(15),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a sync is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPhase {
+    /// Sending the outbox.
+    Push,
+    /// Receiving others' ops.
+    Pull,
+    /// Finished.
+    Done,
+}
+
+/// Progress reported to the callback after every request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// Phase.
+    pub phase: SyncPhase,
+    /// Ops acknowledged by the server in this sync.
+    pub pushed: u64,
+    /// Ops that were waiting when the sync started.
+    pub to_push: u64,
+    /// Ops received in this sync.
+    pub pulled: u64,
+}
+
+/// What a sync did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Ops acknowledged by the server.
+    pub pushed: u64,
+    /// Of those, how many the server quarantined (clock too far ahead).
+    pub quarantined: u64,
+    /// Ops received.
+    pub pulled: u64,
+    /// Of those, how many were new here.
+    pub applied: u64,
+    /// Requests retried after a failure.
+    pub retries: u32,
+    /// How far the server's clock is ahead of this device's (ms; negative: behind).
+    pub server_clock_offset_ms: i64,
+}
+
+/// An HTTP client for one server.
+#[derive(Debug, Clone)]
+pub struct SyncClient {
+    http: Client,
+    base: String,
+    options: SyncOptions,
+}
+
+impl SyncClient {
+    /// A client for the server at `base_url` (e.g. `https://xuncha.example.cn`).
+    pub fn new(base_url: &str, options: SyncOptions) -> Result<SyncClient> {
+        // reqwest is built without a TLS provider so that only ring is linked.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("xuncha-core/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Network(format!("cannot set up HTTP: {e}")))?;
+        Ok(SyncClient {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+            options,
+        })
+    }
+
+    /// Enrolls this device with a user name and password; keeps the token in the store and
+    /// signs the user in.
+    pub fn enroll(
+        &self,
+        store: &mut Store,
+        user: &str,
+        password: &str,
+        device_name: Option<&str>,
+    ) -> Result<EnrollResponse> {
+        let request = EnrollRequest {
+            user: user.to_owned(),
+            password: password.to_owned(),
+            device_id: store.device_id().clone(),
+            device_name: device_name.map(str::to_owned),
+        };
+        let body = gzip_json(&request)?;
+        let mut retries = 0;
+        let answer: EnrollResponse = self.call(&mut retries, || {
+            self.http
+                .post(format!("{}{ENROLL_PATH}", self.base))
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(body.clone())
+        })?;
+        set_meta(store.conn(), TOKEN_KEY, &answer.token)?;
+        store.set_user(UserId(answer.user.0.clone()))?;
+        store.observe_hlc(answer.server_hlc)?;
+        Ok(answer)
+    }
+
+    /// Pushes the outbox, then pulls until caught up. `progress` is called after every request.
+    pub fn sync(
+        &self,
+        store: &mut Store,
+        progress: &mut dyn FnMut(&SyncProgress),
+    ) -> Result<SyncReport> {
+        let token = get_meta(store.conn(), TOKEN_KEY)?.ok_or(Error::NotEnrolled)?;
+        let mut report = SyncReport::default();
+        let mut state = SyncProgress {
+            phase: SyncPhase::Push,
+            pushed: 0,
+            to_push: store.pending_count()?,
+            pulled: 0,
+        };
+        progress(&state);
+        self.push_all(store, &token, &mut report, &mut state, progress)?;
+        state.phase = SyncPhase::Pull;
+        self.pull_all(store, &token, &mut report, &mut state, progress)?;
+        state.phase = SyncPhase::Done;
+        progress(&state);
+        Ok(report)
+    }
+
+    fn push_all(
+        &self,
+        store: &mut Store,
+        token: &str,
+        report: &mut SyncReport,
+        state: &mut SyncProgress,
+        progress: &mut dyn FnMut(&SyncProgress),
+    ) -> Result<()> {
+        let mut rewound = false;
+        loop {
+            let ops = store.pending_ops(self.options.push_batch)?;
+            let Some(last) = ops.last().map(|op| op.seq) else {
+                return Ok(());
+            };
+            let body = gzip_json(&PushRequest { ops })?;
+            let sent = std::time::SystemTime::now();
+            let answer: Result<PushResponse> = self.call(&mut report.retries, || {
+                self.http
+                    .post(format!("{}{PUSH_PATH}", self.base))
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .header("content-encoding", "gzip")
+                    .body(body.clone())
+            });
+            let answer = match answer {
+                Ok(a) => a,
+                // The server holds less than we thought (restored from a backup): push again
+                // from what it has. Once per sync, so a confused server cannot loop us.
+                Err(Error::Server { code, .. }) if code == "seq_gap" && !rewound => {
+                    rewound = true;
+                    let held = self.server_acked(token, &mut report.retries)?;
+                    store.rewind_acked(held)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if answer.acked_seq < last {
+                return Err(Error::Network(format!(
+                    "server acknowledged up to {} of ops up to {last}",
+                    answer.acked_seq
+                )));
+            }
+            let before = store.acked_seq()?;
+            store.mark_acked(answer.acked_seq)?;
+            store.observe_hlc(answer.server_hlc)?;
+            report.pushed += answer.acked_seq.saturating_sub(before);
+            report.quarantined += answer.quarantined as u64;
+            report.server_clock_offset_ms = clock_offset(sent, answer.server_time_ms);
+            state.pushed = report.pushed;
+            progress(state);
+        }
+    }
+
+    /// What the server holds of this device, read from a push of nothing.
+    fn server_acked(&self, token: &str, retries: &mut u32) -> Result<u64> {
+        let body = gzip_json(&PushRequest { ops: Vec::new() })?;
+        let answer: PushResponse = self.call(retries, || {
+            self.http
+                .post(format!("{}{PUSH_PATH}", self.base))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(body.clone())
+        })?;
+        Ok(answer.acked_seq)
+    }
+
+    fn pull_all(
+        &self,
+        store: &mut Store,
+        token: &str,
+        report: &mut SyncReport,
+        state: &mut SyncProgress,
+        progress: &mut dyn FnMut(&SyncProgress),
+    ) -> Result<()> {
+        loop {
+            let cursor: u64 = get_meta(store.conn(), CURSOR_KEY)?
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let known_scope = get_meta(store.conn(), SCOPE_KEY)?;
+            let url = format!(
+                "{}{PULL_PATH}?after={cursor}&limit={}",
+                self.base, self.options.pull_limit
+            );
+            let page: PullResponse = self.call(&mut report.retries, || {
+                self.http.get(&url).bearer_auth(token)
+            })?;
+            // What the user may see changed (new grids): start again from the beginning;
+            // ops already held are skipped as duplicates.
+            if cursor > 0 && known_scope.as_deref() != Some(page.scope.as_str()) {
+                set_meta(store.conn(), CURSOR_KEY, "0")?;
+                set_meta(store.conn(), SCOPE_KEY, &page.scope)?;
+                continue;
+            }
+            let next = page.cursor.to_string();
+            let (applied, ()) = store.apply_ops_with(&page.ops, |tx, _| {
+                set_meta(tx, CURSOR_KEY, &next)?;
+                set_meta(tx, SCOPE_KEY, &page.scope)
+            })?;
+            store.observe_hlc(page.server_hlc)?;
+            report.pulled += page.ops.len() as u64;
+            report.applied += applied.applied as u64;
+            state.pulled = report.pulled;
+            progress(state);
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends a request, retrying network failures and 5xx/408/429 with backoff, and decodes
+    /// the JSON answer or the server's error.
+    fn call<T: DeserializeOwned>(
+        &self,
+        retries: &mut u32,
+        request: impl Fn() -> RequestBuilder,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failure = match request().send() {
+                Ok(response) if response.status().is_success() => match response.bytes() {
+                    Ok(bytes) => return Ok(serde_json::from_slice(&bytes)?),
+                    Err(e) => format!("reading the answer failed: {e}"),
+                },
+                Ok(response) if retryable(response.status()) => {
+                    format!("server answered {}", response.status())
+                }
+                Ok(response) => return Err(server_error(response)),
+                Err(e) => format!("{e}"),
+            };
+            if attempt >= self.options.max_attempts {
+                return Err(Error::Network(format!(
+                    "{failure} (gave up after {attempt} attempts)"
+                )));
+            }
+            *retries += 1;
+            std::thread::sleep(self.backoff(attempt));
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .options
+            .initial_backoff
+            .saturating_mul(1 << attempt.min(16).saturating_sub(1))
+            .min(self.options.max_backoff);
+        // Up to 50% jitter so many phones coming back online do not retry in step.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+    }
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+}
+
+fn server_error(response: Response) -> Error {
+    let status = response.status().as_u16();
+    let text = response.text().unwrap_or_default();
+    match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(body) => Error::Server {
+            status,
+            code: body.error.code,
+            message: body.error.message,
+            message_en: body.error.message_en,
+        },
+        Err(_) => Error::Server {
+            status,
+            code: "http".to_owned(),
+            message: format!("服务器返回 {status}"),
+            message_en: format!(
+                "server answered {status}: {}",
+                text.chars().take(200).collect::<String>()
+            ),
+        },
+    }
+}
+
+fn gzip_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let json = serde_json::to_vec(value)?;
+    let mut enc = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::default());
+    enc.write_all(&json)
+        .and_then(|()| enc.finish())
+        .map_err(|e| Error::Network(format!("compressing the request failed: {e}")))
+}
+
+fn clock_offset(sent: std::time::SystemTime, server_ms: i64) -> i64 {
+    let local_ms = sent
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    server_ms - local_ms
+}

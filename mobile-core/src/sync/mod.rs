@@ -1,0 +1,182 @@
+//! The sync protocol between phones and the server (`/v1`), shared by both sides.
+//!
+//! - **enroll**: a user name and password buy a device token (`Authorization: Bearer ...`).
+//! - **push**: a batch of this device's ops in seq order. The server stores the new ones in one
+//!   transaction, ignores exact duplicates, refuses a reused `(device, seq)` with other content
+//!   (409) and answers the highest seq it holds from the device (`acked_seq`). Retrying any
+//!   push is harmless.
+//! - **pull**: ops after a server-assigned cursor, in pages, scoped to the user's grids.
+//!
+//! Every response carries the server's HLC, which advances the phone's clock. Bodies are JSON,
+//! gzip-compressed both ways. Errors are [`ErrorBody`] with a stable `code`.
+
+#[cfg(feature = "client")]
+pub mod client;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::clock::Hlc;
+use crate::model::{DeviceId, UserId};
+use crate::op::Op;
+
+/// Enrolment endpoint.
+pub const ENROLL_PATH: &str = "/v1/enroll";
+/// Push endpoint.
+pub const PUSH_PATH: &str = "/v1/sync/push";
+/// Pull endpoint.
+pub const PULL_PATH: &str = "/v1/sync/pull";
+/// Default page size of a pull.
+pub const DEFAULT_PULL_LIMIT: usize = 1000;
+/// Largest page a pull returns.
+pub const MAX_PULL_LIMIT: usize = 5000;
+
+/// What a user may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// 网格员: inspects premises of their grids.
+    Worker,
+    /// 网格长/社区/街道: reads and reviews their area.
+    Supervisor,
+    /// Manages users, grids and reference data; sees everything.
+    Admin,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "worker" => Some(Role::Worker),
+            "supervisor" => Some(Role::Supervisor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// `POST /v1/enroll`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// The phone's device id (its store's).
+    pub device_id: DeviceId,
+    /// A name people recognise, e.g. the phone model.
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// Answer to an enrolment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// Secret device token; send as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The enrolled user.
+    pub user: UserId,
+    /// Their role.
+    pub role: Role,
+    /// Grids they cover.
+    pub grids: Vec<String>,
+    /// Server clock.
+    pub server_hlc: Hlc,
+}
+
+/// `POST /v1/sync/push`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// This device's ops in seq order.
+    pub ops: Vec<Op>,
+}
+
+/// Answer to a push.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Highest seq of this device the server holds, all before it included.
+    pub acked_seq: u64,
+    /// New ops stored and applied.
+    pub applied: usize,
+    /// Ops the server already had.
+    pub duplicates: usize,
+    /// New ops stored but not applied (unknown type or newer schema).
+    pub deferred: usize,
+    /// New ops stored but held back because their clock is too far ahead of the server's.
+    pub quarantined: usize,
+    /// Server clock.
+    pub server_hlc: Hlc,
+    /// Server wall time (ms since the epoch), so a phone can tell its clock is wrong.
+    pub server_time_ms: i64,
+}
+
+/// Answer to `GET /v1/sync/pull?after=CURSOR&limit=N`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// Ops after the cursor, oldest first (this device's own ops are left out).
+    pub ops: Vec<Op>,
+    /// Cursor to send next time.
+    pub cursor: u64,
+    /// Whether more ops are waiting.
+    pub more: bool,
+    /// Identifies what the user may see; when it changes, pull again from 0.
+    pub scope: String,
+    /// Server clock.
+    pub server_hlc: Hlc,
+    /// Server wall time (ms since the epoch).
+    pub server_time_ms: i64,
+}
+
+/// The server writes pulls from stored JSON without decoding it: this serializes exactly as
+/// [`Op`] does.
+#[derive(Debug, Serialize)]
+pub struct RawOp<'a> {
+    /// Device that wrote it.
+    pub device: &'a str,
+    /// Its seq on that device.
+    pub seq: u64,
+    /// Clock stamp.
+    pub hlc: Hlc,
+    /// Author.
+    pub author: &'a str,
+    /// Schema version.
+    pub schema: u32,
+    /// Device wall time.
+    pub wall_ms: i64,
+    /// Op type.
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    /// Payload, as stored.
+    pub data: &'a RawValue,
+}
+
+/// Every error answer: `{"error": {...}}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for people (Chinese first, English beside) and for programs (`code`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `op_conflict`.
+    pub code: String,
+    /// 中文说明.
+    pub message: String,
+    /// English message.
+    pub message_en: String,
+    /// Specifics (which op, which field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+}

@@ -1,0 +1,423 @@
+//! Users, roles, the areas they cover, enrolled devices and their tokens.
+//!
+//! Passwords are hashed with argon2id (PHC strings). A device token is 32 random bytes, shown
+//! once at enrolment; the server keeps only its SHA-256, which is enough for a secret of that
+//! entropy and cheap to check on every request.
+
+use std::collections::BTreeSet;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::http::StatusCode;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use xuncha_core::model::{DeviceId, UserId};
+use xuncha_core::sync::Role;
+
+use crate::error::ApiError;
+
+/// The user name of the administrator created at first start.
+pub const ADMIN_USER: &str = "admin";
+
+/// Who is calling: resolved from the device token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The signed-in user.
+    pub user: UserId,
+    /// Their role.
+    pub role: Role,
+    /// The enrolled device the token belongs to.
+    pub device: DeviceId,
+}
+
+/// What a user may see and write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (admins).
+    All,
+    /// These grids.
+    Grids(BTreeSet<String>),
+}
+
+impl Scope {
+    /// Whether premises in `grid` are covered.
+    pub fn covers(&self, grid: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Grids(g) => g.contains(grid),
+        }
+    }
+}
+
+/// A grid and where it sits in the hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grid {
+    /// Grid id, e.g. `XF-03`.
+    pub id: String,
+    /// Display name, e.g. 幸福社区第三网格.
+    pub name: String,
+    /// Community (社区).
+    #[serde(default)]
+    pub community: String,
+    /// Sub-district (街道).
+    #[serde(default)]
+    pub subdistrict: String,
+}
+
+/// The areas a user covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Areas {
+    /// Grid ids.
+    #[serde(default)]
+    pub grids: Vec<String>,
+    /// Whole communities.
+    #[serde(default)]
+    pub communities: Vec<String>,
+    /// Whole sub-districts.
+    #[serde(default)]
+    pub subdistricts: Vec<String>,
+}
+
+/// Hashes a password with argon2id and a random salt.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(ApiError::internal)
+}
+
+/// Whether `password` matches the stored PHC string.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A new random token (64 hex characters).
+pub fn new_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
+    Ok(hex::encode(bytes))
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn check_user_id(id: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "invalid_user",
+            "用户名须为 1 至 64 个字母、数字或 . _ -",
+            format!("user name {id:?} must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < 8 {
+        return Err(ApiError::invalid(
+            "weak_password",
+            "密码至少 8 个字符",
+            "the password needs at least 8 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Adds a user.
+pub fn create_user(
+    conn: &Connection,
+    id: &str,
+    display_name: &str,
+    role: Role,
+    password: &str,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    check_user_id(id)?;
+    check_password(password)?;
+    let hash = hash_password(password)?;
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO server_users (id, display_name, role, password_hash, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, display_name, role.as_str(), hash, now_ms],
+    )?;
+    if inserted == 0 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "user_exists",
+            format!("用户 {id} 已存在"),
+            format!("user {id} already exists"),
+        ));
+    }
+    Ok(())
+}
+
+/// Sets a user's password (and so revokes nothing: devices keep their tokens).
+pub fn set_password(conn: &Connection, id: &str, password: &str) -> Result<(), ApiError> {
+    check_password(password)?;
+    let hash = hash_password(password)?;
+    let n = conn.execute(
+        "UPDATE server_users SET password_hash = ?2 WHERE id = ?1",
+        params![id, hash],
+    )?;
+    if n == 0 {
+        return Err(ApiError::not_found(format!("user {id}")));
+    }
+    Ok(())
+}
+
+/// Creates the administrator on first start. Returns the generated one-time password when
+/// none was given (`XUNCHA_ADMIN_PASSWORD`), so the caller prints it once.
+pub fn ensure_admin(
+    conn: &Connection,
+    password: Option<&str>,
+    now_ms: i64,
+) -> Result<Option<String>, ApiError> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM server_users WHERE id = ?1)",
+        [ADMIN_USER],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Ok(None);
+    }
+    let (password, generated) = match password {
+        Some(p) => (p.to_owned(), None),
+        None => {
+            let p = new_token()?[..20].to_owned();
+            (p.clone(), Some(p))
+        }
+    };
+    create_user(conn, ADMIN_USER, "管理员", Role::Admin, &password, now_ms)?;
+    Ok(generated)
+}
+
+/// Adds or updates a grid.
+pub fn upsert_grid(conn: &Connection, grid: &Grid) -> Result<(), ApiError> {
+    if grid.id.is_empty() || grid.id.len() > 64 || grid.name.is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_grid",
+            "网格须有编号（不超过 64 个字符）和名称",
+            "a grid needs an id (up to 64 characters) and a name",
+        ));
+    }
+    conn.execute(
+        "INSERT INTO server_grids (id, name, community, subdistrict) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, community = excluded.community,
+             subdistrict = excluded.subdistrict",
+        params![grid.id, grid.name, grid.community, grid.subdistrict],
+    )?;
+    Ok(())
+}
+
+/// Replaces the areas a user covers.
+pub fn set_areas(conn: &Connection, user: &str, areas: &Areas) -> Result<(), ApiError> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM server_users WHERE id = ?1)",
+        [user],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Err(ApiError::not_found(format!("user {user}")));
+    }
+    for grid in &areas.grids {
+        let known: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM server_grids WHERE id = ?1)",
+            [grid],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Err(ApiError::invalid(
+                "unknown_grid",
+                format!("网格 {grid} 不存在，请先添加"),
+                format!("grid {grid} does not exist; add it first"),
+            ));
+        }
+    }
+    conn.execute("DELETE FROM server_user_areas WHERE user_id = ?1", [user])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO server_user_areas (user_id, level, area) VALUES (?1, ?2, ?3)",
+    )?;
+    for (level, list) in [
+        ("grid", &areas.grids),
+        ("community", &areas.communities),
+        ("subdistrict", &areas.subdistricts),
+    ] {
+        for area in list {
+            insert.execute(params![user, level, area])?;
+        }
+    }
+    Ok(())
+}
+
+fn role_of(conn: &Connection, user: &str) -> Result<Option<(Role, String, bool)>, ApiError> {
+    let row: Option<(String, String, bool)> = conn
+        .query_row(
+            "SELECT role, password_hash, disabled FROM server_users WHERE id = ?1",
+            [user],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(row
+        .map(|(role, hash, disabled)| (Role::parse(&role).unwrap_or(Role::Worker), hash, disabled)))
+}
+
+/// Checks the password and issues a new token for the device (an earlier token of the same
+/// device stops working). A device belongs to one user.
+pub fn enroll(
+    conn: &Connection,
+    user: &str,
+    password: &str,
+    device: &DeviceId,
+    device_name: Option<&str>,
+    now_ms: i64,
+) -> Result<(Caller, String), ApiError> {
+    let bad_login = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_login",
+            "用户名或密码错误",
+            "wrong user name or password",
+        )
+    };
+    let Some((role, hash, disabled)) = role_of(conn, user)? else {
+        // Spend the same time as for a real user, so timing does not reveal user names.
+        let _ = verify_password(password, DUMMY_HASH);
+        return Err(bad_login());
+    };
+    if !verify_password(password, &hash) || disabled {
+        return Err(bad_login());
+    }
+    if device.as_str().is_empty() || device.as_str().len() > 64 {
+        return Err(ApiError::invalid(
+            "invalid_device",
+            "设备编号须为 1 至 64 个字符",
+            "device id must be 1 to 64 characters",
+        ));
+    }
+    let owner: Option<String> = conn
+        .query_row(
+            "SELECT user_id FROM server_devices WHERE device_id = ?1",
+            [device.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if owner.as_deref().is_some_and(|o| o != user) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "device_taken",
+            "该设备已登记给其他用户；换人使用请清除应用数据后重新登记",
+            "this device is enrolled to another user; clear the app's data to enroll it anew",
+        ));
+    }
+    let token = new_token()?;
+    conn.execute(
+        "INSERT INTO server_devices (device_id, user_id, name, token_hash, enrolled_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash,
+             name = excluded.name, enrolled_ms = excluded.enrolled_ms, revoked = 0",
+        params![
+            device.as_str(),
+            user,
+            device_name,
+            token_hash(&token),
+            now_ms
+        ],
+    )?;
+    Ok((
+        Caller {
+            user: UserId(user.to_owned()),
+            role,
+            device: device.clone(),
+        },
+        token,
+    ))
+}
+
+/// Issues a token without a password (operators' tools and load tests on the server itself).
+pub fn issue_token(conn: &Connection, user: &str, device: &DeviceId) -> Result<String, ApiError> {
+    let token = new_token()?;
+    conn.execute(
+        "INSERT INTO server_devices (device_id, user_id, token_hash, enrolled_ms)
+         VALUES (?1, ?2, ?3, 0)
+         ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash, revoked = 0",
+        params![device.as_str(), user, token_hash(&token)],
+    )?;
+    Ok(token)
+}
+
+/// Resolves a bearer token.
+pub fn authenticate(conn: &Connection, token: &str) -> Result<Caller, ApiError> {
+    let row: Option<(String, String, String)> = conn
+        .prepare_cached(
+            "SELECT d.device_id, u.id, u.role FROM server_devices d
+             JOIN server_users u ON u.id = d.user_id
+             WHERE d.token_hash = ?1 AND d.revoked = 0 AND u.disabled = 0",
+        )?
+        .query_row([token_hash(token)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let (device, user, role) = row.ok_or_else(ApiError::unauthorized)?;
+    Ok(Caller {
+        user: UserId(user),
+        role: Role::parse(&role).unwrap_or(Role::Worker),
+        device: DeviceId(device),
+    })
+}
+
+/// The grids a caller covers, and a tag that changes whenever what they may see changes.
+pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), ApiError> {
+    if caller.role == Role::Admin {
+        return Ok((Scope::All, "all".to_owned()));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT g.id, g.epoch FROM server_grids g
+         WHERE EXISTS (SELECT 1 FROM server_user_areas a WHERE a.user_id = ?1 AND (
+             (a.level = 'grid' AND a.area = g.id) OR
+             (a.level = 'community' AND a.area = g.community) OR
+             (a.level = 'subdistrict' AND a.area = g.subdistrict)))
+         ORDER BY g.id",
+    )?;
+    let mut grids = BTreeSet::new();
+    let mut tag = Sha256::new();
+    let mut rows = stmt.query([caller.user.as_str()])?;
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let epoch: i64 = r.get(1)?;
+        tag.update(format!("{id}:{epoch};"));
+        grids.insert(id);
+    }
+    Ok((Scope::Grids(grids), hex::encode(&tag.finalize()[..8])))
+}
+
+/// A valid argon2id hash of a random string, verified against when the user is unknown.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$4RJbSQtVDBGkD8Vv4sR+M1RCfhVL2yTQGpVMW6l0XxQ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("x", "not a hash"));
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+}

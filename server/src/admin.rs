@@ -1,0 +1,167 @@
+//! `/v1/admin/...`: users, the areas they cover, grids, quarantine review and the replica
+//! digest. Admins only.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use xuncha_core::sync::Role;
+
+use crate::accounts::{self, Areas, Caller, Grid};
+use crate::body::JsonBody;
+use crate::error::ApiError;
+use crate::{AppState, sync};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/users", post(add_user))
+        .route("/v1/admin/users/{id}/areas", put(set_areas))
+        .route("/v1/admin/grids/{id}", put(put_grid))
+        .route("/v1/admin/digest", get(digest))
+        .route("/v1/admin/quarantine", get(quarantine))
+        .route("/v1/admin/quarantine/release", post(release))
+}
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "admin_only",
+            "仅管理员可以进行此操作",
+            "only an administrator may do this",
+        ))
+    }
+}
+
+/// Body of `POST /v1/admin/users`.
+#[derive(Debug, Deserialize)]
+struct NewUser {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    role: Role,
+    password: String,
+    #[serde(default)]
+    areas: Areas,
+}
+
+async fn add_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(user): JsonBody<NewUser>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_admin(&caller)?;
+    let now = state.now_ms();
+    state
+        .write(move |store| {
+            let conn = store.conn();
+            let name = user.display_name.as_deref().unwrap_or(&user.id);
+            accounts::create_user(conn, &user.id, name, user.role, &user.password, now)?;
+            accounts::set_areas(conn, &user.id, &user.areas)?;
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({ "id": user.id, "role": user.role })),
+            ))
+        })
+        .await
+}
+
+async fn set_areas(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(areas): JsonBody<Areas>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .write(move |store| {
+            accounts::set_areas(store.conn(), &id, &areas)?;
+            Ok(Json(json!({ "id": id, "areas": areas })))
+        })
+        .await
+}
+
+/// Body of `PUT /v1/admin/grids/{id}`.
+#[derive(Debug, Deserialize)]
+struct GridBody {
+    name: String,
+    #[serde(default)]
+    community: String,
+    #[serde(default)]
+    subdistrict: String,
+}
+
+async fn put_grid(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<GridBody>,
+) -> Result<Json<Grid>, ApiError> {
+    require_admin(&caller)?;
+    let grid = Grid {
+        id,
+        name: body.name,
+        community: body.community,
+        subdistrict: body.subdistrict,
+    };
+    state
+        .write(move |store| {
+            accounts::upsert_grid(store.conn(), &grid)?;
+            Ok(Json(grid))
+        })
+        .await
+}
+
+async fn digest(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .write(|store| {
+            Ok(Json(json!({
+                "digest": store.digest()?,
+                "ops": store.op_count()?,
+            })))
+        })
+        .await
+}
+
+async fn quarantine(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .read(|conn| {
+            let rows: Vec<Value> = conn
+                .prepare(
+                    "SELECT device_id, seq, hlc, received_ms, op FROM server_quarantine
+                     ORDER BY received_ms, device_id, seq LIMIT 1000",
+                )?
+                .query_map([], |r| {
+                    let op: String = r.get(4)?;
+                    Ok(json!({
+                        "device": r.get::<_, String>(0)?,
+                        "seq": r.get::<_, i64>(1)?,
+                        "hlc_ms": xuncha_core::clock::Hlc::from_u64(r.get::<_, i64>(2)? as u64).physical_ms(),
+                        "received_ms": r.get::<_, i64>(3)?,
+                        "op": serde_json::from_str::<Value>(&op).unwrap_or(Value::Null),
+                    }))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Json(json!({ "ops": rows })))
+        })
+        .await
+}
+
+/// Applies every quarantined op now (after an admin has reviewed them).
+async fn release(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    let now = state.now_ms();
+    let bound = state.config.max_clock_ahead_ms;
+    let n = state
+        .write(move |store| sync::release_quarantine(store, now, bound, true))
+        .await?;
+    Ok(Json(json!({ "released": n })))
+}

@@ -1,0 +1,269 @@
+//! The `xuncha-server` command line: serve (the default), and account tools that work on the
+//! database directly (also while the server runs: SQLite WAL allows it).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use xuncha_core::sync::Role;
+
+use crate::accounts::{self, Areas, Grid};
+use crate::db::Db;
+use crate::{AppState, Config, app, db_path, demo, sync};
+
+/// Xuncha (巡查) server: sync for phones, accounts, and the supervisors' dashboard.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Directory for the SQLite database (and later photos).
+    #[arg(long, global = true, env = "XUNCHA_DATA", default_value = "./data")]
+    data: PathBuf,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0: any free port; the address is printed).
+    #[arg(long, env = "XUNCHA_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Fill an empty database with demo data first.
+    #[arg(long)]
+    demo: bool,
+    /// Ops stamped further ahead of the server's clock than this many seconds are quarantined.
+    #[arg(long, env = "XUNCHA_MAX_CLOCK_AHEAD_SECS", default_value_t = 12 * 3600)]
+    max_clock_ahead_secs: i64,
+    /// Largest request body, after decompression, in bytes.
+    #[arg(long, env = "XUNCHA_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    max_body_bytes: usize,
+    /// How often quarantined ops are checked for release, in seconds.
+    #[arg(long, default_value_t = 60)]
+    quarantine_check_secs: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage grids.
+    #[command(subcommand)]
+    Grid(GridCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user. The password comes from XUNCHA_NEW_PASSWORD.
+    Add {
+        /// User name (letters, digits, . _ -).
+        id: String,
+        /// worker, supervisor or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Name shown to people.
+        #[arg(long)]
+        name: Option<String>,
+        /// Password (prefer the environment variable: arguments show up in `ps`).
+        #[arg(long, env = "XUNCHA_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Set a user's password (from XUNCHA_NEW_PASSWORD).
+    Password {
+        /// User name.
+        id: String,
+        /// New password.
+        #[arg(long, env = "XUNCHA_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Replace the areas a user covers.
+    Areas {
+        /// User name.
+        id: String,
+        /// Grid ids.
+        #[arg(long = "grid")]
+        grids: Vec<String>,
+        /// Whole communities.
+        #[arg(long = "community")]
+        communities: Vec<String>,
+        /// Whole sub-districts.
+        #[arg(long = "subdistrict")]
+        subdistricts: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GridCommand {
+    /// Add or update a grid.
+    Add {
+        /// Grid id.
+        id: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Community (社区).
+        #[arg(long, default_value = "")]
+        community: String,
+        /// Sub-district (街道).
+        #[arg(long, default_value = "")]
+        subdistrict: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: worker, supervisor or admin"))
+}
+
+/// Entry point of the binary.
+pub fn main() {
+    let args = Args::parse();
+    let result = match args.command {
+        Some(command) => manage(&args.data, command),
+        None => serve(&args.data, args.serve),
+    };
+    if let Err(e) = result {
+        eprintln!("xuncha-server: {e}");
+        std::process::exit(1);
+    }
+}
+
+type AnyResult = Result<(), Box<dyn std::error::Error>>;
+
+fn manage(data: &std::path::Path, command: Command) -> AnyResult {
+    std::fs::create_dir_all(data)?;
+    let db = Db::open(&db_path(data))?;
+    let now = chrono::Utc::now().timestamp_millis();
+    db.write(|store| {
+        let conn = store.conn();
+        match command {
+            Command::User(UserCommand::Add {
+                id,
+                role,
+                name,
+                password,
+            }) => {
+                accounts::create_user(
+                    conn,
+                    &id,
+                    name.as_deref().unwrap_or(&id),
+                    role,
+                    &password,
+                    now,
+                )?;
+                println!("已添加用户 / user added: {id} ({})", role.as_str());
+            }
+            Command::User(UserCommand::Password { id, password }) => {
+                accounts::set_password(conn, &id, &password)?;
+                println!("密码已更新 / password set: {id}");
+            }
+            Command::User(UserCommand::Areas {
+                id,
+                grids,
+                communities,
+                subdistricts,
+            }) => {
+                let areas = Areas {
+                    grids,
+                    communities,
+                    subdistricts,
+                };
+                accounts::set_areas(conn, &id, &areas)?;
+                println!("负责区域已更新 / areas set: {id}");
+            }
+            Command::Grid(GridCommand::Add {
+                id,
+                name,
+                community,
+                subdistrict,
+            }) => {
+                accounts::upsert_grid(
+                    conn,
+                    &Grid {
+                        id: id.clone(),
+                        name,
+                        community,
+                        subdistrict,
+                    },
+                )?;
+                println!("网格已保存 / grid saved: {id}");
+            }
+        }
+        Ok(())
+    })
+    .map_err(crate::ServerError::from)?;
+    Ok(())
+}
+
+fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
+    std::fs::create_dir_all(data)?;
+    let db = db_path(data);
+    if args.demo {
+        let empty = xuncha_core::store::Store::open(&db)?.op_count()? == 0;
+        if empty {
+            let n = demo::seed(&db, 60, chrono::Utc::now().timestamp_millis())?;
+            println!("演示数据已写入 / demo data written: 60 premises, {n} inspections");
+        } else {
+            println!("数据库已有数据，未写入演示数据 / database not empty, demo data not added");
+        }
+    }
+    let config = Config {
+        max_body_bytes: args.max_body_bytes,
+        max_clock_ahead_ms: args.max_clock_ahead_secs.saturating_mul(1000),
+    };
+    let state = AppState::open(data, config)?;
+    let admin_password = std::env::var("XUNCHA_ADMIN_PASSWORD").ok();
+    let now = state.now_ms();
+    let generated = state
+        .db()
+        .write(|store| accounts::ensure_admin(store.conn(), admin_password.as_deref(), now))
+        .map_err(crate::ServerError::from)?;
+    if let Some(password) = generated {
+        println!(
+            "已创建管理员 admin，一次性密码（只显示这一次）: {password}\n\
+             created administrator 'admin' with one-time password (shown only now): {password}\n\
+             change it: XUNCHA_NEW_PASSWORD=... xuncha-server user password admin"
+        );
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(
+            state,
+            args.listen,
+            Duration::from_secs(args.quarantine_check_secs.max(1)),
+        ))
+}
+
+async fn run(state: AppState, listen: SocketAddr, quarantine_every: Duration) -> AnyResult {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    // The address line is read by tests and scripts that start the server on port 0.
+    println!(
+        "巡查服务器 / Xuncha server: http://{}/",
+        listener.local_addr()?
+    );
+    let jobs = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(quarantine_every);
+        loop {
+            tick.tick().await;
+            let now = jobs.now_ms();
+            let bound = jobs.config.max_clock_ahead_ms;
+            match jobs
+                .write(move |s| sync::release_quarantine(s, now, bound, false))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => println!("released {n} quarantined ops"),
+                Err(e) => eprintln!("quarantine release failed: {}", e.en),
+            }
+        }
+    });
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The server's database: the replica (one writer) plus the server's own tables, and a small
+//! pool of read-only connections so pulls and lookups never wait for a push (SQLite WAL).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags};
+use xuncha_core::model::DeviceId;
+use xuncha_core::store::{Store, StoreOptions};
+
+use crate::error::ApiError;
+
+/// The server's numbered migrations, applied after the replica's own.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_accounts_sync.sql")];
+
+/// Read connections kept open between requests.
+const IDLE_READERS: usize = 16;
+
+/// The database.
+#[derive(Debug)]
+pub struct Db {
+    writer: Mutex<Store>,
+    /// `None` for an in-memory database (tests): reads then share the writer.
+    path: Option<PathBuf>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating and migrating) the database file.
+    pub fn open(path: &Path) -> Result<Db, xuncha_core::Error> {
+        let store = Store::open_with(path, server_options())?;
+        Self::setup(store, Some(path.to_owned()))
+    }
+
+    /// An in-memory database (tests).
+    pub fn open_in_memory() -> Result<Db, xuncha_core::Error> {
+        Self::setup(Store::open_in_memory_with(server_options())?, None)
+    }
+
+    fn setup(store: Store, path: Option<PathBuf>) -> Result<Db, xuncha_core::Error> {
+        migrate(store.conn())?;
+        let now = chrono::Utc::now().timestamp_millis();
+        index_new_ops(store.conn(), now)?;
+        Ok(Db {
+            writer: Mutex::new(store),
+            path,
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` with the writer. Blocking: call from a blocking thread.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let out = f(&mut store)?;
+        // Ops the server wrote itself (dashboard actions, jobs) join the pull index too.
+        index_new_ops(store.conn(), chrono::Utc::now().timestamp_millis())?;
+        Ok(out)
+    }
+
+    /// Runs `f` with a read-only connection. Blocking: call from a blocking thread.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let Some(path) = &self.path else {
+            let store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+            return f(store.conn());
+        };
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => open_reader(path)?,
+        };
+        let out = f(&conn);
+        let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+fn server_options() -> StoreOptions {
+    StoreOptions {
+        device: Some(DeviceId::from("server")),
+        ..StoreOptions::default()
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, ApiError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Applies the server's migrations not yet applied, each in its own transaction.
+fn migrate(conn: &Connection) -> Result<(), xuncha_core::Error> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    )?;
+    let version: i64 = conn
+        .query_row(
+            "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM server_meta WHERE key = 'schema_version'), 0)",
+            [],
+            |r| r.get(0),
+        )?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO server_meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(i + 1).to_string()],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Files every op of the log not yet in the pull index under the grid of the premises it
+/// touches (through the hazard for hazard events). Set-based, so one statement per batch.
+pub(crate) fn index_new_ops(conn: &Connection, received_ms: i64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO server_op_scope (op_id, grid_id, received_ms)
+         SELECT o.id,
+                (SELECT json_extract(pf.value, '$') FROM premises_fields pf
+                 WHERE pf.field = 'grid_id' AND pf.premises_id = CASE o.kind
+                     WHEN 'hazard_event' THEN
+                         (SELECT h.premises_id FROM hazards h WHERE h.id = json_extract(o.data, '$.hazard_id'))
+                     ELSE json_extract(o.data, '$.premises_id') END),
+                ?1
+         FROM ops o
+         WHERE o.id > (SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope)",
+    )?
+    .execute([received_ms])
+}

@@ -1,0 +1,512 @@
+//! `POST /v1/sync/push` and `GET /v1/sync/pull`: the server side of the sync protocol
+//! (see [`xuncha_core::sync`]).
+//!
+//! A push is checked as a whole before anything is stored: every op must be the caller's
+//! device's and user's, valid, in seq order without gaps, and touch only premises of the
+//! caller's grids. Then, in one transaction, the new ops are stored and applied with the same
+//! core merge rules the phones use, ops stamped too far ahead are quarantined instead, and the
+//! pull index is updated. A rejected batch leaves nothing behind.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use xuncha_core::clock::Hlc;
+use xuncha_core::model::{HazardId, PremisesId};
+use xuncha_core::op::{Op, OpBody};
+use xuncha_core::store::Store;
+use xuncha_core::sync::{
+    DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PullResponse, PushRequest, PushResponse, RawOp,
+};
+
+use crate::accounts::{Caller, Scope, scope_of};
+use crate::error::ApiError;
+use crate::{AppState, body, db};
+
+/// `POST /v1/sync/push`.
+pub async fn push(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let json = body::read(&headers, raw, state.config.max_body_bytes)?;
+    let request: PushRequest = body::parse(&json)?;
+    let bound = state.config.max_clock_ahead_ms;
+    let now = state.now_ms();
+    let mut answer = state
+        .write(move |store| push_batch(store, &caller, &request.ops, now, bound))
+        .await?;
+    answer.server_hlc = state.observe_hlc(answer.server_hlc);
+    Ok(body::json(&headers, StatusCode::OK, &answer))
+}
+
+/// Checks and stores one pushed batch (see the module docs). Blocking.
+pub fn push_batch(
+    store: &mut Store,
+    caller: &Caller,
+    ops: &[Op],
+    now_ms: i64,
+    max_ahead_ms: i64,
+) -> Result<PushResponse, ApiError> {
+    for (i, op) in ops.iter().enumerate() {
+        let at = serde_json::json!({ "index": i, "device": op.device, "seq": op.seq });
+        if op.device != caller.device {
+            return Err(ApiError::forbidden(
+                "wrong_device",
+                "只能上传本设备产生的记录",
+                format!(
+                    "op {i} is from device {}, but the token is for {}",
+                    op.device, caller.device
+                ),
+            )
+            .with_detail(at));
+        }
+        if op.author != caller.user {
+            return Err(ApiError::forbidden(
+                "wrong_author",
+                "记录的作者与登录用户不一致",
+                format!(
+                    "op {i} is authored by {}, but the token is for {}",
+                    op.author, caller.user
+                ),
+            )
+            .with_detail(at));
+        }
+        op.validate()
+            .map_err(|e| ApiError::from(e).with_detail(at.clone()))?;
+        if i > 0 && op.seq != ops[i - 1].seq + 1 {
+            return Err(ApiError::invalid(
+                "not_in_order",
+                "记录须按序号连续排列",
+                format!(
+                    "op {i} has seq {} after seq {}; send ops in seq order without gaps",
+                    op.seq,
+                    ops[i - 1].seq
+                ),
+            )
+            .with_detail(at));
+        }
+    }
+
+    let conn = store.conn();
+    let quarantined_max = quarantined_max_seq(conn, caller)?;
+    let stored_max = store.max_seq(&caller.device)?.max(quarantined_max);
+    let first_new = ops.iter().position(|op| op.seq > stored_max);
+    if let Some(i) = first_new
+        && ops[i].seq != stored_max + 1
+    {
+        return Err(ApiError::invalid(
+            "seq_gap",
+            "记录序号不连续，请从服务器确认的序号之后重新上传",
+            format!(
+                "op seq {} leaves a gap: the server holds this device's ops up to {stored_max}",
+                ops[i].seq
+            ),
+        )
+        .with_detail(serde_json::json!({ "acked_seq": stored_max })));
+    }
+    let (old, new) = ops.split_at(first_new.unwrap_or(ops.len()));
+
+    // Copies of ops already held: those in quarantine are compared here, the rest by the store.
+    let mut to_apply: Vec<Op> = Vec::with_capacity(ops.len());
+    let mut quarantined_copies = 0;
+    for op in old {
+        match quarantined_op(conn, caller, op.seq)? {
+            Some(stored) if stored == op_json(op)? => quarantined_copies += 1,
+            Some(_) => {
+                return Err(ApiError::from(xuncha_core::Error::OpConflict {
+                    device: op.device.clone(),
+                    seq: op.seq,
+                }));
+            }
+            None => to_apply.push(op.clone()),
+        }
+    }
+
+    let (scope, _) = scope_of(conn, caller)?;
+    let mut rights = Rights::new(conn, &scope);
+    for op in new {
+        rights.check(op)?;
+    }
+
+    // Once one op of a device waits in quarantine, its later ops wait too (seq order).
+    let mut quarantine: Vec<&Op> = Vec::new();
+    let mut waiting = quarantined_max > 0;
+    for op in new {
+        waiting = waiting || op.hlc.physical_ms() as i64 > now_ms.saturating_add(max_ahead_ms);
+        if waiting {
+            quarantine.push(op);
+        } else {
+            to_apply.push(op.clone());
+        }
+    }
+
+    let quarantine_rows: Vec<(u64, Hlc, String)> = quarantine
+        .iter()
+        .map(|op| Ok((op.seq, op.hlc, op_json(op)?)))
+        .collect::<Result<_, ApiError>>()?;
+    let (report, ()) = store.apply_ops_with(&to_apply, |tx, _| {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO server_quarantine (device_id, seq, hlc, received_ms, op) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (seq, hlc, json) in &quarantine_rows {
+            insert.execute(params![caller.device.as_str(), *seq as i64, hlc.as_u64() as i64, now_ms, json])?;
+        }
+        db::index_new_ops(tx, now_ms)?;
+        Ok(())
+    })?;
+    Ok(PushResponse {
+        acked_seq: stored_max.max(ops.last().map_or(0, |op| op.seq)),
+        applied: report.applied,
+        duplicates: report.duplicates + quarantined_copies,
+        deferred: report.deferred,
+        quarantined: quarantine_rows.len(),
+        server_hlc: store.hlc(),
+        server_time_ms: now_ms,
+    })
+}
+
+fn op_json(op: &Op) -> Result<String, ApiError> {
+    serde_json::to_string(op).map_err(ApiError::internal)
+}
+
+fn quarantined_max_seq(conn: &Connection, caller: &Caller) -> Result<u64, ApiError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM server_quarantine WHERE device_id = ?1")?
+        .query_row([caller.device.as_str()], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+fn quarantined_op(
+    conn: &Connection,
+    caller: &Caller,
+    seq: u64,
+) -> Result<Option<String>, ApiError> {
+    Ok(conn
+        .prepare_cached("SELECT op FROM server_quarantine WHERE device_id = ?1 AND seq = ?2")?
+        .query_row(params![caller.device.as_str(), seq as i64], |r| r.get(0))
+        .optional()?)
+}
+
+/// Whether the caller may write what an op touches: premises of their grids only.
+struct Rights<'a> {
+    conn: &'a Connection,
+    scope: &'a Scope,
+    /// Grids set by earlier ops of the same batch (`None`: premises without a grid).
+    premises_grid: HashMap<PremisesId, Option<String>>,
+    /// Hazards found by earlier inspections of the same batch.
+    hazard_premises: HashMap<HazardId, PremisesId>,
+}
+
+impl<'a> Rights<'a> {
+    fn new(conn: &'a Connection, scope: &'a Scope) -> Self {
+        Rights {
+            conn,
+            scope,
+            premises_grid: HashMap::new(),
+            hazard_premises: HashMap::new(),
+        }
+    }
+
+    /// `None` when the server does not know the premises; `Some(None)` when it has no grid.
+    fn grid_of(&self, premises: &PremisesId) -> Result<Option<Option<String>>, ApiError> {
+        if let Some(g) = self.premises_grid.get(premises) {
+            return Ok(Some(g.clone()));
+        }
+        let row: Option<Option<String>> = self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT json_extract(value, '$') FROM premises_fields
+                         WHERE premises_id = ?1 AND field = 'grid_id')
+                 WHERE EXISTS (SELECT 1 FROM premises_fields WHERE premises_id = ?1)",
+            )?
+            .query_row([premises.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(row)
+    }
+
+    fn require(&self, premises: &PremisesId, grid: Option<&str>) -> Result<(), ApiError> {
+        let covered = match grid {
+            Some(g) => self.scope.covers(g),
+            None => matches!(self.scope, Scope::All),
+        };
+        if covered {
+            return Ok(());
+        }
+        let grid = grid.unwrap_or("(none)");
+        Err(ApiError::forbidden(
+            "out_of_scope",
+            format!("场所 {premises} 所在网格（{grid}）不在您的负责范围内"),
+            format!("premises {premises} is in grid {grid}, which you do not cover"),
+        )
+        .with_detail(serde_json::json!({ "premises_id": premises, "grid_id": grid })))
+    }
+
+    fn premises_of_hazard(&self, hazard: &HazardId) -> Result<Option<PremisesId>, ApiError> {
+        if let Some(p) = self.hazard_premises.get(hazard) {
+            return Ok(Some(p.clone()));
+        }
+        Ok(self
+            .conn
+            .prepare_cached("SELECT premises_id FROM hazards WHERE id = ?1")?
+            .query_row([hazard.as_str()], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(PremisesId))
+    }
+
+    fn check(&mut self, op: &Op) -> Result<(), ApiError> {
+        match &op.body {
+            OpBody::PremisesPatch(p) => {
+                let current = self.grid_of(&p.premises_id)?;
+                if let Some(current) = &current {
+                    self.require(&p.premises_id, current.as_deref())?;
+                }
+                let effective = match p.fields.get("grid_id") {
+                    Some(Value::String(g)) => Some(g.clone()),
+                    Some(_) => None,
+                    None => current.flatten(),
+                };
+                self.require(&p.premises_id, effective.as_deref())?;
+                self.premises_grid.insert(p.premises_id.clone(), effective);
+            }
+            OpBody::Inspection(i) => {
+                let grid = self.known_grid(&i.premises_id)?;
+                self.require(&i.premises_id, grid.as_deref())?;
+                for f in &i.findings {
+                    self.hazard_premises
+                        .insert(f.hazard_id.clone(), i.premises_id.clone());
+                }
+            }
+            OpBody::HazardEvent(e) => {
+                let premises = self.premises_of_hazard(&e.hazard_id)?.ok_or_else(|| {
+                    ApiError::invalid(
+                        "unknown_hazard",
+                        "服务器上没有该隐患，请先同步发现它的检查记录",
+                        format!("hazard {} is not known to the server; push the inspection that found it first", e.hazard_id),
+                    )
+                })?;
+                let grid = self.known_grid(&premises)?;
+                self.require(&premises, grid.as_deref())?;
+            }
+            // Newer op types: checked where they name premises; applied only by newer servers.
+            OpBody::Unknown { data, .. } => {
+                if let Some(p) = data.get("premises_id").and_then(Value::as_str) {
+                    let premises = PremisesId(p.to_owned());
+                    if let Some(grid) = self.grid_of(&premises)? {
+                        self.require(&premises, grid.as_deref())?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn known_grid(&self, premises: &PremisesId) -> Result<Option<String>, ApiError> {
+        self.grid_of(premises)?.ok_or_else(|| {
+            ApiError::invalid(
+                "unknown_premises",
+                "服务器上没有该场所，请先同步场所信息",
+                format!("premises {premises} is not known to the server; push the op that added it first"),
+            )
+        })
+    }
+}
+
+/// Query of `GET /v1/sync/pull`.
+#[derive(Debug, Deserialize)]
+pub struct PullParams {
+    /// Cursor from the previous pull (0 at first).
+    #[serde(default)]
+    pub after: u64,
+    /// Page size.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/sync/pull`.
+pub async fn pull(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Result<Query<PullParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| {
+        ApiError::invalid(
+            "bad_query",
+            "查询参数不正确",
+            format!("{e}; use ?after=CURSOR&limit=N"),
+        )
+    })?;
+    let limit = params
+        .limit
+        .unwrap_or(DEFAULT_PULL_LIMIT)
+        .clamp(1, MAX_PULL_LIMIT);
+    let hlc = state.observe_hlc(Hlc::default());
+    let now = state.now_ms();
+    let bytes = state
+        .read(move |conn| pull_page(conn, &caller, params.after, limit, hlc, now))
+        .await?;
+    Ok(body::raw_json(&headers, StatusCode::OK, bytes))
+}
+
+/// One page of ops after `after` that the caller may see, as response JSON. Reads one
+/// snapshot; the stored op JSON is passed through without decoding it.
+pub fn pull_page(
+    conn: &Connection,
+    caller: &Caller,
+    after: u64,
+    limit: usize,
+    server_hlc: Hlc,
+    now_ms: i64,
+) -> Result<Vec<u8>, ApiError> {
+    let tx = conn.unchecked_transaction()?;
+    let (scope, tag) = scope_of(&tx, caller)?;
+    let grids = match &scope {
+        Scope::All => None,
+        Scope::Grids(g) => Some(serde_json::to_string(g).map_err(ApiError::internal)?),
+    };
+    struct Row {
+        id: i64,
+        device: String,
+        seq: i64,
+        hlc: i64,
+        author: String,
+        schema: u32,
+        wall_ms: i64,
+        kind: String,
+        data: String,
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT s.op_id, d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
+         FROM server_op_scope s
+         JOIN ops o ON o.id = s.op_id
+         JOIN devices d ON d.device_no = o.device_no
+         WHERE s.op_id > ?1
+           AND (?2 IS NULL OR s.grid_id IN (SELECT value FROM json_each(?2)))
+           AND d.device_id <> ?3
+         ORDER BY s.op_id LIMIT ?4",
+    )?;
+    let rows: Vec<Row> = stmt
+        .query_map(
+            params![after as i64, grids, caller.device.as_str(), limit as i64],
+            |r| {
+                Ok(Row {
+                    id: r.get(0)?,
+                    device: r.get(1)?,
+                    seq: r.get(2)?,
+                    hlc: r.get(3)?,
+                    author: r.get(4)?,
+                    schema: r.get(5)?,
+                    wall_ms: r.get(6)?,
+                    kind: r.get(7)?,
+                    data: r.get(8)?,
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    let more = rows.len() == limit;
+    let cursor = if more {
+        rows.last().map_or(after, |r| r.id as u64)
+    } else {
+        // Nothing more the caller may see up to the end of the log: skip past all of it.
+        let end: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope",
+            [],
+            |r| r.get(0),
+        )?;
+        (end as u64).max(after)
+    };
+    let mut raw: Vec<&RawValue> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        raw.push(serde_json::from_str(&r.data).map_err(ApiError::internal)?);
+    }
+    let ops: Vec<RawOp<'_>> = rows
+        .iter()
+        .zip(raw)
+        .map(|(r, data)| RawOp {
+            device: &r.device,
+            seq: r.seq as u64,
+            hlc: Hlc::from_u64(r.hlc as u64),
+            author: &r.author,
+            schema: r.schema,
+            wall_ms: r.wall_ms,
+            kind: &r.kind,
+            data,
+        })
+        .collect();
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        ops: Vec<RawOp<'a>>,
+        cursor: u64,
+        more: bool,
+        scope: String,
+        server_hlc: Hlc,
+        server_time_ms: i64,
+    }
+    let page = Page {
+        ops,
+        cursor,
+        more,
+        scope: tag,
+        server_hlc,
+        server_time_ms: now_ms,
+    };
+    let out = serde_json::to_vec(&page).map_err(ApiError::internal)?;
+    // Keeps the page's type in step with the protocol's.
+    debug_assert!(serde_json::from_slice::<PullResponse>(&out).is_ok());
+    Ok(out)
+}
+
+/// Applies quarantined ops whose clock the server has caught up with, in seq order per device.
+/// Returns how many were released. Run periodically; `force` releases everything (an admin's
+/// decision after review).
+pub fn release_quarantine(
+    store: &mut Store,
+    now_ms: i64,
+    max_ahead_ms: i64,
+    force: bool,
+) -> Result<usize, ApiError> {
+    let rows: Vec<(String, i64, i64, String)> = store
+        .conn()
+        .prepare("SELECT device_id, seq, hlc, op FROM server_quarantine ORDER BY device_id, seq")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut release: Vec<Op> = Vec::new();
+    let mut keys: Vec<(String, i64)> = Vec::new();
+    let mut blocked_device: Option<String> = None;
+    for (device, seq, hlc, json) in rows {
+        if blocked_device.as_deref() == Some(device.as_str()) {
+            continue;
+        }
+        let due = force
+            || Hlc::from_u64(hlc as u64).physical_ms() as i64
+                <= now_ms.saturating_add(max_ahead_ms);
+        if !due {
+            blocked_device = Some(device);
+            continue;
+        }
+        release.push(serde_json::from_str(&json).map_err(ApiError::internal)?);
+        keys.push((device, seq));
+    }
+    if release.is_empty() {
+        return Ok(0);
+    }
+    store.apply_ops_with(&release, |tx, _| {
+        let mut delete =
+            tx.prepare_cached("DELETE FROM server_quarantine WHERE device_id = ?1 AND seq = ?2")?;
+        for (device, seq) in &keys {
+            delete.execute(params![device, seq])?;
+        }
+        db::index_new_ops(tx, now_ms)?;
+        Ok(())
+    })?;
+    Ok(release.len())
+}

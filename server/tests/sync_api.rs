@@ -1,0 +1,727 @@
+//! The sync protocol through the HTTP router: push, pull, scope, and every kind of bad input
+//! answered with a JSON error that leaves nothing behind.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use xuncha_core::checklist::sample::sample_visit;
+use xuncha_core::clock::{ManualClock, china_date};
+use xuncha_core::model::{DeviceId, PremisesFields, PremisesKind, UserId};
+use xuncha_core::op::Op;
+use xuncha_core::store::{Store, StoreOptions};
+use xuncha_core::sync::Role;
+use xuncha_server::accounts::{self, Areas, Grid};
+use xuncha_server::{AppState, Config, app};
+
+struct Server {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    /// Tokens by device id.
+    w1: String,
+    w1b: String,
+    w2: String,
+    admin: String,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        max_body_bytes: 256 << 10,
+        max_clock_ahead_ms: 3_600_000,
+    };
+    let state = AppState::open(dir.path(), config).unwrap();
+    let tokens = state
+        .db()
+        .write(|store| {
+            let c = store.conn();
+            for (id, community) in [("g1", "c1"), ("g2", "c2")] {
+                accounts::upsert_grid(
+                    c,
+                    &Grid {
+                        id: id.into(),
+                        name: format!("网格{id}"),
+                        community: community.into(),
+                        subdistrict: "s1".into(),
+                    },
+                )?;
+            }
+            for (user, role, grid) in [
+                ("w1", Role::Worker, "g1"),
+                ("w2", Role::Worker, "g2"),
+                ("boss", Role::Admin, ""),
+            ] {
+                accounts::create_user(c, user, user, role, "password1", 0)?;
+                let areas = Areas {
+                    grids: vec![grid.to_owned()]
+                        .into_iter()
+                        .filter(|g| !g.is_empty())
+                        .collect(),
+                    ..Areas::default()
+                };
+                accounts::set_areas(c, user, &areas)?;
+            }
+            Ok([
+                accounts::issue_token(c, "w1", &DeviceId::from("phone-w1"))?,
+                accounts::issue_token(c, "w1", &DeviceId::from("phone-w1b"))?,
+                accounts::issue_token(c, "w2", &DeviceId::from("phone-w2"))?,
+                accounts::issue_token(c, "boss", &DeviceId::from("desk"))?,
+            ])
+        })
+        .unwrap();
+    let [w1, w1b, w2, admin] = tokens;
+    Server {
+        _dir: dir,
+        state,
+        w1,
+        w1b,
+        w2,
+        admin,
+    }
+}
+
+/// A phone store for `device`/`user` whose clock reads `at_ms`.
+fn phone(device: &str, user: &str, at_ms: i64) -> Store {
+    let mut s = Store::open_in_memory_with(StoreOptions {
+        wall: Arc::new(ManualClock::new(at_ms)),
+        device: Some(DeviceId::from(device)),
+    })
+    .unwrap();
+    s.set_user(UserId::from(user)).unwrap();
+    s
+}
+
+/// Adds a shop in `grid` and inspects it (with a hazard): a realistic batch.
+fn shop_with_inspection(s: &mut Store, grid: &str) {
+    let mut f = PremisesFields::new("老王面馆", "幸福路1号", PremisesKind::Catering);
+    f.grid_id = Some(grid.into());
+    let p = s.add_premises(f).unwrap();
+    let visit = sample_visit(s.catalog(), &p, china_date(now_ms()), &["FE-03"]);
+    assert_eq!(s.record_inspection(visit).unwrap().findings.len(), 1);
+}
+
+async fn send(
+    server: &Server,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = app(server.state.clone())
+        .oneshot(req.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let gz = res.headers().get("content-encoding").is_some();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let text = if gz {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
+            .unwrap();
+        out
+    } else {
+        bytes
+    };
+    let value = serde_json::from_slice(&text)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&text).into_owned()));
+    (status, value)
+}
+
+async fn push(server: &Server, token: &str, ops: &[Op]) -> (StatusCode, Value) {
+    let body = serde_json::to_vec(&json!({ "ops": ops })).unwrap();
+    send(
+        server,
+        "POST",
+        "/v1/sync/push",
+        Some(token),
+        body,
+        &[("content-type", "application/json")],
+    )
+    .await
+}
+
+async fn pull(server: &Server, token: &str, after: u64) -> (StatusCode, Value) {
+    send(
+        server,
+        "GET",
+        &format!("/v1/sync/pull?after={after}"),
+        Some(token),
+        vec![],
+        &[],
+    )
+    .await
+}
+
+async fn server_ops(server: &Server) -> u64 {
+    let (_, v) = send(
+        server,
+        "GET",
+        "/v1/admin/digest",
+        Some(&server.admin),
+        vec![],
+        &[],
+    )
+    .await;
+    v["ops"].as_u64().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn pushed_ops_reach_the_grid_and_no_one_else() {
+    let s = server();
+    let mut p = phone("phone-w1", "w1", now_ms());
+    shop_with_inspection(&mut p, "g1");
+    let ops = p.pending_ops(1000).unwrap();
+    let (code, ack) = push(&s, &s.w1, &ops).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    assert_eq!(ack["acked_seq"], ops.len() as u64);
+    assert_eq!(ack["applied"], ops.len() as u64);
+    assert!(ack["server_hlc"].as_str().unwrap().len() == 16);
+
+    // Another phone of the same grid gets them, in order, and ends in the same state.
+    let (code, page) = pull(&s, &s.w1b, 0).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    let got: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
+    assert_eq!(got, ops);
+    assert_eq!(page["more"], false);
+    let mut other = phone("phone-w1b", "w1", now_ms());
+    other.apply_ops(&got).unwrap();
+    assert_eq!(other.digest().unwrap(), p.digest().unwrap());
+    // Nothing new after the cursor.
+    let (_, again) = pull(&s, &s.w1b, page["cursor"].as_u64().unwrap()).await;
+    assert_eq!(again["ops"], json!([]));
+
+    // The author's own device is not sent its ops back; another grid sees nothing; admins all.
+    assert_eq!(pull(&s, &s.w1, 0).await.1["ops"], json!([]));
+    assert_eq!(pull(&s, &s.w2, 0).await.1["ops"], json!([]));
+    assert_eq!(
+        pull(&s, &s.admin, 0).await.1["ops"]
+            .as_array()
+            .unwrap()
+            .len(),
+        ops.len()
+    );
+}
+
+#[tokio::test]
+async fn pulls_come_in_pages_and_gzip() {
+    let s = server();
+    let mut p = phone("phone-w1", "w1", now_ms());
+    for _ in 0..3 {
+        shop_with_inspection(&mut p, "g1");
+    }
+    let ops = p.pending_ops(1000).unwrap();
+    assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
+    let mut cursor = 0;
+    let mut got = Vec::new();
+    loop {
+        let (code, page) = send(
+            &s,
+            "GET",
+            &format!("/v1/sync/pull?after={cursor}&limit=2"),
+            Some(&s.w1b),
+            vec![],
+            &[("accept-encoding", "gzip")],
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK);
+        got.extend(serde_json::from_value::<Vec<Op>>(page["ops"].clone()).unwrap());
+        cursor = page["cursor"].as_u64().unwrap();
+        if page["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(got, ops);
+    let (code, _) = send(
+        &s,
+        "GET",
+        "/v1/sync/pull?after=-3",
+        Some(&s.w1b),
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_replayed_batch_changes_nothing_and_a_reused_seq_is_refused() {
+    let s = server();
+    let mut p = phone("phone-w1", "w1", now_ms());
+    shop_with_inspection(&mut p, "g1");
+    let ops = p.pending_ops(1000).unwrap();
+    assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
+    let held = server_ops(&s).await;
+    let (code, ack) = push(&s, &s.w1, &ops).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        (ack["applied"].as_u64(), ack["duplicates"].as_u64()),
+        (Some(0), Some(ops.len() as u64))
+    );
+    assert_eq!(ack["acked_seq"], ops.len() as u64);
+    assert_eq!(server_ops(&s).await, held);
+
+    // Same (device, seq), other content: 409, and the new op behind it is not stored either.
+    let mut forged = ops.last().unwrap().clone();
+    forged.wall_ms += 1;
+    let mut next = phone("phone-w1", "w1", now_ms());
+    shop_with_inspection(&mut next, "g1");
+    let mut fresh = next.pending_ops(1).unwrap()[0].clone();
+    fresh.seq = ops.len() as u64 + 1;
+    let (code, err) = push(&s, &s.w1, &[forged, fresh]).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{err}");
+    assert_eq!(err["error"]["code"], "op_conflict");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .any(|c| c > '\u{2e80}'),
+        "Chinese first"
+    );
+    assert_eq!(server_ops(&s).await, held);
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_and_store_nothing() {
+    let s = server();
+    let mut p = phone("phone-w1", "w1", now_ms());
+    shop_with_inspection(&mut p, "g1");
+    let ops = p.pending_ops(1000).unwrap();
+    let json_body = serde_json::to_vec(&json!({ "ops": ops })).unwrap();
+    let ct = [("content-type", "application/json")];
+
+    /// What, token, body, headers, expected status and error code.
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Vec<u8>,
+        Vec<(&'a str, &'a str)>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "no token",
+            None,
+            json_body.clone(),
+            ct.to_vec(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            "wrong token",
+            Some("f00d"),
+            json_body.clone(),
+            ct.to_vec(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            "not JSON",
+            Some(&s.w1),
+            b"{\"ops\": [".to_vec(),
+            ct.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "wrong types",
+            Some(&s.w1),
+            br#"{"ops": [{"device": 7}]}"#.to_vec(),
+            ct.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_shape",
+        ),
+        (
+            "bad gzip",
+            Some(&s.w1),
+            b"not gzip".to_vec(),
+            vec![("content-encoding", "gzip")],
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "too large",
+            Some(&s.w1),
+            vec![b' '; 300 << 10],
+            ct.to_vec(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        // A gzip bomb: 40 KB on the wire, 40 MB unpacked.
+        (
+            "gzip bomb",
+            Some(&s.w1),
+            gzip(&vec![b' '; 40 << 20]),
+            vec![("content-encoding", "gzip")],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "other device's token",
+            Some(&s.w1b),
+            json_body.clone(),
+            ct.to_vec(),
+            StatusCode::FORBIDDEN,
+            "wrong_device",
+        ),
+        (
+            "unsupported encoding",
+            Some(&s.w1),
+            json_body.clone(),
+            vec![("content-encoding", "br")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+        ),
+    ];
+    for (what, token, body, headers, status, code) in cases {
+        let (got, err) = send(&s, "POST", "/v1/sync/push", token, body, &headers).await;
+        assert_eq!(got, status, "{what}: {err}");
+        assert_eq!(err["error"]["code"], code, "{what}: {err}");
+        assert!(
+            !err["error"]["message_en"].as_str().unwrap().is_empty(),
+            "{what}"
+        );
+    }
+    assert_eq!(server_ops(&s).await, 0);
+
+    // A gap in seqs, and ops out of order.
+    let (code, err) = push(&s, &s.w1, &ops[1..]).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("seq_gap"))
+    );
+    assert_eq!(err["error"]["detail"]["acked_seq"], 0);
+    let reversed: Vec<Op> = ops.iter().rev().cloned().collect();
+    let (code, err) = push(&s, &s.w1, &reversed).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not_in_order"))
+    );
+    assert_eq!(server_ops(&s).await, 0);
+}
+
+#[tokio::test]
+async fn ops_outside_the_callers_grids_are_refused_whole() {
+    let s = server();
+    // w2 covers g2 only; its batch has a g2 shop first, then a g1 shop: nothing is stored.
+    let mut p = phone("phone-w2", "w2", now_ms());
+    shop_with_inspection(&mut p, "g2");
+    shop_with_inspection(&mut p, "g1");
+    let ops = p.pending_ops(1000).unwrap();
+    let (code, err) = push(&s, &s.w2, &ops).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{err}");
+    assert_eq!(err["error"]["code"], "out_of_scope");
+    assert_eq!(err["error"]["detail"]["grid_id"], "g1");
+    assert_eq!(server_ops(&s).await, 0);
+
+    // Premises without a grid belong to no worker.
+    let mut q = phone("phone-w2", "w2", now_ms());
+    q.add_premises(PremisesFields::new(
+        "无网格小店",
+        "某路",
+        PremisesKind::Retail,
+    ))
+    .unwrap();
+    let (code, _) = push(&s, &s.w2, &q.pending_ops(10).unwrap()).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+
+    // Moving a g1 shop into g2 needs both grids: w1 may not.
+    let mut a = phone("phone-w1", "w1", now_ms());
+    shop_with_inspection(&mut a, "g1");
+    assert_eq!(
+        push(&s, &s.w1, &a.pending_ops(1000).unwrap()).await.0,
+        StatusCode::OK
+    );
+    let shop = a.list_premises(false).unwrap()[0].clone();
+    let mut moved = shop.fields.clone();
+    moved.grid_id = Some("g2".into());
+    a.edit_premises(&shop.id, moved).unwrap();
+    let (code, err) = push(&s, &s.w1, &a.pending_ops(1000).unwrap()).await;
+    assert_eq!(
+        (code, err["error"]["detail"]["grid_id"].as_str()),
+        (StatusCode::FORBIDDEN, Some("g2"))
+    );
+}
+
+#[tokio::test]
+async fn ops_from_a_clock_far_ahead_wait_in_quarantine() {
+    let s = server();
+    let day = 86_400_000;
+    let mut p = phone("phone-w1", "w1", now_ms());
+    shop_with_inspection(&mut p, "g1");
+    let first = p.pending_ops(1000).unwrap();
+    assert_eq!(push(&s, &s.w1, &first).await.0, StatusCode::OK);
+    p.mark_acked(first.len() as u64).unwrap();
+
+    // The phone's clock jumps two days ahead: its next ops are held, acknowledged, not applied.
+    let mut ahead = Store::open_in_memory_with(StoreOptions {
+        wall: Arc::new(ManualClock::new(now_ms() + 2 * day)),
+        device: Some(DeviceId::from("phone-w1")),
+    })
+    .unwrap();
+    ahead.set_user(UserId::from("w1")).unwrap();
+    ahead.apply_ops(&first).unwrap();
+    let shop = ahead.list_premises(false).unwrap()[0].clone();
+    let mut renamed = shop.fields.clone();
+    renamed.name = "老王面馆（新）".into();
+    ahead.edit_premises(&shop.id, renamed).unwrap();
+    let later: Vec<Op> = ahead
+        .pending_ops(1000)
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.seq > first.len() as u64)
+        .collect();
+    let (code, ack) = push(&s, &s.w1, &later).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    assert_eq!(
+        (ack["quarantined"].as_u64(), ack["applied"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(ack["acked_seq"], later[0].seq);
+    // A replay is a duplicate, not a second copy.
+    assert_eq!(push(&s, &s.w1, &later).await.1["duplicates"], 1);
+    assert_eq!(
+        pull(&s, &s.w1b, 0).await.1["ops"].as_array().unwrap().len(),
+        first.len()
+    );
+    let (_, q) = send(
+        &s,
+        "GET",
+        "/v1/admin/quarantine",
+        Some(&s.admin),
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(q["ops"].as_array().unwrap().len(), 1);
+
+    // Only admins release; after release the edit is applied and pulled.
+    let (code, _) = send(
+        &s,
+        "POST",
+        "/v1/admin/quarantine/release",
+        Some(&s.w1),
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, r) = send(
+        &s,
+        "POST",
+        "/v1/admin/quarantine/release",
+        Some(&s.admin),
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!((code, r["released"].as_u64()), (StatusCode::OK, Some(1)));
+    let (_, page) = pull(&s, &s.w1b, 0).await;
+    let got: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
+    assert_eq!(got.len(), first.len() + 1);
+    assert_eq!(got.last(), later.last());
+}
+
+#[tokio::test]
+async fn enrolment_checks_the_password_and_admin_tools_need_an_admin() {
+    let s = server();
+    let enroll = |user: &str, password: &str, device: &str| {
+        serde_json::to_vec(&json!({ "user": user, "password": password, "device_id": device }))
+            .unwrap()
+    };
+    let (code, ok) = send(
+        &s,
+        "POST",
+        "/v1/enroll",
+        None,
+        enroll("w1", "password1", "phone-new"),
+        &[],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{ok}");
+    assert_eq!(
+        (ok["role"].as_str(), ok["grids"].clone()),
+        (Some("worker"), json!(["g1"]))
+    );
+    let token = ok["token"].as_str().unwrap().to_owned();
+    let (code, me) = send(&s, "GET", "/v1/me", Some(&token), vec![], &[]).await;
+    assert_eq!(
+        (code, me["device"].as_str()),
+        (StatusCode::OK, Some("phone-new"))
+    );
+
+    for (user, password) in [("w1", "wrong-password"), ("nobody", "password1")] {
+        let (code, err) = send(
+            &s,
+            "POST",
+            "/v1/enroll",
+            None,
+            enroll(user, password, "phone-x"),
+            &[],
+        )
+        .await;
+        assert_eq!(
+            (code, err["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("bad_login"))
+        );
+    }
+    // A device enrolled to w1 cannot be taken over by w2.
+    let (code, _) = send(
+        &s,
+        "POST",
+        "/v1/enroll",
+        None,
+        enroll("w2", "password1", "phone-new"),
+        &[],
+    )
+    .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+
+    let user = serde_json::to_vec(&json!({ "id": "w3", "role": "worker", "password": "password3", "areas": { "communities": ["c2"] } })).unwrap();
+    assert_eq!(
+        send(
+            &s,
+            "POST",
+            "/v1/admin/users",
+            Some(&token),
+            user.clone(),
+            &[]
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (code, _) = send(
+        &s,
+        "POST",
+        "/v1/admin/users",
+        Some(&s.admin),
+        user.clone(),
+        &[],
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(
+        send(&s, "POST", "/v1/admin/users", Some(&s.admin), user, &[])
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    let (_, ok) = send(
+        &s,
+        "POST",
+        "/v1/enroll",
+        None,
+        enroll("w3", "password3", "phone-w3"),
+        &[],
+    )
+    .await;
+    assert_eq!(ok["grids"], json!(["g2"]), "a community covers its grids");
+    let (code, err) = send(
+        &s,
+        "PUT",
+        "/v1/admin/users/w3/areas",
+        Some(&s.admin),
+        br#"{"grids": ["nope"]}"#.to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_grid"))
+    );
+    let (code, err) = send(
+        &s,
+        "PUT",
+        "/v1/admin/grids/g9",
+        Some(&s.admin),
+        b"{".to_vec(),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed"))
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let s = server();
+    let (code, doc) = send(&s, "GET", "/v1/openapi.json", None, vec![], &[]).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let routes = [
+        ("get", "/healthz"),
+        ("get", "/"),
+        ("get", "/v1/status"),
+        ("get", "/v1/openapi.json"),
+        ("post", "/v1/enroll"),
+        ("get", "/v1/me"),
+        ("post", "/v1/sync/push"),
+        ("get", "/v1/sync/pull"),
+        ("post", "/v1/admin/users"),
+        ("put", "/v1/admin/users/{id}/areas"),
+        ("put", "/v1/admin/grids/{id}"),
+        ("get", "/v1/admin/digest"),
+        ("get", "/v1/admin/quarantine"),
+        ("post", "/v1/admin/quarantine/release"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths
+            .values()
+            .map(|p| p.as_object().unwrap().len())
+            .sum::<usize>(),
+        routes.len(),
+        "no undocumented extras"
+    );
+    for (method, path) in routes {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+        // ...and the route exists: anything but the fallback's 404.
+        let uri = path.replace("{id}", "x");
+        let (code, body) = send(
+            &s,
+            &method.to_uppercase(),
+            &uri,
+            Some(&s.admin),
+            b"{}".to_vec(),
+            &[],
+        )
+        .await;
+        assert!(
+            code != StatusCode::NOT_FOUND || body["error"]["message_en"] != "no such endpoint",
+            "{method} {path}"
+        );
+    }
+}
