@@ -1,1 +1,302 @@
-//! End-to-end tests live in `tests/`.
+//! Harness for end-to-end tests: a real `xuncha-server` process on loopback with a temporary
+//! data directory, simulated phones (each its own SQLite store and sync client), an admin
+//! client, and a TCP proxy that can drop a response after the server has committed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use xuncha_core::clock::ManualClock;
+use xuncha_core::model::DeviceId;
+use xuncha_core::store::{Store, StoreOptions};
+use xuncha_core::sync::client::{SyncClient, SyncOptions};
+
+/// Password of the `admin` user created at first start.
+pub const ADMIN_PASSWORD: &str = "admin-password-e2e";
+/// Password given to every test user.
+pub const USER_PASSWORD: &str = "worker-password";
+
+/// A running server process.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// Base URL, e.g. `http://127.0.0.1:43121`.
+    pub url: String,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `binary` on `data` at `listen` (port 0: any) and waits for its address line.
+    pub fn start(binary: &str, data: &Path, listen: &str, extra_args: &[&str]) -> ServerProcess {
+        let mut child = Command::new(binary)
+            .arg("--data")
+            .arg(data)
+            .arg("--listen")
+            .arg(listen)
+            .args(extra_args)
+            .env("XUNCHA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(at) = line.find("http://") {
+                    let url = line[at..].trim_end_matches('/').to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server printed its address");
+        let addr = url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address in the start line");
+        ServerProcess { child, url, addr }
+    }
+
+    /// Kills the process at once (SIGKILL: no shutdown, no flush) and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Quick sync options for tests: short backoff.
+pub fn test_options() -> SyncOptions {
+    SyncOptions {
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        timeout: Duration::from_secs(30),
+        ..SyncOptions::default()
+    }
+}
+
+/// A simulated phone: its own database file, clock and sync client.
+#[derive(Debug)]
+pub struct Phone {
+    /// The phone's replica.
+    pub store: Store,
+    /// Its wall clock (skew it to test wrong phone clocks).
+    pub clock: Arc<ManualClock>,
+    /// Its client.
+    pub client: SyncClient,
+    /// Where its database lives.
+    pub path: PathBuf,
+}
+
+impl Phone {
+    /// A new phone with database in `dir`, talking to `url`, with wall clock `now_ms`.
+    pub fn new(dir: &Path, name: &str, url: &str, now_ms: i64, options: SyncOptions) -> Phone {
+        let clock = Arc::new(ManualClock::new(now_ms));
+        let path = dir.join(format!("{name}.sqlite3"));
+        let store = Store::open_with(
+            &path,
+            StoreOptions {
+                wall: clock.clone(),
+                device: Some(DeviceId::from(name)),
+            },
+        )
+        .expect("phone store opens");
+        let client = SyncClient::new(url, options).expect("client");
+        Phone {
+            store,
+            clock,
+            client,
+            path,
+        }
+    }
+
+    /// Enrolls as `user` with [`USER_PASSWORD`] (or the admin password for `admin`).
+    pub fn enroll(&mut self, user: &str) -> String {
+        let password = if user == "admin" {
+            ADMIN_PASSWORD
+        } else {
+            USER_PASSWORD
+        };
+        self.client
+            .enroll(&mut self.store, user, password, Some("e2e"))
+            .unwrap_or_else(|e| panic!("enroll {user}: {e}"))
+            .token
+    }
+
+    /// Syncs, panicking on failure.
+    pub fn sync(&mut self) -> xuncha_core::sync::client::SyncReport {
+        self.client
+            .sync(&mut self.store, &mut |_| {})
+            .unwrap_or_else(|e| panic!("sync of {}: {e}", self.store.device_id()))
+    }
+}
+
+/// An administrator's HTTP client for setting up grids and users.
+#[derive(Debug)]
+pub struct Admin {
+    http: Client,
+    url: String,
+    token: String,
+}
+
+impl Admin {
+    /// Enrolls the admin through a throwaway phone store.
+    pub fn connect(url: &str, dir: &Path) -> Admin {
+        let mut phone = Phone::new(dir, "admin-desk", url, now_ms(), test_options());
+        let token = phone.enroll("admin");
+        Admin {
+            http: Client::new(),
+            url: url.to_owned(),
+            token,
+        }
+    }
+
+    /// Sends a JSON request; returns status and body.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let res = req.send().expect("admin request");
+        let status = res.status().as_u16();
+        let text = res.text().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Adds a grid.
+    pub fn grid(&self, id: &str, community: &str) {
+        let (status, body) = self.call(
+            "PUT",
+            &format!("/v1/admin/grids/{id}"),
+            Some(json!({ "name": format!("网格 {id}"), "community": community, "subdistrict": "幸福街道" })),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Adds a worker covering `grids`.
+    pub fn worker(&self, id: &str, grids: &[&str]) {
+        let (status, body) = self.call(
+            "POST",
+            "/v1/admin/users",
+            Some(json!({ "id": id, "role": "worker", "password": USER_PASSWORD, "areas": { "grids": grids } })),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// The server replica's digest and op count.
+    pub fn digest(&self) -> (String, u64) {
+        let (status, body) = self.call("GET", "/v1/admin/digest", None);
+        assert_eq!(status, 200, "{body}");
+        (
+            body["digest"].as_str().expect("digest").to_owned(),
+            body["ops"].as_u64().expect("ops"),
+        )
+    }
+}
+
+/// Wall-clock now in ms.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A TCP proxy in front of the server that can swallow responses: the request reaches the
+/// server, the server commits and answers, and the client sees the connection drop.
+#[derive(Debug)]
+pub struct DropProxy {
+    /// Base URL of the proxy.
+    pub url: String,
+    drop_next: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl DropProxy {
+    /// Starts a proxy to `upstream`.
+    pub fn start(upstream: SocketAddr) -> DropProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy addr"));
+        let drop_next = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let (d, n) = (drop_next.clone(), dropped.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let (d, n) = (d.clone(), n.clone());
+                std::thread::spawn(move || relay(client, server, &d, &n));
+            }
+        });
+        DropProxy {
+            url,
+            drop_next,
+            dropped,
+        }
+    }
+
+    /// Swallows the next `n` responses.
+    pub fn drop_responses(&self, n: usize) {
+        self.drop_next.store(n, Ordering::SeqCst);
+    }
+
+    /// How many responses were swallowed.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::SeqCst)
+    }
+}
+
+fn relay(client: TcpStream, server: TcpStream, drop_next: &AtomicUsize, dropped: &AtomicUsize) {
+    let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_r, &mut server_w);
+        let _ = server_w.shutdown(Shutdown::Write);
+    });
+    let (mut server_r, mut client_w) = (server, client);
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        let n = match server_r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // The server has answered, so it has committed: lose the answer on the way back.
+        let swallow = drop_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1))
+            .is_ok();
+        if swallow {
+            dropped.fetch_add(1, Ordering::SeqCst);
+            let _ = client_w.shutdown(Shutdown::Both);
+            let _ = server_r.shutdown(Shutdown::Both);
+            return;
+        }
+        if client_w.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = client_w.shutdown(Shutdown::Both);
+}

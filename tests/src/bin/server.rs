@@ -1,0 +1,5 @@
+//! `xuncha-server` for the end-to-end tests (same code, see `xuncha_server::cli`).
+
+fn main() {
+    xuncha_server::cli::main();
+}

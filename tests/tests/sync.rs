@@ -1,0 +1,407 @@
+//! Sync end to end: a real server process on loopback and simulated phones with their own
+//! SQLite files, making conflicting offline edits and syncing in random orders, with dropped
+//! responses, a killed server and concurrent pushes.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use xuncha_core::checklist::sample::sample_visit;
+use xuncha_core::clock::{WallClock, china_date};
+use xuncha_core::hazard::{HazardAction, HazardStatus};
+use xuncha_core::model::{PremisesFields, PremisesKind};
+use xuncha_core::sync::client::SyncOptions;
+use xuncha_e2e::{Admin, DropProxy, Phone, ServerProcess, now_ms, test_options};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_xuncha-server-e2e");
+const HOUR: i64 = 3_600_000;
+
+/// Small deterministic generator, so a failing order can be replayed from its seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+fn shop(name: &str, grid: &str) -> PremisesFields {
+    let mut f = PremisesFields::new(name, "幸福路", PremisesKind::Catering);
+    f.grid_id = Some(grid.into());
+    f
+}
+
+/// One offline session on a phone: conflicting edits, an inspection, hazard work.
+fn offline_work(phone: &mut Phone, rng: &mut Rng, round: usize) {
+    let shops = phone.store.list_premises(false).unwrap();
+    for _ in 0..3 {
+        // Everyone edits the same few fields of the same few shops.
+        let p = &shops[rng.below(shops.len().min(3))];
+        let mut f = p.fields.clone();
+        match rng.below(3) {
+            0 => f.phone = Some(format!("1380000{:04}", rng.below(10_000))),
+            1 => f.contact_person = Some(format!("负责人{}", rng.below(100))),
+            _ => f.max_occupants = Some(rng.below(80) as u32),
+        }
+        phone.store.edit_premises(&p.id, f).unwrap();
+    }
+    let p = &shops[rng.below(shops.len())];
+    let today = china_date(phone.clock.now_ms());
+    let codes = ["FE-03", "EX-02", "EB-02"];
+    let visit = sample_visit(
+        phone.store.catalog(),
+        p,
+        today,
+        &[codes[round % codes.len()]],
+    );
+    phone.store.record_inspection(visit).unwrap();
+    // Move some known hazards along, as far as this phone's view allows.
+    for h in phone.store.open_hazards().unwrap().into_iter().take(3) {
+        let action = match h.status {
+            HazardStatus::Found => HazardAction::NoticeIssued {
+                deadline: today + chrono::Days::new(7),
+                notice_no: None,
+            },
+            HazardStatus::Rectifying => HazardAction::OwnerReportedFixed { photos: vec![] },
+            HazardStatus::AwaitingRecheck if rng.below(2) == 0 => HazardAction::RecheckFailed {
+                deadline: today + chrono::Days::new(14),
+                photos: vec![],
+            },
+            _ => continue,
+        };
+        // Another phone may already have moved it on: a refused transition is fine here.
+        let _ = phone.store.record_hazard_event(&h.id, action, None, None);
+    }
+}
+
+#[test]
+fn five_phones_with_skewed_clocks_converge_with_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.grid("g2", "和平社区");
+    // Clock skew of hours both ways (inside the server's 12 h bound).
+    let skews = [0, -5 * HOUR, 3 * HOUR, -HOUR, 7 * HOUR];
+    let mut phones: Vec<Phone> = skews
+        .iter()
+        .enumerate()
+        .map(|(i, skew)| {
+            let user = format!("w{i}");
+            admin.worker(&user, &["g1"]);
+            let mut p = Phone::new(
+                dir.path(),
+                &format!("phone-{i}"),
+                &server.url,
+                now_ms() + skew,
+                test_options(),
+            );
+            p.enroll(&user);
+            p
+        })
+        .collect();
+    // A worker of another grid, whose shop must stay out of the g1 phones.
+    admin.worker("other", &["g2"]);
+    let mut outsider = Phone::new(
+        dir.path(),
+        "phone-other",
+        &server.url,
+        now_ms(),
+        test_options(),
+    );
+    outsider.enroll("other");
+    outsider
+        .store
+        .add_premises(shop("和平小卖部", "g2"))
+        .unwrap();
+    outsider.sync();
+
+    for n in 0..4 {
+        phones[0]
+            .store
+            .add_premises(shop(&format!("面馆{n}"), "g1"))
+            .unwrap();
+    }
+    phones[0].sync();
+    for p in phones.iter_mut().skip(1) {
+        assert_eq!(p.sync().pulled, 4);
+    }
+
+    for seed in [7u64, 1234, 99_991] {
+        let mut rng = Rng(seed);
+        for round in 0..3 {
+            for p in phones.iter_mut() {
+                p.clock.advance(HOUR / 6);
+                offline_work(p, &mut rng, round);
+            }
+            // Some phones sync, in a random order; the rest stay offline this round.
+            let mut order: Vec<usize> = (0..phones.len()).collect();
+            rng.shuffle(&mut order);
+            for &i in order.iter().take(1 + rng.below(phones.len())) {
+                phones[i].sync();
+            }
+        }
+    }
+    // Everyone comes online: a round to push everything, another to pull everything.
+    for _ in 0..2 {
+        for p in phones.iter_mut() {
+            p.sync();
+        }
+    }
+    let digests: Vec<String> = phones.iter().map(|p| p.store.digest().unwrap()).collect();
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "phones differ: {digests:?}"
+    );
+    let premises = phones[0].store.list_premises(true).unwrap();
+    assert_eq!(premises.len(), 4, "the g2 shop stays out of g1 phones");
+    assert!(!phones[0].store.open_hazards().unwrap().is_empty());
+
+    // The server holds g1 and g2: a fresh admin replica, which sees everything, matches it.
+    let (server_digest, _) = admin.digest();
+    let mut full = Phone::new(
+        dir.path(),
+        "admin-replica",
+        &server.url,
+        now_ms(),
+        test_options(),
+    );
+    full.enroll("admin");
+    full.sync();
+    assert_eq!(
+        full.store.digest().unwrap(),
+        server_digest,
+        "server and a full replica agree"
+    );
+    assert_eq!(full.store.list_premises(true).unwrap().len(), 5);
+}
+
+#[test]
+fn a_response_lost_after_commit_is_retried_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    let proxy = DropProxy::start(server.addr);
+    let mut phone = Phone::new(dir.path(), "phone-1", &proxy.url, now_ms(), test_options());
+    phone.enroll("w1");
+    for n in 0..20 {
+        phone
+            .store
+            .add_premises(shop(&format!("小店{n}"), "g1"))
+            .unwrap();
+    }
+    let (_, before) = admin.digest();
+    proxy.drop_responses(1);
+    let report = phone.sync();
+    assert_eq!(proxy.dropped(), 1);
+    assert!(report.retries >= 1, "{report:?}");
+    assert_eq!(report.pushed, 20);
+    assert_eq!(phone.store.pending_count().unwrap(), 0);
+    let (_, after) = admin.digest();
+    assert_eq!(after - before, 20, "each op stored once");
+}
+
+#[test]
+fn a_server_killed_mid_push_loses_nothing_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let server = ServerProcess::start(SERVER, &data, "127.0.0.1:0", &[]);
+    let (url, listen) = (server.url.clone(), server.addr.to_string());
+    let admin = Admin::connect(&url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    admin.worker("w2", &["g1"]);
+    let options = SyncOptions {
+        push_batch: 200,
+        max_attempts: 2,
+        ..test_options()
+    };
+    let mut phone = Phone::new(dir.path(), "phone-1", &url, now_ms(), options);
+    phone.enroll("w1");
+    let shops: Vec<_> = (0..40)
+        .map(|n| {
+            phone
+                .store
+                .add_premises(shop(&format!("小店{n}"), "g1"))
+                .unwrap()
+        })
+        .collect();
+    for round in 0..100 {
+        for p in &shops {
+            let mut f = p.fields.clone();
+            f.phone = Some(format!("139{round:08}"));
+            phone.store.edit_premises(&p.id, f).unwrap();
+        }
+    }
+    let total = phone.store.pending_count().unwrap();
+    assert_eq!(total, 4040);
+
+    // Kill the server (SIGKILL) once some batches are in and while more are being sent.
+    let pushed = Arc::new(AtomicU64::new(0));
+    let seen = pushed.clone();
+    let phone = Arc::new(Mutex::new(phone));
+    let syncing = phone.clone();
+    let worker = std::thread::spawn(move || {
+        let mut p = syncing.lock().unwrap();
+        let Phone { store, client, .. } = &mut *p;
+        client.sync(store, &mut |progress| {
+            seen.store(progress.pushed, Ordering::SeqCst)
+        })
+    });
+    while pushed.load(Ordering::SeqCst) < 600 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.kill();
+    let outcome = worker.join().unwrap();
+    let mut phone = Arc::try_unwrap(phone).unwrap().into_inner().unwrap();
+    let acked = phone.store.acked_seq().unwrap();
+    assert!(outcome.is_err(), "the sync cannot finish without a server");
+    assert!(acked >= 600 && acked < total, "acked {acked} of {total}");
+
+    // Restart on the same port and data: everything acknowledged is there.
+    let server = ServerProcess::start(SERVER, &data, &listen, &[]);
+    let mut reader = Phone::new(dir.path(), "phone-2", &server.url, now_ms(), test_options());
+    reader.enroll("w2");
+    reader.sync();
+    let held = reader.store.all_ops().unwrap().len() as u64;
+    assert!(
+        held >= acked,
+        "server kept {held} ops, phone was told {acked}"
+    );
+
+    // The phone resumes and finishes; nothing is duplicated or lost.
+    let report = phone.sync();
+    assert_eq!(report.pushed + acked, total);
+    assert_eq!(phone.store.pending_count().unwrap(), 0);
+    reader.sync();
+    assert_eq!(reader.store.all_ops().unwrap().len() as u64, total);
+    assert_eq!(
+        reader.store.digest().unwrap(),
+        phone.store.digest().unwrap()
+    );
+    drop(server);
+}
+
+#[test]
+fn many_devices_push_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    let mut phones: Vec<Phone> = (0..12)
+        .map(|i| {
+            let mut p = Phone::new(
+                dir.path(),
+                &format!("phone-{i}"),
+                &server.url,
+                now_ms(),
+                SyncOptions {
+                    push_batch: 50,
+                    ..test_options()
+                },
+            );
+            p.enroll("w1");
+            for n in 0..10 {
+                let s = p
+                    .store
+                    .add_premises(shop(&format!("店{i}-{n}"), "g1"))
+                    .unwrap();
+                let mut f = s.fields.clone();
+                f.storeys = Some(2);
+                p.store.edit_premises(&s.id, f).unwrap();
+                let visit = sample_visit(p.store.catalog(), &s, china_date(now_ms()), &["EB-02"]);
+                p.store.record_inspection(visit).unwrap();
+            }
+            p
+        })
+        .collect();
+    let expected: u64 = phones
+        .iter()
+        .map(|p| p.store.pending_count().unwrap())
+        .sum();
+    let (_, before) = admin.digest();
+    std::thread::scope(|s| {
+        for p in phones.iter_mut() {
+            s.spawn(move || p.sync());
+        }
+    });
+    let (_, after) = admin.digest();
+    assert_eq!(after - before, expected);
+    // Every phone then pulls the others' work and all agree.
+    for p in phones.iter_mut() {
+        p.sync();
+    }
+    let first = phones[0].store.digest().unwrap();
+    assert!(phones.iter().all(|p| p.store.digest().unwrap() == first));
+    assert_eq!(phones[0].store.list_premises(false).unwrap().len(), 120);
+}
+
+#[test]
+fn refusals_reach_the_phone_and_keep_its_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.grid("g2", "和平社区");
+    admin.worker("w1", &["g1"]);
+
+    let mut phone = Phone::new(dir.path(), "phone-1", &server.url, now_ms(), test_options());
+    let err = phone
+        .client
+        .sync(&mut phone.store, &mut |_| {})
+        .unwrap_err();
+    assert!(matches!(err, xuncha_core::Error::NotEnrolled), "{err}");
+    phone.enroll("w1");
+    phone.store.add_premises(shop("本网格小店", "g1")).unwrap();
+    phone
+        .store
+        .add_premises(shop("别的网格小店", "g2"))
+        .unwrap();
+    let mut seen = Vec::new();
+    let err = phone
+        .client
+        .sync(&mut phone.store, &mut |p| seen.push(*p))
+        .unwrap_err();
+    match err {
+        xuncha_core::Error::Server {
+            status,
+            code,
+            message,
+            ..
+        } => {
+            assert_eq!((status, code.as_str()), (403, "out_of_scope"));
+            assert!(message.contains("不在您的负责范围内"), "{message}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(seen[0].to_push, 2);
+    // Nothing of the refused batch is acknowledged; both ops wait in the outbox.
+    assert_eq!(phone.store.pending_count().unwrap(), 2);
+    assert_eq!(admin.digest().1, 0);
+
+    // A wrong password is a clear refusal, not a retry loop.
+    let mut stranger = Phone::new(dir.path(), "phone-2", &server.url, now_ms(), test_options());
+    let err = stranger
+        .client
+        .enroll(&mut stranger.store, "w1", "not-the-password", None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, xuncha_core::Error::Server { status: 401, .. }),
+        "{err}"
+    );
+}
