@@ -160,6 +160,7 @@ impl Admin {
     pub fn connect(url: &str, dir: &Path) -> Admin {
         let mut phone = Phone::new(dir, "admin-desk", url, now_ms(), test_options());
         let token = phone.enroll("admin");
+        xuncha_core::sync::client::install_tls_provider();
         Admin {
             http: Client::new(),
             url: url.to_owned(),

@@ -111,8 +111,7 @@ pub struct SyncClient {
 impl SyncClient {
     /// A client for the server at `base_url` (e.g. `https://xuncha.example.cn`).
     pub fn new(base_url: &str, options: SyncOptions) -> Result<SyncClient> {
-        // reqwest is built without a TLS provider so that only ring is linked.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let http = Client::builder()
             .timeout(options.timeout)
             .connect_timeout(Duration::from_secs(10))
@@ -332,6 +331,13 @@ impl SyncClient {
             .map_or(0, |d| d.subsec_nanos());
         base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
     }
+}
+
+/// Makes ring the process's TLS provider (reqwest is built without one, so that only ring is
+/// linked). Any HTTP client built with this crate's reqwest needs it; calling it again, or
+/// after the host app installed its own, changes nothing.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn retryable(status: StatusCode) -> bool {

@@ -1,0 +1,291 @@
+//! Sync over real HTTP on loopback (release build): push throughput with 20 devices pushing
+//! at once, wire bytes per op after gzip, and the latency of a pull with nothing new under
+//! 1,000 concurrent clients. Clients and server share this machine's two cores.
+//!
+//! `cargo bench -p xuncha-e2e --bench sync_http` (env SYNC_OPS to change the op count).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // a bench binary: panics are failures
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use xuncha_core::clock::Hlc;
+use xuncha_core::model::{DeviceId, PremisesFields, PremisesId, PremisesKind, UserId};
+use xuncha_core::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
+use xuncha_core::sync::{PushRequest, Role};
+use xuncha_core::workload::{WorkloadSpec, generate};
+use xuncha_server::accounts::{self, Areas, Caller, Grid};
+use xuncha_server::{AppState, Config, app, sync};
+
+const DEVICES: usize = 20;
+const BATCH: usize = 1000;
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    url: String,
+    rt: tokio::runtime::Runtime,
+    tokens: Vec<String>,
+}
+
+/// A server with 20 workers in grid g1 and 1,000 premises already there.
+fn server(premises: usize) -> Bench {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        max_body_bytes: 64 << 20,
+        ..Config::default()
+    };
+    let state = AppState::open(dir.path(), config).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let tokens = state
+        .db()
+        .write(|store| {
+            let c = store.conn();
+            accounts::upsert_grid(
+                c,
+                &Grid {
+                    id: "g1".into(),
+                    name: "一网格".into(),
+                    community: String::new(),
+                    subdistrict: String::new(),
+                },
+            )?;
+            accounts::create_user(c, "boss", "boss", Role::Admin, "password1", 0)?;
+            (0..DEVICES)
+                .map(|d| {
+                    let user = format!("worker-{d}");
+                    accounts::create_user(c, &user, &user, Role::Worker, "password1", 0)?;
+                    accounts::set_areas(
+                        c,
+                        &user,
+                        &Areas {
+                            grids: vec!["g1".into()],
+                            ..Areas::default()
+                        },
+                    )?;
+                    accounts::issue_token(c, &user, &DeviceId(format!("device-{d:02}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    // The premises the workload edits, in g1, from an admin's device.
+    let seed: Vec<Op> = (0..premises)
+        .map(|p| {
+            let mut f = PremisesFields::new(format!("店{p}"), "幸福路", PremisesKind::Retail);
+            f.grid_id = Some("g1".into());
+            Op {
+                device: DeviceId::from("seeder"),
+                seq: p as u64 + 1,
+                hlc: Hlc::new(now as u64 - 60_000, p as u16),
+                author: UserId::from("boss"),
+                schema: SCHEMA_VERSION,
+                wall_ms: now,
+                body: OpBody::PremisesPatch(PremisesPatch {
+                    premises_id: PremisesId(format!("p-{p:04}")),
+                    fields: f.to_registers(),
+                }),
+            }
+        })
+        .collect();
+    let caller = Caller {
+        user: UserId::from("boss"),
+        role: Role::Admin,
+        device: DeviceId::from("seeder"),
+    };
+    state
+        .db()
+        .write(|s| sync::push_batch(s, &caller, &seed, now, 3_600_000))
+        .unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(axum::serve(listener, app(state.clone())).into_future());
+    Bench {
+        _dir: dir,
+        state,
+        url,
+        rt,
+        tokens,
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Pushes the workload with one thread per device; returns ops/s, raw and gzip bytes per op.
+fn push_throughput(label: &str, inspection_share: f64, total: usize) {
+    let bench = server(1000);
+    let spec = WorkloadSpec {
+        devices: DEVICES,
+        ops: total,
+        inspection_share,
+        ..WorkloadSpec::default()
+    };
+    let mut ops = generate(&spec);
+    // Stamp the ops with today's clock so none is quarantined.
+    let now = chrono::Utc::now().timestamp_millis() as u64;
+    for (i, op) in ops.iter_mut().enumerate() {
+        op.hlc = Hlc::new(now - 30_000 + i as u64 / 16, 0);
+        op.wall_ms = (now - 30_000) as i64;
+    }
+    let mut per_device: Vec<Vec<Op>> = vec![Vec::new(); DEVICES];
+    for op in ops {
+        let d: usize = op.device.as_str()["device-".len()..].parse().unwrap();
+        per_device[d].push(op);
+    }
+    let (mut raw_bytes, mut wire_bytes) = (0usize, 0usize);
+    let bodies: Vec<Vec<Vec<u8>>> = per_device
+        .iter()
+        .map(|ops| {
+            ops.chunks(BATCH)
+                .map(|chunk| {
+                    let json = serde_json::to_vec(&PushRequest {
+                        ops: chunk.to_vec(),
+                    })
+                    .unwrap();
+                    let gz = gzip(&json);
+                    raw_bytes += json.len();
+                    wire_bytes += gz.len();
+                    gz
+                })
+                .collect()
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for (d, batches) in bodies.iter().enumerate() {
+            let (url, token) = (bench.url.clone(), bench.tokens[d].clone());
+            s.spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(300))
+                    .build()
+                    .unwrap();
+                for body in batches {
+                    let res = http
+                        .post(format!("{url}/v1/sync/push"))
+                        .bearer_auth(&token)
+                        .header("content-type", "application/json")
+                        .header("content-encoding", "gzip")
+                        .body(body.clone())
+                        .send()
+                        .unwrap();
+                    assert!(
+                        res.status().is_success(),
+                        "{}",
+                        res.text().unwrap_or_default()
+                    );
+                }
+            });
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let held = bench.state.db().write(|s| Ok(s.op_count()?)).unwrap();
+    assert_eq!(held, total + 1000, "every op stored once");
+    println!(
+        "push {label}: {total} ops from {DEVICES} devices in {secs:.2} s = {:.0} ops/s; \
+         {:.1} bytes/op as JSON, {:.1} bytes/op gzipped",
+        total as f64 / secs,
+        raw_bytes as f64 / total as f64,
+        wire_bytes as f64 / total as f64,
+    );
+}
+
+/// 1,000 clients each pull (with nothing new) several times at once; latency percentiles.
+fn pull_latency(clients: usize, rounds: usize) {
+    let bench = server(1000);
+    let end = bench
+        .state
+        .db()
+        .write(|s| Ok(s.op_count()? as u64))
+        .unwrap();
+    let tokens: Vec<String> = bench
+        .state
+        .db()
+        .write(|store| {
+            (0..clients)
+                .map(|i| {
+                    accounts::issue_token(
+                        store.conn(),
+                        "worker-0",
+                        &DeviceId(format!("puller-{i}")),
+                    )
+                })
+                .collect()
+        })
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    let url = format!("{}/v1/sync/pull?after={end}", bench.url);
+    let mut latencies: Vec<Duration> = bench.rt.block_on(async {
+        // Warm the connections first.
+        let warm = tokens.iter().map(|t| {
+            let req = http.get(&url).bearer_auth(t);
+            async move { req.send().await.unwrap().bytes().await.unwrap() }
+        });
+        futures_join_all(warm).await;
+        let tasks = tokens.iter().map(|t| {
+            let (http, url, t) = (http.clone(), url.clone(), t.clone());
+            tokio::spawn(async move {
+                let mut out = Vec::with_capacity(rounds);
+                for _ in 0..rounds {
+                    let at = Instant::now();
+                    let res = http.get(&url).bearer_auth(&t).send().await.unwrap();
+                    assert!(res.status().is_success());
+                    let body = res.bytes().await.unwrap();
+                    assert!(body.starts_with(br#"{"ops":[]"#));
+                    out.push(at.elapsed());
+                }
+                out
+            })
+        });
+        let mut all = Vec::new();
+        for t in tasks.collect::<Vec<_>>() {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "pull with nothing new, {clients} concurrent clients x {rounds}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+    );
+}
+
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    for f in futures {
+        out.push(f.await);
+    }
+    out
+}
+
+fn main() {
+    xuncha_core::sync::client::install_tls_provider();
+    // `cargo bench` passes --bench; `cargo test --benches` would not: then run a small smoke test.
+    let full = std::env::args().any(|a| a == "--bench");
+    let total: usize = std::env::var("SYNC_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 160_000 } else { 4_000 });
+    push_throughput("premises edits only", 0.0, total);
+    push_throughput("80% edits + 20% inspections", 0.2, total);
+    pull_latency(if full { 1000 } else { 50 }, if full { 5 } else { 2 });
+}
