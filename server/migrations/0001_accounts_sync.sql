@@ -37,14 +37,17 @@ CREATE TABLE server_devices (
     revoked     INTEGER NOT NULL DEFAULT 0
 );
 
--- Pull index: the grid each op in the log belongs to (NULL: only admins see it) and when the
--- server received it (evidence beside the device's own wall time).
+-- Pull index: the premises each op in the log is about and the grid it is filed under
+-- (NULL: only admins see it), and when the server received it (evidence beside the device's
+-- own wall time). When premises move to another grid, their rows are filed under the new one.
 CREATE TABLE server_op_scope (
     op_id       INTEGER PRIMARY KEY,      -- ops.id, the pull cursor
+    premises_id TEXT,
     grid_id     TEXT,
     received_ms INTEGER NOT NULL
 );
 CREATE INDEX server_op_scope_by_grid ON server_op_scope (grid_id, op_id);
+CREATE INDEX server_op_scope_by_premises ON server_op_scope (premises_id);
 
 -- Ops stamped too far in the future: stored (and acknowledged) but not applied until the
 -- server's clock catches up or an admin releases them. Later ops of the same device wait too,

@@ -106,7 +106,8 @@ pub fn new_token() -> Result<String, ApiError> {
     Ok(hex::encode(bytes))
 }
 
-fn token_hash(token: &str) -> String {
+/// The form a token is stored and looked up in.
+pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -67,6 +67,7 @@ async fn add_user(
             ))
         })
         .await
+        .inspect(|_| state.forget_tokens())
 }
 
 async fn set_areas(
@@ -82,6 +83,7 @@ async fn set_areas(
             Ok(Json(json!({ "id": id, "areas": areas })))
         })
         .await
+        .inspect(|_| state.forget_tokens())
 }
 
 /// Body of `PUT /v1/admin/grids/{id}`.
@@ -113,6 +115,7 @@ async fn put_grid(
             Ok(Json(grid))
         })
         .await
+        .inspect(|_| state.forget_tokens())
 }
 
 async fn digest(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {

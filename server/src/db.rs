@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{Connection, OpenFlags};
 use xuncha_core::model::DeviceId;
@@ -13,8 +14,8 @@ use crate::error::ApiError;
 /// The server's numbered migrations, applied after the replica's own.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_accounts_sync.sql")];
 
-/// Read connections kept open between requests.
-const IDLE_READERS: usize = 16;
+/// Read connections kept open; also how many reads run at once.
+pub const READERS: usize = 8;
 
 /// The database.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub struct Db {
     /// `None` for an in-memory database (tests): reads then share the writer.
     path: Option<PathBuf>,
     readers: Mutex<Vec<Connection>>,
+    /// Highest op id in the pull index, so a pull with nothing new needs no query.
+    max_indexed: AtomicU64,
 }
 
 impl Db {
@@ -41,10 +44,12 @@ impl Db {
         migrate(store.conn())?;
         let now = chrono::Utc::now().timestamp_millis();
         index_new_ops(store.conn(), now)?;
+        let max = max_indexed(store.conn())?;
         Ok(Db {
             writer: Mutex::new(store),
             path,
             readers: Mutex::new(Vec::new()),
+            max_indexed: AtomicU64::new(max),
         })
     }
 
@@ -54,10 +59,17 @@ impl Db {
         f: impl FnOnce(&mut Store) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let out = f(&mut store)?;
+        let out = f(&mut store);
         // Ops the server wrote itself (dashboard actions, jobs) join the pull index too.
         index_new_ops(store.conn(), chrono::Utc::now().timestamp_millis())?;
-        Ok(out)
+        self.max_indexed
+            .store(max_indexed(store.conn())?, Ordering::Release);
+        out
+    }
+
+    /// Highest op id in the pull index (the cursor of a phone that has everything).
+    pub fn max_indexed(&self) -> u64 {
+        self.max_indexed.load(Ordering::Acquire)
     }
 
     /// Runs `f` with a read-only connection. Blocking: call from a blocking thread.
@@ -76,7 +88,7 @@ impl Db {
         };
         let out = f(&conn);
         let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < IDLE_READERS {
+        if idle.len() < READERS {
             idle.push(conn);
         }
         out
@@ -124,20 +136,27 @@ fn migrate(conn: &Connection) -> Result<(), xuncha_core::Error> {
     Ok(())
 }
 
+fn max_indexed(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.prepare_cached("SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope")?
+        .query_row([], |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+}
+
 /// Files every op of the log not yet in the pull index under the grid of the premises it
 /// touches (through the hazard for hazard events). Set-based, so one statement per batch.
 pub(crate) fn index_new_ops(conn: &Connection, received_ms: i64) -> rusqlite::Result<usize> {
     conn.prepare_cached(
-        "INSERT INTO server_op_scope (op_id, grid_id, received_ms)
-         SELECT o.id,
+        "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms)
+         SELECT t.id, t.premises_id,
                 (SELECT json_extract(pf.value, '$') FROM premises_fields pf
-                 WHERE pf.field = 'grid_id' AND pf.premises_id = CASE o.kind
-                     WHEN 'hazard_event' THEN
-                         (SELECT h.premises_id FROM hazards h WHERE h.id = json_extract(o.data, '$.hazard_id'))
-                     ELSE json_extract(o.data, '$.premises_id') END),
+                 WHERE pf.premises_id = t.premises_id AND pf.field = 'grid_id'),
                 ?1
-         FROM ops o
-         WHERE o.id > (SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope)",
+         FROM (SELECT o.id, CASE o.kind
+                   WHEN 'hazard_event' THEN
+                       (SELECT h.premises_id FROM hazards h WHERE h.id = json_extract(o.data, '$.hazard_id'))
+                   ELSE json_extract(o.data, '$.premises_id') END AS premises_id
+               FROM ops o
+               WHERE o.id > (SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope)) t",
     )?
     .execute([received_ms])
 }

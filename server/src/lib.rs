@@ -8,6 +8,7 @@
 pub mod accounts;
 mod admin;
 pub mod body;
+mod cache;
 pub mod cli;
 pub mod db;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod sync;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -29,6 +31,7 @@ use xuncha_core::clock::Hlc;
 use xuncha_core::sync::{ENROLL_PATH, EnrollRequest, EnrollResponse, PULL_PATH, PUSH_PATH};
 
 use crate::accounts::{Caller, Scope};
+use crate::cache::TtlCache;
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -58,7 +61,19 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The newest HLC the server has issued or seen, returned on every exchange.
     hlc: Arc<AtomicU64>,
+    /// Bounds concurrent reads to the connections kept open, so a burst of requests waits
+    /// briefly instead of opening (and parsing the schema on) a connection each.
+    reads: Arc<tokio::sync::Semaphore>,
+    /// Recently seen tokens, so most requests authenticate without touching the database.
+    auth_cache: Arc<TtlCache<String, Caller>>,
+    /// Recently computed scopes (and their tags) by user.
+    scope_cache: Arc<TtlCache<xuncha_core::model::UserId, (Scope, String)>>,
 }
+
+/// How long a cached token stays trusted (a revoked token works at most this long).
+const AUTH_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Cached tokens kept at most.
+const AUTH_CACHE_MAX: usize = 100_000;
 
 /// Errors the server reports to its operator.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +121,9 @@ impl AppState {
             db: Arc::new(db),
             config: Arc::new(config),
             hlc: Arc::new(AtomicU64::new(0)),
+            reads: Arc::new(tokio::sync::Semaphore::new(db::READERS)),
+            auth_cache: Arc::new(TtlCache::new(AUTH_CACHE_TTL, AUTH_CACHE_MAX)),
+            scope_cache: Arc::new(TtlCache::new(AUTH_CACHE_TTL, AUTH_CACHE_MAX)),
         }
     }
 
@@ -125,10 +143,41 @@ impl AppState {
         &self,
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        let _permit = self.reads.acquire().await.map_err(ApiError::internal)?;
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.read(f))
             .await
             .map_err(ApiError::internal)?
+    }
+
+    /// Resolves a device token, from the cache when it was seen recently.
+    pub async fn authenticate(&self, token: String) -> Result<Caller, ApiError> {
+        let key = accounts::token_hash(&token);
+        if let Some(caller) = self.auth_cache.get(&key) {
+            return Ok(caller);
+        }
+        let caller = self
+            .read(move |conn| accounts::authenticate(conn, &token))
+            .await?;
+        self.auth_cache.insert(key, caller.clone());
+        Ok(caller)
+    }
+
+    /// What a caller may see, and its tag; cached like tokens.
+    pub async fn scope(&self, caller: &Caller) -> Result<(Scope, String), ApiError> {
+        if let Some(hit) = self.scope_cache.get(&caller.user) {
+            return Ok(hit);
+        }
+        let c = caller.clone();
+        let found = self.read(move |conn| accounts::scope_of(conn, &c)).await?;
+        self.scope_cache.insert(caller.user.clone(), found.clone());
+        Ok(found)
+    }
+
+    /// Forgets cached tokens and scopes (after enrolments and account changes).
+    pub fn forget_tokens(&self) {
+        self.auth_cache.clear();
+        self.scope_cache.clear();
     }
 
     /// The database, for blocking callers (jobs, tools).
@@ -163,9 +212,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
             .ok_or_else(ApiError::unauthorized)?;
-        state
-            .read(move |conn| accounts::authenticate(conn, &token))
-            .await
+        state.authenticate(token).await
     }
 }
 
@@ -194,6 +241,7 @@ async fn enroll(
             Ok((caller, token, grids))
         })
         .await?;
+    state.forget_tokens();
     let answer = EnrollResponse {
         token,
         user: caller.user,
@@ -209,8 +257,7 @@ async fn me(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let c = caller.clone();
-    let (scope, tag) = state.read(move |conn| accounts::scope_of(conn, &c)).await?;
+    let (scope, tag) = state.scope(&caller).await?;
     let grids: Option<Vec<String>> = match scope {
         Scope::All => None,
         Scope::Grids(g) => Some(g.into_iter().collect()),

@@ -7,7 +7,7 @@
 //! core merge rules the phones use, ops stamped too far ahead are quarantined instead, and the
 //! pull index is updated. A rejected batch leaves nothing behind.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -37,13 +37,25 @@ pub async fn push(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let json = body::read(&headers, raw, state.config.max_body_bytes)?;
-    let request: PushRequest = body::parse(&json)?;
+    // Unpacking and parsing a large batch takes milliseconds: off the async runtime, and
+    // outside the writer's lock so other pushes parse meanwhile.
+    let limit = state.config.max_body_bytes;
+    let head = headers.clone();
+    let request: PushRequest = tokio::task::spawn_blocking(move || {
+        let json = body::read(&head, raw, limit)?;
+        body::parse(&json)
+    })
+    .await
+    .map_err(ApiError::internal)??;
     let bound = state.config.max_clock_ahead_ms;
     let now = state.now_ms();
-    let mut answer = state
+    let outcome = state
         .write(move |store| push_batch(store, &caller, &request.ops, now, bound))
         .await?;
+    if outcome.moved_premises {
+        state.forget_tokens();
+    }
+    let mut answer = outcome.response;
     answer.server_hlc = state.observe_hlc(answer.server_hlc);
     Ok(body::json(&headers, StatusCode::OK, &answer))
 }
@@ -55,7 +67,7 @@ pub fn push_batch(
     ops: &[Op],
     now_ms: i64,
     max_ahead_ms: i64,
-) -> Result<PushResponse, ApiError> {
+) -> Result<PushOutcome, ApiError> {
     for (i, op) in ops.iter().enumerate() {
         let at = serde_json::json!({ "index": i, "device": op.device, "seq": op.seq });
         if op.device != caller.device {
@@ -133,19 +145,24 @@ pub fn push_batch(
 
     let (scope, _) = scope_of(conn, caller)?;
     let mut rights = Rights::new(conn, &scope);
-    for op in new {
-        rights.check(op)?;
-    }
+    rights.prefetch(new)?;
+    let scopes: Vec<(Option<PremisesId>, Option<String>)> = new
+        .iter()
+        .map(|op| rights.check(op))
+        .collect::<Result<_, _>>()?;
+    let moved_into = std::mem::take(&mut rights.moved_into);
 
     // Once one op of a device waits in quarantine, its later ops wait too (seq order).
     let mut quarantine: Vec<&Op> = Vec::new();
+    let mut applied_scopes: Vec<&(Option<PremisesId>, Option<String>)> = Vec::new();
     let mut waiting = quarantined_max > 0;
-    for op in new {
+    for (op, scope) in new.iter().zip(&scopes) {
         waiting = waiting || op.hlc.physical_ms() as i64 > now_ms.saturating_add(max_ahead_ms);
         if waiting {
             quarantine.push(op);
         } else {
             to_apply.push(op.clone());
+            applied_scopes.push(scope);
         }
     }
 
@@ -160,18 +177,58 @@ pub fn push_batch(
         for (seq, hlc, json) in &quarantine_rows {
             insert.execute(params![caller.device.as_str(), *seq as i64, hlc.as_u64() as i64, now_ms, json])?;
         }
-        db::index_new_ops(tx, now_ms)?;
+        // The pull index for the new ops (contiguous from first_seq).
+        if let Some(first_seq) = stored_max
+            .checked_add(1)
+            .filter(|_| !applied_scopes.is_empty())
+        {
+            let last_seq = first_seq + applied_scopes.len() as u64 - 1;
+            let mut ids = tx.prepare_cached(
+                "SELECT o.seq, o.id FROM ops o JOIN devices d USING (device_no)
+                 WHERE d.device_id = ?1 AND o.seq BETWEEN ?2 AND ?3",
+            )?;
+            let mut index = tx.prepare_cached(
+                "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut rows = ids.query(params![caller.device.as_str(), first_seq as i64, last_seq as i64])?;
+            while let Some(r) = rows.next()? {
+                let (seq, id): (i64, i64) = (r.get(0)?, r.get(1)?);
+                let (premises, grid) = applied_scopes[(seq as u64 - first_seq) as usize];
+                index.execute(params![id, premises.as_ref().map(PremisesId::as_str), grid, now_ms])?;
+            }
+        }
+        // Premises that moved are filed under their new grid, history included, and that
+        // grid's epoch (part of its phones' scope tag) changes so they pull it again.
+        for (premises, grid) in &moved_into {
+            tx.prepare_cached("UPDATE server_op_scope SET grid_id = ?2 WHERE premises_id = ?1")?
+                .execute(params![premises.as_str(), grid])?;
+            tx.prepare_cached("UPDATE server_grids SET epoch = epoch + 1 WHERE id = ?1")?
+                .execute([grid])?;
+        }
         Ok(())
     })?;
-    Ok(PushResponse {
-        acked_seq: stored_max.max(ops.last().map_or(0, |op| op.seq)),
-        applied: report.applied,
-        duplicates: report.duplicates + quarantined_copies,
-        deferred: report.deferred,
-        quarantined: quarantine_rows.len(),
-        server_hlc: store.hlc(),
-        server_time_ms: now_ms,
+    Ok(PushOutcome {
+        moved_premises: !moved_into.is_empty(),
+        response: PushResponse {
+            acked_seq: stored_max.max(ops.last().map_or(0, |op| op.seq)),
+            applied: report.applied,
+            duplicates: report.duplicates + quarantined_copies,
+            deferred: report.deferred,
+            quarantined: quarantine_rows.len(),
+            server_hlc: store.hlc(),
+            server_time_ms: now_ms,
+        },
     })
+}
+
+/// What a push did.
+#[derive(Debug)]
+pub struct PushOutcome {
+    /// The answer to the phone.
+    pub response: PushResponse,
+    /// Whether premises moved to another grid (scopes changed).
+    pub moved_premises: bool,
 }
 
 fn op_json(op: &Op) -> Result<String, ApiError> {
@@ -202,8 +259,12 @@ struct Rights<'a> {
     scope: &'a Scope,
     /// Grids set by earlier ops of the same batch (`None`: premises without a grid).
     premises_grid: HashMap<PremisesId, Option<String>>,
-    /// Hazards found by earlier inspections of the same batch.
+    /// Hazards found by earlier inspections of the same batch, and hazards looked up.
     hazard_premises: HashMap<HazardId, PremisesId>,
+    /// Premises looked up in the database (`None`: unknown to the server).
+    stored_grid: HashMap<PremisesId, Option<Option<String>>>,
+    /// Existing premises moved into another grid, with that grid.
+    moved_into: BTreeSet<(PremisesId, String)>,
 }
 
 impl<'a> Rights<'a> {
@@ -213,13 +274,67 @@ impl<'a> Rights<'a> {
             scope,
             premises_grid: HashMap::new(),
             hazard_premises: HashMap::new(),
+            stored_grid: HashMap::new(),
+            moved_into: BTreeSet::new(),
         }
+    }
+
+    /// Looks up, in two statements, the hazards and premises a batch touches.
+    fn prefetch(&mut self, ops: &[Op]) -> Result<(), ApiError> {
+        let hazards: Vec<&str> = ops
+            .iter()
+            .filter_map(|op| match &op.body {
+                OpBody::HazardEvent(e) => Some(e.hazard_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        if !hazards.is_empty() {
+            let list = serde_json::to_string(&hazards).map_err(ApiError::internal)?;
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT h.id, h.premises_id FROM json_each(?1) j JOIN hazards h ON h.id = j.value",
+            )?;
+            let mut rows = stmt.query([list])?;
+            while let Some(r) = rows.next()? {
+                self.hazard_premises
+                    .insert(HazardId(r.get(0)?), PremisesId(r.get(1)?));
+            }
+        }
+        let mut premises: Vec<&str> = ops
+            .iter()
+            .filter_map(|op| match &op.body {
+                OpBody::PremisesPatch(p) => Some(p.premises_id.as_str()),
+                OpBody::Inspection(i) => Some(i.premises_id.as_str()),
+                _ => None,
+            })
+            .chain(self.hazard_premises.values().map(PremisesId::as_str))
+            .collect();
+        premises.sort_unstable();
+        premises.dedup();
+        let list = serde_json::to_string(&premises).map_err(ApiError::internal)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT j.value,
+                    EXISTS (SELECT 1 FROM premises_fields WHERE premises_id = j.value),
+                    (SELECT json_extract(value, '$') FROM premises_fields
+                     WHERE premises_id = j.value AND field = 'grid_id')
+             FROM json_each(?1) j",
+        )?;
+        let mut rows = stmt.query([list])?;
+        while let Some(r) = rows.next()? {
+            let id = PremisesId(r.get(0)?);
+            let known: bool = r.get(1)?;
+            let grid: Option<String> = r.get(2)?;
+            self.stored_grid.insert(id, known.then_some(grid));
+        }
+        Ok(())
     }
 
     /// `None` when the server does not know the premises; `Some(None)` when it has no grid.
     fn grid_of(&self, premises: &PremisesId) -> Result<Option<Option<String>>, ApiError> {
         if let Some(g) = self.premises_grid.get(premises) {
             return Ok(Some(g.clone()));
+        }
+        if let Some(g) = self.stored_grid.get(premises) {
+            return Ok(g.clone());
         }
         let row: Option<Option<String>> = self
             .conn
@@ -262,8 +377,9 @@ impl<'a> Rights<'a> {
             .map(PremisesId))
     }
 
-    fn check(&mut self, op: &Op) -> Result<(), ApiError> {
-        match &op.body {
+    /// Checks one op; returns the premises it is about and their grid (for the pull index).
+    fn check(&mut self, op: &Op) -> Result<(Option<PremisesId>, Option<String>), ApiError> {
+        Ok(match &op.body {
             OpBody::PremisesPatch(p) => {
                 let current = self.grid_of(&p.premises_id)?;
                 if let Some(current) = &current {
@@ -272,10 +388,17 @@ impl<'a> Rights<'a> {
                 let effective = match p.fields.get("grid_id") {
                     Some(Value::String(g)) => Some(g.clone()),
                     Some(_) => None,
-                    None => current.flatten(),
+                    None => current.clone().flatten(),
                 };
                 self.require(&p.premises_id, effective.as_deref())?;
-                self.premises_grid.insert(p.premises_id.clone(), effective);
+                if let (Some(Some(from)), Some(to)) = (&current, &effective)
+                    && from != to
+                {
+                    self.moved_into.insert((p.premises_id.clone(), to.clone()));
+                }
+                self.premises_grid
+                    .insert(p.premises_id.clone(), effective.clone());
+                (Some(p.premises_id.clone()), effective)
             }
             OpBody::Inspection(i) => {
                 let grid = self.known_grid(&i.premises_id)?;
@@ -284,6 +407,7 @@ impl<'a> Rights<'a> {
                     self.hazard_premises
                         .insert(f.hazard_id.clone(), i.premises_id.clone());
                 }
+                (Some(i.premises_id.clone()), grid)
             }
             OpBody::HazardEvent(e) => {
                 let premises = self.premises_of_hazard(&e.hazard_id)?.ok_or_else(|| {
@@ -295,18 +419,26 @@ impl<'a> Rights<'a> {
                 })?;
                 let grid = self.known_grid(&premises)?;
                 self.require(&premises, grid.as_deref())?;
+                (Some(premises), grid)
             }
             // Newer op types: checked where they name premises; applied only by newer servers.
             OpBody::Unknown { data, .. } => {
-                if let Some(p) = data.get("premises_id").and_then(Value::as_str) {
-                    let premises = PremisesId(p.to_owned());
-                    if let Some(grid) = self.grid_of(&premises)? {
-                        self.require(&premises, grid.as_deref())?;
-                    }
+                let premises = data
+                    .get("premises_id")
+                    .and_then(Value::as_str)
+                    .map(|p| PremisesId(p.to_owned()));
+                match premises {
+                    Some(premises) => match self.grid_of(&premises)? {
+                        Some(grid) => {
+                            self.require(&premises, grid.as_deref())?;
+                            (Some(premises), grid)
+                        }
+                        None => (Some(premises), None),
+                    },
+                    None => (None, None),
                 }
             }
-        }
-        Ok(())
+        })
     }
 
     fn known_grid(&self, premises: &PremisesId) -> Result<Option<String>, ApiError> {
@@ -351,25 +483,48 @@ pub async fn pull(
         .clamp(1, MAX_PULL_LIMIT);
     let hlc = state.observe_hlc(Hlc::default());
     let now = state.now_ms();
+    let (scope, tag) = state.scope(&caller).await?;
+    // The common case, a phone checking in with nothing new: answered without the database.
+    if params.after == state.db().max_indexed() {
+        let page = PullResponse {
+            ops: Vec::new(),
+            cursor: params.after,
+            more: false,
+            scope: tag,
+            server_hlc: hlc,
+            server_time_ms: now,
+        };
+        return Ok(body::json(&headers, StatusCode::OK, &page));
+    }
     let bytes = state
-        .read(move |conn| pull_page(conn, &caller, params.after, limit, hlc, now))
+        .read(move |conn| pull_page(conn, &caller, &scope, tag, params.after, limit, hlc, now))
         .await?;
     Ok(body::raw_json(&headers, StatusCode::OK, bytes))
 }
 
 /// One page of ops after `after` that the caller may see, as response JSON. Reads one
 /// snapshot; the stored op JSON is passed through without decoding it.
+#[allow(clippy::too_many_arguments)] // one page's inputs; a struct would only rename them
 pub fn pull_page(
     conn: &Connection,
     caller: &Caller,
+    scope: &Scope,
+    tag: String,
     after: u64,
     limit: usize,
     server_hlc: Hlc,
     now_ms: i64,
 ) -> Result<Vec<u8>, ApiError> {
     let tx = conn.unchecked_transaction()?;
-    let (scope, tag) = scope_of(&tx, caller)?;
-    let grids = match &scope {
+    let end: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope",
+        [],
+        |r| r.get(0),
+    )?;
+    // A cursor beyond the end means this database is not the one the phone pulled from
+    // (restored from a backup): start again from the beginning; duplicates are harmless.
+    let after = if after > end as u64 { 0 } else { after };
+    let grids = match scope {
         Scope::All => None,
         Scope::Grids(g) => Some(serde_json::to_string(g).map_err(ApiError::internal)?),
     };
@@ -417,11 +572,6 @@ pub fn pull_page(
         rows.last().map_or(after, |r| r.id as u64)
     } else {
         // Nothing more the caller may see up to the end of the log: skip past all of it.
-        let end: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope",
-            [],
-            |r| r.get(0),
-        )?;
         (end as u64).max(after)
     };
     let mut raw: Vec<&RawValue> = Vec::with_capacity(rows.len());

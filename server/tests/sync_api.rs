@@ -213,8 +213,16 @@ async fn pushed_ops_reach_the_grid_and_no_one_else() {
     other.apply_ops(&got).unwrap();
     assert_eq!(other.digest().unwrap(), p.digest().unwrap());
     // Nothing new after the cursor.
-    let (_, again) = pull(&s, &s.w1b, page["cursor"].as_u64().unwrap()).await;
-    assert_eq!(again["ops"], json!([]));
+    let cursor = page["cursor"].as_u64().unwrap();
+    let (_, again) = pull(&s, &s.w1b, cursor).await;
+    assert_eq!(
+        (again["ops"].clone(), again["cursor"].as_u64()),
+        (json!([]), Some(cursor))
+    );
+    assert_eq!(again["scope"], page["scope"]);
+    // A cursor from some other database (beyond this log's end) starts again from the top.
+    let (_, restarted) = pull(&s, &s.w1b, cursor + 1000).await;
+    assert_eq!(restarted["ops"].as_array().unwrap().len(), ops.len());
 
     // The author's own device is not sent its ops back; another grid sees nothing; admins all.
     assert_eq!(pull(&s, &s.w1, 0).await.1["ops"], json!([]));
@@ -467,6 +475,30 @@ async fn ops_outside_the_callers_grids_are_refused_whole() {
     assert_eq!(
         (code, err["error"]["detail"]["grid_id"].as_str()),
         (StatusCode::FORBIDDEN, Some("g2"))
+    );
+
+    // An admin may move it; g2's scope tag changes so its phones pull the shop's history.
+    let (_, before) = pull(&s, &s.w2, 0).await;
+    let mut desk = phone("desk", "boss", now_ms());
+    desk.apply_ops(
+        &serde_json::from_value::<Vec<Op>>(pull(&s, &s.admin, 0).await.1["ops"].clone()).unwrap(),
+    )
+    .unwrap();
+    let mut moved = desk.premises(&shop.id).unwrap().unwrap().fields;
+    moved.grid_id = Some("g2".into());
+    desk.edit_premises(&shop.id, moved).unwrap();
+    let (code, ack) = push(&s, &s.admin, &desk.pending_ops(10).unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    let (_, after) = pull(&s, &s.w2, 0).await;
+    assert_ne!(after["scope"], before["scope"]);
+    let ops: Vec<Op> = serde_json::from_value(after["ops"].clone()).unwrap();
+    assert!(
+        ops.iter().any(|o| o.device.as_str() == "desk"),
+        "the move reaches g2"
+    );
+    assert!(
+        ops.iter().any(|o| o.device.as_str() == "phone-w1"),
+        "and so does the shop's history"
     );
 }
 

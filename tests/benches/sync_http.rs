@@ -123,9 +123,8 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-/// Pushes the workload with one thread per device; returns ops/s, raw and gzip bytes per op.
-fn push_throughput(label: &str, inspection_share: f64, total: usize) {
-    let bench = server(1000);
+/// The workload as 20 devices' ops, stamped with today's clock so none is quarantined.
+fn workload(inspection_share: f64, total: usize) -> Vec<Vec<Op>> {
     let spec = WorkloadSpec {
         devices: DEVICES,
         ops: total,
@@ -133,7 +132,6 @@ fn push_throughput(label: &str, inspection_share: f64, total: usize) {
         ..WorkloadSpec::default()
     };
     let mut ops = generate(&spec);
-    // Stamp the ops with today's clock so none is quarantined.
     let now = chrono::Utc::now().timestamp_millis() as u64;
     for (i, op) in ops.iter_mut().enumerate() {
         op.hlc = Hlc::new(now - 30_000 + i as u64 / 16, 0);
@@ -144,6 +142,46 @@ fn push_throughput(label: &str, inspection_share: f64, total: usize) {
         let d: usize = op.device.as_str()["device-".len()..].parse().unwrap();
         per_device[d].push(op);
     }
+    per_device
+}
+
+/// The server's share alone: checks, apply and index of parsed batches, no HTTP or JSON.
+fn push_in_process(label: &str, inspection_share: f64, total: usize) {
+    let bench = server(1000);
+    let batches: Vec<(usize, Vec<Op>)> = workload(inspection_share, total)
+        .into_iter()
+        .enumerate()
+        .flat_map(|(d, ops)| {
+            ops.chunks(BATCH)
+                .map(|c| (d, c.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    let started = Instant::now();
+    for (d, ops) in &batches {
+        let caller = Caller {
+            user: UserId(format!("worker-{d}")),
+            role: Role::Worker,
+            device: DeviceId(format!("device-{d:02}")),
+        };
+        bench
+            .state
+            .db()
+            .write(|s| sync::push_batch(s, &caller, ops, now, 3_600_000))
+            .unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "push_batch in process, {label}: {total} ops in {secs:.2} s = {:.0} ops/s",
+        total as f64 / secs
+    );
+}
+
+/// Pushes the workload with one thread per device; returns ops/s, raw and gzip bytes per op.
+fn push_throughput(label: &str, inspection_share: f64, total: usize) {
+    let bench = server(1000);
+    let per_device = workload(inspection_share, total);
     let (mut raw_bytes, mut wire_bytes) = (0usize, 0usize);
     let bodies: Vec<Vec<Vec<u8>>> = per_device
         .iter()
@@ -287,5 +325,7 @@ fn main() {
         .unwrap_or(if full { 160_000 } else { 4_000 });
     push_throughput("premises edits only", 0.0, total);
     push_throughput("80% edits + 20% inspections", 0.2, total);
+    push_in_process("premises edits only", 0.0, total);
+    push_in_process("80% edits + 20% inspections", 0.2, total);
     pull_latency(if full { 1000 } else { 50 }, if full { 5 } else { 2 });
 }

@@ -405,3 +405,42 @@ fn refusals_reach_the_phone_and_keep_its_outbox() {
         "{err}"
     );
 }
+
+#[test]
+fn a_worker_given_another_grid_receives_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.grid("g2", "和平社区");
+    admin.worker("w1", &["g1"]);
+    admin.worker("w2", &["g2"]);
+    let mut other = Phone::new(dir.path(), "phone-2", &server.url, now_ms(), test_options());
+    other.enroll("w2");
+    other.store.add_premises(shop("和平小卖部", "g2")).unwrap();
+    other.sync();
+
+    let mut phone = Phone::new(dir.path(), "phone-1", &server.url, now_ms(), test_options());
+    phone.enroll("w1");
+    phone.store.add_premises(shop("幸福面馆", "g1")).unwrap();
+    phone.sync();
+    assert_eq!(phone.store.list_premises(false).unwrap().len(), 1);
+
+    // g2's shop was written before the phone's cursor; the new scope brings it anyway.
+    let (status, body) = admin.call(
+        "PUT",
+        "/v1/admin/users/w1/areas",
+        Some(serde_json::json!({ "grids": ["g1", "g2"] })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let report = phone.sync();
+    assert!(report.pulled >= 1, "{report:?}");
+    let names: Vec<String> = phone
+        .store
+        .list_premises(false)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.fields.name)
+        .collect();
+    assert!(names.contains(&"和平小卖部".to_owned()), "{names:?}");
+}
