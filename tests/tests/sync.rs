@@ -213,6 +213,20 @@ fn a_response_lost_after_commit_is_retried_without_duplicates() {
     assert_eq!(phone.store.pending_count().unwrap(), 0);
     let (_, after) = admin.digest();
     assert_eq!(after - before, 20, "each op stored once");
+
+    // A pull whose page is lost on the way resumes from the saved cursor.
+    admin.worker("w2", &["g1"]);
+    let options = SyncOptions {
+        pull_limit: 3,
+        ..test_options()
+    };
+    let mut other = Phone::new(dir.path(), "phone-2", &proxy.url, now_ms(), options);
+    other.enroll("w2");
+    proxy.drop_responses(2);
+    let report = other.sync();
+    assert_eq!(proxy.dropped(), 3);
+    assert!(report.retries >= 2, "{report:?}");
+    assert_eq!(other.store.digest().unwrap(), phone.store.digest().unwrap());
 }
 
 #[test]
