@@ -1,0 +1,288 @@
+//! The phone's core through uniffi: what the Android and iOS apps call.
+//!
+//! Thin wrappers over `xuncha-core`, without logic of their own: records and enums that
+//! mirror the core's types (so they cross as plain Kotlin/Swift/Python values, not JSON),
+//! one error enum, and [`Phone`], an object safe to share between the UI and background
+//! threads. Every call is blocking; a sync runs the HTTP stack's own runtime inside, so the
+//! host needs no async runtime (call it from a background thread).
+//!
+//! Dates cross as `YYYY-MM-DD` strings (China local dates), instants as ms since the epoch.
+
+// The scaffolding uniffi generates is `unsafe` C ABI glue; this crate writes none itself.
+#![allow(unsafe_code)]
+
+uniffi::setup_scaffolding!();
+
+mod convert;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use xuncha_core::model::{HazardId, PremisesId};
+use xuncha_core::store::Store;
+use xuncha_core::sync::client::{SyncClient, SyncOptions};
+
+pub use convert::*;
+
+/// Every failure, with a message for people (English; the server's Chinese text where the
+/// server refused).
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum XunchaError {
+    /// Input that does not fit: a field, or an answer that does not fit the checklist.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong, naming the field or checklist item.
+        message: String,
+    },
+    /// Something asked for does not exist.
+    #[error("{message}")]
+    NotFound {
+        /// What.
+        message: String,
+    },
+    /// A hazard action its state does not allow.
+    #[error("{message}")]
+    NotAllowed {
+        /// Why.
+        message: String,
+    },
+    /// The device must be enrolled (or a user signed in) first.
+    #[error("{message}")]
+    NotEnrolled {
+        /// What to do.
+        message: String,
+    },
+    /// The server could not be reached, even after retries.
+    #[error("{message}")]
+    Network {
+        /// What happened.
+        message: String,
+    },
+    /// The server refused.
+    #[error("{message_en}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's error code, e.g. `out_of_scope`.
+        code: String,
+        /// 中文说明.
+        message: String,
+        /// English message.
+        message_en: String,
+    },
+    /// The local database failed (or was written by a newer app).
+    #[error("{message}")]
+    Storage {
+        /// What happened.
+        message: String,
+    },
+}
+
+impl From<xuncha_core::Error> for XunchaError {
+    fn from(e: xuncha_core::Error) -> Self {
+        use xuncha_core::Error as E;
+        let message = e.to_string();
+        match e {
+            E::Invalid { .. } | E::Answer { .. } | E::Checklist { .. } | E::Batch(_) => {
+                XunchaError::Invalid { message }
+            }
+            E::NotFound(_) => XunchaError::NotFound { message },
+            E::Transition { .. } | E::OpConflict { .. } => XunchaError::NotAllowed { message },
+            E::NoUser | E::NotEnrolled => XunchaError::NotEnrolled { message },
+            E::Network(_) => XunchaError::Network { message },
+            E::Server {
+                status,
+                code,
+                message,
+                message_en,
+            } => XunchaError::Server {
+                status,
+                code,
+                message,
+                message_en,
+            },
+            E::SchemaTooNew { .. } | E::Sqlite(_) | E::Json(_) => XunchaError::Storage { message },
+        }
+    }
+}
+
+type Result<T, E = XunchaError> = std::result::Result<T, E>;
+
+/// Receives sync progress (called on the syncing thread).
+#[uniffi::export(with_foreign)]
+pub trait SyncListener: Send + Sync {
+    /// After every request.
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+/// One phone's database and its connection to the server.
+#[derive(Debug, uniffi::Object)]
+pub struct Phone {
+    store: Mutex<Store>,
+    client: SyncClient,
+}
+
+impl Phone {
+    /// The store; a panic on another thread does not poison it for good.
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[uniffi::export]
+impl Phone {
+    /// Opens (creating and migrating) the database at `db_path`, syncing with `server_url`.
+    #[uniffi::constructor]
+    pub fn open(db_path: String, server_url: String) -> Result<Arc<Phone>> {
+        let store = Store::open(&db_path)?;
+        let client = SyncClient::new(&server_url, SyncOptions::default())?;
+        Ok(Arc::new(Phone {
+            store: Mutex::new(store),
+            client,
+        }))
+    }
+
+    /// This phone's device id.
+    pub fn device_id(&self) -> String {
+        self.store().device_id().as_str().to_owned()
+    }
+
+    /// Enrolls the phone with a user name and password; signs the user in.
+    pub fn enroll(
+        &self,
+        user: String,
+        password: String,
+        device_name: Option<String>,
+    ) -> Result<Enrolment> {
+        let mut store = self.store();
+        let answer = self
+            .client
+            .enroll(&mut store, &user, &password, device_name.as_deref())?;
+        Ok(Enrolment {
+            user: answer.user.0,
+            role: answer.role.as_str().to_owned(),
+            grids: answer.grids,
+        })
+    }
+
+    /// Adds premises.
+    pub fn add_premises(&self, fields: PremisesFields) -> Result<Premises> {
+        let p = self.store().add_premises(fields.into_core())?;
+        Ok(Premises::from_core(p))
+    }
+
+    /// Changes premises (every field given; unchanged ones are not sent).
+    pub fn edit_premises(&self, id: String, fields: PremisesFields) -> Result<Premises> {
+        let p = self
+            .store()
+            .edit_premises(&PremisesId(id), fields.into_core())?;
+        Ok(Premises::from_core(p))
+    }
+
+    /// Archives (or restores) premises.
+    pub fn archive_premises(&self, id: String, archived: bool) -> Result<()> {
+        Ok(self.store().archive_premises(&PremisesId(id), archived)?)
+    }
+
+    /// The premises held, archived ones too when asked.
+    pub fn list_premises(&self, include_archived: bool) -> Result<Vec<Premises>> {
+        Ok(self
+            .store()
+            .list_premises(include_archived)?
+            .into_iter()
+            .map(Premises::from_core)
+            .collect())
+    }
+
+    /// The items of the newest checklist of a kind, in order, for the inspection screen.
+    pub fn checklist(&self, kind: ChecklistKind) -> Vec<ChecklistItem> {
+        self.store()
+            .catalog()
+            .latest(kind.into_core())
+            .map(|c| c.items.iter().map(ChecklistItem::from_core).collect())
+            .unwrap_or_default()
+    }
+
+    /// The checklists a routine visit to these premises covers.
+    pub fn default_kinds(&self, premises_id: String) -> Result<Vec<ChecklistKind>> {
+        let store = self.store();
+        let p = store
+            .premises(&PremisesId(premises_id.clone()))?
+            .ok_or_else(|| XunchaError::NotFound {
+                message: format!("premises {premises_id} not found"),
+            })?;
+        Ok(Store::default_kinds(&p.fields)
+            .into_iter()
+            .map(ChecklistKind::from_core)
+            .collect())
+    }
+
+    /// Records an inspection: checks the answers against the checklists (an answer that does
+    /// not fit names its item) and opens the hazards found.
+    pub fn record_inspection(&self, draft: InspectionDraft) -> Result<Inspection> {
+        let draft = draft.into_core()?;
+        Ok(Inspection::from_core(
+            self.store().record_inspection(draft)?,
+        ))
+    }
+
+    /// Inspections of some premises, newest last.
+    pub fn inspections_of(&self, premises_id: String) -> Result<Vec<Inspection>> {
+        Ok(self
+            .store()
+            .inspections_of(&PremisesId(premises_id))?
+            .into_iter()
+            .map(Inspection::from_core)
+            .collect())
+    }
+
+    /// Hazards not yet closed.
+    pub fn open_hazards(&self) -> Result<Vec<Hazard>> {
+        Ok(self
+            .store()
+            .open_hazards()?
+            .into_iter()
+            .map(Hazard::from_core)
+            .collect())
+    }
+
+    /// Moves a hazard along (notice, re-check, ...); refused when its state does not allow it.
+    pub fn record_hazard_action(
+        &self,
+        hazard_id: String,
+        action: HazardAction,
+        geotag: Option<Geotag>,
+        note: Option<String>,
+    ) -> Result<Hazard> {
+        let action = action.into_core()?;
+        let hazard = self.store().record_hazard_event(
+            &HazardId(hazard_id),
+            action,
+            geotag.map(Geotag::into_core),
+            note,
+        )?;
+        Ok(Hazard::from_core(hazard))
+    }
+
+    /// Changes waiting to be pushed.
+    pub fn pending_count(&self) -> Result<u64> {
+        Ok(self.store().pending_count()?)
+    }
+
+    /// Fingerprint of the phone's state (equal on phones holding the same changes).
+    pub fn digest(&self) -> Result<String> {
+        Ok(self.store().digest()?)
+    }
+
+    /// Pushes this phone's changes, then pulls others' until caught up. Blocking: call from a
+    /// background thread. Other calls on this phone wait while it runs.
+    pub fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
+        let mut store = self.store();
+        let mut progress = |p: &xuncha_core::sync::client::SyncProgress| {
+            if let Some(l) = &listener {
+                l.on_progress(SyncProgress::from_core(p));
+            }
+        };
+        let report = self.client.sync(&mut store, &mut progress)?;
+        Ok(SyncReport::from_core(&report))
+    }
+}

@@ -1,0 +1,207 @@
+"""The phone workflow through the generated Python bindings and the real C ABI, against a live
+server on loopback. Run by scripts/ffi-test (which builds the library, generates the bindings
+and points XUNCHA_SERVER_BIN at the server binary)."""
+
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import unittest
+import urllib.error
+import urllib.request
+
+import xuncha_ffi as x
+
+SERVER_BIN = os.environ["XUNCHA_SERVER_BIN"]
+ADMIN_PASSWORD = "admin-password-ffi"
+PASSWORD = "worker-password"
+
+
+class Server:
+    """A real xuncha-server process with a fresh data directory."""
+
+    def __init__(self, data_dir):
+        env = dict(os.environ, XUNCHA_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        self.proc = subprocess.Popen(
+            [SERVER_BIN, "--data", data_dir, "--listen", "127.0.0.1:0"],
+            env=env, stdout=subprocess.PIPE, text=True)
+        for line in self.proc.stdout:
+            if "http://" in line:
+                self.url = line[line.index("http://"):].strip().rstrip("/")
+                break
+        else:
+            raise RuntimeError("server did not start")
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        self.admin_token = self.call("POST", "/v1/enroll", {
+            "user": "admin", "password": ADMIN_PASSWORD, "device_id": "py-admin"})["token"]
+
+    def call(self, method, path, body=None, token=None):
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        req.add_header("content-type", "application/json")
+        if token or getattr(self, "admin_token", None):
+            req.add_header("authorization", "Bearer " + (token or self.admin_token))
+        with urllib.request.urlopen(req) as res:
+            return json.loads(res.read())
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def shop(name, grid="g1"):
+    return x.PremisesFields(
+        name=name, address="幸福路 8 号", kind=x.PremisesKind.CATERING, gas_use=x.GasUse.NONE,
+        grid_id=grid, credit_code=None, contact_person="王伟", phone=None, storeys=1,
+        floor_area_m2=80.0, max_occupants=20, sleeps_on_site=False, lat=31.23, lon=121.47)
+
+
+def exits_answers(lighting_works):
+    """A visit of the exits checklist; broken emergency lighting (EX-05) is a hazard."""
+    def yes_no(code, value):
+        return x.Answer(code=code, value=x.AnswerValue.YES_NO(value=value), detail=None, note=None)
+    return [
+        yes_no("EX-01", False), yes_no("EX-02", False),
+        x.Answer(code="EX-03", value=x.AnswerValue.COUNT(value=2), detail=None, note=None),
+        yes_no("EX-04", False), yes_no("EX-05", lighting_works), yes_no("EX-06", True),
+        x.Answer(code="EX-07", value=x.AnswerValue.CHOICE(value="no"), detail=None, note="无人住宿"),
+    ]
+
+
+GEOTAG = x.Geotag(lat=31.2301, lon=121.4702, accuracy_m=8.0, source="gps", mock=False,
+                  fix_time_ms=1795400000000)
+
+
+class Progress(x.SyncListener):
+    def __init__(self):
+        self.seen = []
+
+    def on_progress(self, progress):
+        self.seen.append(progress)
+
+
+class PhoneWorkflow(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.server = Server(os.path.join(cls.tmp.name, "server"))
+        cls.server.call("PUT", "/v1/admin/grids/g1", {"name": "幸福社区一网格", "community": "幸福社区"})
+        for user in ("w1", "w2", "w3"):
+            cls.server.call("POST", "/v1/admin/users", {
+                "id": user, "role": "worker", "password": PASSWORD, "areas": {"grids": ["g1"]}})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def phone(self, name, user):
+        p = x.Phone.open(os.path.join(self.tmp.name, name + ".sqlite3"), self.server.url)
+        enrolment = p.enroll(user, PASSWORD, "pytest " + name)
+        self.assertEqual((enrolment.user, enrolment.role, enrolment.grids), (user, "worker", ["g1"]))
+        return p
+
+    def test_an_inspection_on_one_phone_reaches_another(self):
+        a = self.phone("a", "w1")
+        items = a.checklist(x.ChecklistKind.EXITS)
+        self.assertEqual([i.code for i in items], [f"EX-0{n}" for n in range(1, 8)])
+        self.assertEqual(items[4].label_zh, "应急照明完好(按试验键)")
+
+        premises = a.add_premises(shop("老王面馆"))
+        self.assertIn(x.ChecklistKind.FIRE_EXTINGUISHER, a.default_kinds(premises.id))
+        inspection = a.record_inspection(x.InspectionDraft(
+            premises_id=premises.id, kinds=[x.ChecklistKind.EXITS],
+            answers=exits_answers(lighting_works=False), geotag=GEOTAG, note=None))
+        self.assertEqual([f.code for f in inspection.findings], ["EX-05"])
+        hazard_id = inspection.findings[0].hazard_id
+        hazard = a.record_hazard_action(
+            hazard_id, x.HazardAction.ISSUE_NOTICE(deadline="2099-12-01", notice_no=None), GEOTAG, None)
+        self.assertEqual(hazard.status, x.HazardStatus.RECTIFYING)
+        self.assertEqual(a.pending_count(), 3)
+
+        progress = Progress()
+        report = a.sync(progress)
+        self.assertEqual((report.pushed, a.pending_count()), (3, 0))
+        self.assertEqual(progress.seen[0].to_push, 3)
+        self.assertEqual(progress.seen[-1].phase, x.SyncPhase.DONE)
+
+        b = self.phone("b", "w2")
+        b.sync(None)
+        self.assertIn("老王面馆", [p.fields.name for p in b.list_premises(False)])
+        [seen] = b.inspections_of(premises.id)
+        self.assertEqual((seen.id, seen.inspector, seen.findings[0].code), (inspection.id, "w1", "EX-05"))
+        [open_hazard] = [h for h in b.open_hazards() if h.id == hazard_id]
+        self.assertEqual((open_hazard.status, open_hazard.deadline), (x.HazardStatus.RECTIFYING, "2099-12-01"))
+
+        # The re-check happens on phone B; both phones end in the same state.
+        b.record_hazard_action(hazard_id, x.HazardAction.OWNER_REPORTED_FIXED(), None, None)
+        closed = b.record_hazard_action(hazard_id, x.HazardAction.RECHECK_PASSED(), GEOTAG, "已修复")
+        self.assertEqual(closed.status, x.HazardStatus.CLOSED)
+        b.sync(None)
+        a.sync(None)
+        self.assertNotIn(hazard_id, [h.id for h in a.open_hazards()])
+        self.assertEqual(a.digest(), b.digest())
+
+    def test_errors_arrive_as_exceptions_with_their_message(self):
+        a = self.phone("errors", "w1")
+        premises = a.add_premises(shop("错误测试店"))
+        answers = exits_answers(lighting_works=True)
+        answers[0] = x.Answer(code="EX-99", value=x.AnswerValue.YES_NO(value=True), detail=None, note=None)
+        with self.assertRaises(x.XunchaError.Invalid) as caught:
+            a.record_inspection(x.InspectionDraft(
+                premises_id=premises.id, kinds=[x.ChecklistKind.EXITS], answers=answers,
+                geotag=None, note=None))
+        self.assertIn("EX-99", caught.exception.message)
+        self.assertEqual(a.inspections_of(premises.id), [], "nothing stored")
+
+        with self.assertRaises(x.XunchaError.Invalid) as caught:
+            a.record_hazard_action("h", x.HazardAction.ISSUE_NOTICE(deadline="next week", notice_no=None), None, None)
+        self.assertIn("not a date", caught.exception.message)
+
+        with self.assertRaises(x.XunchaError.NotFound):
+            a.record_hazard_action("no-such-hazard", x.HazardAction.RECHECK_PASSED(), None, None)
+
+        stranger = x.Phone.open(os.path.join(self.tmp.name, "stranger.sqlite3"), self.server.url)
+        with self.assertRaises(x.XunchaError.NotEnrolled):
+            stranger.sync(None)
+        with self.assertRaises(x.XunchaError.Server) as caught:
+            stranger.enroll("w1", "wrong password", None)
+        self.assertEqual((caught.exception.status, caught.exception.code), (401, "bad_login"))
+        self.assertEqual(caught.exception.message, "用户名或密码错误")
+
+        # A shop in a grid the worker does not cover is refused by the server, and kept.
+        a.add_premises(shop("别处的店", grid="g9"))
+        with self.assertRaises(x.XunchaError.Server) as caught:
+            a.sync(None)
+        self.assertEqual(caught.exception.code, "out_of_scope")
+        self.assertGreater(a.pending_count(), 0)
+
+    def test_calls_from_many_threads_are_safe(self):
+        a = self.phone("threads", "w3")
+        errors = []
+
+        def work(n):
+            try:
+                for i in range(20):
+                    a.add_premises(shop(f"店{n}-{i}"))
+                    a.list_premises(False)
+            except Exception as e:  # noqa: BLE001 - any failure fails the test below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        syncer = threading.Thread(target=lambda: a.sync(None))
+        for t in threads:
+            t.start()
+        syncer.start()
+        for t in threads + [syncer]:
+            t.join()
+        self.assertEqual(errors, [])
+        mine = [p for p in a.list_premises(False) if p.fields.name.startswith("店")]
+        self.assertEqual(len(mine), 160)
+        a.sync(None)
+        self.assertEqual(a.pending_count(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
