@@ -5,15 +5,18 @@
 //! - [`clock`]: the hybrid logical clock that orders ops across devices.
 //! - [`op`]: the op log's records; [`merge`] and [`hazard`]: the pure merge rules and the
 //!   hazard lifecycle fold.
+//! - [`due`]: what a worker should do next (re-inspections, notices, re-checks) and when to
+//!   remind them.
 //! - [`store`]: the SQLite replica: record changes as ops, apply synced ops, query, digest.
 //! - [`sync`]: the sync protocol's messages; with feature `client`, the phone's sync client.
 //! - [`workload`]: synthetic op streams for benchmarks and load tests.
 //!
-//! Layers: `checklist`, `model`, `clock`, `op`, `merge` and `hazard` do no I/O; only `store`
+//! Layers: `checklist`, `model`, `clock`, `op`, `merge`, `hazard` and `due` do no I/O; only `store`
 //! touches the database and only `sync::client` the network.
 
 pub mod checklist;
 pub mod clock;
+pub mod due;
 mod error;
 pub mod hazard;
 pub mod merge;

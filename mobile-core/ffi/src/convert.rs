@@ -2,6 +2,7 @@
 
 use chrono::NaiveDate;
 use xuncha_core::checklist::{self, AnswerSpec};
+use xuncha_core::due;
 use xuncha_core::hazard;
 use xuncha_core::model::{self, PremisesId};
 use xuncha_core::sync::client as sync_client;
@@ -87,6 +88,11 @@ mirror!(
     [FireExtinguisher, GasAlarm, EBike, Exits]
 );
 mirror!(Severity, model::Severity, [General, SuspectedMajor]);
+mirror!(
+    DueKind,
+    due::DueKind,
+    [Routine, IssueNotice, Recheck, AwaitingApproval]
+);
 mirror!(
     HazardStatus,
     hazard::HazardStatus,
@@ -617,6 +623,49 @@ impl SyncReport {
             applied: r.applied,
             retries: r.retries,
             server_clock_offset_ms: r.server_clock_offset_ms,
+        }
+    }
+}
+
+/// What needs doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DueKind {
+    /// A routine re-inspection.
+    Routine,
+    /// A hazard found without a notice yet.
+    IssueNotice,
+    /// A re-check at (or after) a hazard's deadline.
+    Recheck,
+    /// A suspected major hazard waiting for a supervisor (shown, not actionable).
+    AwaitingApproval,
+}
+
+/// One entry of the due list.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DueItem {
+    /// What.
+    pub kind: DueKind,
+    /// Where.
+    pub premises_id: String,
+    /// The hazard, for hazard work.
+    pub hazard_id: Option<String>,
+    /// By when (`YYYY-MM-DD`, China local date).
+    pub due_on: String,
+    /// Days past `due_on`.
+    pub overdue_days: u64,
+    /// A suspected major hazard is involved.
+    pub major: bool,
+}
+
+impl DueItem {
+    pub(crate) fn from_core(i: due::DueItem) -> Self {
+        DueItem {
+            kind: DueKind::from_core(i.kind),
+            premises_id: i.premises_id.0,
+            hazard_id: i.hazard_id.map(|h| h.0),
+            due_on: i.due_on.to_string(),
+            overdue_days: i.overdue_days,
+            major: i.major,
         }
     }
 }

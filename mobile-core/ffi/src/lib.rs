@@ -17,6 +17,7 @@ mod convert;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use xuncha_core::due::Cadence;
 use xuncha_core::model::{HazardId, PremisesId};
 use xuncha_core::store::Store;
 use xuncha_core::sync::client::{SyncClient, SyncOptions};
@@ -261,6 +262,22 @@ impl Phone {
             note,
         )?;
         Ok(Hazard::from_core(hazard))
+    }
+
+    /// What to do next at `now_ms`, most urgent first: overdue re-checks and notices, then
+    /// routine re-inspections by cadence (offline; default cadence).
+    pub fn due(&self, now_ms: i64) -> Result<Vec<DueItem>> {
+        Ok(self
+            .store()
+            .due(now_ms, &Cadence::default())?
+            .into_iter()
+            .map(DueItem::from_core)
+            .collect())
+    }
+
+    /// When to schedule the next OS notification (ms since the epoch), if anything is pending.
+    pub fn next_reminder_at(&self, now_ms: i64) -> Result<Option<i64>> {
+        Ok(self.store().next_reminder_at(now_ms, &Cadence::default())?)
     }
 
     /// Changes waiting to be pushed.

@@ -7,6 +7,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -119,6 +120,15 @@ class PhoneWorkflow(unittest.TestCase):
             hazard_id, x.HazardAction.ISSUE_NOTICE(deadline="2099-12-01", notice_no=None), GEOTAG, None)
         self.assertEqual(hazard.status, x.HazardStatus.RECTIFYING)
         self.assertEqual(a.pending_count(), 3)
+
+        # What is due: the re-check at the deadline comes first once it is overdue.
+        now = int(time.time() * 1000)
+        kinds = {(d.kind, d.hazard_id) for d in a.due(now)}
+        self.assertIn((x.DueKind.ROUTINE, None), kinds, "the shop's weekly visit (open hazard)")
+        late = a.due(4102444800000)  # 2100-01-01
+        self.assertEqual((late[0].kind, late[0].hazard_id), (x.DueKind.RECHECK, hazard_id))
+        self.assertGreater(late[0].overdue_days, 0)
+        self.assertGreater(a.next_reminder_at(now), now)
 
         progress = Progress()
         report = a.sync(progress)

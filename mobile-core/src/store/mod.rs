@@ -20,7 +20,7 @@
 mod apply;
 pub mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -33,6 +33,7 @@ use apply::{DeviceNumbers, apply_batch, apply_deferred, load_hazard_events};
 
 use crate::checklist::{Catalog, ChecklistKind, evaluate};
 use crate::clock::{Hlc, HlcClock, SystemClock, WallClock, china_date};
+use crate::due::{self, Cadence, DueItem};
 use crate::error::{Error, Result};
 use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
 use crate::model::{
@@ -538,6 +539,37 @@ impl Store {
         })])?;
         self.hazard(id)?
             .ok_or_else(|| Error::NotFound(format!("hazard {id}")))
+    }
+
+    // ---- what is due ----
+
+    /// The worker's due list at `now_ms` (see [`crate::due`]), most urgent first.
+    pub fn due(&self, now_ms: i64, cadence: &Cadence) -> Result<Vec<DueItem>> {
+        let premises = self.list_premises(false)?;
+        let mut last = HashMap::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT premises_id, MAX(performed_on) FROM inspections GROUP BY premises_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let date: String = r.get(1)?;
+            if let Ok(d) = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") {
+                last.insert(PremisesId(r.get(0)?), d);
+            }
+        }
+        let hazards = self.open_hazards()?;
+        Ok(due::due(
+            &premises,
+            &last,
+            &hazards,
+            china_date(now_ms),
+            cadence,
+        ))
+    }
+
+    /// When the app should next show a reminder (ms since the epoch), if anything is pending.
+    pub fn next_reminder_at(&self, now_ms: i64, cadence: &Cadence) -> Result<Option<i64>> {
+        Ok(due::next_reminder_at(&self.due(now_ms, cadence)?, now_ms))
     }
 
     // ---- sync support ----

@@ -1,0 +1,218 @@
+//! What a worker should do next, and when to remind them: routine re-inspections by cadence,
+//! notices to issue, re-checks at hazards' deadlines, overdue hazards. Pure: the store gathers
+//! the inputs, [`due`] decides.
+//!
+//! Cadence defaults follow `domain.md`: every premises monthly; crowded or entertainment
+//! venues every half month; weekly where a hazard is open, for catering on bottled LPG, and
+//! where people sleep on site. Day counts here are calendar days; the working-day calendar
+//! (调休) and editable cadence rules come with the reminders work.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
+
+use crate::clock::china_offset;
+use crate::hazard::{Hazard, HazardStatus};
+use crate::model::{GasUse, HazardId, Premises, PremisesId, PremisesKind, Severity};
+
+/// Re-inspection intervals in days.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cadence {
+    /// Every premises.
+    pub default_days: u64,
+    /// Crowded or entertainment venues.
+    pub crowded_days: u64,
+    /// Open hazards, bottled-LPG catering, people sleeping on site.
+    pub weekly_days: u64,
+    /// Premises holding at least this many people count as crowded.
+    pub crowded_occupants: u32,
+    /// Days after finding a hazard by which its notice should be out.
+    pub notice_within_days: u64,
+    /// Days after a deadline by which the re-check should be done.
+    pub recheck_within_days: u64,
+    /// How far ahead routine visits are listed.
+    pub horizon_days: u64,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Cadence {
+            default_days: 30,
+            crowded_days: 15,
+            weekly_days: 7,
+            crowded_occupants: 50,
+            notice_within_days: 3,
+            recheck_within_days: 3,
+            horizon_days: 7,
+        }
+    }
+}
+
+/// What needs doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DueKind {
+    /// A routine re-inspection.
+    Routine,
+    /// A hazard found without a notice yet.
+    IssueNotice,
+    /// A re-check at (or after) a hazard's deadline.
+    Recheck,
+    /// A suspected major hazard waiting for a supervisor's approval (shown, not actionable).
+    AwaitingApproval,
+}
+
+/// One entry of the list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueItem {
+    /// What.
+    pub kind: DueKind,
+    /// Where.
+    pub premises_id: PremisesId,
+    /// The hazard, for hazard work.
+    pub hazard_id: Option<HazardId>,
+    /// By when (China local date).
+    pub due_on: NaiveDate,
+    /// Days past `due_on` (0 when not yet overdue).
+    pub overdue_days: u64,
+    /// A suspected major hazard is involved.
+    pub major: bool,
+}
+
+/// The due list for `today`, most urgent first: overdue before due; among overdue, hazard work
+/// before routine visits, then more days overdue first; major hazards first; then by date.
+pub fn due(
+    premises: &[Premises],
+    last_inspected: &HashMap<PremisesId, NaiveDate>,
+    open_hazards: &[Hazard],
+    today: NaiveDate,
+    cadence: &Cadence,
+) -> Vec<DueItem> {
+    let with_open_hazard: HashSet<&PremisesId> =
+        open_hazards.iter().map(|h| &h.origin.premises_id).collect();
+    let add = |d: NaiveDate, days: u64| d.checked_add_days(Days::new(days)).unwrap_or(d);
+    let item =
+        |kind, premises_id: &PremisesId, hazard: Option<&Hazard>, due_on: NaiveDate| DueItem {
+            kind,
+            premises_id: premises_id.clone(),
+            hazard_id: hazard.map(|h| h.id.clone()),
+            due_on,
+            overdue_days: (today - due_on).num_days().max(0) as u64,
+            major: hazard.is_some_and(|h| h.origin.finding.severity == Severity::SuspectedMajor),
+        };
+    let mut out = Vec::new();
+    for p in premises.iter().filter(|p| !p.fields.archived) {
+        let f = &p.fields;
+        let weekly = with_open_hazard.contains(&p.id)
+            || (f.kind == PremisesKind::Catering && f.gas_use == GasUse::BottledLpg)
+            || f.sleeps_on_site;
+        let crowded = matches!(
+            f.kind,
+            PremisesKind::Entertainment | PremisesKind::InternetCafe
+        ) || f
+            .max_occupants
+            .is_some_and(|n| n >= cadence.crowded_occupants);
+        let interval = if weekly {
+            cadence.weekly_days
+        } else if crowded {
+            cadence.crowded_days
+        } else {
+            cadence.default_days
+        };
+        let due_on = last_inspected
+            .get(&p.id)
+            .map_or(today, |last| add(*last, interval));
+        if due_on <= add(today, cadence.horizon_days) {
+            out.push(item(DueKind::Routine, &p.id, None, due_on));
+        }
+    }
+    for h in open_hazards {
+        let premises = &h.origin.premises_id;
+        match (h.status, h.deadline) {
+            (HazardStatus::Found, _) => out.push(item(
+                DueKind::IssueNotice,
+                premises,
+                Some(h),
+                add(h.origin.found_on, cadence.notice_within_days),
+            )),
+            (HazardStatus::AwaitingRecheck, deadline) => {
+                // The owner says it is fixed: re-check soon, and no later than after the deadline.
+                let by = deadline.map_or(today, |d| add(d, cadence.recheck_within_days));
+                out.push(item(
+                    DueKind::Recheck,
+                    premises,
+                    Some(h),
+                    by.min(add(today, cadence.recheck_within_days)),
+                ));
+            }
+            (HazardStatus::Rectifying, Some(deadline))
+                if deadline <= add(today, cadence.horizon_days) =>
+            {
+                out.push(item(DueKind::Recheck, premises, Some(h), deadline));
+            }
+            (HazardStatus::AwaitingApproval, _) => {
+                out.push(item(
+                    DueKind::AwaitingApproval,
+                    premises,
+                    Some(h),
+                    h.deadline.unwrap_or(today),
+                ));
+            }
+            _ => {}
+        }
+    }
+    out.sort_by(|a, b| {
+        let overdue = |i: &DueItem| i.overdue_days > 0;
+        let hazard_work = |i: &DueItem| overdue(i) && i.kind != DueKind::Routine;
+        overdue(b)
+            .cmp(&overdue(a))
+            .then(hazard_work(b).cmp(&hazard_work(a)))
+            .then(b.overdue_days.cmp(&a.overdue_days))
+            .then(b.major.cmp(&a.major))
+            .then(a.due_on.cmp(&b.due_on))
+            .then(urgency(a.kind).cmp(&urgency(b.kind)))
+            .then(a.premises_id.cmp(&b.premises_id))
+            .then(a.hazard_id.cmp(&b.hazard_id))
+    });
+    out
+}
+
+fn urgency(kind: DueKind) -> u8 {
+    match kind {
+        DueKind::Recheck => 0,
+        DueKind::IssueNotice => 1,
+        DueKind::Routine => 2,
+        DueKind::AwaitingApproval => 3,
+    }
+}
+
+/// Reminders go out at this local time.
+pub const REMINDER_TIME: NaiveTime = match NaiveTime::from_hms_opt(9, 0, 0) {
+    Some(t) => t,
+    None => NaiveTime::MIN,
+};
+
+/// When the app should next notify: 09:00 China time the day before something falls due and on
+/// the day itself, the first such moment after `now_ms`. `None` when nothing is pending.
+pub fn next_reminder_at(items: &[DueItem], now_ms: i64) -> Option<i64> {
+    let at = |d: NaiveDate| {
+        china_offset()
+            .from_local_datetime(&d.and_time(REMINDER_TIME))
+            .single()
+            .map(|t| t.timestamp_millis())
+    };
+    items
+        .iter()
+        .flat_map(|i| [i.due_on.pred_opt(), Some(i.due_on)])
+        .flatten()
+        .filter_map(at)
+        .chain(
+            // Something due today or overdue: remind again tomorrow morning.
+            items
+                .iter()
+                .any(|i| i.due_on <= crate::clock::china_date(now_ms))
+                .then(|| at(crate::clock::china_date(now_ms).succ_opt()?))
+                .flatten(),
+        )
+        .filter(|t| *t > now_ms)
+        .min()
+}

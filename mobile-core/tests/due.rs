@@ -1,0 +1,231 @@
+//! The due list and reminders: cadence by kind of premises, notices, re-checks, overdue order.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate};
+use xuncha_core::checklist::sample::sample_visit;
+use xuncha_core::clock::{ManualClock, WallClock, china_date};
+use xuncha_core::due::{Cadence, DueItem, DueKind};
+use xuncha_core::hazard::{HazardAction, HazardStatus};
+use xuncha_core::model::{DeviceId, GasUse, PremisesFields, PremisesKind, UserId};
+use xuncha_core::store::{Store, StoreOptions};
+
+/// 2026-10-15 10:00 China time.
+const DAY0: i64 = 1_792_029_600_000;
+const DAY: i64 = 86_400_000;
+
+fn phone() -> (Store, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(DAY0));
+    let mut s = Store::open_in_memory_with(StoreOptions {
+        wall: clock.clone(),
+        device: Some(DeviceId::from("p")),
+    })
+    .unwrap();
+    s.set_user(UserId::from("w")).unwrap();
+    (s, clock)
+}
+
+fn premises(name: &str, kind: PremisesKind) -> PremisesFields {
+    let mut f = PremisesFields::new(name, "幸福路", kind);
+    f.storeys = Some(1);
+    f.floor_area_m2 = Some(80.0);
+    f.max_occupants = Some(20);
+    f
+}
+
+fn day(n: u64) -> NaiveDate {
+    china_date(DAY0).checked_add_days(Days::new(n)).unwrap()
+}
+
+/// (kind, premises name, days overdue) in list order; ties (same kind and days) by name, as
+/// the list breaks them by premises id.
+fn summary(items: &[DueItem], s: &Store) -> Vec<(DueKind, String, u64)> {
+    let mut out: Vec<(DueKind, String, u64)> = items
+        .iter()
+        .map(|i| {
+            let name = s.premises(&i.premises_id).unwrap().unwrap().fields.name;
+            (i.kind, name, i.overdue_days)
+        })
+        .collect();
+    out.chunk_by_mut(|a, b| a.0 == b.0 && a.2 == b.2)
+        .for_each(|tie| tie.sort_by(|a, b| a.1.cmp(&b.1)));
+    out
+}
+
+#[test]
+fn routine_visits_follow_the_cadence_of_each_kind_of_premises() {
+    let (mut s, clock) = phone();
+    let mut lpg = premises("液化气面馆", PremisesKind::Catering);
+    lpg.gas_use = GasUse::BottledLpg;
+    let mut hostel = premises("小旅馆", PremisesKind::Lodging);
+    hostel.sleeps_on_site = true;
+    let shops = [
+        s.add_premises(premises("便利店", PremisesKind::Retail))
+            .unwrap(),
+        s.add_premises(premises("歌厅", PremisesKind::Entertainment))
+            .unwrap(),
+        s.add_premises(lpg).unwrap(),
+        s.add_premises(hostel).unwrap(),
+    ];
+    let cadence = Cadence::default();
+    // Never inspected: everything is due today.
+    assert_eq!(s.due(DAY0, &cadence).unwrap().len(), 4);
+    for p in &shops {
+        let visit = sample_visit(s.catalog(), p, day(0), &[]);
+        s.record_inspection(visit).unwrap();
+    }
+    // Next day: the weekly ones come up within the week's horizon, nothing is overdue.
+    let soon = s.due(DAY0 + DAY, &cadence).unwrap();
+    assert_eq!(
+        summary(&soon, &s),
+        vec![
+            (DueKind::Routine, "小旅馆".into(), 0),
+            (DueKind::Routine, "液化气面馆".into(), 0),
+        ]
+    );
+    assert_eq!(soon[0].due_on, day(7));
+    // Day 16: the weekly ones are 9 days late, the entertainment venue 1; the shop not yet due.
+    clock.set(DAY0 + 16 * DAY);
+    let late = s.due(clock.now_ms(), &cadence).unwrap();
+    assert_eq!(
+        summary(&late, &s),
+        vec![
+            (DueKind::Routine, "小旅馆".into(), 9),
+            (DueKind::Routine, "液化气面馆".into(), 9),
+            (DueKind::Routine, "歌厅".into(), 1),
+        ]
+    );
+    assert_eq!(s.due(DAY0 + 31 * DAY, &cadence).unwrap().len(), 4);
+}
+
+#[test]
+fn hazards_bring_notices_and_rechecks_and_overdue_comes_first() {
+    let (mut s, clock) = phone();
+    let shop = s
+        .add_premises(premises("便利店", PremisesKind::Retail))
+        .unwrap();
+    let other = s
+        .add_premises(premises("五金店", PremisesKind::Retail))
+        .unwrap();
+    let found = s
+        .record_inspection(sample_visit(s.catalog(), &shop, day(0), &["EX-05"]))
+        .unwrap();
+    s.record_inspection(sample_visit(s.catalog(), &other, day(0), &[]))
+        .unwrap();
+    let hazard = found.findings[0].hazard_id.clone();
+    let cadence = Cadence::default();
+
+    // Found: a notice is due within 3 days, and the shop is now visited weekly.
+    let items = s.due(DAY0, &cadence).unwrap();
+    let notice = items
+        .iter()
+        .find(|i| i.kind == DueKind::IssueNotice)
+        .unwrap();
+    assert_eq!(
+        (notice.due_on, notice.hazard_id.as_ref()),
+        (day(3), Some(&hazard))
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i.kind == DueKind::Routine && i.premises_id == shop.id)
+    );
+    assert!(
+        !items.iter().any(|i| i.premises_id == other.id),
+        "monthly, not due"
+    );
+
+    // Notice with a deadline on day 10: the re-check shows up within the week before it.
+    let h = s
+        .record_hazard_event(
+            &hazard,
+            HazardAction::NoticeIssued {
+                deadline: day(10),
+                notice_no: None,
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(h.status, HazardStatus::Rectifying);
+    assert!(
+        !s.due(DAY0, &cadence)
+            .unwrap()
+            .iter()
+            .any(|i| i.kind == DueKind::Recheck)
+    );
+    let recheck = s.due(DAY0 + 4 * DAY, &cadence).unwrap();
+    assert!(
+        recheck
+            .iter()
+            .any(|i| i.kind == DueKind::Recheck && i.due_on == day(10) && i.overdue_days == 0)
+    );
+
+    // Day 12: the re-check is 2 days overdue and heads the list, before the routine visit that
+    // is 5 days overdue: hazard work first.
+    clock.set(DAY0 + 12 * DAY);
+    let late = s.due(clock.now_ms(), &cadence).unwrap();
+    assert_eq!(
+        summary(&late, &s),
+        vec![
+            (DueKind::Recheck, "便利店".into(), 2),
+            (DueKind::Routine, "便利店".into(), 5),
+        ]
+    );
+
+    // Closed: no hazard work left.
+    s.record_hazard_event(
+        &hazard,
+        HazardAction::OwnerReportedFixed { photos: vec![] },
+        None,
+        None,
+    )
+    .unwrap();
+    s.record_hazard_event(
+        &hazard,
+        HazardAction::RecheckPassed { photos: vec![] },
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(
+        s.due(clock.now_ms(), &cadence)
+            .unwrap()
+            .iter()
+            .all(|i| i.hazard_id.is_none())
+    );
+}
+
+#[test]
+fn reminders_come_the_morning_before_and_the_morning_of_each_due_date() {
+    let (mut s, _) = phone();
+    let shop = s
+        .add_premises(premises("便利店", PremisesKind::Retail))
+        .unwrap();
+    s.record_inspection(sample_visit(s.catalog(), &shop, day(0), &[]))
+        .unwrap();
+    let cadence = Cadence::default();
+    let nine = |d: u64| DAY0 - 3_600_000 + (d as i64) * DAY; // DAY0 is 10:00
+    // Nothing within the horizon yet: no reminder.
+    assert_eq!(s.next_reminder_at(DAY0, &cadence).unwrap(), None);
+    // Due on day 30: reminded at 09:00 on day 29, then on day 30.
+    assert_eq!(
+        s.next_reminder_at(DAY0 + 25 * DAY, &cadence).unwrap(),
+        Some(nine(29))
+    );
+    assert_eq!(
+        s.next_reminder_at(nine(29) + 1, &cadence).unwrap(),
+        Some(nine(30))
+    );
+    // Not done on the day, then overdue: every morning after.
+    assert_eq!(
+        s.next_reminder_at(nine(30) + 1, &cadence).unwrap(),
+        Some(nine(31))
+    );
+    assert_eq!(
+        s.next_reminder_at(nine(33) + 1, &cadence).unwrap(),
+        Some(nine(34))
+    );
+}
