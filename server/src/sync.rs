@@ -19,11 +19,12 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use xuncha_core::clock::Hlc;
+use xuncha_core::hazard::HazardAction;
 use xuncha_core::model::{HazardId, PremisesId};
 use xuncha_core::op::{Op, OpBody};
 use xuncha_core::store::Store;
 use xuncha_core::sync::{
-    DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PullResponse, PushRequest, PushResponse, RawOp,
+    DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PullResponse, PushRequest, PushResponse, RawOp, Role,
 };
 
 use crate::accounts::{Caller, Scope, scope_of};
@@ -144,7 +145,7 @@ pub fn push_batch(
     }
 
     let (scope, _) = scope_of(conn, caller)?;
-    let mut rights = Rights::new(conn, &scope);
+    let mut rights = Rights::new(conn, &scope, caller.role);
     rights.prefetch(new)?;
     let scopes: Vec<(Option<PremisesId>, Option<String>)> = new
         .iter()
@@ -257,6 +258,7 @@ fn quarantined_op(
 struct Rights<'a> {
     conn: &'a Connection,
     scope: &'a Scope,
+    role: Role,
     /// Grids set by earlier ops of the same batch (`None`: premises without a grid).
     premises_grid: HashMap<PremisesId, Option<String>>,
     /// Hazards found by earlier inspections of the same batch, and hazards looked up.
@@ -268,10 +270,11 @@ struct Rights<'a> {
 }
 
 impl<'a> Rights<'a> {
-    fn new(conn: &'a Connection, scope: &'a Scope) -> Self {
+    fn new(conn: &'a Connection, scope: &'a Scope, role: Role) -> Self {
         Rights {
             conn,
             scope,
+            role,
             premises_grid: HashMap::new(),
             hazard_premises: HashMap::new(),
             stored_grid: HashMap::new(),
@@ -410,6 +413,23 @@ impl<'a> Rights<'a> {
                 (Some(i.premises_id.clone()), grid)
             }
             OpBody::HazardEvent(e) => {
+                // Closing a suspected major hazard and escalating are supervisors' decisions;
+                // the phone only shows "awaiting approval".
+                if matches!(
+                    e.action,
+                    HazardAction::ClosureApproved | HazardAction::Escalated { .. }
+                ) && self.role == Role::Worker
+                {
+                    return Err(ApiError::forbidden(
+                        "supervisor_only",
+                        "批准销号和升级须由督导人员操作",
+                        format!(
+                            "{} on hazard {} needs a supervisor",
+                            e.action.name(),
+                            e.hazard_id
+                        ),
+                    ));
+                }
                 let premises = self.premises_of_hazard(&e.hazard_id)?.ok_or_else(|| {
                     ApiError::invalid(
                         "unknown_hazard",

@@ -14,9 +14,11 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use xuncha_core::checklist::sample::sample_visit;
+use xuncha_core::clock::Hlc;
 use xuncha_core::clock::{ManualClock, china_date};
+use xuncha_core::hazard::{HazardAction, HazardEvent};
 use xuncha_core::model::{DeviceId, PremisesFields, PremisesKind, UserId};
-use xuncha_core::op::Op;
+use xuncha_core::op::{Op, OpBody};
 use xuncha_core::store::{Store, StoreOptions};
 use xuncha_core::sync::Role;
 use xuncha_server::accounts::{self, Areas, Grid};
@@ -754,6 +756,39 @@ async fn the_openapi_document_describes_every_endpoint() {
         assert!(
             code != StatusCode::NOT_FOUND || body["error"]["message_en"] != "no such endpoint",
             "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
+    let s = server();
+    let mut p = phone("phone-w1", "w1", now_ms());
+    shop_with_inspection(&mut p, "g1");
+    let ops = p.pending_ops(1000).unwrap();
+    assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
+    let hazard = p.open_hazards().unwrap()[0].id.clone();
+    for action in [
+        HazardAction::ClosureApproved,
+        HazardAction::Escalated { level: 1 },
+    ] {
+        let last = ops.last().unwrap();
+        let op = Op {
+            seq: last.seq + 1,
+            hlc: Hlc::new(last.hlc.physical_ms() + 1, 0),
+            body: OpBody::HazardEvent(HazardEvent {
+                hazard_id: hazard.clone(),
+                action,
+                geotag: None,
+                note: None,
+            }),
+            ..last.clone()
+        };
+        let (code, err) = push(&s, &s.w1, &[op]).await;
+        assert_eq!(
+            (code, err["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("supervisor_only")),
+            "{err}"
         );
     }
 }
