@@ -7,15 +7,18 @@
 //! - `apply/premises_edits_128k/one_transaction`: the edits alone.
 //! - `record_inspection/30_answers`: one full visit (all four checklists, 30 answers) recorded
 //!   on a phone's file store. Target: median under 1 ms.
+//! - `due/2000_premises_10000_inspections`: a worker's due list offline. Target: at most 10 ms.
 
 #![allow(clippy::unwrap_used)] // bench code
 
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use xuncha_core::checklist::sample::sample_answers;
+use xuncha_core::checklist::sample::{sample_answers, sample_visit};
 use xuncha_core::checklist::{Catalog, ChecklistKind};
-use xuncha_core::clock::{ManualClock, china_date};
+use xuncha_core::clock::{ManualClock, WallClock, china_date};
+use xuncha_core::due::Cadence;
+use xuncha_core::hazard::HazardAction;
 use xuncha_core::model::{
     Answer, AnswerValue, GasUse, InspectionDraft, PremisesFields, PremisesKind, UserId,
 };
@@ -110,5 +113,69 @@ fn record_inspection(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, apply, record_inspection);
+/// A worker's phone with 2,000 premises and 10,000 past inspections over 150 days (1 in 25
+/// finding a hazard, most of those with a notice out): the due list and next reminder.
+fn due_list(c: &mut Criterion) {
+    const DAY: i64 = 86_400_000;
+    let now = 1_795_400_000_000;
+    let clock = Arc::new(ManualClock::new(now - 150 * DAY));
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_with(
+        dir.path().join("phone.sqlite3"),
+        StoreOptions {
+            wall: clock.clone(),
+            device: None,
+        },
+    )
+    .unwrap();
+    store.set_user(UserId::from("wang.wei")).unwrap();
+    let kinds = [
+        PremisesKind::Retail,
+        PremisesKind::Catering,
+        PremisesKind::Entertainment,
+        PremisesKind::Lodging,
+    ];
+    let shops: Vec<_> = (0..2_000)
+        .map(|i| {
+            let mut f = PremisesFields::new(format!("店{i}"), "幸福路", kinds[i % kinds.len()]);
+            f.storeys = Some(1);
+            f.floor_area_m2 = Some(80.0);
+            f.max_occupants = Some(20);
+            f.sleeps_on_site = f.kind == PremisesKind::Lodging;
+            store.add_premises(f).unwrap()
+        })
+        .collect();
+    for n in 0..10_000usize {
+        clock.advance(150 * DAY / 10_000);
+        let shop = &shops[(n * 7) % shops.len()];
+        let hazard: &[&str] = if n % 25 == 0 { &["EX-05"] } else { &[] };
+        let visit = sample_visit(store.catalog(), shop, china_date(clock.now_ms()), hazard);
+        let inspection = store.record_inspection(visit).unwrap();
+        if let Some(f) = inspection.findings.first().filter(|_| n % 3 != 0) {
+            let deadline = f.deadline;
+            store
+                .record_hazard_event(
+                    &f.hazard_id,
+                    HazardAction::NoticeIssued {
+                        deadline,
+                        notice_no: None,
+                    },
+                    None,
+                    None,
+                )
+                .unwrap();
+        }
+    }
+    let cadence = Cadence::default();
+    let items = store.due(now, &cadence).unwrap();
+    assert!(items.len() > 500, "{}", items.len());
+    c.bench_function("due/2000_premises_10000_inspections", |b| {
+        b.iter(|| store.due(now, &cadence).unwrap())
+    });
+    c.bench_function("next_reminder_at/2000_premises_10000_inspections", |b| {
+        b.iter(|| store.next_reminder_at(now, &cadence).unwrap())
+    });
+}
+
+criterion_group!(benches, apply, record_inspection, due_list);
 criterion_main!(benches);

@@ -7,13 +7,73 @@
 //! where people sleep on site. Day counts here are calendar days; the working-day calendar
 //! (调休) and editable cadence rules come with the reminders work.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
 
 use crate::clock::china_offset;
 use crate::hazard::{Hazard, HazardStatus};
 use crate::model::{GasUse, HazardId, Premises, PremisesId, PremisesKind, Severity};
+
+/// What the cadence of a premises depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PremisesFacts {
+    /// The premises.
+    pub id: PremisesId,
+    /// Kind.
+    pub kind: PremisesKind,
+    /// Gas used.
+    pub gas_use: GasUse,
+    /// People sleep on site.
+    pub sleeps_on_site: bool,
+    /// Most people present at once.
+    pub max_occupants: Option<u32>,
+    /// Archived premises are not visited.
+    pub archived: bool,
+}
+
+impl From<&Premises> for PremisesFacts {
+    fn from(p: &Premises) -> Self {
+        PremisesFacts {
+            id: p.id.clone(),
+            kind: p.fields.kind,
+            gas_use: p.fields.gas_use,
+            sleeps_on_site: p.fields.sleeps_on_site,
+            max_occupants: p.fields.max_occupants,
+            archived: p.fields.archived,
+        }
+    }
+}
+
+/// What the due list needs of an open hazard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HazardFacts {
+    /// The hazard.
+    pub id: HazardId,
+    /// Its premises.
+    pub premises_id: PremisesId,
+    /// Status.
+    pub status: HazardStatus,
+    /// Severity.
+    pub severity: Severity,
+    /// Current deadline.
+    pub deadline: Option<NaiveDate>,
+    /// When it was found.
+    pub found_on: NaiveDate,
+}
+
+impl From<&Hazard> for HazardFacts {
+    fn from(h: &Hazard) -> Self {
+        HazardFacts {
+            id: h.id.clone(),
+            premises_id: h.origin.premises_id.clone(),
+            status: h.status,
+            severity: h.origin.finding.severity,
+            deadline: h.deadline,
+            found_on: h.origin.found_on,
+        }
+    }
+}
 
 /// Re-inspection intervals in days.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,28 +141,27 @@ pub struct DueItem {
 /// The due list for `today`, most urgent first: overdue before due; among overdue, hazard work
 /// before routine visits, then more days overdue first; major hazards first; then by date.
 pub fn due(
-    premises: &[Premises],
+    premises: &[PremisesFacts],
     last_inspected: &HashMap<PremisesId, NaiveDate>,
-    open_hazards: &[Hazard],
+    open_hazards: &[HazardFacts],
     today: NaiveDate,
     cadence: &Cadence,
 ) -> Vec<DueItem> {
     let with_open_hazard: HashSet<&PremisesId> =
-        open_hazards.iter().map(|h| &h.origin.premises_id).collect();
+        open_hazards.iter().map(|h| &h.premises_id).collect();
     let add = |d: NaiveDate, days: u64| d.checked_add_days(Days::new(days)).unwrap_or(d);
     let item =
-        |kind, premises_id: &PremisesId, hazard: Option<&Hazard>, due_on: NaiveDate| DueItem {
+        |kind, premises_id: &PremisesId, hazard: Option<&HazardFacts>, due_on: NaiveDate| DueItem {
             kind,
             premises_id: premises_id.clone(),
             hazard_id: hazard.map(|h| h.id.clone()),
             due_on,
             overdue_days: (today - due_on).num_days().max(0) as u64,
-            major: hazard.is_some_and(|h| h.origin.finding.severity == Severity::SuspectedMajor),
+            major: hazard.is_some_and(|h| h.severity == Severity::SuspectedMajor),
         };
     let mut out = Vec::new();
-    for p in premises.iter().filter(|p| !p.fields.archived) {
-        let f = &p.fields;
-        let weekly = with_open_hazard.contains(&p.id)
+    for f in premises.iter().filter(|p| !p.archived) {
+        let weekly = with_open_hazard.contains(&f.id)
             || (f.kind == PremisesKind::Catering && f.gas_use == GasUse::BottledLpg)
             || f.sleeps_on_site;
         let crowded = matches!(
@@ -119,20 +178,20 @@ pub fn due(
             cadence.default_days
         };
         let due_on = last_inspected
-            .get(&p.id)
+            .get(&f.id)
             .map_or(today, |last| add(*last, interval));
         if due_on <= add(today, cadence.horizon_days) {
-            out.push(item(DueKind::Routine, &p.id, None, due_on));
+            out.push(item(DueKind::Routine, &f.id, None, due_on));
         }
     }
     for h in open_hazards {
-        let premises = &h.origin.premises_id;
+        let premises = &h.premises_id;
         match (h.status, h.deadline) {
             (HazardStatus::Found, _) => out.push(item(
                 DueKind::IssueNotice,
                 premises,
                 Some(h),
-                add(h.origin.found_on, cadence.notice_within_days),
+                add(h.found_on, cadence.notice_within_days),
             )),
             (HazardStatus::AwaitingRecheck, deadline) => {
                 // The owner says it is fixed: re-check soon, and no later than after the deadline.
@@ -200,19 +259,22 @@ pub fn next_reminder_at(items: &[DueItem], now_ms: i64) -> Option<i64> {
             .single()
             .map(|t| t.timestamp_millis())
     };
-    items
+    let today = crate::clock::china_date(now_ms);
+    // Something due today or overdue: remind again tomorrow morning.
+    let again = items
         .iter()
-        .flat_map(|i| [i.due_on.pred_opt(), Some(i.due_on)])
+        .any(|i| i.due_on <= today)
+        .then(|| today.succ_opt())
+        .flatten();
+    // Many items share a date: look at each date once, earliest first, and stop at the first
+    // reminder still ahead.
+    let dates: BTreeSet<NaiveDate> = items.iter().map(|i| i.due_on).collect();
+    let ahead = dates
+        .iter()
+        .filter(|d| **d >= today)
+        .flat_map(|d| [d.pred_opt(), Some(*d)])
         .flatten()
         .filter_map(at)
-        .chain(
-            // Something due today or overdue: remind again tomorrow morning.
-            items
-                .iter()
-                .any(|i| i.due_on <= crate::clock::china_date(now_ms))
-                .then(|| at(crate::clock::china_date(now_ms).succ_opt()?))
-                .flatten(),
-        )
-        .filter(|t| *t > now_ms)
-        .min()
+        .find(|t| *t > now_ms);
+    ahead.into_iter().chain(again.and_then(at)).min()
 }

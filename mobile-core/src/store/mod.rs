@@ -33,7 +33,7 @@ use apply::{DeviceNumbers, apply_batch, apply_deferred, load_hazard_events};
 
 use crate::checklist::{Catalog, ChecklistKind, evaluate};
 use crate::clock::{Hlc, HlcClock, SystemClock, WallClock, china_date};
-use crate::due::{self, Cadence, DueItem};
+use crate::due::{self, Cadence, DueItem, HazardFacts, PremisesFacts};
 use crate::error::{Error, Result};
 use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
 use crate::model::{
@@ -543,28 +543,91 @@ impl Store {
 
     // ---- what is due ----
 
-    /// The worker's due list at `now_ms` (see [`crate::due`]), most urgent first.
+    /// The worker's due list at `now_ms` (see [`crate::due`]), most urgent first. Reads only
+    /// what the list depends on, so it stays fast on a phone with thousands of premises.
     pub fn due(&self, now_ms: i64, cadence: &Cadence) -> Result<Vec<DueItem>> {
-        let premises = self.list_premises(false)?;
+        Ok(due::due(
+            &self.premises_facts()?,
+            &self.last_inspected()?,
+            &self.open_hazard_facts()?,
+            china_date(now_ms),
+            cadence,
+        ))
+    }
+
+    fn premises_facts(&self) -> Result<Vec<PremisesFacts>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT premises_id, field, value FROM premises_fields
+             WHERE field IN ('kind', 'gas_use', 'sleeps_on_site', 'max_occupants', 'archived')
+             ORDER BY premises_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out: Vec<PremisesFacts> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id = text_at(r, 0)?;
+            if out.last().is_none_or(|f| f.id.as_str() != id) {
+                out.push(PremisesFacts {
+                    id: PremisesId(id.to_owned()),
+                    kind: crate::model::PremisesKind::Other,
+                    gas_use: crate::model::GasUse::None,
+                    sleeps_on_site: false,
+                    max_occupants: None,
+                    archived: false,
+                });
+            }
+            let (Some(f), field, value) = (out.last_mut(), text_at(r, 1)?, text_at(r, 2)?) else {
+                continue;
+            };
+            match field {
+                "kind" => f.kind = serde_json::from_str(value).unwrap_or(f.kind),
+                "gas_use" => f.gas_use = serde_json::from_str(value).unwrap_or(f.gas_use),
+                "sleeps_on_site" => f.sleeps_on_site = value == "true",
+                "max_occupants" => f.max_occupants = serde_json::from_str(value).ok().flatten(),
+                _ => f.archived = value == "true",
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_inspected(&self) -> Result<HashMap<PremisesId, chrono::NaiveDate>> {
         let mut last = HashMap::new();
         let mut stmt = self.conn.prepare_cached(
             "SELECT premises_id, MAX(performed_on) FROM inspections GROUP BY premises_id",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let date: String = r.get(1)?;
-            if let Ok(d) = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d") {
+            if let Ok(d) = text_at(r, 1)?.parse::<chrono::NaiveDate>() {
                 last.insert(PremisesId(r.get(0)?), d);
             }
         }
-        let hazards = self.open_hazards()?;
-        Ok(due::due(
-            &premises,
-            &last,
-            &hazards,
-            china_date(now_ms),
-            cadence,
-        ))
+        Ok(last)
+    }
+
+    fn open_hazard_facts(&self) -> Result<Vec<HazardFacts>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, premises_id, status, severity, deadline, json_extract(state, '$.origin.found_on')
+             FROM hazards WHERE status NOT IN ('closed', 'withdrawn')",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let text = |i: usize| -> rusqlite::Result<String> { r.get(i) };
+            let date = |i: usize| -> rusqlite::Result<Option<chrono::NaiveDate>> {
+                Ok(r.get::<_, Option<String>>(i)?.and_then(|d| d.parse().ok()))
+            };
+            Ok((text(0)?, text(1)?, text(2)?, text(3)?, date(4)?, date(5)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, premises, status, severity, deadline, found_on) = row?;
+            out.push(HazardFacts {
+                id: HazardId(id),
+                premises_id: PremisesId(premises),
+                status: serde_json::from_value(Value::String(status))?,
+                severity: serde_json::from_value(Value::String(severity))?,
+                deadline,
+                found_on: found_on.unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 
     /// When the app should next show a reminder (ms since the epoch), if anything is pending.
@@ -700,6 +763,11 @@ fn read_op(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Op>> {
             body,
         })
         .map_err(Error::from))
+}
+
+/// A text column, borrowed from the row.
+fn text_at<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    Ok(r.get_ref(i)?.as_str()?)
 }
 
 pub(crate) fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
