@@ -4,13 +4,14 @@
 //!
 //! Cadence defaults follow `domain.md`: every premises monthly; crowded or entertainment
 //! venues every half month; weekly where a hazard is open, for catering on bottled LPG, and
-//! where people sleep on site. Day counts here are calendar days; the working-day calendar
-//! (调休) and editable cadence rules come with the reminders work.
+//! where people sleep on site. Cadence intervals are calendar days; "within 3 working days"
+//! rules count working days on the [`WorkCalendar`] (holidays and 调休 as data).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
 
+use crate::calendar::WorkCalendar;
 use crate::clock::china_offset;
 use crate::hazard::{Hazard, HazardStatus};
 use crate::model::{GasUse, HazardId, Premises, PremisesId, PremisesKind, Severity};
@@ -86,10 +87,10 @@ pub struct Cadence {
     pub weekly_days: u64,
     /// Premises holding at least this many people count as crowded.
     pub crowded_occupants: u32,
-    /// Days after finding a hazard by which its notice should be out.
-    pub notice_within_days: u64,
-    /// Days after a deadline by which the re-check should be done.
-    pub recheck_within_days: u64,
+    /// Working days after finding a hazard by which its notice should be out.
+    pub notice_within_working_days: u64,
+    /// Working days after a deadline (or the owner's report) by which to re-check.
+    pub recheck_within_working_days: u64,
     /// How far ahead routine visits are listed.
     pub horizon_days: u64,
 }
@@ -101,8 +102,8 @@ impl Default for Cadence {
             crowded_days: 15,
             weekly_days: 7,
             crowded_occupants: 50,
-            notice_within_days: 3,
-            recheck_within_days: 3,
+            notice_within_working_days: 3,
+            recheck_within_working_days: 3,
             horizon_days: 7,
         }
     }
@@ -146,6 +147,7 @@ pub fn due(
     open_hazards: &[HazardFacts],
     today: NaiveDate,
     cadence: &Cadence,
+    calendar: &WorkCalendar,
 ) -> Vec<DueItem> {
     let with_open_hazard: HashSet<&PremisesId> =
         open_hazards.iter().map(|h| &h.premises_id).collect();
@@ -191,16 +193,17 @@ pub fn due(
                 DueKind::IssueNotice,
                 premises,
                 Some(h),
-                add(h.found_on, cadence.notice_within_days),
+                calendar.add_working_days(h.found_on, cadence.notice_within_working_days),
             )),
             (HazardStatus::AwaitingRecheck, deadline) => {
                 // The owner says it is fixed: re-check soon, and no later than after the deadline.
-                let by = deadline.map_or(today, |d| add(d, cadence.recheck_within_days));
+                let within = |d| calendar.add_working_days(d, cadence.recheck_within_working_days);
+                let by = deadline.map_or(today, within);
                 out.push(item(
                     DueKind::Recheck,
                     premises,
                     Some(h),
-                    by.min(add(today, cadence.recheck_within_days)),
+                    by.min(within(today)),
                 ));
             }
             (HazardStatus::Rectifying, Some(deadline))

@@ -14,6 +14,7 @@
 //! Layers: `checklist`, `model`, `clock`, `op`, `merge`, `hazard` and `due` do no I/O; only `store`
 //! touches the database and only `sync::client` the network.
 
+pub mod calendar;
 pub mod checklist;
 pub mod clock;
 pub mod due;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
+use xuncha_core::calendar::WorkCalendar;
 use xuncha_core::checklist::sample::sample_visit;
 use xuncha_core::clock::{ManualClock, WallClock, china_date};
 use xuncha_core::due::{Cadence, DueItem, DueKind};
@@ -117,7 +118,8 @@ fn hazards_bring_notices_and_rechecks_and_overdue_comes_first() {
     let hazard = found.findings[0].hazard_id.clone();
     let cadence = Cadence::default();
 
-    // Found: a notice is due within 3 days, and the shop is now visited weekly.
+    // Found on Thursday: a notice is due within 3 working days (Tuesday), and the shop is
+    // now visited weekly.
     let items = s.due(DAY0, &cadence).unwrap();
     let notice = items
         .iter()
@@ -125,7 +127,7 @@ fn hazards_bring_notices_and_rechecks_and_overdue_comes_first() {
         .unwrap();
     assert_eq!(
         (notice.due_on, notice.hazard_id.as_ref()),
-        (day(3), Some(&hazard))
+        (day(5), Some(&hazard))
     );
     assert!(
         items
@@ -228,4 +230,71 @@ fn reminders_come_the_morning_before_and_the_morning_of_each_due_date() {
         s.next_reminder_at(nine(33) + 1, &cadence).unwrap(),
         Some(nine(34))
     );
+}
+
+#[test]
+fn working_days_follow_the_official_calendar_with_swapped_weekends() {
+    let cal = WorkCalendar::builtin();
+    let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+    assert!(cal.covers(2026));
+    assert!(
+        cal.is_working_day(d("2026-02-14")),
+        "Saturday worked before the Spring Festival"
+    );
+    assert!(
+        !cal.is_working_day(d("2026-02-16")),
+        "Monday of the Spring Festival"
+    );
+    assert!(
+        cal.is_working_day(d("2026-10-10")),
+        "Saturday worked after National Day"
+    );
+    assert!(!cal.is_working_day(d("2026-10-11")), "an ordinary Sunday");
+    // Found on Thursday 12 February: Friday 13, Saturday 14 (worked), then the holiday to the
+    // 23rd, so the third working day is Tuesday 24 February.
+    assert_eq!(cal.add_working_days(d("2026-02-12"), 3), d("2026-02-24"));
+    assert_eq!(cal.add_working_days(d("2026-09-30"), 1), d("2026-10-08"));
+    // A year without the State Council's notice counts plain weeks.
+    assert!(!cal.covers(2027));
+    assert_eq!(cal.add_working_days(d("2027-02-05"), 1), d("2027-02-08"));
+}
+
+#[test]
+fn the_due_list_counts_working_days_across_holidays() {
+    // Found on 2026-09-30, the day before National Day: 8 and 9 October are working days,
+    // and so is Saturday 10 October (调休): the notice is due then.
+    let clock = Arc::new(ManualClock::new(1_790_733_600_000)); // 2026-09-30 10:00 China time
+    let mut s = Store::open_in_memory_with(StoreOptions {
+        wall: clock.clone(),
+        device: Some(DeviceId::from("p")),
+    })
+    .unwrap();
+    s.set_user(UserId::from("w")).unwrap();
+    let shop = s
+        .add_premises(premises("便利店", PremisesKind::Retail))
+        .unwrap();
+    let today = china_date(clock.now_ms());
+    assert_eq!(today.to_string(), "2026-09-30");
+    s.record_inspection(sample_visit(s.catalog(), &shop, today, &["EX-05"]))
+        .unwrap();
+    let items = s.due(clock.now_ms(), &Cadence::default()).unwrap();
+    let notice = items
+        .iter()
+        .find(|i| i.kind == DueKind::IssueNotice)
+        .unwrap();
+    assert_eq!(notice.due_on.to_string(), "2026-10-10");
+}
+
+#[test]
+fn a_calendar_file_is_checked() {
+    let ok = r#"{"format": "xuncha-calendar/1", "years": {"2030": {"holidays": [{"name": "x", "from": "2030-01-01", "to": "2030-01-02"}], "workdays": [{"name": "y", "date": "2030-01-05"}]}}}"#;
+    let cal = WorkCalendar::from_json(ok).unwrap();
+    assert!(cal.covers(2030) && !cal.is_working_day("2030-01-02".parse().unwrap()));
+    for bad in [
+        r#"{"format": "other", "years": {}}"#,
+        r#"{"format": "xuncha-calendar/1", "years": {"2030": {"holidays": [{"name": "x", "from": "2030-01-03", "to": "2030-01-01"}]}}}"#,
+        r#"{"format": "xuncha-calendar/1", "years": {"2030": {"holidays": [{"name": "x", "from": "2030-01-01", "to": "2030-01-01"}], "workdays": [{"name": "y", "date": "2030-01-01"}]}}}"#,
+    ] {
+        assert!(WorkCalendar::from_json(bad).is_err(), "{bad}");
+    }
 }

@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 pub use apply::ApplyReport;
 use apply::{DeviceNumbers, apply_batch, apply_deferred, load_hazard_events};
 
+use crate::calendar::WorkCalendar;
 use crate::checklist::{Catalog, ChecklistKind, evaluate};
 use crate::clock::{Hlc, HlcClock, SystemClock, WallClock, china_date};
 use crate::due::{self, Cadence, DueItem, HazardFacts, PremisesFacts};
@@ -552,6 +553,7 @@ impl Store {
             &self.open_hazard_facts()?,
             china_date(now_ms),
             cadence,
+            WorkCalendar::builtin(),
         ))
     }
 

@@ -1,0 +1,119 @@
+//! China's working days as data (`schemas/calendar/cn.json`, format in its README): weekdays,
+//! minus public holidays, plus weekend days declared working days (调休).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The calendar shipped with the app.
+const EMBEDDED: &str = include_str!("../../schemas/calendar/cn.json");
+
+/// Working days.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkCalendar {
+    holidays: BTreeSet<NaiveDate>,
+    workdays: BTreeSet<NaiveDate>,
+    years: BTreeSet<i32>,
+}
+
+#[derive(Deserialize)]
+struct File {
+    format: String,
+    years: BTreeMap<String, Year>,
+}
+
+#[derive(Deserialize)]
+struct Year {
+    #[serde(default)]
+    holidays: Vec<Range>,
+    #[serde(default)]
+    workdays: Vec<Day>,
+}
+
+#[derive(Deserialize)]
+struct Range {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+#[derive(Deserialize)]
+struct Day {
+    date: NaiveDate,
+}
+
+impl WorkCalendar {
+    /// The calendar embedded in this build.
+    pub fn builtin() -> &'static WorkCalendar {
+        static BUILTIN: std::sync::OnceLock<WorkCalendar> = std::sync::OnceLock::new();
+        // Checked by the tests; an unreadable embedded file would be a build defect.
+        BUILTIN.get_or_init(|| WorkCalendar::from_json(EMBEDDED).unwrap_or_default())
+    }
+
+    /// Reads a calendar file, checking it.
+    pub fn from_json(text: &str) -> Result<WorkCalendar> {
+        let bad = |m: String| Error::invalid("calendar", m);
+        let file: File = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if file.format != "xuncha-calendar/1" {
+            return Err(bad(format!("unknown format {:?}", file.format)));
+        }
+        let mut cal = WorkCalendar::default();
+        for (year, y) in file.years {
+            let year: i32 = year
+                .parse()
+                .map_err(|_| bad(format!("{year:?} is not a year")))?;
+            cal.years.insert(year);
+            for r in y.holidays {
+                if r.to < r.from || r.from.year() != year {
+                    return Err(bad(format!(
+                        "holiday {}..{} is not within {year} in order",
+                        r.from, r.to
+                    )));
+                }
+                let mut d = r.from;
+                while d <= r.to {
+                    cal.holidays.insert(d);
+                    d = d + Days::new(1);
+                }
+            }
+            for w in y.workdays {
+                if cal.holidays.contains(&w.date) {
+                    return Err(bad(format!(
+                        "{} is both a holiday and a working day",
+                        w.date
+                    )));
+                }
+                cal.workdays.insert(w.date);
+            }
+        }
+        Ok(cal)
+    }
+
+    /// Whether the calendar has the official arrangement for `year`.
+    pub fn covers(&self, year: i32) -> bool {
+        self.years.contains(&year)
+    }
+
+    /// Whether `d` is a working day.
+    pub fn is_working_day(&self, d: NaiveDate) -> bool {
+        if self.workdays.contains(&d) {
+            return true;
+        }
+        !self.holidays.contains(&d) && !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
+    }
+
+    /// The date `n` working days after `d` (`n = 0`: `d` itself).
+    pub fn add_working_days(&self, d: NaiveDate, n: u64) -> NaiveDate {
+        let mut day = d;
+        let mut left = n;
+        while left > 0 {
+            day = day + Days::new(1);
+            if self.is_working_day(day) {
+                left -= 1;
+            }
+        }
+        day
+    }
+}
