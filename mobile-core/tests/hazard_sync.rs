@@ -1,0 +1,93 @@
+//! A hazard found offline on one phone and re-checked offline on another ends in the same
+//! state everywhere, whichever order the ops arrive in.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+use std::sync::Arc;
+
+use chrono::Days;
+use xuncha_core::checklist::sample::sample_visit;
+use xuncha_core::clock::{ManualClock, WallClock, china_date};
+use xuncha_core::hazard::{HazardAction, HazardStatus};
+use xuncha_core::model::{DeviceId, PremisesFields, PremisesKind, UserId};
+use xuncha_core::op::Op;
+use xuncha_core::store::{Store, StoreOptions};
+
+const NOW: i64 = 1_795_400_000_000;
+const HOUR: i64 = 3_600_000;
+
+fn phone(device: &str, user: &str, skew: i64) -> (Store, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(NOW + skew));
+    let mut s = Store::open_in_memory_with(StoreOptions {
+        wall: clock.clone(),
+        device: Some(DeviceId::from(device)),
+    })
+    .unwrap();
+    s.set_user(UserId::from(user)).unwrap();
+    (s, clock)
+}
+
+fn new_ops(s: &Store, after: usize) -> Vec<Op> {
+    s.all_ops().unwrap().into_iter().skip(after).collect()
+}
+
+#[test]
+fn found_on_one_phone_rechecked_on_another_converges_in_either_order() {
+    // Phone B's clock is three hours behind phone A's.
+    let (mut a, clock_a) = phone("phone-a", "wang.wei", 0);
+    let (mut b, clock_b) = phone("phone-b", "li.na", -3 * HOUR);
+
+    let mut f = PremisesFields::new("老王面馆", "幸福路1号", PremisesKind::Catering);
+    f.storeys = Some(1);
+    let shop = a.add_premises(f).unwrap();
+    let today = china_date(clock_a.now_ms());
+    let inspection = a
+        .record_inspection(sample_visit(a.catalog(), &shop, today, &["EX-05"]))
+        .unwrap();
+    let hazard = inspection.findings[0].hazard_id.clone();
+    a.record_hazard_event(
+        &hazard,
+        HazardAction::NoticeIssued { deadline: today + Days::new(7), notice_no: Some("XF〔2026〕A1-0001号".into()) },
+        None,
+        None,
+    )
+    .unwrap();
+    let found = new_ops(&a, 0);
+    b.apply_ops(&found).unwrap();
+    let a_mark = a.all_ops().unwrap().len();
+    let b_mark = b.all_ops().unwrap().len();
+
+    // Offline: A extends the deadline; B (behind in time) takes the owner's word and re-checks.
+    clock_a.advance(HOUR);
+    a.record_hazard_event(&hazard, HazardAction::DeadlineExtended { deadline: today + Days::new(14) }, None, None)
+        .unwrap();
+    clock_b.advance(2 * HOUR);
+    b.record_hazard_event(&hazard, HazardAction::OwnerReportedFixed { photos: vec![] }, None, None)
+        .unwrap();
+    b.record_hazard_event(&hazard, HazardAction::RecheckPassed { photos: vec![] }, None, Some("应急灯已修复".into()))
+        .unwrap();
+    let from_a = new_ops(&a, a_mark);
+    let from_b = new_ops(&b, b_mark);
+
+    // Two servers receive everything in opposite orders; the phones exchange too.
+    let (mut s1, _) = phone("server-1", "system", 0);
+    s1.apply_ops(&found).unwrap();
+    s1.apply_ops(&from_a).unwrap();
+    s1.apply_ops(&from_b).unwrap();
+    let (mut s2, _) = phone("server-2", "system", 0);
+    s2.apply_ops(&from_b).unwrap(); // the re-check arrives before the hazard is even known
+    s2.apply_ops(&from_a).unwrap();
+    s2.apply_ops(&found).unwrap();
+    a.apply_ops(&from_b).unwrap();
+    b.apply_ops(&from_a).unwrap();
+
+    let digest = a.digest().unwrap();
+    for (name, s) in [("B", &b), ("server 1", &s1), ("server 2", &s2)] {
+        assert_eq!(s.digest().unwrap(), digest, "{name} differs");
+    }
+    let h = s2.hazard(&hazard).unwrap().unwrap();
+    assert_eq!(h.status, HazardStatus::Closed, "{h:?}");
+    let history = s2.hazard_history(&hazard).unwrap();
+    assert_eq!(history.len(), 5, "finding, notice, extension, report, re-check: {history:?}");
+    assert!(history.iter().all(|e| e.at_ms > 0 && !e.by.as_str().is_empty()), "who and when kept");
+}
