@@ -47,7 +47,10 @@ fn found_on_one_phone_rechecked_on_another_converges_in_either_order() {
     let hazard = inspection.findings[0].hazard_id.clone();
     a.record_hazard_event(
         &hazard,
-        HazardAction::NoticeIssued { deadline: today + Days::new(7), notice_no: Some("XF〔2026〕A1-0001号".into()) },
+        HazardAction::NoticeIssued {
+            deadline: today + Days::new(7),
+            notice_no: Some("XF〔2026〕A1-0001号".into()),
+        },
         None,
         None,
     )
@@ -59,13 +62,30 @@ fn found_on_one_phone_rechecked_on_another_converges_in_either_order() {
 
     // Offline: A extends the deadline; B (behind in time) takes the owner's word and re-checks.
     clock_a.advance(HOUR);
-    a.record_hazard_event(&hazard, HazardAction::DeadlineExtended { deadline: today + Days::new(14) }, None, None)
-        .unwrap();
+    a.record_hazard_event(
+        &hazard,
+        HazardAction::DeadlineExtended {
+            deadline: today + Days::new(14),
+        },
+        None,
+        None,
+    )
+    .unwrap();
     clock_b.advance(2 * HOUR);
-    b.record_hazard_event(&hazard, HazardAction::OwnerReportedFixed { photos: vec![] }, None, None)
-        .unwrap();
-    b.record_hazard_event(&hazard, HazardAction::RecheckPassed { photos: vec![] }, None, Some("应急灯已修复".into()))
-        .unwrap();
+    b.record_hazard_event(
+        &hazard,
+        HazardAction::OwnerReportedFixed { photos: vec![] },
+        None,
+        None,
+    )
+    .unwrap();
+    b.record_hazard_event(
+        &hazard,
+        HazardAction::RecheckPassed { photos: vec![] },
+        None,
+        Some("应急灯已修复".into()),
+    )
+    .unwrap();
     let from_a = new_ops(&a, a_mark);
     let from_b = new_ops(&b, b_mark);
 
@@ -88,6 +108,15 @@ fn found_on_one_phone_rechecked_on_another_converges_in_either_order() {
     let h = s2.hazard(&hazard).unwrap().unwrap();
     assert_eq!(h.status, HazardStatus::Closed, "{h:?}");
     let history = s2.hazard_history(&hazard).unwrap();
-    assert_eq!(history.len(), 5, "finding, notice, extension, report, re-check: {history:?}");
-    assert!(history.iter().all(|e| e.at_ms > 0 && !e.by.as_str().is_empty()), "who and when kept");
+    assert_eq!(
+        history.len(),
+        5,
+        "finding, notice, extension, report, re-check: {history:?}"
+    );
+    assert!(
+        history
+            .iter()
+            .all(|e| e.at_ms > 0 && !e.by.as_str().is_empty()),
+        "who and when kept"
+    );
 }

@@ -10,7 +10,9 @@ use xuncha_core::sync::Role;
 
 use crate::accounts::{self, Areas, Grid};
 use crate::db::Db;
+use crate::escalation::{self, EscalationRules};
 use crate::{AppState, Config, app, db_path, demo, sync};
+use xuncha_core::calendar::WorkCalendar;
 
 /// Xuncha (巡查) server: sync for phones, accounts, and the supervisors' dashboard.
 #[derive(Debug, Parser)]
@@ -42,6 +44,9 @@ struct ServeArgs {
     /// How often quarantined ops are checked for release, in seconds.
     #[arg(long, default_value_t = 60)]
     quarantine_check_secs: u64,
+    /// How often overdue hazards are checked for escalation, in seconds.
+    #[arg(long, env = "XUNCHA_ESCALATION_CHECK_SECS", default_value_t = 900)]
+    escalation_check_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,10 +238,16 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
             state,
             args.listen,
             Duration::from_secs(args.quarantine_check_secs.max(1)),
+            Duration::from_secs(args.escalation_check_secs.max(1)),
         ))
 }
 
-async fn run(state: AppState, listen: SocketAddr, quarantine_every: Duration) -> AnyResult {
+async fn run(
+    state: AppState,
+    listen: SocketAddr,
+    quarantine_every: Duration,
+    escalation_every: Duration,
+) -> AnyResult {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     // The address line is read by tests and scripts that start the server on port 0.
     println!(
@@ -257,6 +268,27 @@ async fn run(state: AppState, listen: SocketAddr, quarantine_every: Duration) ->
                 Ok(0) => {}
                 Ok(n) => println!("released {n} quarantined ops"),
                 Err(e) => eprintln!("quarantine release failed: {}", e.en),
+            }
+        }
+    });
+    let jobs = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(escalation_every);
+        loop {
+            tick.tick().await;
+            let today = xuncha_core::clock::china_date(jobs.now_ms());
+            let run = jobs.write(move |s| {
+                escalation::run(
+                    s,
+                    today,
+                    &EscalationRules::default(),
+                    WorkCalendar::builtin(),
+                )
+            });
+            match run.await {
+                Ok(done) if done.is_empty() => {}
+                Ok(done) => println!("escalated {} overdue hazards", done.len()),
+                Err(e) => eprintln!("escalation failed: {}", e.en),
             }
         }
     });

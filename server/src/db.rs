@@ -6,13 +6,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::{Connection, OpenFlags};
-use xuncha_core::model::DeviceId;
+use xuncha_core::model::{DeviceId, UserId};
 use xuncha_core::store::{Store, StoreOptions};
 
 use crate::error::ApiError;
 
 /// The server's numbered migrations, applied after the replica's own.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_accounts_sync.sql")];
+
+/// The author of ops the server writes on its own.
+pub const SYSTEM_USER: &str = "system";
 
 /// Read connections kept open; also how many reads run at once.
 pub const READERS: usize = 8;
@@ -40,8 +43,12 @@ impl Db {
         Self::setup(Store::open_in_memory_with(server_options())?, None)
     }
 
-    fn setup(store: Store, path: Option<PathBuf>) -> Result<Db, xuncha_core::Error> {
+    fn setup(mut store: Store, path: Option<PathBuf>) -> Result<Db, xuncha_core::Error> {
         migrate(store.conn())?;
+        // Ops the server writes itself (escalations, later dashboard actions) are authored so.
+        if store.user().is_none() {
+            store.set_user(UserId::from(SYSTEM_USER))?;
+        }
         let now = chrono::Utc::now().timestamp_millis();
         index_new_ops(store.conn(), now)?;
         let max = max_indexed(store.conn())?;

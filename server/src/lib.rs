@@ -13,6 +13,7 @@ pub mod cli;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod escalation;
 mod status;
 pub mod sync;
 

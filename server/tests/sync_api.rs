@@ -13,6 +13,7 @@ use flate2::write::GzEncoder;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use xuncha_core::calendar::WorkCalendar;
 use xuncha_core::checklist::sample::sample_visit;
 use xuncha_core::clock::Hlc;
 use xuncha_core::clock::{ManualClock, china_date};
@@ -22,6 +23,7 @@ use xuncha_core::op::{Op, OpBody};
 use xuncha_core::store::{Store, StoreOptions};
 use xuncha_core::sync::Role;
 use xuncha_server::accounts::{self, Areas, Grid};
+use xuncha_server::escalation::{self, EscalationRules};
 use xuncha_server::{AppState, Config, app};
 
 struct Server {
@@ -791,4 +793,74 @@ async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
             "{err}"
         );
     }
+}
+
+#[tokio::test]
+async fn overdue_hazards_escalate_once_and_phones_see_it() {
+    let s = server();
+    let day = 86_400_000;
+    let today = china_date(now_ms());
+    let mut p = phone("phone-w1", "w1", now_ms() - 20 * day);
+    shop_with_inspection(&mut p, "g1");
+    let hazard = p.open_hazards().unwrap()[0].id.clone();
+    let deadline = today - chrono::Days::new(10);
+    p.record_hazard_event(
+        &hazard,
+        HazardAction::NoticeIssued {
+            deadline,
+            notice_no: None,
+        },
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        push(&s, &s.w1, &p.pending_ops(100).unwrap()).await.0,
+        StatusCode::OK
+    );
+
+    let run = |s: &Server| {
+        s.state
+            .db()
+            .write(|st| {
+                escalation::run(
+                    st,
+                    today,
+                    &EscalationRules::default(),
+                    WorkCalendar::builtin(),
+                )
+            })
+            .unwrap()
+    };
+    let first = run(&s);
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].hazard_id.clone(), first[0].level),
+        (hazard.clone(), 2)
+    );
+    assert!(run(&s).is_empty(), "a second run escalates nothing");
+
+    // The escalation is an op like any other: the grid's phones receive it.
+    let (_, page) = pull(&s, &s.w1b, 0).await;
+    let ops: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
+    let mut other = phone("phone-w1b", "w1", now_ms());
+    other.apply_ops(&ops).unwrap();
+    let h = other.hazard(&hazard).unwrap().unwrap();
+    assert_eq!(h.escalation, 2);
+    assert!(ops.iter().any(|o| o.author.as_str() == "system"));
+
+    // Escalation levels by date: T+1 calendar day, T+3 working days.
+    let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    let rules = EscalationRules::default();
+    let cal = WorkCalendar::builtin();
+    let at = |t: &str| escalation::target_level(d("2026-09-29"), d(t), &rules, cal);
+    assert_eq!(
+        (at("2026-09-29"), at("2026-09-30"), at("2026-10-08")),
+        (0, 1, 1)
+    );
+    assert_eq!(
+        at("2026-10-09"),
+        2,
+        "30 Sep, 8 Oct, 9 Oct are the three working days"
+    );
 }

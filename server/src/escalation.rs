@@ -1,0 +1,106 @@
+//! Escalation of overdue hazards: a periodic job that writes `escalated` hazard events as ops,
+//! so phones see them after their next sync. Idempotent: a hazard already at a level is not
+//! escalated to it again, so two runs make one escalation.
+//!
+//! Default steps follow `domain.md`: overdue at T+1 (calendar day) goes to the grid leader
+//! (level 1); T+3 working days to the sub-district / enforcement office (level 2).
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use xuncha_core::calendar::WorkCalendar;
+use xuncha_core::hazard::{HazardAction, HazardStatus};
+use xuncha_core::model::{HazardId, PremisesId};
+use xuncha_core::store::Store;
+
+use crate::error::ApiError;
+
+/// When to escalate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EscalationRules {
+    /// Calendar days after the deadline for level 1 (grid leader).
+    pub level1_after_days: u64,
+    /// Working days after the deadline for level 2 (sub-district).
+    pub level2_after_working_days: u64,
+}
+
+impl Default for EscalationRules {
+    fn default() -> Self {
+        EscalationRules {
+            level1_after_days: 1,
+            level2_after_working_days: 3,
+        }
+    }
+}
+
+/// The level a hazard with `deadline` should be at on `today` (0: none).
+pub fn target_level(
+    deadline: NaiveDate,
+    today: NaiveDate,
+    rules: &EscalationRules,
+    calendar: &WorkCalendar,
+) -> u8 {
+    let level1 = deadline + chrono::Days::new(rules.level1_after_days);
+    let level2 = calendar.add_working_days(deadline, rules.level2_after_working_days);
+    if today >= level2 {
+        2
+    } else if today >= level1 {
+        1
+    } else {
+        0
+    }
+}
+
+/// One escalation made by a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Escalation {
+    /// The hazard.
+    pub hazard_id: HazardId,
+    /// Its premises.
+    pub premises_id: PremisesId,
+    /// The item that found it.
+    pub code: String,
+    /// Its deadline.
+    pub deadline: NaiveDate,
+    /// The new level.
+    pub level: u8,
+}
+
+/// Escalates every open hazard past its deadline to the level it should be at. Blocking; run
+/// with the writer.
+pub fn run(
+    store: &mut Store,
+    today: NaiveDate,
+    rules: &EscalationRules,
+    calendar: &WorkCalendar,
+) -> Result<Vec<Escalation>, ApiError> {
+    let mut done = Vec::new();
+    for h in store.open_hazards()? {
+        let (Some(deadline), true) = (
+            h.deadline,
+            matches!(
+                h.status,
+                HazardStatus::Rectifying | HazardStatus::AwaitingRecheck
+            ),
+        ) else {
+            continue;
+        };
+        let level = target_level(deadline, today, rules, calendar);
+        if level <= h.escalation {
+            continue;
+        }
+        store.record_hazard_event(
+            &h.id,
+            HazardAction::Escalated { level },
+            None,
+            Some(format!("逾期自动升级 / overdue since {deadline}")),
+        )?;
+        done.push(Escalation {
+            hazard_id: h.id.clone(),
+            premises_id: h.origin.premises_id.clone(),
+            code: h.origin.finding.code.clone(),
+            deadline,
+            level,
+        });
+    }
+    Ok(done)
+}
