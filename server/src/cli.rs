@@ -11,6 +11,7 @@ use xuncha_core::sync::Role;
 use crate::accounts::{self, Areas, Grid};
 use crate::db::Db;
 use crate::escalation::{self, EscalationRules};
+use crate::webhook::{self, WebhookConfig};
 use crate::{AppState, Config, app, db_path, demo, sync};
 use xuncha_core::calendar::WorkCalendar;
 
@@ -47,6 +48,17 @@ struct ServeArgs {
     /// How often overdue hazards are checked for escalation, in seconds.
     #[arg(long, env = "XUNCHA_ESCALATION_CHECK_SECS", default_value_t = 900)]
     escalation_check_secs: u64,
+    /// Webhook receiver for escalations and daily overdue digests (e.g. an SMS gateway).
+    #[arg(long, env = "XUNCHA_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Secret for the webhook's HMAC-SHA256 signature.
+    #[arg(
+        long,
+        env = "XUNCHA_WEBHOOK_SECRET",
+        hide_env_values = true,
+        default_value = ""
+    )]
+    webhook_secret: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +251,12 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
             args.listen,
             Duration::from_secs(args.quarantine_check_secs.max(1)),
             Duration::from_secs(args.escalation_check_secs.max(1)),
+            args.webhook_url.map(|url| WebhookConfig {
+                url,
+                secret: args.webhook_secret,
+                max_attempts: 12,
+                first_retry: Duration::from_secs(30),
+            }),
         ))
 }
 
@@ -247,6 +265,7 @@ async fn run(
     listen: SocketAddr,
     quarantine_every: Duration,
     escalation_every: Duration,
+    webhook: Option<WebhookConfig>,
 ) -> AnyResult {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     // The address line is read by tests and scripts that start the server on port 0.
@@ -292,6 +311,22 @@ async fn run(
             }
         }
     });
+    if let Some(config) = webhook {
+        let jobs = state.clone();
+        xuncha_core::sync::client::install_tls_provider();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()?;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tick.tick().await;
+                if let Err(e) = webhook::deliver_due(&jobs, &http, &config, jobs.now_ms()).await {
+                    eprintln!("webhook delivery failed: {}", e.en);
+                }
+            }
+        });
+    }
     axum::serve(listener, app(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -12,7 +12,10 @@ use xuncha_core::store::{Store, StoreOptions};
 use crate::error::ApiError;
 
 /// The server's numbered migrations, applied after the replica's own.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_accounts_sync.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_accounts_sync.sql"),
+    include_str!("../migrations/0002_webhooks.sql"),
+];
 
 /// The author of ops the server writes on its own.
 pub const SYSTEM_USER: &str = "system";

@@ -104,3 +104,53 @@ pub fn run(
     }
     Ok(done)
 }
+
+/// The periodic job: escalates, and when webhooks are on, queues one `hazard.escalated` event
+/// per escalation and, once a day, an `overdue.digest` of every overdue hazard.
+pub fn run_job(
+    store: &mut Store,
+    now_ms: i64,
+    rules: &EscalationRules,
+    calendar: &WorkCalendar,
+    webhooks: bool,
+) -> Result<Vec<Escalation>, ApiError> {
+    let today = xuncha_core::clock::china_date(now_ms);
+    let done = run(store, today, rules, calendar)?;
+    if !webhooks {
+        return Ok(done);
+    }
+    for e in &done {
+        crate::webhook::enqueue(store.conn(), "hazard.escalated", e, now_ms)?;
+    }
+    let conn = store.conn();
+    let last: Option<String> = conn
+        .query_row(
+            "SELECT value FROM server_meta WHERE key = 'digest_date'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    if last.as_deref() != Some(today.to_string().as_str()) {
+        let overdue: Vec<serde_json::Value> = store
+            .open_hazards()?
+            .into_iter()
+            .filter(|h| h.deadline.is_some_and(|d| d < today))
+            .map(|h| {
+                serde_json::json!({
+                    "hazard_id": h.id, "premises_id": h.origin.premises_id,
+                    "code": h.origin.finding.code, "deadline": h.deadline,
+                    "escalation": h.escalation,
+                })
+            })
+            .collect();
+        let digest =
+            serde_json::json!({ "date": today, "overdue": overdue.len(), "hazards": overdue });
+        crate::webhook::enqueue(store.conn(), "overdue.digest", &digest, now_ms)?;
+        store.conn().execute(
+            "INSERT INTO server_meta (key, value) VALUES ('digest_date', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [today.to_string()],
+        )?;
+    }
+    Ok(done)
+}

@@ -16,6 +16,7 @@ pub mod error;
 pub mod escalation;
 mod status;
 pub mod sync;
+pub mod webhook;
 
 use std::path::Path;
 use std::sync::Arc;

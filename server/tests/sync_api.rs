@@ -864,3 +864,175 @@ async fn overdue_hazards_escalate_once_and_phones_see_it() {
         "30 Sep, 8 Oct, 9 Oct are the three working days"
     );
 }
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_with_backoff_and_logged() {
+    use std::sync::Mutex;
+    use xuncha_server::webhook::{self, WebhookConfig};
+
+    // A receiver that fails its first two requests.
+    type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+    let seen: Seen = Arc::default();
+    let receiver = {
+        let seen = seen.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let seen = seen.clone();
+                async move {
+                    let h = |k: &str| {
+                        headers
+                            .get(k)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let mut seen = seen.lock().unwrap();
+                    seen.push((h("x-xuncha-event"), h("x-xuncha-signature"), body));
+                    if seen.len() <= 2 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, receiver).into_future());
+
+    let s = server();
+    let day = 86_400_000;
+    let now = now_ms();
+    let mut p = phone("phone-w1", "w1", now - 20 * day);
+    shop_with_inspection(&mut p, "g1");
+    let hazard = p.open_hazards().unwrap()[0].id.clone();
+    let deadline = china_date(now) - chrono::Days::new(2);
+    p.record_hazard_event(
+        &hazard,
+        HazardAction::NoticeIssued {
+            deadline,
+            notice_no: None,
+        },
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        push(&s, &s.w1, &p.pending_ops(100).unwrap()).await.0,
+        StatusCode::OK
+    );
+    let done = s
+        .state
+        .db()
+        .write(move |st| {
+            escalation::run_job(
+                st,
+                now,
+                &EscalationRules::default(),
+                WorkCalendar::builtin(),
+                true,
+            )
+        })
+        .unwrap();
+    assert_eq!(done.len(), 1);
+
+    xuncha_core::sync::client::install_tls_provider();
+    let http = reqwest::Client::new();
+    let config = WebhookConfig {
+        url,
+        secret: "s3cret".into(),
+        max_attempts: 5,
+        first_retry: std::time::Duration::from_secs(30),
+    };
+    // Escalation and digest both fail once; not retried before the backoff; then delivered.
+    assert_eq!(
+        webhook::deliver_due(&s.state, &http, &config, now)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        webhook::deliver_due(&s.state, &http, &config, now + 10_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "nothing sent during the backoff"
+    );
+    assert_eq!(
+        webhook::deliver_due(&s.state, &http, &config, now + 31_000)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        webhook::deliver_due(&s.state, &http, &config, now + 3_600_000)
+            .await
+            .unwrap(),
+        0,
+        "each once"
+    );
+
+    let seen = seen.lock().unwrap().clone();
+    let events: Vec<&str> = seen.iter().map(|(e, _, _)| e.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "hazard.escalated",
+            "overdue.digest",
+            "hazard.escalated",
+            "overdue.digest"
+        ]
+    );
+    for (_, sig, body) in &seen {
+        assert_eq!(sig, &webhook::signature("s3cret", body.as_bytes()));
+        assert_ne!(sig, &webhook::signature("other", body.as_bytes()));
+    }
+    let escalated: Value = serde_json::from_str(&seen[2].2).unwrap();
+    assert_eq!(escalated["data"]["hazard_id"], hazard.as_str());
+    let digest: Value = serde_json::from_str(&seen[3].2).unwrap();
+    assert_eq!(digest["data"]["overdue"], 1);
+
+    // The delivery log keeps every attempt's outcome; a second run the same day adds no digest.
+    let log: Vec<(i64, Option<i64>, Option<i64>)> = s
+        .state
+        .db()
+        .write(|st| {
+            Ok(st
+                .conn()
+                .prepare("SELECT attempts, last_status, delivered_ms FROM server_webhook_deliveries ORDER BY id")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .unwrap();
+    assert_eq!(log, vec![(2, Some(200), Some(now + 31_000)); 2]);
+    s.state
+        .db()
+        .write(move |st| {
+            escalation::run_job(
+                st,
+                now + 60_000,
+                &EscalationRules::default(),
+                WorkCalendar::builtin(),
+                true,
+            )
+        })
+        .unwrap();
+    let queued: i64 = s
+        .state
+        .db()
+        .write(|st| {
+            Ok(st
+                .conn()
+                .query_row("SELECT COUNT(*) FROM server_webhook_deliveries", [], |r| {
+                    r.get(0)
+                })?)
+        })
+        .unwrap();
+    assert_eq!(queued, 2);
+}

@@ -1,0 +1,178 @@
+//! Outgoing webhooks, so a city's SMS or WeChat gateway can tell people about escalations and
+//! overdue hazards. Events are queued in the database (in the same write as what caused them),
+//! then delivered with an HMAC-SHA256 signature of the body, retried with exponential backoff,
+//! and every attempt is logged in `server_webhook_deliveries`.
+//!
+//! Headers: `X-Xuncha-Event`, `X-Xuncha-Delivery` (the delivery id: receivers de-duplicate on
+//! it, since a retry after a lost answer delivers twice), and
+//! `X-Xuncha-Signature: sha256=<hex HMAC-SHA256(secret, body)>`.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::error::ApiError;
+
+/// Where and how to deliver.
+#[derive(Clone, Debug)]
+pub struct WebhookConfig {
+    /// Receiver URL.
+    pub url: String,
+    /// Shared secret for the signature.
+    pub secret: String,
+    /// Attempts before a delivery is given up (it stays in the log).
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubles each time, up to an hour.
+    pub first_retry: Duration,
+}
+
+/// Queues an event (call inside the write that caused it).
+pub fn enqueue<T: Serialize>(
+    conn: &Connection,
+    event: &str,
+    payload: &T,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let body = serde_json::to_string(
+        &serde_json::json!({ "event": event, "at_ms": now_ms, "data": payload }),
+    )
+    .map_err(ApiError::internal)?;
+    conn.prepare_cached(
+        "INSERT INTO server_webhook_deliveries (event, body, created_ms, next_attempt_ms)
+         VALUES (?1, ?2, ?3, ?3)",
+    )?
+    .execute(params![event, body, now_ms])?;
+    Ok(())
+}
+
+/// The signature header's value for `body`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A delivery due now.
+#[derive(Debug)]
+pub struct Pending {
+    id: i64,
+    event: String,
+    body: String,
+    attempts: u32,
+}
+
+/// Deliveries due at `now_ms` (at most `limit`).
+pub fn due(
+    conn: &Connection,
+    now_ms: i64,
+    max_attempts: u32,
+    limit: usize,
+) -> Result<Vec<Pending>, ApiError> {
+    let rows = conn
+        .prepare_cached(
+            "SELECT id, event, body, attempts FROM server_webhook_deliveries
+             WHERE delivered_ms IS NULL AND next_attempt_ms <= ?1 AND attempts < ?2
+             ORDER BY next_attempt_ms, id LIMIT ?3",
+        )?
+        .query_map(params![now_ms, max_attempts, limit as i64], |r| {
+            Ok(Pending {
+                id: r.get(0)?,
+                event: r.get(1)?,
+                body: r.get(2)?,
+                attempts: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The outcome of one attempt.
+#[derive(Debug)]
+pub struct Attempt {
+    id: i64,
+    attempts: u32,
+    status: Option<u16>,
+    error: Option<String>,
+}
+
+/// Sends one delivery (no database access, so it runs outside the writer).
+pub async fn send(http: &reqwest::Client, config: &WebhookConfig, p: Pending) -> Attempt {
+    let result = http
+        .post(&config.url)
+        .header("content-type", "application/json")
+        .header("x-xuncha-event", &p.event)
+        .header("x-xuncha-delivery", p.id.to_string())
+        .header(
+            "x-xuncha-signature",
+            signature(&config.secret, p.body.as_bytes()),
+        )
+        .body(p.body)
+        .send()
+        .await;
+    let (status, error) = match result {
+        Ok(res) if res.status().is_success() => (Some(res.status().as_u16()), None),
+        Ok(res) => (
+            Some(res.status().as_u16()),
+            Some(format!("answered {}", res.status())),
+        ),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    Attempt {
+        id: p.id,
+        attempts: p.attempts + 1,
+        status,
+        error,
+    }
+}
+
+/// Logs an attempt: delivered, or the next try scheduled with backoff.
+pub fn record(
+    conn: &Connection,
+    config: &WebhookConfig,
+    a: &Attempt,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let backoff = config
+        .first_retry
+        .saturating_mul(1 << a.attempts.saturating_sub(1).min(16))
+        .min(Duration::from_secs(3600));
+    let delivered = a.error.is_none().then_some(now_ms);
+    conn.prepare_cached(
+        "UPDATE server_webhook_deliveries SET attempts = ?2, last_status = ?3, last_error = ?4,
+             delivered_ms = ?5, next_attempt_ms = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        a.id,
+        a.attempts,
+        a.status,
+        a.error,
+        delivered,
+        now_ms + backoff.as_millis() as i64
+    ])?;
+    Ok(())
+}
+
+/// Delivers what is due; returns how many were delivered. Called periodically.
+pub async fn deliver_due(
+    state: &crate::AppState,
+    http: &reqwest::Client,
+    config: &WebhookConfig,
+    now_ms: i64,
+) -> Result<usize, ApiError> {
+    let max = config.max_attempts;
+    let pending = state.read(move |conn| due(conn, now_ms, max, 100)).await?;
+    let mut delivered = 0;
+    for p in pending {
+        let attempt = send(http, config, p).await;
+        delivered += usize::from(attempt.error.is_none());
+        let c = config.clone();
+        state
+            .write(move |s| record(s.conn(), &c, &attempt, now_ms))
+            .await?;
+    }
+    Ok(delivered)
+}
