@@ -22,6 +22,7 @@ mod error;
 pub mod hazard;
 pub mod merge;
 pub mod model;
+pub mod notice;
 pub mod op;
 pub mod store;
 pub mod sync;

@@ -348,6 +348,16 @@ pub fn enroll(
     ))
 }
 
+/// The device's short code (from its row number: unique on this server, never reused).
+pub fn device_code(conn: &Connection, device: &DeviceId) -> Result<String, ApiError> {
+    let n: i64 = conn.query_row(
+        "SELECT rowid FROM server_devices WHERE device_id = ?1",
+        [device.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok(xuncha_core::notice::device_code(n as u64))
+}
+
 /// Issues a token without a password (operators' tools and load tests on the server itself).
 pub fn issue_token(conn: &Connection, user: &str, device: &DeviceId) -> Result<String, ApiError> {
     let token = new_token()?;

@@ -39,6 +39,9 @@ struct ServeArgs {
     /// Ops stamped further ahead of the server's clock than this many seconds are quarantined.
     #[arg(long, env = "XUNCHA_MAX_CLOCK_AHEAD_SECS", default_value_t = 12 * 3600)]
     max_clock_ahead_secs: i64,
+    /// The issuing area's short name, printed in rectification notice numbers.
+    #[arg(long, env = "XUNCHA_NOTICE_AREA", default_value = "巡查")]
+    notice_area: String,
     /// Largest request body, after decompression, in bytes.
     #[arg(long, env = "XUNCHA_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     max_body_bytes: usize,
@@ -228,6 +231,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
     let config = Config {
         max_body_bytes: args.max_body_bytes,
         max_clock_ahead_ms: args.max_clock_ahead_secs.saturating_mul(1000),
+        notice_area: args.notice_area.clone(),
     };
     let state = AppState::open(data, config)?;
     let admin_password = std::env::var("XUNCHA_ADMIN_PASSWORD").ok();

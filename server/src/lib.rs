@@ -44,6 +44,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Ops stamped further ahead of the server's clock than this are quarantined.
     pub max_clock_ahead_ms: i64,
+    /// The issuing area's short name, printed in notice numbers.
+    pub notice_area: String,
 }
 
 impl Default for Config {
@@ -51,6 +53,7 @@ impl Default for Config {
         Config {
             max_body_bytes: 16 << 20,
             max_clock_ahead_ms: 12 * 3_600_000,
+            notice_area: "巡查".to_owned(),
         }
     }
 }
@@ -225,7 +228,7 @@ async fn enroll(
     body::JsonBody(req): body::JsonBody<EnrollRequest>,
 ) -> Result<Response, ApiError> {
     let now = state.now_ms();
-    let (caller, token, grids) = state
+    let (caller, token, grids, device_code) = state
         .write(move |store| {
             let conn = store.conn();
             let (caller, token) = accounts::enroll(
@@ -240,7 +243,8 @@ async fn enroll(
                 Scope::All => Vec::new(),
                 Scope::Grids(g) => g.into_iter().collect(),
             };
-            Ok((caller, token, grids))
+            let code = accounts::device_code(conn, &caller.device)?;
+            Ok((caller, token, grids, code))
         })
         .await?;
     state.forget_tokens();
@@ -250,6 +254,8 @@ async fn enroll(
         role: caller.role,
         grids,
         server_hlc: state.observe_hlc(Hlc::default()),
+        device_code,
+        notice_area: state.config.notice_area.clone(),
     };
     Ok(body::json(&headers, StatusCode::OK, &answer))
 }

@@ -45,6 +45,7 @@ fn server() -> Server {
     let config = Config {
         max_body_bytes: 256 << 10,
         max_clock_ahead_ms: 3_600_000,
+        ..Config::default()
     };
     let state = AppState::open(dir.path(), config).unwrap();
     let tokens = state

@@ -458,3 +458,61 @@ fn a_worker_given_another_grid_receives_its_history() {
         .collect();
     assert!(names.contains(&"和平小卖部".to_owned()), "{names:?}");
 }
+
+#[test]
+fn notice_numbers_from_phones_offline_never_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        SERVER,
+        &dir.path().join("server"),
+        "127.0.0.1:0",
+        &["--notice-area", "幸福街道"],
+    );
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    admin.worker("w2", &["g1"]);
+    let mut numbers = Vec::new();
+    for (name, user) in [("phone-1", "w1"), ("phone-2", "w2")] {
+        let mut p = Phone::new(dir.path(), name, &server.url, now_ms(), test_options());
+        p.enroll(user);
+        let shop = p
+            .store
+            .add_premises(shop(&format!("{name}的店"), "g1"))
+            .unwrap();
+        let today = china_date(now_ms());
+        for _ in 0..2 {
+            let found = p
+                .store
+                .record_inspection(sample_visit(p.store.catalog(), &shop, today, &["EX-05"]))
+                .unwrap();
+            let h = p
+                .store
+                .record_hazard_event(
+                    &found.findings[0].hazard_id,
+                    HazardAction::NoticeIssued {
+                        deadline: today + chrono::Days::new(7),
+                        notice_no: None,
+                    },
+                    None,
+                    None,
+                )
+                .unwrap();
+            numbers.push(h.notice_no.unwrap());
+        }
+        p.sync();
+    }
+    let year = chrono::Datelike::year(&china_date(now_ms()));
+    assert!(
+        numbers
+            .iter()
+            .all(|n| n.starts_with(&format!("幸福街道〔{year}〕")) && n.ends_with("号")),
+        "{numbers:?}"
+    );
+    assert!(
+        numbers[0].ends_with("-001号") && numbers[1].ends_with("-002号"),
+        "{numbers:?}"
+    );
+    let distinct: std::collections::HashSet<&String> = numbers.iter().collect();
+    assert_eq!(distinct.len(), 4, "{numbers:?}");
+}

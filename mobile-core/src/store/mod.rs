@@ -532,6 +532,17 @@ impl Store {
         if let Some(g) = &geotag {
             g.validate()?;
         }
+        // A notice without a number gets this phone's next one (see `crate::notice`).
+        let action = match action {
+            HazardAction::NoticeIssued {
+                deadline,
+                notice_no: None,
+            } => HazardAction::NoticeIssued {
+                deadline,
+                notice_no: self.next_notice_no()?,
+            },
+            other => other,
+        };
         self.commit_local(vec![OpBody::HazardEvent(HazardEvent {
             hazard_id: id.clone(),
             action,
@@ -540,6 +551,33 @@ impl Store {
         })])?;
         self.hazard(id)?
             .ok_or_else(|| Error::NotFound(format!("hazard {id}")))
+    }
+
+    /// Sets how this phone numbers notices: the area's short name and the device code the
+    /// server assigned at enrolment.
+    pub fn set_notice_numbering(&mut self, area: &str, device_code: &str) -> Result<()> {
+        set_meta(&self.conn, "notice_area", area)?;
+        set_meta(&self.conn, "device_code", device_code)
+    }
+
+    /// Hands out this phone's next notice number for the current year, or `None` before
+    /// enrolment gave it a device code. The counter is saved before the number is used, so a
+    /// crash can leave a gap but never a duplicate.
+    pub fn next_notice_no(&mut self) -> Result<Option<String>> {
+        let (Some(area), Some(code)) = (
+            get_meta(&self.conn, "notice_area")?,
+            get_meta(&self.conn, "device_code")?,
+        ) else {
+            return Ok(None);
+        };
+        let year = chrono::Datelike::year(&china_date(self.wall.now_ms()));
+        let key = format!("notice_seq_{year}");
+        let n = get_meta(&self.conn, &key)?
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+            + 1;
+        set_meta(&self.conn, &key, &n.to_string())?;
+        Ok(Some(crate::notice::format_notice_no(&area, year, &code, n)))
     }
 
     // ---- what is due ----

@@ -151,6 +151,9 @@ impl SyncClient {
         })?;
         set_meta(store.conn(), TOKEN_KEY, &answer.token)?;
         store.set_user(UserId(answer.user.0.clone()))?;
+        if !answer.device_code.is_empty() {
+            store.set_notice_numbering(&answer.notice_area, &answer.device_code)?;
+        }
         store.observe_hlc(answer.server_hlc)?;
         Ok(answer)
     }

@@ -92,6 +92,12 @@ pub struct EnrollResponse {
     pub grids: Vec<String>,
     /// Server clock.
     pub server_hlc: Hlc,
+    /// This device's short code, unique on the server (numbers its notices).
+    #[serde(default)]
+    pub device_code: String,
+    /// The issuing area's short name, printed in notice numbers.
+    #[serde(default)]
+    pub notice_area: String,
 }
 
 /// `POST /v1/sync/push`.
