@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The calendar shipped with the app.
-const EMBEDDED: &str = include_str!("../../schemas/calendar/cn.json");
+/// The calendar file shipped with the app.
+pub const EMBEDDED: &str = include_str!("../../schemas/calendar/cn.json");
 
 /// Working days.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

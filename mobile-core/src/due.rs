@@ -76,8 +76,9 @@ impl From<&Hazard> for HazardFacts {
     }
 }
 
-/// Re-inspection intervals in days.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Re-inspection intervals in days. Reference data: edited on the server, synced to phones.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Cadence {
     /// Every premises.
     pub default_days: u64,

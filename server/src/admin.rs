@@ -7,6 +7,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use xuncha_core::due::Cadence;
 use xuncha_core::sync::Role;
 
 use crate::accounts::{self, Areas, Caller, Grid};
@@ -20,6 +21,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin/users/{id}/areas", put(set_areas))
         .route("/v1/admin/grids/{id}", put(put_grid))
         .route("/v1/admin/digest", get(digest))
+        .route("/v1/admin/calendar", put(put_calendar))
+        .route("/v1/admin/cadence", put(put_cadence))
         .route("/v1/admin/quarantine", get(quarantine))
         .route("/v1/admin/quarantine/release", post(release))
 }
@@ -116,6 +119,49 @@ async fn put_grid(
         })
         .await
         .inspect(|_| state.forget_tokens())
+}
+
+/// Replaces the working-day calendar (e.g. when next year's holidays are announced).
+async fn put_calendar(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(calendar): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .write(move |store| {
+            let cadence = store.cadence().clone();
+            store
+                .set_reference(&calendar.to_string(), &cadence)
+                .map_err(|e| {
+                    ApiError::invalid("invalid_calendar", "日历文件格式不正确", e.to_string())
+                })?;
+            Ok(Json(json!({ "tag": crate::reference_data(store)?.tag })))
+        })
+        .await
+}
+
+/// Replaces the re-inspection cadence.
+async fn put_cadence(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(cadence): JsonBody<Cadence>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    if cadence.default_days == 0 || cadence.crowded_days == 0 || cadence.weekly_days == 0 {
+        return Err(ApiError::invalid(
+            "invalid_cadence",
+            "巡查周期须至少为 1 天",
+            "re-inspection intervals must be at least one day",
+        ));
+    }
+    state
+        .write(move |store| {
+            let (calendar, _) = store.reference()?;
+            store.set_reference(&calendar, &cadence)?;
+            Ok(Json(json!({ "tag": crate::reference_data(store)?.tag })))
+        })
+        .await
 }
 
 async fn digest(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {

@@ -13,7 +13,6 @@ use crate::db::Db;
 use crate::escalation::{self, EscalationRules};
 use crate::webhook::{self, WebhookConfig};
 use crate::{AppState, Config, app, db_path, demo, sync};
-use xuncha_core::calendar::WorkCalendar;
 
 /// Xuncha (巡查) server: sync for phones, accounts, and the supervisors' dashboard.
 #[derive(Debug, Parser)]
@@ -295,18 +294,15 @@ async fn run(
         }
     });
     let jobs = state.clone();
+    let webhooks = webhook.is_some();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(escalation_every);
         loop {
             tick.tick().await;
-            let today = xuncha_core::clock::china_date(jobs.now_ms());
+            let now = jobs.now_ms();
             let run = jobs.write(move |s| {
-                escalation::run(
-                    s,
-                    today,
-                    &EscalationRules::default(),
-                    WorkCalendar::builtin(),
-                )
+                let (rules, calendar) = (EscalationRules::default(), s.calendar().clone());
+                escalation::run_job(s, now, &rules, &calendar, webhooks)
             });
             match run.await {
                 Ok(done) if done.is_empty() => {}

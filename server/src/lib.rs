@@ -30,7 +30,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use xuncha_core::clock::Hlc;
-use xuncha_core::sync::{ENROLL_PATH, EnrollRequest, EnrollResponse, PULL_PATH, PUSH_PATH};
+use xuncha_core::sync::{
+    ENROLL_PATH, EnrollRequest, EnrollResponse, PULL_PATH, PUSH_PATH, REFERENCE_PATH, ReferenceData,
+};
 
 use crate::accounts::{Caller, Scope};
 use crate::cache::TtlCache;
@@ -279,6 +281,29 @@ async fn me(
     })))
 }
 
+/// `GET /v1/reference`: the calendar and cadence phones use offline.
+async fn reference(
+    State(state): State<AppState>,
+    _caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let data = state.write(|s| reference_data(s)).await?;
+    Ok(body::json(&headers, StatusCode::OK, &data))
+}
+
+/// The reference data as served, with its tag.
+pub fn reference_data(store: &xuncha_core::store::Store) -> Result<ReferenceData, ApiError> {
+    use sha2::Digest;
+    let (calendar, cadence) = store.reference()?;
+    let cadence_json = serde_json::to_string(&cadence).map_err(ApiError::internal)?;
+    let tag = hex::encode(&sha2::Sha256::digest(format!("{calendar}\n{cadence_json}"))[..8]);
+    Ok(ReferenceData {
+        tag,
+        calendar: serde_json::from_str(&calendar).map_err(ApiError::internal)?,
+        cadence,
+    })
+}
+
 /// The OpenAPI document, written by hand and checked against the router by tests.
 const OPENAPI: &str = include_str!("../openapi.json");
 
@@ -297,6 +322,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me", get(me))
         .route(PUSH_PATH, post(sync::push))
         .route(PULL_PATH, get(sync::pull))
+        .route(REFERENCE_PATH, get(reference))
         .merge(admin::router())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -729,6 +729,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("put", "/v1/admin/grids/{id}"),
         ("get", "/v1/admin/digest"),
         ("get", "/v1/admin/quarantine"),
+        ("get", "/v1/reference"),
+        ("put", "/v1/admin/calendar"),
+        ("put", "/v1/admin/cadence"),
         ("post", "/v1/admin/quarantine/release"),
     ];
     let paths = doc["paths"].as_object().unwrap();

@@ -516,3 +516,55 @@ fn notice_numbers_from_phones_offline_never_collide() {
     let distinct: std::collections::HashSet<&String> = numbers.iter().collect();
     assert_eq!(distinct.len(), 4, "{numbers:?}");
 }
+
+#[test]
+fn calendar_and_cadence_edited_on_the_server_reach_the_phones() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    let mut phone = Phone::new(dir.path(), "phone-1", &server.url, now_ms(), test_options());
+    phone.enroll("w1");
+    phone.sync();
+    assert!(phone.store.calendar().covers(2026) && !phone.store.calendar().covers(2027));
+
+    // Next year's holidays are announced; the district checks crowded venues weekly.
+    let (status, mut calendar) = admin.call("GET", "/v1/reference", None);
+    assert_eq!(status, 200);
+    let calendar = calendar["calendar"].take();
+    let mut next = calendar.clone();
+    next["years"]["2027"] = serde_json::json!({
+        "holidays": [{ "name": "元旦", "from": "2027-01-01", "to": "2027-01-03" }],
+        "workdays": []
+    });
+    let (status, body) = admin.call("PUT", "/v1/admin/calendar", Some(next));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = admin.call(
+        "PUT",
+        "/v1/admin/cadence",
+        Some(serde_json::json!({ "crowded_days": 7 })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let mut broken = calendar;
+    broken["format"] = "something else".into();
+    let (status, body) = admin.call("PUT", "/v1/admin/calendar", Some(broken));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_calendar"))
+    );
+
+    phone.sync();
+    assert!(phone.store.calendar().covers(2027));
+    assert_eq!(phone.store.cadence().crowded_days, 7);
+    assert_eq!(
+        phone.store.cadence().default_days,
+        30,
+        "fields not given keep their defaults"
+    );
+    // It survives a restart of the app.
+    let path = phone.path.clone();
+    drop(phone);
+    let reopened = xuncha_core::store::Store::open(&path).unwrap();
+    assert!(reopened.calendar().covers(2027));
+}

@@ -17,7 +17,6 @@ mod convert;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use xuncha_core::due::Cadence;
 use xuncha_core::model::{HazardId, PremisesId};
 use xuncha_core::store::Store;
 use xuncha_core::sync::client::{SyncClient, SyncOptions};
@@ -265,11 +264,12 @@ impl Phone {
     }
 
     /// What to do next at `now_ms`, most urgent first: overdue re-checks and notices, then
-    /// routine re-inspections by cadence (offline; default cadence).
+    /// routine re-inspections by cadence (offline; the cadence and working-day calendar the
+    /// server last sent, else the defaults).
     pub fn due(&self, now_ms: i64) -> Result<Vec<DueItem>> {
-        Ok(self
-            .store()
-            .due(now_ms, &Cadence::default())?
+        let store = self.store();
+        Ok(store
+            .due(now_ms, store.cadence())?
             .into_iter()
             .map(DueItem::from_core)
             .collect())
@@ -277,7 +277,8 @@ impl Phone {
 
     /// When to schedule the next OS notification (ms since the epoch), if anything is pending.
     pub fn next_reminder_at(&self, now_ms: i64) -> Result<Option<i64>> {
-        Ok(self.store().next_reminder_at(now_ms, &Cadence::default())?)
+        let store = self.store();
+        Ok(store.next_reminder_at(now_ms, store.cadence())?)
     }
 
     /// Changes waiting to be pushed.

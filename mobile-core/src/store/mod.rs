@@ -71,6 +71,10 @@ pub struct Store {
     wall: Arc<dyn WallClock>,
     devices: DeviceNumbers,
     catalog: &'static Catalog,
+    /// Working days: the server's calendar once synced, else the one built in.
+    calendar: WorkCalendar,
+    /// Re-inspection cadence: the server's once synced, else the defaults.
+    cadence: Cadence,
 }
 
 impl Store {
@@ -118,7 +122,10 @@ impl Store {
             wall: options.wall,
             devices: DeviceNumbers::default(),
             catalog: Catalog::builtin(),
+            calendar: WorkCalendar::builtin().clone(),
+            cadence: Cadence::default(),
         };
+        store.load_reference()?;
         // Ops kept from a newer version may be understood now (after an app upgrade).
         store.in_tx(apply_deferred)?;
         Ok(store)
@@ -582,6 +589,44 @@ impl Store {
 
     // ---- what is due ----
 
+    /// The working-day calendar in use.
+    pub fn calendar(&self) -> &WorkCalendar {
+        &self.calendar
+    }
+
+    /// The re-inspection cadence in use.
+    pub fn cadence(&self) -> &Cadence {
+        &self.cadence
+    }
+
+    /// Replaces the reference data (calendar file and cadence, as the server sends them);
+    /// checked before anything is kept.
+    pub fn set_reference(&mut self, calendar_json: &str, cadence: &Cadence) -> Result<()> {
+        let calendar = WorkCalendar::from_json(calendar_json)?;
+        set_meta(&self.conn, "calendar_json", calendar_json)?;
+        set_meta(&self.conn, "cadence_json", &serde_json::to_string(cadence)?)?;
+        self.calendar = calendar;
+        self.cadence = cadence.clone();
+        Ok(())
+    }
+
+    /// The calendar file in use (as JSON text) and the cadence: what a server sends phones.
+    pub fn reference(&self) -> Result<(String, Cadence)> {
+        let calendar = get_meta(&self.conn, "calendar_json")?
+            .unwrap_or_else(|| crate::calendar::EMBEDDED.to_owned());
+        Ok((calendar, self.cadence.clone()))
+    }
+
+    fn load_reference(&mut self) -> Result<()> {
+        if let Some(json) = get_meta(&self.conn, "calendar_json")? {
+            self.calendar = WorkCalendar::from_json(&json)?;
+        }
+        if let Some(json) = get_meta(&self.conn, "cadence_json")? {
+            self.cadence = serde_json::from_str(&json)?;
+        }
+        Ok(())
+    }
+
     /// The worker's due list at `now_ms` (see [`crate::due`]), most urgent first. Reads only
     /// what the list depends on, so it stays fast on a phone with thousands of premises.
     pub fn due(&self, now_ms: i64, cadence: &Cadence) -> Result<Vec<DueItem>> {
@@ -591,7 +636,7 @@ impl Store {
             &self.open_hazard_facts()?,
             china_date(now_ms),
             cadence,
-            WorkCalendar::builtin(),
+            &self.calendar,
         ))
     }
 

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     DEFAULT_PULL_LIMIT, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, PULL_PATH,
-    PUSH_PATH, PullResponse, PushRequest, PushResponse,
+    PUSH_PATH, PullResponse, PushRequest, PushResponse, REFERENCE_PATH, ReferenceData,
 };
 use crate::error::{Error, Result};
 use crate::model::UserId;
@@ -28,6 +28,7 @@ use crate::store::{Store, get_meta, set_meta};
 const TOKEN_KEY: &str = "sync_token";
 const CURSOR_KEY: &str = "pull_cursor";
 const SCOPE_KEY: &str = "pull_scope";
+const REFERENCE_KEY: &str = "reference_tag";
 
 /// How the client behaves.
 #[derive(Clone, Debug)]
@@ -176,6 +177,7 @@ impl SyncClient {
         self.push_all(store, &token, &mut report, &mut state, progress)?;
         state.phase = SyncPhase::Pull;
         self.pull_all(store, &token, &mut report, &mut state, progress)?;
+        self.refresh_reference(store, &token, &mut report)?;
         state.phase = SyncPhase::Done;
         progress(&state);
         Ok(report)
@@ -289,6 +291,24 @@ impl SyncClient {
                 return Ok(());
             }
         }
+    }
+
+    /// Takes the server's calendar and cadence when they changed.
+    fn refresh_reference(
+        &self,
+        store: &mut Store,
+        token: &str,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let url = format!("{}{REFERENCE_PATH}", self.base);
+        let data: ReferenceData = self.call(&mut report.retries, || {
+            self.http.get(&url).bearer_auth(token)
+        })?;
+        if get_meta(store.conn(), REFERENCE_KEY)?.as_deref() != Some(data.tag.as_str()) {
+            store.set_reference(&data.calendar.to_string(), &data.cadence)?;
+            set_meta(store.conn(), REFERENCE_KEY, &data.tag)?;
+        }
+        Ok(())
     }
 
     /// Sends a request, retrying network failures and 5xx/408/429 with backoff, and decodes

@@ -27,6 +27,8 @@ pub const ENROLL_PATH: &str = "/v1/enroll";
 pub const PUSH_PATH: &str = "/v1/sync/push";
 /// Pull endpoint.
 pub const PULL_PATH: &str = "/v1/sync/pull";
+/// Reference data endpoint (calendar, cadence).
+pub const REFERENCE_PATH: &str = "/v1/reference";
 /// Default page size of a pull.
 pub const DEFAULT_PULL_LIMIT: usize = 1000;
 /// Largest page a pull returns.
@@ -141,6 +143,17 @@ pub struct PullResponse {
     pub server_hlc: Hlc,
     /// Server wall time (ms since the epoch).
     pub server_time_ms: i64,
+}
+
+/// Answer to `GET /v1/reference`: data the server owns and phones use offline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReferenceData {
+    /// Changes whenever any of it changes.
+    pub tag: String,
+    /// The working-day calendar file (`schemas/calendar/README.md`).
+    pub calendar: Value,
+    /// Re-inspection cadence.
+    pub cadence: crate::due::Cadence,
 }
 
 /// The server writes pulls from stored JSON without decoding it: this serializes exactly as
