@@ -298,3 +298,40 @@ fn a_calendar_file_is_checked() {
         assert!(WorkCalendar::from_json(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn fixing_on_the_spot_needs_an_after_photo() {
+    let (mut s, _) = phone();
+    let shop = s
+        .add_premises(premises("便利店", PremisesKind::Retail))
+        .unwrap();
+    let found = s
+        .record_inspection(sample_visit(s.catalog(), &shop, day(0), &["EX-05"]))
+        .unwrap();
+    let hazard = &found.findings[0].hazard_id;
+    let err = s
+        .record_hazard_event(
+            hazard,
+            HazardAction::FixedOnSpot { photos: vec![] },
+            None,
+            None,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("after-photo"), "{err}");
+    assert_eq!(
+        s.hazard(hazard).unwrap().unwrap().status,
+        HazardStatus::Found
+    );
+    let photo = xuncha_core::checklist::sample::photo_for("after");
+    let h = s
+        .record_hazard_event(
+            hazard,
+            HazardAction::FixedOnSpot {
+                photos: vec![photo],
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(h.status, HazardStatus::Closed);
+}

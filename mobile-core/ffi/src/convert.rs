@@ -501,11 +501,38 @@ impl Hazard {
     }
 }
 
+/// A stored photo (from the photo pipeline): its SHA-256 is its id.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PhotoRef {
+    /// SHA-256 of the stored bytes, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl PhotoRef {
+    fn into_core(self) -> model::PhotoRef {
+        model::PhotoRef {
+            sha256: self.sha256,
+            bytes: self.bytes,
+            width: self.width,
+            height: self.height,
+        }
+    }
+}
+
 /// What a worker does about a hazard.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum HazardAction {
-    /// 当场整改.
-    FixedOnSpot,
+    /// 当场整改: needs at least one after-photo.
+    FixedOnSpot {
+        /// After-photos.
+        photos: Vec<PhotoRef>,
+    },
     /// 下发整改通知.
     IssueNotice {
         /// Deadline (`YYYY-MM-DD`).
@@ -527,7 +554,9 @@ pub enum HazardAction {
 impl HazardAction {
     pub(crate) fn into_core(self) -> Result<hazard::HazardAction, XunchaError> {
         Ok(match self {
-            HazardAction::FixedOnSpot => hazard::HazardAction::FixedOnSpot { photos: vec![] },
+            HazardAction::FixedOnSpot { photos } => hazard::HazardAction::FixedOnSpot {
+                photos: photos.into_iter().map(PhotoRef::into_core).collect(),
+            },
             HazardAction::IssueNotice {
                 deadline,
                 notice_no,

@@ -539,6 +539,12 @@ impl Store {
         if let Some(g) = &geotag {
             g.validate()?;
         }
+        if matches!(&action, HazardAction::FixedOnSpot { photos } if photos.is_empty()) {
+            return Err(Error::invalid(
+                "photos",
+                "a hazard fixed on the spot needs an after-photo (当场整改须拍整改后照片)",
+            ));
+        }
         // A notice without a number gets this phone's next one (see `crate::notice`).
         let action = match action {
             HazardAction::NoticeIssued {
