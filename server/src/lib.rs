@@ -14,6 +14,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod escalation;
+pub mod overdue;
 mod status;
 pub mod sync;
 pub mod webhook;
@@ -323,6 +324,7 @@ pub fn app(state: AppState) -> Router {
         .route(PUSH_PATH, post(sync::push))
         .route(PULL_PATH, get(sync::pull))
         .route(REFERENCE_PATH, get(reference))
+        .route("/v1/overdue", get(overdue::overdue))
         .merge(admin::router())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

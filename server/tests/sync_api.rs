@@ -730,6 +730,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/v1/admin/digest"),
         ("get", "/v1/admin/quarantine"),
         ("get", "/v1/reference"),
+        ("get", "/v1/overdue"),
         ("put", "/v1/admin/calendar"),
         ("put", "/v1/admin/cadence"),
         ("post", "/v1/admin/quarantine/release"),
@@ -852,6 +853,16 @@ async fn overdue_hazards_escalate_once_and_phones_see_it() {
     let h = other.hazard(&hazard).unwrap().unwrap();
     assert_eq!(h.escalation, 2);
     assert!(ops.iter().any(|o| o.author.as_str() == "system"));
+
+    // Supervisors see it in the overdue report of their area; another grid's worker does not.
+    let (code, report) = send(&s, "GET", "/v1/overdue", Some(&s.admin), vec![], &[]).await;
+    assert_eq!(code, StatusCode::OK, "{report}");
+    assert_eq!(report["by_grid"]["g1"]["hazards"], 1, "{report}");
+    assert_eq!(report["by_community"]["c1"]["hazards"], 1, "{report}");
+    assert_eq!(report["items"][0]["kind"], "recheck");
+    assert_eq!(report["items"][0]["hazard_id"], hazard.as_str());
+    let (_, theirs) = send(&s, "GET", "/v1/overdue", Some(&s.w2), vec![], &[]).await;
+    assert_eq!(theirs["items"], json!([]));
 
     // Escalation levels by date: T+1 calendar day, T+3 working days.
     let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();

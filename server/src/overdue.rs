@@ -1,0 +1,125 @@
+//! `GET /v1/overdue`: the supervisors' view of the same due list the phones compute, over
+//! everything in the caller's area: overdue re-checks, notices and routine visits, counted by
+//! grid and by community.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use xuncha_core::due::{DueItem, DueKind};
+
+use crate::AppState;
+use crate::accounts::{Caller, Scope};
+use crate::error::ApiError;
+
+/// Counts for one grid or community.
+#[derive(Debug, Default, Serialize)]
+pub struct Counts {
+    /// Hazard work past its date (re-checks, notices).
+    pub hazards: usize,
+    /// Routine re-inspections past their date.
+    pub visits: usize,
+}
+
+/// One overdue item.
+#[derive(Debug, Serialize)]
+pub struct Overdue {
+    kind: &'static str,
+    premises_id: String,
+    hazard_id: Option<String>,
+    due_on: String,
+    overdue_days: u64,
+    major: bool,
+    grid_id: Option<String>,
+    community: Option<String>,
+}
+
+/// The answer.
+#[derive(Debug, Serialize)]
+pub struct OverdueReport {
+    date: String,
+    by_grid: BTreeMap<String, Counts>,
+    by_community: BTreeMap<String, Counts>,
+    /// Most urgent first (at most 1,000).
+    items: Vec<Overdue>,
+}
+
+fn kind_name(k: DueKind) -> &'static str {
+    match k {
+        DueKind::Routine => "routine",
+        DueKind::IssueNotice => "issue_notice",
+        DueKind::Recheck => "recheck",
+        DueKind::AwaitingApproval => "awaiting_approval",
+    }
+}
+
+/// `GET /v1/overdue`.
+pub async fn overdue(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<OverdueReport>, ApiError> {
+    let (scope, _) = state.scope(&caller).await?;
+    let now = state.now_ms();
+    let report = state
+        .write(move |store| {
+            let cadence = store.cadence().clone();
+            let items: Vec<DueItem> = store
+                .due(now, &cadence)?
+                .into_iter()
+                .filter(|i| i.overdue_days > 0)
+                .collect();
+            let conn = store.conn();
+            let mut grid_of: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT pf.premises_id, json_extract(pf.value, '$'), g.community
+                 FROM premises_fields pf LEFT JOIN server_grids g ON g.id = json_extract(pf.value, '$')
+                 WHERE pf.field = 'grid_id'",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                grid_of.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
+            }
+            let mut report = OverdueReport {
+                date: xuncha_core::clock::china_date(now).to_string(),
+                by_grid: BTreeMap::new(),
+                by_community: BTreeMap::new(),
+                items: Vec::new(),
+            };
+            for i in items {
+                let (grid, community) = grid_of.get(i.premises_id.as_str()).cloned().unwrap_or_default();
+                let visible = match (&scope, &grid) {
+                    (Scope::All, _) => true,
+                    (Scope::Grids(g), Some(grid)) => g.contains(grid),
+                    (Scope::Grids(_), None) => false,
+                };
+                if !visible {
+                    continue;
+                }
+                let routine = i.kind == DueKind::Routine;
+                for (map, key) in [(&mut report.by_grid, &grid), (&mut report.by_community, &community)] {
+                    let c = map.entry(key.clone().unwrap_or_default()).or_default();
+                    if routine {
+                        c.visits += 1;
+                    } else {
+                        c.hazards += 1;
+                    }
+                }
+                if report.items.len() < 1000 {
+                    report.items.push(Overdue {
+                        kind: kind_name(i.kind),
+                        premises_id: i.premises_id.0,
+                        hazard_id: i.hazard_id.map(|h| h.0),
+                        due_on: i.due_on.to_string(),
+                        overdue_days: i.overdue_days,
+                        major: i.major,
+                        grid_id: grid,
+                        community,
+                    });
+                }
+            }
+            Ok(report)
+        })
+        .await?;
+    Ok(Json(report))
+}
