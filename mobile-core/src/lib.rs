@@ -24,6 +24,8 @@ pub mod merge;
 pub mod model;
 pub mod notice;
 pub mod op;
+#[cfg(feature = "photo")]
+pub mod photo;
 pub mod store;
 pub mod sync;
 pub mod workload;

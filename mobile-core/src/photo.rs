@@ -1,0 +1,207 @@
+//! The photo pipeline (feature `photo`): what the phone does to a camera picture before it is
+//! stored and uploaded, and what the server does again to verify an upload.
+//!
+//! Decode JPEG or PNG within hard limits (pixels and memory, checked from the header before
+//! anything is allocated, so a tiny file claiming 50,000 x 50,000 pixels is refused at once);
+//! apply the EXIF orientation; resize to a long edge of 1,600 px; encode JPEG at quality 80
+//! with no metadata (so no EXIF, and no GPS position of the phone, leaves the device in the
+//! file); make a ~320 px thumbnail. The SHA-256 of the stored bytes is the photo's id.
+
+use std::io::Cursor;
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{PixelType, ResizeOptions, Resizer};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::PhotoRef;
+
+/// Hard limits on what is decoded.
+#[derive(Clone, Debug)]
+pub struct PhotoLimits {
+    /// Largest input file.
+    pub max_file_bytes: usize,
+    /// Largest width or height.
+    pub max_side: u32,
+    /// Most pixels (width x height).
+    pub max_pixels: u64,
+    /// Most memory the decoder may allocate.
+    pub max_alloc_bytes: u64,
+}
+
+impl Default for PhotoLimits {
+    fn default() -> Self {
+        PhotoLimits {
+            max_file_bytes: 40 << 20,
+            max_side: 12_000,
+            // 50 MP covers today's phone cameras (a 200 MP sensor bins to 12 to 50 MP).
+            max_pixels: 50_000_000,
+            max_alloc_bytes: 256 << 20,
+        }
+    }
+}
+
+/// What to produce.
+#[derive(Clone, Debug)]
+pub struct PhotoOptions {
+    /// Long edge of the stored picture.
+    pub long_edge: u32,
+    /// JPEG quality, 1 to 100.
+    pub quality: u8,
+    /// Long edge of the thumbnail.
+    pub thumb_edge: u32,
+}
+
+impl Default for PhotoOptions {
+    fn default() -> Self {
+        PhotoOptions {
+            long_edge: 1600,
+            quality: 80,
+            thumb_edge: 320,
+        }
+    }
+}
+
+/// A processed photo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessedPhoto {
+    /// The stored JPEG.
+    pub jpeg: Vec<u8>,
+    /// Its thumbnail (JPEG).
+    pub thumbnail: Vec<u8>,
+    /// Reference: SHA-256 of `jpeg`, size and dimensions.
+    pub reference: PhotoRef,
+}
+
+fn bad(message: impl Into<String>) -> Error {
+    Error::invalid("photo", message)
+}
+
+/// Decodes `bytes` (JPEG or PNG) within `limits` and turns it upright.
+pub fn decode_upright(bytes: &[u8], limits: &PhotoLimits) -> Result<DynamicImage> {
+    if bytes.len() > limits.max_file_bytes {
+        return Err(bad(format!(
+            "file of {} bytes is over the limit of {}",
+            bytes.len(),
+            limits.max_file_bytes
+        )));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(format!("cannot read: {e}")))?;
+    match reader.format() {
+        Some(image::ImageFormat::Jpeg) if !jpeg_is_complete(bytes) => {
+            return Err(bad("picture data is damaged: the JPEG is truncated"));
+        }
+        Some(image::ImageFormat::Jpeg | image::ImageFormat::Png) => {}
+        _ => return Err(bad("not a JPEG or PNG picture")),
+    }
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| bad(format!("not a readable picture: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 || w > limits.max_side || h > limits.max_side {
+        return Err(bad(format!(
+            "{w} x {h} pixels is over the limit of {} per side",
+            limits.max_side
+        )));
+    }
+    if u64::from(w) * u64::from(h) > limits.max_pixels {
+        return Err(bad(format!(
+            "{w} x {h} pixels is over the limit of {} pixels",
+            limits.max_pixels
+        )));
+    }
+    let mut alloc = Limits::default();
+    alloc.max_image_width = Some(limits.max_side);
+    alloc.max_image_height = Some(limits.max_side);
+    alloc.max_alloc = Some(limits.max_alloc_bytes);
+    decoder
+        .set_limits(alloc)
+        .map_err(|e| bad(format!("over the memory limit: {e}")))?;
+    let orientation = decoder
+        .orientation()
+        .map_err(|e| bad(format!("bad orientation data: {e}")))?;
+    let mut img = DynamicImage::from_decoder(decoder)
+        .map_err(|e| bad(format!("picture data is damaged: {e}")))?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// Whether a JPEG ends its last scan with an end-of-image marker. Decoders fill a cut-off
+/// picture with grey rather than fail, so a half-uploaded photo would pass for a real one.
+/// Entropy-coded data never contains `FF D9` (0xFF bytes are stuffed), so the marker after
+/// the last start-of-scan is the real end; data some phones append after it is allowed.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|sos| bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9]))
+}
+
+/// Scales `img` (RGB) so its long edge is at most `long_edge`.
+fn fit(img: &DynamicImage, long_edge: u32) -> Result<Image<'static>> {
+    let rgb = img.to_rgb8();
+    let (w, h) = rgb.dimensions();
+    let scale = f64::from(long_edge) / f64::from(w.max(h));
+    let (tw, th) = if scale < 1.0 {
+        (
+            ((f64::from(w) * scale).round() as u32).max(1),
+            ((f64::from(h) * scale).round() as u32).max(1),
+        )
+    } else {
+        (w, h)
+    };
+    let src = Image::from_vec_u8(w, h, rgb.into_raw(), PixelType::U8x3)
+        .map_err(|e| bad(format!("resize: {e}")))?;
+    if (tw, th) == (w, h) {
+        return Ok(src);
+    }
+    let mut dst = Image::new(tw, th, PixelType::U8x3);
+    Resizer::new()
+        .resize(&src, &mut dst, &ResizeOptions::default())
+        .map_err(|e| bad(format!("resize: {e}")))?;
+    Ok(dst)
+}
+
+fn encode(img: &Image<'_>, quality: u8) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity((img.width() * img.height() / 4) as usize);
+    let (w, h) = (
+        u16::try_from(img.width()).map_err(|_| bad("too wide to encode"))?,
+        u16::try_from(img.height()).map_err(|_| bad("too tall to encode"))?,
+    );
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
+    // 4:2:0 chroma, as cameras do (stated, so a change of the encoder's default cannot grow files).
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
+    encoder
+        .encode(img.buffer(), w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| bad(format!("encode: {e}")))?;
+    Ok(out)
+}
+
+/// The whole pipeline: decode, orient, resize, encode, thumbnail.
+pub fn process(
+    bytes: &[u8],
+    options: &PhotoOptions,
+    limits: &PhotoLimits,
+) -> Result<ProcessedPhoto> {
+    let upright = decode_upright(bytes, limits)?;
+    let stored = fit(&upright, options.long_edge)?;
+    drop(upright);
+    let jpeg = encode(&stored, options.quality)?;
+    let thumb_source = DynamicImage::ImageRgb8(
+        image::RgbImage::from_raw(stored.width(), stored.height(), stored.buffer().to_vec())
+            .ok_or_else(|| bad("thumbnail buffer"))?,
+    );
+    let thumbnail = encode(&fit(&thumb_source, options.thumb_edge)?, options.quality)?;
+    let reference = PhotoRef {
+        sha256: hex::encode(Sha256::digest(&jpeg)),
+        bytes: jpeg.len() as u64,
+        width: stored.width(),
+        height: stored.height(),
+    };
+    Ok(ProcessedPhoto {
+        jpeg,
+        thumbnail,
+        reference,
+    })
+}

@@ -1,0 +1,177 @@
+//! The photo pipeline on the shared EXIF-orientation test set and on bad input.
+
+#![cfg(feature = "photo")]
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+use std::path::Path;
+
+use image::GenericImageView;
+use xuncha_core::photo::{PhotoLimits, PhotoOptions, process};
+
+const SET: &str = "../../shared/testdata/exif-orientation";
+
+fn read(name: &str) -> Vec<u8> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(SET);
+    std::fs::read(dir.join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e} (is ../shared beside the project?)"))
+}
+
+fn small() -> PhotoOptions {
+    PhotoOptions {
+        long_edge: 240,
+        ..PhotoOptions::default()
+    }
+}
+
+/// Mean absolute difference per channel, 0..255.
+fn mean_error(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+#[test]
+fn every_orientation_comes_out_upright_with_the_same_pixels() {
+    for (shape, size) in [("Landscape", (240, 160)), ("Portrait", (160, 240))] {
+        let reference = process(
+            &read(&format!("{shape}_0.jpg")),
+            &small(),
+            &PhotoLimits::default(),
+        )
+        .unwrap();
+        let upright = image::load_from_memory(&reference.jpeg).unwrap().to_rgb8();
+        assert_eq!(upright.dimensions(), size);
+        for n in 1..=8 {
+            let out = process(
+                &read(&format!("{shape}_{n}.jpg")),
+                &small(),
+                &PhotoLimits::default(),
+            )
+            .unwrap();
+            let img = image::load_from_memory(&out.jpeg).unwrap().to_rgb8();
+            assert_eq!(img.dimensions(), size, "{shape}_{n}");
+            let err = mean_error(&img, &upright);
+            assert!(err < 4.0, "{shape}_{n}: mean error {err:.2}");
+        }
+        // A wrongly oriented result is far off, so the threshold means something.
+        let flipped = image::imageops::flip_horizontal(&upright);
+        assert!(mean_error(&flipped, &upright) > 15.0);
+    }
+}
+
+#[test]
+fn stored_photos_are_resized_stripped_of_exif_and_named_by_their_hash() {
+    let input = read("Landscape_6.jpg");
+    assert!(
+        input.windows(6).any(|w| w == b"Exif\0\0"),
+        "the input has EXIF"
+    );
+    let out = process(&input, &PhotoOptions::default(), &PhotoLimits::default()).unwrap();
+    let img = image::load_from_memory(&out.jpeg).unwrap();
+    assert_eq!(img.dimensions(), (1600, 1067));
+    assert_eq!((out.reference.width, out.reference.height), (1600, 1067));
+    assert!(
+        !out.jpeg.windows(6).any(|w| w == b"Exif\0\0"),
+        "no EXIF in the stored file"
+    );
+    let thumb = image::load_from_memory(&out.thumbnail).unwrap();
+    assert_eq!(thumb.dimensions(), (320, 213));
+    use sha2::Digest;
+    assert_eq!(
+        out.reference.sha256,
+        hex::encode(sha2::Sha256::digest(&out.jpeg))
+    );
+    assert_eq!(out.reference.bytes as usize, out.jpeg.len());
+    // This test picture is a sharp, detailed landscape (351 KB at 1800 x 1200 to begin with);
+    // typical stored sizes are measured by the photo benchmark.
+    assert!(out.jpeg.len() < input.len(), "{} bytes", out.jpeg.len());
+    // A small picture is not enlarged.
+    let tiny = process(
+        &out.thumbnail,
+        &PhotoOptions::default(),
+        &PhotoLimits::default(),
+    )
+    .unwrap();
+    assert_eq!((tiny.reference.width, tiny.reference.height), (320, 213));
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(&body).to_be_bytes());
+    out
+}
+
+/// A 60-byte PNG that claims 50,000 x 50,000 pixels (7.5 GB decoded).
+fn bomb() -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+#[test]
+fn bad_pictures_are_refused_with_a_clear_error() {
+    let good = read("Portrait_3.jpg");
+    let limits = PhotoLimits::default();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated JPEG",
+            good[..good.len() / 3].to_vec(),
+            "truncated",
+        ),
+        (
+            "random bytes",
+            (0..5000u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            "not a JPEG or PNG",
+        ),
+        ("decompression bomb", bomb(), "over the limit"),
+        ("empty", Vec::new(), "not a JPEG or PNG"),
+    ];
+    for (what, bytes, expected) in cases {
+        let err = process(&bytes, &PhotoOptions::default(), &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{what}: {err}");
+    }
+    let tight = PhotoLimits {
+        max_file_bytes: 1000,
+        ..PhotoLimits::default()
+    };
+    let err = process(&good, &PhotoOptions::default(), &tight)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("over the limit of 1000"), "{err}");
+}
