@@ -20,6 +20,7 @@ pub mod clock;
 pub mod due;
 mod error;
 pub mod hazard;
+pub mod location;
 pub mod merge;
 pub mod model;
 pub mod notice;

@@ -169,6 +169,7 @@ fn inspection_templates(hazards: bool) -> Vec<Inspection> {
                 findings,
                 note: None,
                 supersedes: None,
+                proximity: None,
                 root: root.clone(),
                 extra: BTreeMap::new(),
             }

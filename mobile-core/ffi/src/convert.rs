@@ -421,6 +421,10 @@ pub struct Inspection {
     pub performed_on: String,
     /// Hazards found.
     pub findings: Vec<Finding>,
+    /// Distance of the geotag from the premises, metres (when both are known).
+    pub distance_m: Option<f64>,
+    /// Taken too far from the premises (or with a mocked location): flagged for review.
+    pub proximity_flagged: bool,
 }
 
 impl Inspection {
@@ -430,6 +434,8 @@ impl Inspection {
             premises_id: i.premises_id.0,
             inspector: i.inspector.0,
             performed_on: i.performed_on.to_string(),
+            distance_m: i.proximity.as_ref().map(|p| p.distance_m),
+            proximity_flagged: i.proximity.as_ref().is_some_and(|p| p.flagged),
             findings: i
                 .findings
                 .into_iter()

@@ -220,6 +220,10 @@ pub struct Inspection {
     /// The inspection this one corrects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supersedes: Option<InspectionId>,
+    /// How far from the premises the geotag was, and whether that is flagged for review
+    /// (computed when recorded, where both positions are known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proximity: Option<crate::location::Proximity>,
     /// The first inspection of the correction chain; hazard ids derive from it.
     pub root: InspectionId,
     /// Fields from newer app versions, kept and re-sent unchanged.

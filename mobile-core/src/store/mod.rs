@@ -37,6 +37,7 @@ use crate::clock::{Hlc, HlcClock, SystemClock, WallClock, china_date};
 use crate::due::{self, Cadence, DueItem, HazardFacts, PremisesFacts};
 use crate::error::{Error, Result};
 use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
+use crate::location::{ProximityRule, check_proximity};
 use crate::model::{
     DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, Premises,
     PremisesFields, PremisesId, UserId,
@@ -426,6 +427,10 @@ impl Store {
             .as_ref()
             .map_or_else(|| id.clone(), |o| o.root.clone());
         let findings = evaluate(&lists, &premises.fields, &draft.answers, today, &root)?;
+        let proximity = match (premises.fields.location, &draft.geotag) {
+            (Some(at), Some(fix)) => Some(check_proximity(at, fix, &ProximityRule::default())),
+            _ => None,
+        };
         let inspection = Inspection {
             id,
             premises_id: draft.premises_id,
@@ -438,6 +443,7 @@ impl Store {
             findings,
             note: draft.note,
             supersedes: draft.supersedes,
+            proximity,
             root,
             extra: BTreeMap::new(),
         };
