@@ -263,3 +263,39 @@ pub fn process(
         reference,
     })
 }
+
+/// Where a phone keeps its photos: `{sha256}.jpg` and `{sha256}.thumb.jpg` in one directory.
+#[derive(Clone, Debug)]
+pub struct PhotoDir(pub std::path::PathBuf);
+
+impl PhotoDir {
+    /// Saves a processed photo (write to a temporary name, then rename, so a crash never
+    /// leaves a half-written file under a photo's id). Saving the same photo again is a no-op.
+    pub fn save(&self, photo: &ProcessedPhoto) -> Result<PhotoRef> {
+        let io =
+            |e: std::io::Error| Error::invalid("photo", format!("cannot store the photo: {e}"));
+        std::fs::create_dir_all(&self.0).map_err(io)?;
+        for (path, bytes) in [
+            (self.full(&photo.reference.sha256), &photo.jpeg),
+            (self.thumbnail(&photo.reference.sha256), &photo.thumbnail),
+        ] {
+            if path.exists() {
+                continue;
+            }
+            let tmp = path.with_extension("part");
+            std::fs::write(&tmp, bytes).map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+        }
+        Ok(photo.reference.clone())
+    }
+
+    /// The stored picture of a photo id.
+    pub fn full(&self, sha256: &str) -> std::path::PathBuf {
+        self.0.join(format!("{sha256}.jpg"))
+    }
+
+    /// The thumbnail of a photo id.
+    pub fn thumbnail(&self, sha256: &str) -> std::path::PathBuf {
+        self.0.join(format!("{sha256}.thumb.jpg"))
+    }
+}

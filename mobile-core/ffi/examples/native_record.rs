@@ -67,6 +67,7 @@ fn main() {
         value: AnswerValue::YesNo { value },
         detail: None,
         note: None,
+        photos: vec![],
     };
     let records: Vec<u128> = (0..n)
         .map(|i| {
@@ -78,6 +79,7 @@ fn main() {
                     value: AnswerValue::Count { value: 2 },
                     detail: None,
                     note: None,
+                    photos: vec![],
                 },
                 yes_no("EX-04", false),
                 yes_no("EX-05", i % 2 == 0),
@@ -87,6 +89,7 @@ fn main() {
                     value: AnswerValue::Choice { value: "no".into() },
                     detail: None,
                     note: None,
+                    photos: vec![],
                 },
             ];
             let draft = InspectionDraft {

@@ -298,6 +298,8 @@ pub struct Answer {
     pub detail: Option<u32>,
     /// Free text.
     pub note: Option<String>,
+    /// Photos of this item (from `Phone::add_photo`); a hazard may need one.
+    pub photos: Vec<PhotoRef>,
 }
 
 impl Answer {
@@ -314,6 +316,7 @@ impl Answer {
         let mut a = model::Answer::new(self.code, value);
         a.detail = self.detail;
         a.note = self.note;
+        a.photos = self.photos.into_iter().map(PhotoRef::into_core).collect();
         Ok(a)
     }
 }
@@ -521,6 +524,15 @@ pub struct PhotoRef {
 }
 
 impl PhotoRef {
+    pub(crate) fn from_core(p: model::PhotoRef) -> Self {
+        PhotoRef {
+            sha256: p.sha256,
+            bytes: p.bytes,
+            width: p.width,
+            height: p.height,
+        }
+    }
+
     fn into_core(self) -> model::PhotoRef {
         model::PhotoRef {
             sha256: self.sha256,
@@ -703,4 +715,13 @@ impl DueItem {
             major: i.major,
         }
     }
+}
+
+/// A position.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct LatLon {
+    /// Latitude, degrees.
+    pub lat: f64,
+    /// Longitude, degrees.
+    pub lon: f64,
 }

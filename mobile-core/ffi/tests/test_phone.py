@@ -61,12 +61,12 @@ def shop(name, grid="g1"):
 def exits_answers(lighting_works):
     """A visit of the exits checklist; broken emergency lighting (EX-05) is a hazard."""
     def yes_no(code, value):
-        return x.Answer(code=code, value=x.AnswerValue.YES_NO(value=value), detail=None, note=None)
+        return x.Answer(code=code, value=x.AnswerValue.YES_NO(value=value), detail=None, note=None, photos=[])
     return [
         yes_no("EX-01", False), yes_no("EX-02", False),
-        x.Answer(code="EX-03", value=x.AnswerValue.COUNT(value=2), detail=None, note=None),
+        x.Answer(code="EX-03", value=x.AnswerValue.COUNT(value=2), detail=None, note=None, photos=[]),
         yes_no("EX-04", False), yes_no("EX-05", lighting_works), yes_no("EX-06", True),
-        x.Answer(code="EX-07", value=x.AnswerValue.CHOICE(value="no"), detail=None, note="无人住宿"),
+        x.Answer(code="EX-07", value=x.AnswerValue.CHOICE(value="no"), detail=None, note="无人住宿", photos=[]),
     ]
 
 
@@ -157,13 +157,28 @@ class PhoneWorkflow(unittest.TestCase):
         a = self.phone("errors", "w1")
         premises = a.add_premises(shop("错误测试店"))
         answers = exits_answers(lighting_works=True)
-        answers[0] = x.Answer(code="EX-99", value=x.AnswerValue.YES_NO(value=True), detail=None, note=None)
+        answers[0] = x.Answer(code="EX-99", value=x.AnswerValue.YES_NO(value=True), detail=None, note=None, photos=[])
         with self.assertRaises(x.XunchaError.Invalid) as caught:
             a.record_inspection(x.InspectionDraft(
                 premises_id=premises.id, kinds=[x.ChecklistKind.EXITS], answers=answers,
                 geotag=None, note=None))
         self.assertIn("EX-99", caught.exception.message)
         self.assertEqual(a.inspections_of(premises.id), [], "nothing stored")
+
+        # Goods in the corridor (EX-02) is a hazard that needs a photo: refused without one,
+        # recorded with one.
+        blocked = exits_answers(lighting_works=True)
+        blocked[1] = x.Answer(code="EX-02", value=x.AnswerValue.YES_NO(value=True), detail=None, note=None, photos=[])
+        draft = x.InspectionDraft(premises_id=premises.id, kinds=[x.ChecklistKind.EXITS], answers=blocked,
+                                  geotag=None, note=None)
+        with self.assertRaises(x.XunchaError.Invalid) as caught:
+            a.record_inspection(draft)
+        self.assertIn("EX-02", caught.exception.message)
+        with open("../shared/testdata/exif-orientation/Landscape_3.jpg", "rb") as f:
+            photo = a.add_photo(f.read())
+        blocked[1].photos = [photo]
+        found = a.record_inspection(draft)
+        self.assertEqual([f.code for f in found.findings], ["EX-02"])
 
         with self.assertRaises(x.XunchaError.Invalid) as caught:
             a.record_hazard_action("h", x.HazardAction.ISSUE_NOTICE(deadline="next week", notice_no=None), None, None)
@@ -211,6 +226,34 @@ class PhoneWorkflow(unittest.TestCase):
         self.assertEqual(len(mine), 160)
         a.sync(None)
         self.assertEqual(a.pending_count(), 0)
+
+
+class Photos(unittest.TestCase):
+    """The photo pipeline and the map conversion through the bindings."""
+
+    def test_a_photo_is_stored_upright_without_metadata(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            phone = x.Phone.open(os.path.join(tmp, "p.sqlite3"), "http://127.0.0.1:9")
+            with open("../shared/testdata/exif-orientation/Portrait_6.jpg", "rb") as f:
+                photo = phone.add_photo(f.read())
+            self.assertEqual((photo.width, photo.height), (1067, 1600))
+            self.assertEqual(len(photo.sha256), 64)
+            full = phone.photo_path(photo.sha256, False)
+            thumb = phone.photo_path(photo.sha256, True)
+            with open(full, "rb") as f:
+                data = f.read()
+            self.assertEqual(len(data), photo.bytes)
+            self.assertNotIn(b"Exif\0\0", data)
+            self.assertTrue(os.path.getsize(thumb) < len(data))
+            self.assertIsNone(phone.photo_path("0" * 64, False))
+            with self.assertRaises(x.XunchaError.Invalid) as caught:
+                phone.add_photo(b"\xff\xd8\xff not really a jpeg")
+            self.assertIn("photo", caught.exception.message)
+
+    def test_positions_convert_to_gcj02_for_chinese_maps(self):
+        p = x.wgs84_to_gcj02(39.9087, 116.3975)
+        self.assertAlmostEqual(p.lat - 39.9087, 0.0014, delta=0.0004)
+        self.assertAlmostEqual(p.lon - 116.3975, 0.0062, delta=0.0006)
 
 
 if __name__ == "__main__":
