@@ -168,3 +168,56 @@ impl GridIndex {
         self.tree.size() == 0
     }
 }
+
+/// A grid's boundary as the server sends it: GeoJSON geometry (Polygon or MultiPolygon, WGS-84).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GridArea {
+    /// Grid id.
+    pub id: String,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// GeoJSON geometry.
+    pub geometry: serde_json::Value,
+}
+
+/// The polygons of a GeoJSON geometry (a Polygon, or each part of a MultiPolygon).
+pub fn polygons_from_geojson(geometry: &serde_json::Value) -> crate::Result<Vec<Polygon<f64>>> {
+    let bad = |m: String| crate::Error::invalid("geometry", m);
+    let g: geojson::Geometry =
+        serde_json::from_value(geometry.clone()).map_err(|e| bad(e.to_string()))?;
+    let shape: geo::Geometry<f64> = g
+        .try_into()
+        .map_err(|e: geojson::Error| bad(e.to_string()))?;
+    let polygons = match shape {
+        geo::Geometry::Polygon(p) => vec![p],
+        geo::Geometry::MultiPolygon(m) => m.0,
+        _ => return Err(bad("a grid must be a Polygon or MultiPolygon".into())),
+    };
+    for p in &polygons {
+        let ok = p.exterior().0.len() >= 4
+            && p.exterior()
+                .0
+                .iter()
+                .all(|c| (-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y));
+        if !ok {
+            return Err(bad(
+                "a polygon needs at least 3 corners within WGS-84 ranges".into(),
+            ));
+        }
+    }
+    Ok(polygons)
+}
+
+impl GridIndex {
+    /// Indexes grid areas (a MultiPolygon grid counts with each of its parts); areas whose
+    /// geometry does not parse are left out.
+    pub fn from_areas(areas: &[GridArea]) -> GridIndex {
+        GridIndex::new(areas.iter().flat_map(|a| {
+            polygons_from_geojson(&a.geometry)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (a.id.clone(), p))
+        }))
+    }
+}

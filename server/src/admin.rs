@@ -20,6 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin/users", post(add_user))
         .route("/v1/admin/users/{id}/areas", put(set_areas))
         .route("/v1/admin/grids/{id}", put(put_grid))
+        .route("/v1/admin/grids/import", post(import_grids))
         .route("/v1/admin/digest", get(digest))
         .route("/v1/admin/calendar", put(put_calendar))
         .route("/v1/admin/cadence", put(put_cadence))
@@ -136,7 +137,9 @@ async fn put_calendar(
                 .map_err(|e| {
                     ApiError::invalid("invalid_calendar", "日历文件格式不正确", e.to_string())
                 })?;
-            Ok(Json(json!({ "tag": crate::reference_data(store)?.tag })))
+            Ok(Json(
+                json!({ "tag": crate::reference_data(store, &crate::accounts::Scope::All)?.tag }),
+            ))
         })
         .await
 }
@@ -159,9 +162,89 @@ async fn put_cadence(
         .write(move |store| {
             let (calendar, _) = store.reference()?;
             store.set_reference(&calendar, &cadence)?;
-            Ok(Json(json!({ "tag": crate::reference_data(store)?.tag })))
+            Ok(Json(
+                json!({ "tag": crate::reference_data(store, &crate::accounts::Scope::All)?.tag }),
+            ))
         })
         .await
+}
+
+/// Imports grids with their boundaries from a GeoJSON FeatureCollection: each feature has
+/// `properties.id` (and `name`, `community`, `subdistrict`) and a Polygon or MultiPolygon
+/// (WGS-84). All or nothing.
+async fn import_grids(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(collection): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    let features = collection
+        .get("features")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_geojson",
+                "须为 GeoJSON FeatureCollection",
+                "expected a GeoJSON FeatureCollection",
+            )
+        })?
+        .clone();
+    let mut grids = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        let props = f.get("properties").cloned().unwrap_or_default();
+        let text = |k: &str| {
+            props
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let id = text("id");
+        let geometry = f.get("geometry").cloned().unwrap_or_default();
+        let invalid = |why: String| {
+            ApiError::invalid(
+                "invalid_geojson",
+                format!("第 {} 个网格有误：{why}", i + 1),
+                format!("feature {i}: {why}"),
+            )
+        };
+        if id.is_empty() {
+            return Err(invalid("properties.id is missing".into()));
+        }
+        xuncha_core::location::polygons_from_geojson(&geometry)
+            .map_err(|e| invalid(e.to_string()))?;
+        let name = if text("name").is_empty() {
+            id.clone()
+        } else {
+            text("name")
+        };
+        grids.push((
+            Grid {
+                id,
+                name,
+                community: text("community"),
+                subdistrict: text("subdistrict"),
+            },
+            geometry,
+        ));
+    }
+    let n = grids.len();
+    state
+        .write(move |store| {
+            let tx = store.conn().unchecked_transaction()?;
+            for (grid, geometry) in &grids {
+                accounts::upsert_grid(&tx, grid)?;
+                tx.execute(
+                    "UPDATE server_grids SET geometry = ?2 WHERE id = ?1",
+                    rusqlite::params![grid.id, geometry.to_string()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+    state.forget_tokens();
+    Ok(Json(json!({ "imported": n })))
 }
 
 async fn digest(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_accounts_sync.sql"),
     include_str!("../migrations/0002_webhooks.sql"),
+    include_str!("../migrations/0003_grid_geometry.sql"),
 ];
 
 /// The author of ops the server writes on its own.

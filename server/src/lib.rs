@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use xuncha_core::clock::Hlc;
+use xuncha_core::location::GridArea;
 use xuncha_core::sync::{
     ENROLL_PATH, EnrollRequest, EnrollResponse, PULL_PATH, PUSH_PATH, REFERENCE_PATH, ReferenceData,
 };
@@ -285,23 +286,52 @@ async fn me(
 /// `GET /v1/reference`: the calendar and cadence phones use offline.
 async fn reference(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let data = state.write(|s| reference_data(s)).await?;
+    let (scope, _) = state.scope(&caller).await?;
+    let data = state.write(move |s| reference_data(s, &scope)).await?;
     Ok(body::json(&headers, StatusCode::OK, &data))
 }
 
-/// The reference data as served, with its tag.
-pub fn reference_data(store: &xuncha_core::store::Store) -> Result<ReferenceData, ApiError> {
+/// The reference data as served to someone covering `scope`, with its tag.
+pub fn reference_data(
+    store: &xuncha_core::store::Store,
+    scope: &Scope,
+) -> Result<ReferenceData, ApiError> {
     use sha2::Digest;
     let (calendar, cadence) = store.reference()?;
     let cadence_json = serde_json::to_string(&cadence).map_err(ApiError::internal)?;
-    let tag = hex::encode(&sha2::Sha256::digest(format!("{calendar}\n{cadence_json}"))[..8]);
+    let grids: Vec<GridArea> = store
+        .conn()
+        .prepare_cached(
+            "SELECT id, name, geometry FROM server_grids WHERE geometry IS NOT NULL ORDER BY id",
+        )?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .filter_map(|row| {
+            let (id, name, geometry) = row.ok()?;
+            scope.covers(&id).then(|| GridArea {
+                id,
+                name,
+                geometry: serde_json::from_str(&geometry).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let grids_json = serde_json::to_string(&grids).map_err(ApiError::internal)?;
+    let tag = hex::encode(
+        &sha2::Sha256::digest(format!("{calendar}\n{cadence_json}\n{grids_json}"))[..8],
+    );
     Ok(ReferenceData {
         tag,
         calendar: serde_json::from_str(&calendar).map_err(ApiError::internal)?,
         cadence,
+        grids,
     })
 }
 

@@ -731,6 +731,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/v1/admin/quarantine"),
         ("get", "/v1/reference"),
         ("get", "/v1/overdue"),
+        ("post", "/v1/admin/grids/import"),
         ("put", "/v1/admin/calendar"),
         ("put", "/v1/admin/cadence"),
         ("post", "/v1/admin/quarantine/release"),

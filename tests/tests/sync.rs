@@ -568,3 +568,50 @@ fn calendar_and_cadence_edited_on_the_server_reach_the_phones() {
     let reopened = xuncha_core::store::Store::open(&path).unwrap();
     assert!(reopened.calendar().covers(2027));
 }
+
+#[test]
+fn grid_boundaries_imported_from_geojson_reach_the_phones() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    let square = |x: f64, y: f64| {
+        serde_json::json!({
+            "type": "Polygon",
+            "coordinates": [[[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]]
+        })
+    };
+    let collection = serde_json::json!({
+        "type": "FeatureCollection",
+        "features": [
+            { "type": "Feature", "properties": { "id": "g1", "name": "幸福一网格", "community": "幸福社区" }, "geometry": square(121.47, 31.23) },
+            { "type": "Feature", "properties": { "id": "g2", "name": "幸福二网格", "community": "幸福社区" }, "geometry": square(121.48, 31.23) }
+        ]
+    });
+    let (status, body) = admin.call("POST", "/v1/admin/grids/import", Some(collection));
+    assert_eq!(
+        (status, body["imported"].as_u64()),
+        (200, Some(2)),
+        "{body}"
+    );
+    let broken = serde_json::json!({ "type": "FeatureCollection", "features": [
+        { "type": "Feature", "properties": { "id": "g3" }, "geometry": { "type": "Point", "coordinates": [121.0, 31.0] } }
+    ]});
+    let (status, body) = admin.call("POST", "/v1/admin/grids/import", Some(broken));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_geojson")),
+        "{body}"
+    );
+
+    admin.worker("w1", &["g1"]);
+    let mut phone = Phone::new(dir.path(), "phone-1", &server.url, now_ms(), test_options());
+    phone.enroll("w1");
+    phone.sync();
+    let at = |lat, lon| phone.store.grid_at(xuncha_core::model::LatLon { lat, lon });
+    assert_eq!(at(31.235, 121.475).as_deref(), Some("g1"));
+    assert_eq!(
+        at(31.235, 121.485),
+        None,
+        "g2 is not this worker's, so not on the phone"
+    );
+}

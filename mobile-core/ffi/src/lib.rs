@@ -307,6 +307,13 @@ impl Phone {
         path.exists().then(|| path.display().to_string())
     }
 
+    /// The grid a position lies in, among the grids synced to this phone (their boundaries
+    /// come from the server).
+    pub fn grid_at(&self, lat: f64, lon: f64) -> Option<String> {
+        self.store()
+            .grid_at(xuncha_core::model::LatLon { lat, lon })
+    }
+
     /// Changes waiting to be pushed.
     pub fn pending_count(&self) -> Result<u64> {
         Ok(self.store().pending_count()?)

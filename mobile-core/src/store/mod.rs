@@ -37,7 +37,7 @@ use crate::clock::{Hlc, HlcClock, SystemClock, WallClock, china_date};
 use crate::due::{self, Cadence, DueItem, HazardFacts, PremisesFacts};
 use crate::error::{Error, Result};
 use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
-use crate::location::{ProximityRule, check_proximity};
+use crate::location::{GridArea, GridIndex, ProximityRule, check_proximity};
 use crate::model::{
     DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, Premises,
     PremisesFields, PremisesId, UserId,
@@ -76,6 +76,8 @@ pub struct Store {
     calendar: WorkCalendar,
     /// Re-inspection cadence: the server's once synced, else the defaults.
     cadence: Cadence,
+    /// The boundaries of the grids this phone covers, as last synced.
+    grids: GridIndex,
 }
 
 impl Store {
@@ -125,6 +127,7 @@ impl Store {
             catalog: Catalog::builtin(),
             calendar: WorkCalendar::builtin().clone(),
             cadence: Cadence::default(),
+            grids: GridIndex::new(Vec::new()),
         };
         store.load_reference()?;
         // Ops kept from a newer version may be understood now (after an app upgrade).
@@ -629,7 +632,23 @@ impl Store {
         Ok((calendar, self.cadence.clone()))
     }
 
+    /// Replaces the grid boundaries (as the server sends them for this user's area).
+    pub fn set_grids(&mut self, grids: &[GridArea]) -> Result<()> {
+        set_meta(&self.conn, "grids_json", &serde_json::to_string(grids)?)?;
+        self.grids = GridIndex::from_areas(grids);
+        Ok(())
+    }
+
+    /// The grid a position lies in, among the grids synced to this phone.
+    pub fn grid_at(&self, at: crate::model::LatLon) -> Option<String> {
+        self.grids.grid_at(at).map(str::to_owned)
+    }
+
     fn load_reference(&mut self) -> Result<()> {
+        if let Some(json) = get_meta(&self.conn, "grids_json")? {
+            let areas: Vec<GridArea> = serde_json::from_str(&json)?;
+            self.grids = GridIndex::from_areas(&areas);
+        }
         if let Some(json) = get_meta(&self.conn, "calendar_json")? {
             self.calendar = WorkCalendar::from_json(&json)?;
         }

@@ -306,6 +306,7 @@ impl SyncClient {
         })?;
         if get_meta(store.conn(), REFERENCE_KEY)?.as_deref() != Some(data.tag.as_str()) {
             store.set_reference(&data.calendar.to_string(), &data.cadence)?;
+            store.set_grids(&data.grids)?;
             set_meta(store.conn(), REFERENCE_KEY, &data.tag)?;
         }
         Ok(())

@@ -154,6 +154,9 @@ pub struct ReferenceData {
     pub calendar: Value,
     /// Re-inspection cadence.
     pub cadence: crate::due::Cadence,
+    /// Boundaries of the grids the user covers (those that have one).
+    #[serde(default)]
+    pub grids: Vec<crate::location::GridArea>,
 }
 
 /// The server writes pulls from stored JSON without decoding it: this serializes exactly as
