@@ -51,6 +51,8 @@ pub struct PhotoOptions {
     pub quality: u8,
     /// Long edge of the thumbnail.
     pub thumb_edge: u32,
+    /// Text stamped into the bottom of the picture (水印): time, place, premises.
+    pub watermark: Option<Watermark>,
 }
 
 impl Default for PhotoOptions {
@@ -59,6 +61,100 @@ impl Default for PhotoOptions {
             long_edge: 1600,
             quality: 80,
             thumb_edge: 320,
+            watermark: None,
+        }
+    }
+}
+
+/// A watermark: lines of text drawn white on a darkened band at the bottom, with a font the
+/// host app supplies (TrueType/OpenType, collections too; it must cover the text, CJK included).
+#[derive(Clone)]
+pub struct Watermark {
+    font: std::sync::Arc<ab_glyph::FontVec>,
+    /// The lines, top to bottom.
+    pub lines: Vec<String>,
+}
+
+impl std::fmt::Debug for Watermark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watermark")
+            .field("lines", &self.lines)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Watermark {
+    /// Loads the font (the first face of a collection) and checks it covers every character.
+    pub fn new(font_bytes: Vec<u8>, lines: Vec<String>) -> Result<Watermark> {
+        let font = ab_glyph::FontVec::try_from_vec_and_index(font_bytes, 0)
+            .map_err(|e| bad(format!("watermark font does not load: {e}")))?;
+        Watermark {
+            font: std::sync::Arc::new(font),
+            lines: Vec::new(),
+        }
+        .with_lines(lines)
+    }
+
+    /// The same font with other lines (checked the same way).
+    pub fn with_lines(&self, lines: Vec<String>) -> Result<Watermark> {
+        use ab_glyph::Font;
+        if let Some(c) = lines
+            .iter()
+            .flat_map(|l| l.chars())
+            .find(|c| !c.is_whitespace() && self.font.glyph_id(*c).0 == 0)
+        {
+            return Err(bad(format!("the watermark font has no glyph for {c:?}")));
+        }
+        Ok(Watermark {
+            font: self.font.clone(),
+            lines,
+        })
+    }
+
+    /// Draws the lines onto an RGB picture.
+    fn stamp(&self, img: &mut Image<'_>) {
+        use ab_glyph::{Font, ScaleFont, point};
+        let (w, h) = (img.width(), img.height());
+        let size = (h.min(w) as f32 / 28.0).max(14.0);
+        let line_h = size * 1.25;
+        let pad = size * 0.5;
+        let band = (line_h * self.lines.len() as f32 + 2.0 * pad).min(h as f32) as u32;
+        let buf = img.buffer_mut();
+        // Darken the band so white text reads on any picture.
+        for y in h - band..h {
+            for x in 0..w {
+                let i = ((y * w + x) * 3) as usize;
+                for c in &mut buf[i..i + 3] {
+                    *c = (u16::from(*c) * 2 / 5) as u8;
+                }
+            }
+        }
+        let scaled = self.font.as_scaled(size);
+        for (n, line) in self.lines.iter().enumerate() {
+            let baseline = (h - band) as f32 + pad + line_h * n as f32 + scaled.ascent();
+            let mut x = pad;
+            for c in line.chars() {
+                let id = self.font.glyph_id(c);
+                let glyph = id.with_scale_and_position(size, point(x, baseline));
+                x += scaled.h_advance(id);
+                let Some(outline) = self.font.outline_glyph(glyph) else {
+                    continue;
+                };
+                let b = outline.px_bounds();
+                outline.draw(|gx, gy, coverage| {
+                    let (px, py) = (
+                        b.min.x as i64 + i64::from(gx),
+                        b.min.y as i64 + i64::from(gy),
+                    );
+                    if px < 0 || py < 0 || px >= i64::from(w) || py >= i64::from(h) {
+                        return;
+                    }
+                    let i = ((py as u32 * w + px as u32) * 3) as usize;
+                    for c in &mut buf[i..i + 3] {
+                        *c = (f32::from(*c) + (255.0 - f32::from(*c)) * coverage.min(1.0)) as u8;
+                    }
+                });
+            }
         }
     }
 }
@@ -243,8 +339,11 @@ pub fn process(
     limits: &PhotoLimits,
 ) -> Result<ProcessedPhoto> {
     let upright = decode_upright_at_least(bytes, limits, options.long_edge)?;
-    let stored = fit(&upright, options.long_edge)?;
+    let mut stored = fit(&upright, options.long_edge)?;
     drop(upright);
+    if let Some(mark) = &options.watermark {
+        mark.stamp(&mut stored);
+    }
     let jpeg = encode(&stored, options.quality)?;
     let thumb_source = DynamicImage::ImageRgb8(
         image::RgbImage::from_raw(stored.width(), stored.height(), stored.buffer().to_vec())

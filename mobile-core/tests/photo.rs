@@ -175,3 +175,56 @@ fn bad_pictures_are_refused_with_a_clear_error() {
         .to_string();
     assert!(err.contains("over the limit of 1000"), "{err}");
 }
+
+const CJK_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+const LATIN_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+fn font(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        panic!("{path}: {e} (.ci/run installs fonts-wqy-microhei and fonts-dejavu-core)")
+    })
+}
+
+#[test]
+fn a_watermark_with_chinese_text_is_stamped_into_the_bottom_band() {
+    use xuncha_core::photo::Watermark;
+    let input = read("Landscape_0.jpg");
+    let lines = vec![
+        "2026-11-23 10:41".to_owned(),
+        "31.23040, 121.47370 幸福路1号".to_owned(),
+        "老王面馆".to_owned(),
+    ];
+    let mark = Watermark::new(font(CJK_FONT), lines.clone()).unwrap();
+    let plain = process(&input, &PhotoOptions::default(), &PhotoLimits::default()).unwrap();
+    let options = PhotoOptions {
+        watermark: Some(mark),
+        ..PhotoOptions::default()
+    };
+    let stamped = process(&input, &options, &PhotoLimits::default()).unwrap();
+    assert_ne!(plain.reference.sha256, stamped.reference.sha256);
+    let (a, b) = (
+        image::load_from_memory(&plain.jpeg).unwrap().to_rgb8(),
+        image::load_from_memory(&stamped.jpeg).unwrap().to_rgb8(),
+    );
+    let (w, h) = a.dimensions();
+    let rows = |img: &image::RgbImage, from: u32, to: u32| {
+        image::imageops::crop_imm(img, 0, from, w, to - from).to_image()
+    };
+    // The top of the picture is untouched; the band at the bottom is darkened and carries
+    // bright text, so it differs a lot.
+    assert!(mean_error(&rows(&a, 0, h * 6 / 10), &rows(&b, 0, h * 6 / 10)) < 1.0);
+    let band = (h - h / 7, h);
+    assert!(mean_error(&rows(&a, band.0, band.1), &rows(&b, band.0, band.1)) > 20.0);
+    let bright = rows(&b, band.0, band.1)
+        .pixels()
+        .filter(|p| p.0.iter().all(|c| *c > 200))
+        .count();
+    assert!(bright > 2_000, "the text is drawn: {bright} bright pixels");
+
+    // A font that cannot show the Chinese text is refused up front, not drawn as boxes.
+    let Err(err) = Watermark::new(font(LATIN_FONT), lines) else {
+        panic!("a Latin-only font was accepted for Chinese text");
+    };
+    assert!(err.to_string().contains("no glyph for '幸'"), "{err}");
+    assert!(Watermark::new(b"not a font".to_vec(), vec![]).is_err());
+}

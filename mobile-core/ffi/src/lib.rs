@@ -18,7 +18,7 @@ mod convert;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use xuncha_core::model::{HazardId, PremisesId};
-use xuncha_core::photo::{self, PhotoDir, PhotoLimits, PhotoOptions};
+use xuncha_core::photo::{self, PhotoDir, PhotoLimits, PhotoOptions, Watermark};
 use xuncha_core::store::Store;
 use xuncha_core::sync::client::{SyncClient, SyncOptions};
 
@@ -121,6 +121,8 @@ pub struct Phone {
     store: Mutex<Store>,
     client: SyncClient,
     photos: PhotoDir,
+    /// The font for watermarks, set by the host app.
+    watermark: Mutex<Option<Watermark>>,
 }
 
 impl Phone {
@@ -145,6 +147,7 @@ impl Phone {
             store: Mutex::new(store),
             client,
             photos: PhotoDir(dir),
+            watermark: Mutex::new(None),
         }))
     }
 
@@ -289,12 +292,36 @@ impl Phone {
     }
 
     /// Takes a camera picture (JPEG or PNG bytes): turns it upright, resizes it to 1,600 px,
-    /// stores it without metadata with a thumbnail, and returns its reference to attach to an
-    /// answer or a hazard action. Refuses damaged or oversized pictures. Blocking (about
+    /// stamps the `watermark` lines (time, place, premises; none when empty) into it, stores it
+    /// without metadata with a thumbnail, and returns its reference to attach to an answer or
+    /// a hazard action. Refuses damaged or oversized pictures. Blocking (about
     /// 0.1 s for 12 megapixels): call it off the UI thread. Does not touch the database.
-    pub fn add_photo(&self, bytes: Vec<u8>) -> Result<PhotoRef> {
-        let processed = photo::process(&bytes, &PhotoOptions::default(), &PhotoLimits::default())?;
+    pub fn add_photo(&self, bytes: Vec<u8>, watermark: Vec<String>) -> Result<PhotoRef> {
+        let mut options = PhotoOptions::default();
+        if !watermark.is_empty() {
+            let font = self
+                .watermark
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let font = font.ok_or_else(|| XunchaError::Invalid {
+                message: "set a watermark font (set_watermark_font) before stamping photos".into(),
+            })?;
+            options.watermark = Some(font.with_lines(watermark)?);
+        }
+        let processed = photo::process(&bytes, &options, &PhotoLimits::default())?;
         Ok(PhotoRef::from_core(self.photos.save(&processed)?))
+    }
+
+    /// Sets the font watermarks are drawn with (a TrueType/OpenType file or collection the app
+    /// ships or the system has, e.g. Noto Sans CJK); it must cover Chinese.
+    pub fn set_watermark_font(&self, font_path: String) -> Result<()> {
+        let bytes = std::fs::read(&font_path).map_err(|e| XunchaError::Invalid {
+            message: format!("watermark font {font_path}: {e}"),
+        })?;
+        let font = Watermark::new(bytes, vec!["巡查水印".into()])?;
+        *self.watermark.lock().unwrap_or_else(|p| p.into_inner()) = Some(font);
+        Ok(())
     }
 
     /// Where the stored picture of a photo is (for display and upload), if it is on this phone.

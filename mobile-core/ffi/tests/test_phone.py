@@ -175,7 +175,7 @@ class PhoneWorkflow(unittest.TestCase):
             a.record_inspection(draft)
         self.assertIn("EX-02", caught.exception.message)
         with open("../shared/testdata/exif-orientation/Landscape_3.jpg", "rb") as f:
-            photo = a.add_photo(f.read())
+            photo = a.add_photo(f.read(), [])
         blocked[1].photos = [photo]
         found = a.record_inspection(draft)
         self.assertEqual([f.code for f in found.findings], ["EX-02"])
@@ -235,7 +235,8 @@ class Photos(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             phone = x.Phone.open(os.path.join(tmp, "p.sqlite3"), "http://127.0.0.1:9")
             with open("../shared/testdata/exif-orientation/Portrait_6.jpg", "rb") as f:
-                photo = phone.add_photo(f.read())
+                camera = f.read()
+            photo = phone.add_photo(camera, [])
             self.assertEqual((photo.width, photo.height), (1067, 1600))
             self.assertEqual(len(photo.sha256), 64)
             full = phone.photo_path(photo.sha256, False)
@@ -247,8 +248,16 @@ class Photos(unittest.TestCase):
             self.assertTrue(os.path.getsize(thumb) < len(data))
             self.assertIsNone(phone.photo_path("0" * 64, False))
             with self.assertRaises(x.XunchaError.Invalid) as caught:
-                phone.add_photo(b"\xff\xd8\xff not really a jpeg")
+                phone.add_photo(b"\xff\xd8\xff not really a jpeg", [])
             self.assertIn("photo", caught.exception.message)
+            # Watermarks need a font that covers Chinese, set once by the app.
+            with self.assertRaises(x.XunchaError.Invalid):
+                phone.add_photo(camera, ["老王面馆"])
+            phone.set_watermark_font("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+            stamped = phone.add_photo(camera, ["2026-11-23 10:41", "幸福路1号", "老王面馆"])
+            self.assertNotEqual(stamped.sha256, photo.sha256)
+            with self.assertRaises(x.XunchaError.Invalid):
+                phone.set_watermark_font("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
     def test_positions_convert_to_gcj02_for_chinese_maps(self):
         p = x.wgs84_to_gcj02(39.9087, 116.3975)
