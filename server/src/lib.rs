@@ -14,6 +14,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod escalation;
+pub mod ical;
 pub mod overdue;
 mod status;
 pub mod sync;
@@ -274,12 +275,17 @@ async fn me(
         Scope::All => None,
         Scope::Grids(g) => Some(g.into_iter().collect()),
     };
+    let user = caller.user.0.clone();
+    let feed = state
+        .write(move |s| ical::feed_path(s.conn(), &user))
+        .await?;
     Ok(Json(serde_json::json!({
         "user": caller.user,
         "role": caller.role,
         "device": caller.device,
         "grids": grids,
         "scope": tag,
+        "calendar_feed": feed,
     })))
 }
 
@@ -355,6 +361,7 @@ pub fn app(state: AppState) -> Router {
         .route(PULL_PATH, get(sync::pull))
         .route(REFERENCE_PATH, get(reference))
         .route("/v1/overdue", get(overdue::overdue))
+        .route("/v1/feeds/{user}/{file}", get(ical::feed))
         .merge(admin::router())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -732,6 +732,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/v1/reference"),
         ("get", "/v1/overdue"),
         ("post", "/v1/admin/grids/import"),
+        ("get", "/v1/feeds/{user}/{file}"),
         ("put", "/v1/admin/calendar"),
         ("put", "/v1/admin/cadence"),
         ("post", "/v1/admin/quarantine/release"),
@@ -751,7 +752,10 @@ async fn the_openapi_document_describes_every_endpoint() {
             "{method} {path} is not documented"
         );
         // ...and the route exists: anything but the fallback's 404.
-        let uri = path.replace("{id}", "x");
+        let uri = path
+            .replace("{id}", "x")
+            .replace("{user}", "x")
+            .replace("{file}", "x.ics");
         let (code, body) = send(
             &s,
             &method.to_uppercase(),
@@ -864,6 +868,46 @@ async fn overdue_hazards_escalate_once_and_phones_see_it() {
     assert_eq!(report["items"][0]["hazard_id"], hazard.as_str());
     let (_, theirs) = send(&s, "GET", "/v1/overdue", Some(&s.w2), vec![], &[]).await;
     assert_eq!(theirs["items"], json!([]));
+
+    // The worker's calendar feed: a secret URL a calendar app can subscribe to.
+    let (_, me) = send(&s, "GET", "/v1/me", Some(&s.w1), vec![], &[]).await;
+    let feed = me["calendar_feed"].as_str().unwrap().to_owned();
+    assert!(
+        feed.starts_with("/v1/feeds/w1/") && feed.ends_with(".ics"),
+        "{feed}"
+    );
+    let (code, ics) = send(&s, "GET", &feed, None, vec![], &[]).await;
+    assert_eq!(code, StatusCode::OK);
+    let ics = ics.as_str().unwrap().to_owned();
+    assert!(
+        ics.starts_with("BEGIN:VCALENDAR\r\n") && ics.ends_with("END:VCALENDAR\r\n"),
+        "{ics}"
+    );
+    assert!(
+        ics.contains("SUMMARY:隐患复查 Re-check: 老王面馆 (逾期"),
+        "{ics}"
+    );
+    let (code, _) = send(&s, "GET", &feed.replace("/w1/", "/w2/"), None, vec![], &[]).await;
+    assert_eq!(
+        code,
+        StatusCode::NOT_FOUND,
+        "a key opens only its own user's feed"
+    );
+    let (_, theirs) = send(&s, "GET", "/v1/me", Some(&s.w2), vec![], &[]).await;
+    let (code, other) = send(
+        &s,
+        "GET",
+        theirs["calendar_feed"].as_str().unwrap(),
+        None,
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        !other.as_str().unwrap().contains("VEVENT"),
+        "w2's grid has nothing due"
+    );
 
     // Escalation levels by date: T+1 calendar day, T+3 working days.
     let d = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
