@@ -805,29 +805,29 @@ async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
     }
 }
 
-#[tokio::test]
-async fn overdue_hazards_escalate_once_and_phones_see_it() {
-    let s = server();
+/// A g1 shop inspected 20 days ago by w1's phone, with a hazard whose notice deadline passed
+/// `days_late` days ago, pushed to the server.
+async fn overdue_hazard(s: &Server, days_late: u64) -> xuncha_core::model::HazardId {
     let day = 86_400_000;
-    let today = china_date(now_ms());
     let mut p = phone("phone-w1", "w1", now_ms() - 20 * day);
     shop_with_inspection(&mut p, "g1");
     let hazard = p.open_hazards().unwrap()[0].id.clone();
-    let deadline = today - chrono::Days::new(10);
-    p.record_hazard_event(
-        &hazard,
-        HazardAction::NoticeIssued {
-            deadline,
-            notice_no: None,
-        },
-        None,
-        None,
-    )
-    .unwrap();
-    assert_eq!(
-        push(&s, &s.w1, &p.pending_ops(100).unwrap()).await.0,
-        StatusCode::OK
-    );
+    let deadline = china_date(now_ms()) - chrono::Days::new(days_late);
+    let notice = HazardAction::NoticeIssued {
+        deadline,
+        notice_no: None,
+    };
+    p.record_hazard_event(&hazard, notice, None, None).unwrap();
+    let (code, ack) = push(s, &s.w1, &p.pending_ops(100).unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    hazard
+}
+
+#[tokio::test]
+async fn overdue_hazards_escalate_once_and_phones_see_it() {
+    let s = server();
+    let today = china_date(now_ms());
+    let hazard = overdue_hazard(&s, 10).await;
 
     let run = |s: &Server| {
         s.state
@@ -963,26 +963,8 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
     tokio::spawn(axum::serve(listener, receiver).into_future());
 
     let s = server();
-    let day = 86_400_000;
     let now = now_ms();
-    let mut p = phone("phone-w1", "w1", now - 20 * day);
-    shop_with_inspection(&mut p, "g1");
-    let hazard = p.open_hazards().unwrap()[0].id.clone();
-    let deadline = china_date(now) - chrono::Days::new(2);
-    p.record_hazard_event(
-        &hazard,
-        HazardAction::NoticeIssued {
-            deadline,
-            notice_no: None,
-        },
-        None,
-        None,
-    )
-    .unwrap();
-    assert_eq!(
-        push(&s, &s.w1, &p.pending_ops(100).unwrap()).await.0,
-        StatusCode::OK
-    );
+    let hazard = overdue_hazard(&s, 2).await;
     let done = s
         .state
         .db()

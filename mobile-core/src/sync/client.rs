@@ -199,14 +199,7 @@ impl SyncClient {
             };
             let body = gzip_json(&PushRequest { ops })?;
             let sent = std::time::SystemTime::now();
-            let answer: Result<PushResponse> = self.call(&mut report.retries, || {
-                self.http
-                    .post(format!("{}{PUSH_PATH}", self.base))
-                    .bearer_auth(token)
-                    .header("content-type", "application/json")
-                    .header("content-encoding", "gzip")
-                    .body(body.clone())
-            });
+            let answer: Result<PushResponse> = self.push(token, &body, &mut report.retries);
             let answer = match answer {
                 Ok(a) => a,
                 // The server holds less than we thought (restored from a backup): push again
@@ -239,15 +232,20 @@ impl SyncClient {
     /// What the server holds of this device, read from a push of nothing.
     fn server_acked(&self, token: &str, retries: &mut u32) -> Result<u64> {
         let body = gzip_json(&PushRequest { ops: Vec::new() })?;
-        let answer: PushResponse = self.call(retries, || {
+        let answer = self.push(token, &body, retries)?;
+        Ok(answer.acked_seq)
+    }
+
+    /// One push request (a gzipped [`PushRequest`]), with retries.
+    fn push(&self, token: &str, body: &[u8], retries: &mut u32) -> Result<PushResponse> {
+        self.call(retries, || {
             self.http
                 .post(format!("{}{PUSH_PATH}", self.base))
                 .bearer_auth(token)
                 .header("content-type", "application/json")
                 .header("content-encoding", "gzip")
-                .body(body.clone())
-        })?;
-        Ok(answer.acked_seq)
+                .body(body.to_vec())
+        })
     }
 
     fn pull_all(
