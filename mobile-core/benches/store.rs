@@ -17,7 +17,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use xuncha_core::checklist::sample::{sample_answers, sample_visit};
 use xuncha_core::checklist::{Catalog, ChecklistKind};
 use xuncha_core::clock::{ManualClock, WallClock, china_date};
-use xuncha_core::due::Cadence;
+
 use xuncha_core::hazard::HazardAction;
 use xuncha_core::model::{
     Answer, AnswerValue, GasUse, InspectionDraft, PremisesFields, PremisesKind, UserId,
@@ -166,14 +166,13 @@ fn due_list(c: &mut Criterion) {
                 .unwrap();
         }
     }
-    let cadence = Cadence::default();
-    let items = store.due(now, &cadence).unwrap();
+    let items = store.due(now).unwrap();
     assert!(items.len() > 500, "{}", items.len());
     c.bench_function("due/2000_premises_10000_inspections", |b| {
-        b.iter(|| store.due(now, &cadence).unwrap())
+        b.iter(|| store.due(now).unwrap())
     });
     c.bench_function("next_reminder_at/2000_premises_10000_inspections", |b| {
-        b.iter(|| store.next_reminder_at(now, &cadence).unwrap())
+        b.iter(|| store.next_reminder_at(now).unwrap())
     });
 }
 

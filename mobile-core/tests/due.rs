@@ -8,7 +8,7 @@ use chrono::{Days, NaiveDate};
 use xuncha_core::calendar::WorkCalendar;
 use xuncha_core::checklist::sample::sample_visit;
 use xuncha_core::clock::{ManualClock, WallClock, china_date};
-use xuncha_core::due::{Cadence, DueItem, DueKind};
+use xuncha_core::due::{DueItem, DueKind};
 use xuncha_core::hazard::{HazardAction, HazardStatus};
 use xuncha_core::model::{DeviceId, GasUse, PremisesFields, PremisesKind, UserId};
 use xuncha_core::store::{Store, StoreOptions};
@@ -70,15 +70,14 @@ fn routine_visits_follow_the_cadence_of_each_kind_of_premises() {
         s.add_premises(lpg).unwrap(),
         s.add_premises(hostel).unwrap(),
     ];
-    let cadence = Cadence::default();
     // Never inspected: everything is due today.
-    assert_eq!(s.due(DAY0, &cadence).unwrap().len(), 4);
+    assert_eq!(s.due(DAY0).unwrap().len(), 4);
     for p in &shops {
         let visit = sample_visit(s.catalog(), p, day(0), &[]);
         s.record_inspection(visit).unwrap();
     }
     // Next day: the weekly ones come up within the week's horizon, nothing is overdue.
-    let soon = s.due(DAY0 + DAY, &cadence).unwrap();
+    let soon = s.due(DAY0 + DAY).unwrap();
     assert_eq!(
         summary(&soon, &s),
         vec![
@@ -89,7 +88,7 @@ fn routine_visits_follow_the_cadence_of_each_kind_of_premises() {
     assert_eq!(soon[0].due_on, day(7));
     // Day 16: the weekly ones are 9 days late, the entertainment venue 1; the shop not yet due.
     clock.set(DAY0 + 16 * DAY);
-    let late = s.due(clock.now_ms(), &cadence).unwrap();
+    let late = s.due(clock.now_ms()).unwrap();
     assert_eq!(
         summary(&late, &s),
         vec![
@@ -98,7 +97,7 @@ fn routine_visits_follow_the_cadence_of_each_kind_of_premises() {
             (DueKind::Routine, "歌厅".into(), 1),
         ]
     );
-    assert_eq!(s.due(DAY0 + 31 * DAY, &cadence).unwrap().len(), 4);
+    assert_eq!(s.due(DAY0 + 31 * DAY).unwrap().len(), 4);
 }
 
 #[test]
@@ -116,11 +115,10 @@ fn hazards_bring_notices_and_rechecks_and_overdue_comes_first() {
     s.record_inspection(sample_visit(s.catalog(), &other, day(0), &[]))
         .unwrap();
     let hazard = found.findings[0].hazard_id.clone();
-    let cadence = Cadence::default();
 
     // Found on Thursday: a notice is due within 3 working days (Tuesday), and the shop is
     // now visited weekly.
-    let items = s.due(DAY0, &cadence).unwrap();
+    let items = s.due(DAY0).unwrap();
     let notice = items
         .iter()
         .find(|i| i.kind == DueKind::IssueNotice)
@@ -153,12 +151,12 @@ fn hazards_bring_notices_and_rechecks_and_overdue_comes_first() {
         .unwrap();
     assert_eq!(h.status, HazardStatus::Rectifying);
     assert!(
-        !s.due(DAY0, &cadence)
+        !s.due(DAY0)
             .unwrap()
             .iter()
             .any(|i| i.kind == DueKind::Recheck)
     );
-    let recheck = s.due(DAY0 + 4 * DAY, &cadence).unwrap();
+    let recheck = s.due(DAY0 + 4 * DAY).unwrap();
     assert!(
         recheck
             .iter()
@@ -168,7 +166,7 @@ fn hazards_bring_notices_and_rechecks_and_overdue_comes_first() {
     // Day 12: the re-check is 2 days overdue and heads the list, before the routine visit that
     // is 5 days overdue: hazard work first.
     clock.set(DAY0 + 12 * DAY);
-    let late = s.due(clock.now_ms(), &cadence).unwrap();
+    let late = s.due(clock.now_ms()).unwrap();
     assert_eq!(
         summary(&late, &s),
         vec![
@@ -193,7 +191,7 @@ fn hazards_bring_notices_and_rechecks_and_overdue_comes_first() {
     )
     .unwrap();
     assert!(
-        s.due(clock.now_ms(), &cadence)
+        s.due(clock.now_ms())
             .unwrap()
             .iter()
             .all(|i| i.hazard_id.is_none())
@@ -208,28 +206,15 @@ fn reminders_come_the_morning_before_and_the_morning_of_each_due_date() {
         .unwrap();
     s.record_inspection(sample_visit(s.catalog(), &shop, day(0), &[]))
         .unwrap();
-    let cadence = Cadence::default();
     let nine = |d: u64| DAY0 - 3_600_000 + (d as i64) * DAY; // DAY0 is 10:00
     // Nothing within the horizon yet: no reminder.
-    assert_eq!(s.next_reminder_at(DAY0, &cadence).unwrap(), None);
+    assert_eq!(s.next_reminder_at(DAY0).unwrap(), None);
     // Due on day 30: reminded at 09:00 on day 29, then on day 30.
-    assert_eq!(
-        s.next_reminder_at(DAY0 + 25 * DAY, &cadence).unwrap(),
-        Some(nine(29))
-    );
-    assert_eq!(
-        s.next_reminder_at(nine(29) + 1, &cadence).unwrap(),
-        Some(nine(30))
-    );
+    assert_eq!(s.next_reminder_at(DAY0 + 25 * DAY).unwrap(), Some(nine(29)));
+    assert_eq!(s.next_reminder_at(nine(29) + 1).unwrap(), Some(nine(30)));
     // Not done on the day, then overdue: every morning after.
-    assert_eq!(
-        s.next_reminder_at(nine(30) + 1, &cadence).unwrap(),
-        Some(nine(31))
-    );
-    assert_eq!(
-        s.next_reminder_at(nine(33) + 1, &cadence).unwrap(),
-        Some(nine(34))
-    );
+    assert_eq!(s.next_reminder_at(nine(30) + 1).unwrap(), Some(nine(31)));
+    assert_eq!(s.next_reminder_at(nine(33) + 1).unwrap(), Some(nine(34)));
 }
 
 #[test]
@@ -277,7 +262,7 @@ fn the_due_list_counts_working_days_across_holidays() {
     assert_eq!(today.to_string(), "2026-09-30");
     s.record_inspection(sample_visit(s.catalog(), &shop, today, &["EX-05"]))
         .unwrap();
-    let items = s.due(clock.now_ms(), &Cadence::default()).unwrap();
+    let items = s.due(clock.now_ms()).unwrap();
     let notice = items
         .iter()
         .find(|i| i.kind == DueKind::IssueNotice)

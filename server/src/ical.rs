@@ -110,8 +110,7 @@ pub async fn feed(
     let (scope, _) = state.scope(&caller).await?;
     let body = state
         .write(move |store| {
-            let cadence = store.cadence().clone();
-            let items = store.due(now, &cadence)?;
+            let items = store.due(now)?;
             let conn = store.conn();
             let mut names = conn.prepare_cached(
                 "SELECT (SELECT json_extract(value, '$') FROM premises_fields WHERE premises_id = ?1 AND field = 'name'),

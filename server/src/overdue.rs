@@ -63,9 +63,8 @@ pub async fn overdue(
     let now = state.now_ms();
     let report = state
         .write(move |store| {
-            let cadence = store.cadence().clone();
             let items: Vec<DueItem> = store
-                .due(now, &cadence)?
+                .due(now)?
                 .into_iter()
                 .filter(|i| i.overdue_days > 0)
                 .collect();

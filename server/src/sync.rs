@@ -171,7 +171,7 @@ pub fn push_batch(
         .iter()
         .map(|op| Ok((op.seq, op.hlc, op_json(op)?)))
         .collect::<Result<_, ApiError>>()?;
-    let (report, ()) = store.apply_ops_with(&to_apply, |tx, _| {
+    let (report, ()) = store.apply_ops_with(&to_apply, |tx| {
         let mut insert = tx.prepare_cached(
             "INSERT INTO server_quarantine (device_id, seq, hlc, received_ms, op) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -669,7 +669,7 @@ pub fn release_quarantine(
     if release.is_empty() {
         return Ok(0);
     }
-    store.apply_ops_with(&release, |tx, _| {
+    store.apply_ops_with(&release, |tx| {
         let mut delete =
             tx.prepare_cached("DELETE FROM server_quarantine WHERE device_id = ?1 AND seq = ?2")?;
         for (device, seq) in &keys {

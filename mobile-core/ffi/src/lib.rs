@@ -279,7 +279,7 @@ impl Phone {
     pub fn due(&self, now_ms: i64) -> Result<Vec<DueItem>> {
         let store = self.store();
         Ok(store
-            .due(now_ms, store.cadence())?
+            .due(now_ms)?
             .into_iter()
             .map(DueItem::from_core)
             .collect())
@@ -288,7 +288,7 @@ impl Phone {
     /// When to schedule the next OS notification (ms since the epoch), if anything is pending.
     pub fn next_reminder_at(&self, now_ms: i64) -> Result<Option<i64>> {
         let store = self.store();
-        Ok(store.next_reminder_at(now_ms, store.cadence())?)
+        Ok(store.next_reminder_at(now_ms)?)
     }
 
     /// Takes a camera picture (JPEG or PNG bytes): turns it upright, resizes it to 1,600 px,

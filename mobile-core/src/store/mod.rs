@@ -212,7 +212,7 @@ impl Store {
 
     /// Applies ops from elsewhere (a sync pull), all or nothing.
     pub fn apply_ops(&mut self, ops: &[Op]) -> Result<ApplyReport> {
-        Ok(self.apply_ops_with(ops, |_, _| Ok(()))?.0)
+        Ok(self.apply_ops_with(ops, |_| Ok(()))?.0)
     }
 
     /// Applies ops from elsewhere and, in the same transaction, runs `extra` (the server keeps
@@ -220,14 +220,14 @@ impl Store {
     pub fn apply_ops_with<T>(
         &mut self,
         ops: &[Op],
-        extra: impl FnOnce(&rusqlite::Transaction<'_>, &ApplyReport) -> Result<T>,
+        extra: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
     ) -> Result<(ApplyReport, T)> {
         let mut clock = self.clock;
         let out = self.in_tx(|tx, devices| {
             let (report, max_hlc) = apply_batch(tx, devices, ops)?;
             clock.observe(max_hlc);
             set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
-            let extra = extra(tx, &report)?;
+            let extra = extra(tx)?;
             Ok((report, extra))
         })?;
         self.clock = clock;
@@ -660,13 +660,13 @@ impl Store {
 
     /// The worker's due list at `now_ms` (see [`crate::due`]), most urgent first. Reads only
     /// what the list depends on, so it stays fast on a phone with thousands of premises.
-    pub fn due(&self, now_ms: i64, cadence: &Cadence) -> Result<Vec<DueItem>> {
+    pub fn due(&self, now_ms: i64) -> Result<Vec<DueItem>> {
         Ok(due::due(
             &self.premises_facts()?,
             &self.last_inspected()?,
             &self.open_hazard_facts()?,
             china_date(now_ms),
-            cadence,
+            &self.cadence,
             &self.calendar,
         ))
     }
@@ -747,8 +747,8 @@ impl Store {
     }
 
     /// When the app should next show a reminder (ms since the epoch), if anything is pending.
-    pub fn next_reminder_at(&self, now_ms: i64, cadence: &Cadence) -> Result<Option<i64>> {
-        Ok(due::next_reminder_at(&self.due(now_ms, cadence)?, now_ms))
+    pub fn next_reminder_at(&self, now_ms: i64) -> Result<Option<i64>> {
+        Ok(due::next_reminder_at(&self.due(now_ms)?, now_ms))
     }
 
     // ---- sync support ----

@@ -276,7 +276,7 @@ impl SyncClient {
                 continue;
             }
             let next = page.cursor.to_string();
-            let (applied, ()) = store.apply_ops_with(&page.ops, |tx, _| {
+            let (applied, ()) = store.apply_ops_with(&page.ops, |tx| {
                 set_meta(tx, CURSOR_KEY, &next)?;
                 set_meta(tx, SCOPE_KEY, &page.scope)
             })?;
