@@ -174,11 +174,6 @@ fn bad(message: impl Into<String>) -> Error {
     Error::invalid("photo", message)
 }
 
-/// Decodes `bytes` (JPEG or PNG) within `limits` and turns it upright.
-pub fn decode_upright(bytes: &[u8], limits: &PhotoLimits) -> Result<DynamicImage> {
-    decode_upright_at_least(bytes, limits, u32::MAX)
-}
-
 /// Checks a picture's size against the limits, from its header.
 fn check_size(w: u32, h: u32, limits: &PhotoLimits) -> Result<()> {
     if w == 0 || h == 0 || w > limits.max_side || h > limits.max_side {
@@ -237,13 +232,9 @@ fn decode_jpeg_scaled(bytes: &[u8], limits: &PhotoLimits, long_edge: u32) -> Res
     Ok(img)
 }
 
-/// Decodes and turns upright, possibly already shrunk (JPEG) as long as the long edge stays at
-/// least `long_edge`.
-fn decode_upright_at_least(
-    bytes: &[u8],
-    limits: &PhotoLimits,
-    long_edge: u32,
-) -> Result<DynamicImage> {
+/// Decodes `bytes` (JPEG or PNG) within `limits` and turns it upright. A JPEG may come out
+/// already shrunk, as long as its long edge stays at least `long_edge` (`u32::MAX`: full size).
+pub fn decode_upright(bytes: &[u8], limits: &PhotoLimits, long_edge: u32) -> Result<DynamicImage> {
     if bytes.len() > limits.max_file_bytes {
         return Err(bad(format!(
             "file of {} bytes is over the limit of {}",
@@ -338,7 +329,7 @@ pub fn process(
     options: &PhotoOptions,
     limits: &PhotoLimits,
 ) -> Result<ProcessedPhoto> {
-    let upright = decode_upright_at_least(bytes, limits, options.long_edge)?;
+    let upright = decode_upright(bytes, limits, options.long_edge)?;
     let mut stored = fit(&upright, options.long_edge)?;
     drop(upright);
     if let Some(mark) = &options.watermark {
