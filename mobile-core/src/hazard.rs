@@ -134,7 +134,8 @@ impl HazardAction {
         }
     }
 
-    fn photos(&self) -> &[PhotoRef] {
+    /// Photos attached to the action.
+    pub fn photos(&self) -> &[PhotoRef] {
         match self {
             HazardAction::FixedOnSpot { photos }
             | HazardAction::OwnerReportedFixed { photos }

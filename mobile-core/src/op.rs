@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::clock::Hlc;
 use crate::error::{Error, Result};
 use crate::hazard::HazardEvent;
-use crate::model::{DeviceId, HazardId, Inspection, PremisesId, UserId};
+use crate::model::{DeviceId, HazardId, Inspection, PhotoRef, PremisesId, UserId};
 
 /// The op schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -104,6 +104,15 @@ impl OpBody {
                 data: serde_json::from_str(data)?,
             },
         })
+    }
+
+    /// Photos the op refers to (they travel apart from it, through the upload queue).
+    pub fn photos(&self) -> Vec<&PhotoRef> {
+        match self {
+            OpBody::Inspection(i) => i.answers.iter().flat_map(|a| &a.photos).collect(),
+            OpBody::HazardEvent(e) => e.action.photos().iter().collect(),
+            OpBody::PremisesPatch(_) | OpBody::Unknown { .. } => Vec::new(),
+        }
     }
 
     /// The payload as JSON text (deterministic: the same op always encodes the same way).

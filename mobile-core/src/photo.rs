@@ -354,6 +354,35 @@ pub fn process(
     })
 }
 
+/// An uploaded photo that decoded within limits, with the thumbnail the server keeps of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedPhoto {
+    /// Width in pixels, as stored.
+    pub width: u32,
+    /// Height in pixels, as stored.
+    pub height: u32,
+    /// Its thumbnail (JPEG).
+    pub thumbnail: Vec<u8>,
+}
+
+/// What the server does to an upload before it becomes visible: the whole picture must
+/// decode within `limits` (every scan is read, so a damaged or cut-off file fails); the decode
+/// shrinks on load to the thumbnail's size, so verifying costs little memory.
+pub fn verify(bytes: &[u8], options: &PhotoOptions, limits: &PhotoLimits) -> Result<VerifiedPhoto> {
+    let small = decode_upright(bytes, limits, options.thumb_edge)?;
+    let (width, height) = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(format!("cannot read: {e}")))?
+        .into_dimensions()
+        .map_err(|e| bad(format!("not a readable picture: {e}")))?;
+    let thumbnail = encode(&fit(&small, options.thumb_edge)?, options.quality)?;
+    Ok(VerifiedPhoto {
+        width,
+        height,
+        thumbnail,
+    })
+}
+
 /// Where a phone keeps its photos: `{sha256}.jpg` and `{sha256}.thumb.jpg` in one directory.
 #[derive(Clone, Debug)]
 pub struct PhotoDir(pub std::path::PathBuf);
@@ -387,5 +416,55 @@ impl PhotoDir {
     /// The thumbnail of a photo id.
     pub fn thumbnail(&self, sha256: &str) -> std::path::PathBuf {
         self.0.join(format!("{sha256}.thumb.jpg"))
+    }
+}
+
+/// Pictures that must be refused, for tests of every layer that takes photos.
+pub mod samples {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for b in bytes {
+            crc ^= u32::from(*b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+        out
+    }
+
+    /// `n` bytes of noise (deterministic), which no decoder takes for a picture.
+    pub fn random_bytes(n: u32) -> Vec<u8> {
+        (0..n)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect()
+    }
+
+    /// A 60-byte PNG that claims 50,000 x 50,000 pixels (7.5 GB decoded).
+    pub fn bomb_png() -> Vec<u8> {
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &ihdr));
+        png.extend(chunk(
+            b"IDAT",
+            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ));
+        png.extend(chunk(b"IEND", &[]));
+        png
     }
 }

@@ -20,6 +20,10 @@ const RELEASED: &[(&str, &str)] = &[
         "0002_domain.sql",
         "2b7e552555f0c90b069216709a140f42fb187a38948aaa1b5eb99c3b3a208348",
     ),
+    (
+        "0003_photo_uploads.sql",
+        "14ed9efe23d1cd74f7a8d980b1fb0f15821bf11ad4e51e8fdac296220e67afc9",
+    ),
 ];
 
 fn schema_of(path: &std::path::Path) -> (i64, Vec<(String, String, Option<String>)>) {

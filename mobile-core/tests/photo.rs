@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use image::GenericImageView;
-use xuncha_core::photo::{PhotoLimits, PhotoOptions, process};
+use xuncha_core::photo::{PhotoLimits, PhotoOptions, process, samples};
 
 const SET: &str = "../../shared/testdata/exif-orientation";
 
@@ -100,46 +100,6 @@ fn stored_photos_are_resized_stripped_of_exif_and_named_by_their_hash() {
     assert_eq!((tiny.reference.width, tiny.reference.height), (320, 213));
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for b in bytes {
-        crc ^= u32::from(*b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = (data.len() as u32).to_be_bytes().to_vec();
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-    out
-}
-
-/// A 60-byte PNG that claims 50,000 x 50,000 pixels (7.5 GB decoded).
-fn bomb() -> Vec<u8> {
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&50_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&50_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png.extend(chunk(b"IHDR", &ihdr));
-    png.extend(chunk(
-        b"IDAT",
-        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    ));
-    png.extend(chunk(b"IEND", &[]));
-    png
-}
-
 #[test]
 fn bad_pictures_are_refused_with_a_clear_error() {
     let good = read("Portrait_3.jpg");
@@ -152,12 +112,10 @@ fn bad_pictures_are_refused_with_a_clear_error() {
         ),
         (
             "random bytes",
-            (0..5000u32)
-                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-                .collect(),
+            samples::random_bytes(5000),
             "not a JPEG or PNG",
         ),
-        ("decompression bomb", bomb(), "over the limit"),
+        ("decompression bomb", samples::bomb_png(), "over the limit"),
         ("empty", Vec::new(), "not a JPEG or PNG"),
     ];
     for (what, bytes, expected) in cases {

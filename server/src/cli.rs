@@ -18,7 +18,7 @@ use crate::{AppState, Config, app, db_path, demo, sync};
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Directory for the SQLite database (and later photos).
+    /// Directory for the SQLite database and the photos.
     #[arg(long, global = true, env = "XUNCHA_DATA", default_value = "./data")]
     data: PathBuf,
     #[command(flatten)]
@@ -44,6 +44,9 @@ struct ServeArgs {
     /// Largest request body, after decompression, in bytes.
     #[arg(long, env = "XUNCHA_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     max_body_bytes: usize,
+    /// Largest photo accepted for upload, in bytes.
+    #[arg(long, env = "XUNCHA_MAX_PHOTO_BYTES", default_value_t = 20 << 20)]
+    max_photo_bytes: u64,
     /// How often quarantined ops are checked for release, in seconds.
     #[arg(long, default_value_t = 60)]
     quarantine_check_secs: u64,
@@ -231,6 +234,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         max_body_bytes: args.max_body_bytes,
         max_clock_ahead_ms: args.max_clock_ahead_secs.saturating_mul(1000),
         notice_area: args.notice_area.clone(),
+        max_photo_bytes: args.max_photo_bytes,
     };
     let state = AppState::open(data, config)?;
     let admin_password = std::env::var("XUNCHA_ADMIN_PASSWORD").ok();

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_accounts_sync.sql"),
     include_str!("../migrations/0002_webhooks.sql"),
     include_str!("../migrations/0003_grid_geometry.sql"),
+    include_str!("../migrations/0004_photos.sql"),
 ];
 
 /// The author of ops the server writes on its own.
@@ -156,7 +157,8 @@ fn max_indexed(conn: &Connection) -> rusqlite::Result<u64> {
 /// Files every op of the log not yet in the pull index under the grid of the premises it
 /// touches (through the hazard for hazard events). Set-based, so one statement per batch.
 pub(crate) fn index_new_ops(conn: &Connection, received_ms: i64) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
+    let before = max_indexed(conn)?;
+    let added = conn.prepare_cached(
         "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms)
          SELECT t.id, t.premises_id,
                 (SELECT json_extract(pf.value, '$') FROM premises_fields pf
@@ -169,5 +171,17 @@ pub(crate) fn index_new_ops(conn: &Connection, received_ms: i64) -> rusqlite::Re
                FROM ops o
                WHERE o.id > (SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope)) t",
     )?
-    .execute([received_ms])
+    .execute([received_ms])?;
+    if added > 0 {
+        // Photos the new ops refer to, by premises (an upload is allowed to those who see it).
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO server_photo_refs (sha256, premises_id)
+             SELECT j.value, s.premises_id
+             FROM server_op_scope s JOIN ops o ON o.id = s.op_id, json_tree(o.data) j
+             WHERE s.op_id > ?1 AND o.kind IN ('inspection', 'hazard_event')
+               AND s.premises_id IS NOT NULL AND j.key = 'sha256' AND j.type = 'text'",
+        )?
+        .execute([before as i64])?;
+    }
+    Ok(added)
 }

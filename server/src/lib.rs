@@ -16,6 +16,7 @@ pub mod error;
 pub mod escalation;
 pub mod ical;
 pub mod overdue;
+pub mod photos;
 mod status;
 pub mod sync;
 pub mod webhook;
@@ -51,6 +52,8 @@ pub struct Config {
     pub max_clock_ahead_ms: i64,
     /// The issuing area's short name, printed in notice numbers.
     pub notice_area: String,
+    /// Largest photo accepted for upload.
+    pub max_photo_bytes: u64,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             max_body_bytes: 16 << 20,
             max_clock_ahead_ms: 12 * 3_600_000,
             notice_area: "巡查".to_owned(),
+            max_photo_bytes: 20 << 20,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct AppState {
     auth_cache: Arc<TtlCache<String, Caller>>,
     /// Recently computed scopes (and their tags) by user.
     scope_cache: Arc<TtlCache<xuncha_core::model::UserId, (Scope, String)>>,
+    /// Photo storage and uploads in progress.
+    photos: Arc<photos::Photos>,
 }
 
 /// How long a cached token stays trusted (a revoked token works at most this long).
@@ -122,12 +128,18 @@ impl AppState {
             path: data_dir.display().to_string(),
             source,
         })?;
-        Ok(Self::from_db(Db::open(&db_path(data_dir))?, config))
+        let io = |source| ServerError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        };
+        let photos = photos::Photos::open(data_dir, config.max_photo_bytes).map_err(io)?;
+        Ok(Self::new(Db::open(&db_path(data_dir))?, photos, config))
     }
 
-    /// Wraps an open database.
-    pub fn from_db(db: Db, config: Config) -> AppState {
+    /// Wraps an open database and photo store.
+    pub fn new(db: Db, photos: photos::Photos, config: Config) -> AppState {
         AppState {
+            photos: Arc::new(photos),
             db: Arc::new(db),
             config: Arc::new(config),
             hlc: Arc::new(AtomicU64::new(0)),
@@ -363,6 +375,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/overdue", get(overdue::overdue))
         .route("/v1/feeds/{user}/{file}", get(ical::feed))
         .merge(admin::router())
+        .merge(photos::router())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

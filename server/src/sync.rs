@@ -156,6 +156,8 @@ pub fn push_batch(
     // Once one op of a device waits in quarantine, its later ops wait too (seq order).
     let mut quarantine: Vec<&Op> = Vec::new();
     let mut applied_scopes: Vec<&(Option<PremisesId>, Option<String>)> = Vec::new();
+    // Photos the applied ops refer to, by premises: who may upload and see them.
+    let mut photo_refs: Vec<(String, PremisesId)> = Vec::new();
     let mut waiting = quarantined_max > 0;
     for (op, scope) in new.iter().zip(&scopes) {
         waiting = waiting || op.hlc.physical_ms() as i64 > now_ms.saturating_add(max_ahead_ms);
@@ -164,6 +166,14 @@ pub fn push_batch(
         } else {
             to_apply.push(op.clone());
             applied_scopes.push(scope);
+            if let Some(premises) = &scope.0 {
+                photo_refs.extend(
+                    op.body
+                        .photos()
+                        .into_iter()
+                        .map(|p| (p.sha256.clone(), premises.clone())),
+                );
+            }
         }
     }
 
@@ -198,6 +208,12 @@ pub fn push_batch(
                 let (premises, grid) = applied_scopes[(seq as u64 - first_seq) as usize];
                 index.execute(params![id, premises.as_ref().map(PremisesId::as_str), grid, now_ms])?;
             }
+        }
+        let mut refs = tx.prepare_cached(
+            "INSERT OR IGNORE INTO server_photo_refs (sha256, premises_id) VALUES (?1, ?2)",
+        )?;
+        for (sha, premises) in &photo_refs {
+            refs.execute(params![sha, premises.as_str()])?;
         }
         // Premises that moved are filed under their new grid, history included, and that
         // grid's epoch (part of its phones' scope tag) changes so they pull it again.

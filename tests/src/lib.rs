@@ -67,6 +67,17 @@ impl ServerProcess {
         ServerProcess { child, url, addr }
     }
 
+    /// The process's peak resident memory so far, in KiB (Linux `VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("process status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM line")
+    }
+
     /// Kills the process at once (SIGKILL: no shutdown, no flush) and reaps it.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -285,6 +285,8 @@ pub enum AnswerValue {
         /// The option's value.
         value: String,
     },
+    /// 不适用: the item does not apply here (never a hazard).
+    NotApplicable,
 }
 
 /// An answer to one checklist item.
@@ -303,6 +305,26 @@ pub struct Answer {
 }
 
 impl Answer {
+    pub(crate) fn from_core(a: model::Answer) -> Self {
+        let value = match a.value {
+            model::AnswerValue::YesNo(value) => AnswerValue::YesNo { value },
+            model::AnswerValue::Count(value) => AnswerValue::Count { value },
+            model::AnswerValue::Number(value) => AnswerValue::Number { value },
+            model::AnswerValue::Date(d) => AnswerValue::Date {
+                value: d.to_string(),
+            },
+            model::AnswerValue::Choice(value) => AnswerValue::Choice { value },
+            model::AnswerValue::NotApplicable => AnswerValue::NotApplicable,
+        };
+        Answer {
+            code: a.code,
+            value,
+            detail: a.detail,
+            note: a.note,
+            photos: a.photos.into_iter().map(PhotoRef::from_core).collect(),
+        }
+    }
+
     fn into_core(self) -> Result<model::Answer, XunchaError> {
         let value = match self.value {
             AnswerValue::YesNo { value } => model::AnswerValue::YesNo(value),
@@ -312,6 +334,7 @@ impl Answer {
                 model::AnswerValue::Date(date(&format!("answer {}", self.code), &value)?)
             }
             AnswerValue::Choice { value } => model::AnswerValue::Choice(value),
+            AnswerValue::NotApplicable => model::AnswerValue::NotApplicable,
         };
         let mut a = model::Answer::new(self.code, value);
         a.detail = self.detail;
@@ -422,6 +445,8 @@ pub struct Inspection {
     pub inspector: String,
     /// Date of the visit (`YYYY-MM-DD`).
     pub performed_on: String,
+    /// The answers, with their photos.
+    pub answers: Vec<Answer>,
     /// Hazards found.
     pub findings: Vec<Finding>,
     /// Distance of the geotag from the premises, metres (when both are known).
@@ -439,6 +464,7 @@ impl Inspection {
             performed_on: i.performed_on.to_string(),
             distance_m: i.proximity.as_ref().map(|p| p.distance_m),
             proximity_flagged: i.proximity.as_ref().is_some_and(|p| p.flagged),
+            answers: i.answers.into_iter().map(Answer::from_core).collect(),
             findings: i
                 .findings
                 .into_iter()
@@ -670,6 +696,36 @@ impl SyncReport {
             applied: r.applied,
             retries: r.retries,
             server_clock_offset_ms: r.server_clock_offset_ms,
+        }
+    }
+}
+
+/// What a photo upload run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct UploadReport {
+    /// Photos sent and verified by the server.
+    pub uploaded: u64,
+    /// Photos the server had already.
+    pub already_there: u64,
+    /// Photos left queued until their records reach the server (sync first).
+    pub waiting: u64,
+    /// Photos the server refused for good (damaged, outside the user's area).
+    pub refused: u64,
+    /// Bytes sent.
+    pub sent_bytes: u64,
+    /// Requests retried.
+    pub retries: u32,
+}
+
+impl UploadReport {
+    pub(crate) fn from_core(r: &sync_client::UploadReport) -> Self {
+        UploadReport {
+            uploaded: r.uploaded,
+            already_there: r.already_there,
+            waiting: r.waiting,
+            refused: r.refused,
+            sent_bytes: r.sent_bytes,
+            retries: r.retries,
         }
     }
 }

@@ -115,6 +115,13 @@ pub trait SyncListener: Send + Sync {
     fn on_progress(&self, progress: SyncProgress);
 }
 
+/// Receives photo upload progress: photos done of all queued (called on the uploading thread).
+#[uniffi::export(with_foreign)]
+pub trait UploadListener: Send + Sync {
+    /// After every photo.
+    fn on_photo(&self, done: u32, total: u32);
+}
+
 /// One phone's database and its connection to the server.
 #[derive(Debug, uniffi::Object)]
 pub struct Phone {
@@ -326,6 +333,9 @@ impl Phone {
 
     /// Where the stored picture of a photo is (for display and upload), if it is on this phone.
     pub fn photo_path(&self, sha256: String, thumbnail: bool) -> Option<String> {
+        if !xuncha_core::model::PhotoRef::is_photo_id(&sha256) {
+            return None;
+        }
         let path = if thumbnail {
             self.photos.thumbnail(&sha256)
         } else {
@@ -344,6 +354,66 @@ impl Phone {
     /// Changes waiting to be pushed.
     pub fn pending_count(&self) -> Result<u64> {
         Ok(self.store().pending_count()?)
+    }
+
+    /// Photos waiting to be uploaded.
+    pub fn pending_photo_count(&self) -> Result<u64> {
+        Ok(self.store().pending_photo_count()?)
+    }
+
+    /// Uploads the queued photos (separately from `sync`, e.g. only on Wi-Fi), resuming
+    /// interrupted ones. Call after `sync`: the server takes a photo only once it holds the
+    /// record that refers to it. Blocking: call from a background thread; the database is
+    /// locked only between photos, so the app stays usable while it runs.
+    pub fn upload_photos(&self, listener: Option<Arc<dyn UploadListener>>) -> Result<UploadReport> {
+        let (token, pending) = {
+            let store = self.store();
+            (SyncClient::token(&store)?, store.pending_photos()?)
+        };
+        let total = u32::try_from(pending.len()).unwrap_or(u32::MAX);
+        let mut report = xuncha_core::sync::client::UploadReport::default();
+        for (i, sha) in pending.iter().enumerate() {
+            let outcome = self.client.upload_photo(
+                &token,
+                sha,
+                &self.photos.full(sha),
+                &mut report.retries,
+            )?;
+            outcome.record(&mut self.store(), sha)?;
+            report.count(&outcome);
+            if let Some(l) = &listener {
+                l.on_photo(u32::try_from(i + 1).unwrap_or(u32::MAX), total);
+            }
+        }
+        Ok(UploadReport::from_core(&report))
+    }
+
+    /// The local path of a photo (or its thumbnail), downloading it from the server first
+    /// when this phone does not have it (a photo another worker took). Blocking.
+    pub fn fetch_photo(&self, sha256: String, thumbnail: bool) -> Result<String> {
+        if let Some(path) = self.photo_path(sha256.clone(), thumbnail) {
+            return Ok(path);
+        }
+        if !xuncha_core::model::PhotoRef::is_photo_id(&sha256) {
+            return Err(XunchaError::Invalid {
+                message: format!("{sha256:?} is not a photo id"),
+            });
+        }
+        let token = SyncClient::token(&self.store())?;
+        let bytes = self.client.download_photo(&token, &sha256, thumbnail)?;
+        let path = if thumbnail {
+            self.photos.thumbnail(&sha256)
+        } else {
+            self.photos.full(&sha256)
+        };
+        let io = |e: std::io::Error| XunchaError::Storage {
+            message: format!("cannot store the photo: {e}"),
+        };
+        std::fs::create_dir_all(&self.photos.0).map_err(io)?;
+        let tmp = path.with_extension("part");
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(path.display().to_string())
     }
 
     /// Fingerprint of the phone's state (equal on phones holding the same changes).

@@ -97,8 +97,12 @@ class PhoneWorkflow(unittest.TestCase):
         cls.server.stop()
         cls.tmp.cleanup()
 
-    def phone(self, name, user):
-        p = x.Phone.open(os.path.join(self.tmp.name, name + ".sqlite3"), self.server.url)
+    def phone(self, name, user, own_dir=False):
+        """A phone enrolled as `user`; with `own_dir`, in a directory of its own (photos
+        live beside the database, so phones that share a directory share photos)."""
+        folder = os.path.join(self.tmp.name, name) if own_dir else self.tmp.name
+        os.makedirs(folder, exist_ok=True)
+        p = x.Phone.open(os.path.join(folder, name + ".sqlite3"), self.server.url)
         enrolment = p.enroll(user, PASSWORD, "pytest " + name)
         self.assertEqual((enrolment.user, enrolment.role, enrolment.grids), (user, "worker", ["g1"]))
         return p
@@ -152,6 +156,49 @@ class PhoneWorkflow(unittest.TestCase):
         a.sync(None)
         self.assertNotIn(hazard_id, [h.id for h in a.open_hazards()])
         self.assertEqual(a.digest(), b.digest())
+
+    def test_photos_upload_apart_from_sync_and_another_phone_fetches_them(self):
+        a = self.phone("photo-a", "w1", own_dir=True)
+        premises = a.add_premises(shop("照片测试店"))
+        with open("../shared/testdata/exif-orientation/Portrait_4.jpg", "rb") as f:
+            photo = a.add_photo(f.read(), [])
+        answers = exits_answers(lighting_works=True)
+        answers[1] = x.Answer(code="EX-02", value=x.AnswerValue.YES_NO(value=True), detail=None,
+                              note=None, photos=[photo])
+        a.record_inspection(x.InspectionDraft(premises_id=premises.id, kinds=[x.ChecklistKind.EXITS],
+                                              answers=answers, geotag=GEOTAG, note=None))
+        self.assertEqual(a.pending_photo_count(), 1)
+
+        # The server takes a photo only once it holds the record: before sync it waits.
+        early = a.upload_photos(None)
+        self.assertEqual((early.waiting, early.uploaded, a.pending_photo_count()), (1, 0, 1))
+        a.sync(None)
+
+        class Seen(x.UploadListener):
+            def __init__(self):
+                self.calls = []
+
+            def on_photo(self, done, total):
+                self.calls.append((done, total))
+
+        seen = Seen()
+        report = a.upload_photos(seen)
+        self.assertEqual((report.uploaded, report.refused, report.sent_bytes), (1, 0, photo.bytes))
+        self.assertEqual((seen.calls, a.pending_photo_count()), ([(1, 1)], 0))
+
+        # Another worker of the grid sees the record and fetches the photo for display.
+        b = self.phone("photo-b", "w2", own_dir=True)
+        b.sync(None)
+        [inspection] = b.inspections_of(premises.id)
+        [sha] = [p.sha256 for ans in inspection.answers for p in ans.photos]
+        self.assertIsNone(b.photo_path(sha, False))
+        full = b.fetch_photo(sha, False)
+        with open(full, "rb") as got, open(a.photo_path(sha, False), "rb") as original:
+            self.assertEqual(got.read(), original.read())
+        self.assertTrue(os.path.getsize(b.fetch_photo(sha, True)) < photo.bytes / 4)
+        self.assertEqual(b.photo_path(sha, False), full)
+        with self.assertRaises(x.XunchaError.Invalid):
+            b.fetch_photo("../../etc/passwd", False)
 
     def test_errors_arrive_as_exceptions_with_their_message(self):
         a = self.phone("errors", "w1")

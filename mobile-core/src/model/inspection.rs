@@ -36,14 +36,18 @@ pub struct PhotoRef {
 }
 
 impl PhotoRef {
-    /// Checks the shape of the reference (the photo itself is checked on upload).
-    pub fn validate(&self) -> Result<()> {
-        if self.sha256.len() != 64
-            || !self
-                .sha256
+    /// Whether `id` has the shape of a photo id (lowercase hex SHA-256), so it is safe to use
+    /// in a path or URL.
+    pub fn is_photo_id(id: &str) -> bool {
+        id.len() == 64
+            && id
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
+    }
+
+    /// Checks the shape of the reference (the photo itself is checked on upload).
+    pub fn validate(&self) -> Result<()> {
+        if !Self::is_photo_id(&self.sha256) {
             return Err(Error::invalid(
                 "photo.sha256",
                 format!("{:?} is not a lowercase hex SHA-256", self.sha256),

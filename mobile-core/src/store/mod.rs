@@ -203,6 +203,7 @@ impl Store {
                 })
                 .collect();
             apply_batch(tx, devices, &ops)?;
+            queue_photos(tx, &ops, wall_ms)?;
             set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
             Ok(ops)
         })?;
@@ -796,6 +797,53 @@ impl Store {
         Ok(())
     }
 
+    // ---- photo upload queue ----
+
+    /// Photos this device recorded that wait for upload (not refused), oldest first.
+    pub fn pending_photos(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sha256 FROM photo_uploads WHERE refused = 0 ORDER BY queued_ms, sha256",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many photos wait for upload.
+    pub fn pending_photo_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM photo_uploads WHERE refused = 0")?
+            .query_row([], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    /// Photos the server refused for good, with its reason.
+    pub fn refused_photos(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sha256, COALESCE(last_error, '') FROM photo_uploads WHERE refused = 1 ORDER BY sha256",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The server verified the photo: it leaves the queue.
+    pub fn photo_uploaded(&mut self, sha256: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM photo_uploads WHERE sha256 = ?1")?
+            .execute([sha256])?;
+        Ok(())
+    }
+
+    /// An upload attempt failed; `refused`: for good (the photo stays listed, not retried).
+    pub fn photo_upload_failed(&mut self, sha256: &str, error: &str, refused: bool) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE photo_uploads SET attempts = attempts + 1, last_error = ?2, refused = ?3
+                 WHERE sha256 = ?1",
+            )?
+            .execute(params![sha256, error, refused])?;
+        Ok(())
+    }
+
     /// How many ops this replica holds.
     pub fn op_count(&self) -> Result<usize> {
         let n: i64 = self
@@ -857,6 +905,17 @@ impl Store {
         kinds.extend([ChecklistKind::EBike, ChecklistKind::Exits]);
         kinds
     }
+}
+
+/// Queues the photos of this device's new ops for upload.
+fn queue_photos(tx: &rusqlite::Transaction<'_>, ops: &[Op], now_ms: i64) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO photo_uploads (sha256, queued_ms) VALUES (?1, ?2)",
+    )?;
+    for photo in ops.iter().flat_map(|op| op.body.photos()) {
+        stmt.execute(params![photo.sha256, now_ms])?;
+    }
+    Ok(())
 }
 
 fn read_op(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Op>> {

@@ -18,6 +18,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_domain.sql",
         include_str!("../../migrations/0002_domain.sql"),
     ),
+    (
+        "0003_photo_uploads.sql",
+        include_str!("../../migrations/0003_photo_uploads.sql"),
+    ),
 ];
 
 /// Sets the pragmas every connection needs.

@@ -25,6 +25,10 @@ use crate::error::{Error, Result};
 use crate::model::UserId;
 use crate::store::{Store, get_meta, set_meta};
 
+mod photos;
+
+pub use photos::{PhotoUpload, UploadReport};
+
 const TOKEN_KEY: &str = "sync_token";
 const CURSOR_KEY: &str = "pull_cursor";
 const SCOPE_KEY: &str = "pull_scope";
@@ -45,6 +49,8 @@ pub struct SyncOptions {
     pub max_backoff: Duration,
     /// Timeout of one request.
     pub timeout: Duration,
+    /// Bytes per photo upload request (a dropped connection costs at most one chunk).
+    pub photo_chunk_bytes: usize,
 }
 
 impl Default for SyncOptions {
@@ -56,6 +62,7 @@ impl Default for SyncOptions {
             initial_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(15),
             timeout: Duration::from_secs(60),
+            photo_chunk_bytes: 256 << 10,
         }
     }
 }
@@ -159,13 +166,18 @@ impl SyncClient {
         Ok(answer)
     }
 
+    /// The device token kept by [`SyncClient::enroll`].
+    pub fn token(store: &Store) -> Result<String> {
+        get_meta(store.conn(), TOKEN_KEY)?.ok_or(Error::NotEnrolled)
+    }
+
     /// Pushes the outbox, then pulls until caught up. `progress` is called after every request.
     pub fn sync(
         &self,
         store: &mut Store,
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<SyncReport> {
-        let token = get_meta(store.conn(), TOKEN_KEY)?.ok_or(Error::NotEnrolled)?;
+        let token = Self::token(store)?;
         let mut report = SyncReport::default();
         let mut state = SyncProgress {
             phase: SyncPhase::Push,
@@ -320,15 +332,34 @@ impl SyncClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let response = self.send(retries, &request)?;
+            if !response.status().is_success() {
+                return Err(server_error(response));
+            }
+            // A body cut off half-way is retried like a failed request.
+            let failure = match response.bytes() {
+                Ok(bytes) => return Ok(serde_json::from_slice(&bytes)?),
+                Err(e) => format!("reading the answer failed: {e}"),
+            };
+            if attempt >= self.options.max_attempts {
+                return Err(Error::Network(failure));
+            }
+            *retries += 1;
+            std::thread::sleep(self.backoff(attempt));
+        }
+    }
+
+    /// Sends a request until it gets an answer that is not worth retrying (a success or a
+    /// refusal); network failures and 5xx/408/429 are retried with backoff.
+    fn send(&self, retries: &mut u32, request: &dyn Fn() -> RequestBuilder) -> Result<Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let failure = match request().send() {
-                Ok(response) if response.status().is_success() => match response.bytes() {
-                    Ok(bytes) => return Ok(serde_json::from_slice(&bytes)?),
-                    Err(e) => format!("reading the answer failed: {e}"),
-                },
                 Ok(response) if retryable(response.status()) => {
                     format!("server answered {}", response.status())
                 }
-                Ok(response) => return Err(server_error(response)),
+                Ok(response) => return Ok(response),
                 Err(e) => format!("{e}"),
             };
             if attempt >= self.options.max_attempts {

@@ -1,0 +1,525 @@
+//! Photo upload and download: content-addressed by SHA-256, resumable, and verified before
+//! anything becomes visible.
+//!
+//! - `HEAD /v1/photos/{sha256}`: 200 when the server has the photo; 404 otherwise, with
+//!   `Upload-Offset` saying how much of an interrupted upload it already holds.
+//! - `PATCH /v1/photos/{sha256}` with `Upload-Offset` and `Upload-Length`: appends a chunk at
+//!   exactly that offset (409 with the right `Upload-Offset` otherwise). With the last chunk
+//!   the server checks the hash and decodes the picture within limits; only then is the photo
+//!   stored and visible (201). A bad one is thrown away whole (422).
+//! - `GET /v1/photos/{sha256}` and `.../thumb`: the picture and its thumbnail.
+//!
+//! Who may: an upload or download is allowed to those who see a record (inspection or hazard
+//! event) that refers to the photo. A photo no record refers to yet is refused with 409, so a
+//! phone pushes its ops first and retries the photo later.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use xuncha_core::photo::{PhotoLimits, PhotoOptions};
+
+use crate::AppState;
+use crate::accounts::{Caller, Scope};
+use crate::error::ApiError;
+
+/// The two files kept of a photo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The picture as the phone stored it.
+    Full,
+    /// The server's thumbnail of it.
+    Thumbnail,
+}
+
+/// Where verified photos live. Files under the data directory by default; an object store
+/// (OSS, S3, MinIO) fits behind the same three calls.
+pub trait PhotoStorage: Send + Sync + std::fmt::Debug {
+    /// Stores `bytes` as `variant` of the photo `sha256`, durably, replacing nothing visible
+    /// half-written (write then rename).
+    fn put(&self, sha256: &str, variant: Variant, bytes: &[u8]) -> std::io::Result<()>;
+    /// The stored bytes, if any.
+    fn get(&self, sha256: &str, variant: Variant) -> std::io::Result<Option<Vec<u8>>>;
+}
+
+/// Photos as files: `ROOT/ab/abcdef….jpg` and `….thumb.jpg` (fanned out by the first two hex
+/// digits so no directory grows huge).
+#[derive(Debug)]
+pub struct FileStorage {
+    root: PathBuf,
+}
+
+impl FileStorage {
+    /// Storage under `root` (created when needed).
+    pub fn new(root: PathBuf) -> FileStorage {
+        FileStorage { root }
+    }
+
+    fn path(&self, sha256: &str, variant: Variant) -> PathBuf {
+        let suffix = match variant {
+            Variant::Full => "jpg",
+            Variant::Thumbnail => "thumb.jpg",
+        };
+        self.root
+            .join(&sha256[..2])
+            .join(format!("{sha256}.{suffix}"))
+    }
+}
+
+impl PhotoStorage for FileStorage {
+    fn put(&self, sha256: &str, variant: Variant, bytes: &[u8]) -> std::io::Result<()> {
+        let path = self.path(sha256, variant);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("part");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    fn get(&self, sha256: &str, variant: Variant) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(sha256, variant)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Partial uploads are dropped after this long without a chunk.
+const STALE_UPLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The photo service: storage, partial uploads and the limits a picture must meet.
+#[derive(Debug)]
+pub struct Photos {
+    storage: Box<dyn PhotoStorage>,
+    uploads: PathBuf,
+    /// One lock per photo being uploaded, so two devices sending the same photo take turns.
+    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Largest photo accepted.
+    pub max_bytes: u64,
+    limits: PhotoLimits,
+    options: PhotoOptions,
+}
+
+impl Photos {
+    /// Photos under `data_dir` (`photos/` verified, `uploads/` in progress); partial uploads
+    /// older than a week are removed.
+    pub fn open(data_dir: &Path, max_bytes: u64) -> std::io::Result<Photos> {
+        let uploads = data_dir.join("uploads");
+        std::fs::create_dir_all(&uploads)?;
+        for entry in std::fs::read_dir(&uploads)?.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age > STALE_UPLOAD);
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(Self::with_storage(
+            Box::new(FileStorage::new(data_dir.join("photos"))),
+            uploads,
+            max_bytes,
+        ))
+    }
+
+    /// Photos kept in `storage`, with partial uploads in `uploads`.
+    pub fn with_storage(
+        storage: Box<dyn PhotoStorage>,
+        uploads: PathBuf,
+        max_bytes: u64,
+    ) -> Photos {
+        let limits = PhotoLimits {
+            max_file_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            ..PhotoLimits::default()
+        };
+        Photos {
+            storage,
+            uploads,
+            locks: Mutex::new(HashMap::new()),
+            max_bytes,
+            limits,
+            options: PhotoOptions::default(),
+        }
+    }
+
+    fn partial(&self, sha256: &str) -> PathBuf {
+        self.uploads.join(format!("{sha256}.part"))
+    }
+
+    /// Bytes held of an unfinished upload.
+    fn offset(&self, sha256: &str) -> u64 {
+        std::fs::metadata(self.partial(sha256)).map_or(0, |m| m.len())
+    }
+
+    fn lock(&self, sha256: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(sha256.to_owned()).or_default().clone()
+    }
+
+    /// Appends a chunk at `offset`; returns the new offset, and the whole file when it is
+    /// complete (the partial is then gone, whatever the verification says).
+    fn append(
+        &self,
+        sha256: &str,
+        offset: u64,
+        length: u64,
+        chunk: &[u8],
+    ) -> Result<(u64, Option<Vec<u8>>), ApiError> {
+        let lock = self.lock(sha256);
+        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.offset(sha256);
+        if offset != held {
+            return Err(offset_mismatch(held));
+        }
+        let end = offset + chunk.len() as u64;
+        if end > length {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "upload_overrun",
+                "上传的数据超过了声明的长度",
+                format!("chunk ends at {end}, past Upload-Length {length}"),
+            ));
+        }
+        let path = self.partial(sha256);
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(ApiError::internal)?;
+        f.write_all(chunk).map_err(ApiError::internal)?;
+        f.sync_data().map_err(ApiError::internal)?;
+        if end < length {
+            return Ok((end, None));
+        }
+        let mut whole = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+        std::fs::File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut whole))
+            .map_err(ApiError::internal)?;
+        std::fs::remove_file(&path).map_err(ApiError::internal)?;
+        Ok((end, Some(whole)))
+    }
+
+    /// Checks a complete upload and stores it; nothing is kept when it fails.
+    fn verify_and_store(&self, sha256: &str, bytes: &[u8]) -> Result<PhotoInfo, ApiError> {
+        let actual = hex::encode(Sha256::digest(bytes));
+        if actual != sha256 {
+            return Err(ApiError::invalid(
+                "photo_hash_mismatch",
+                "照片内容与编号不符（可能传输出错），请重新上传",
+                format!("the uploaded bytes hash to {actual}, not {sha256}"),
+            ));
+        }
+        let verified =
+            xuncha_core::photo::verify(bytes, &self.options, &self.limits).map_err(|e| {
+                ApiError::invalid(
+                    "photo_undecodable",
+                    "照片无法解码或超出尺寸限制",
+                    e.to_string(),
+                )
+            })?;
+        self.storage
+            .put(sha256, Variant::Thumbnail, &verified.thumbnail)
+            .and_then(|()| self.storage.put(sha256, Variant::Full, bytes))
+            .map_err(ApiError::internal)?;
+        Ok(PhotoInfo {
+            sha256: sha256.to_owned(),
+            bytes: bytes.len() as u64,
+            width: verified.width,
+            height: verified.height,
+        })
+    }
+}
+
+/// A verified photo, as answered to an upload.
+#[derive(Clone, Debug, Serialize)]
+pub struct PhotoInfo {
+    /// SHA-256 of the bytes.
+    pub sha256: String,
+    /// Size.
+    pub bytes: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// The header carrying an upload's position.
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+/// The header carrying an upload's total length.
+pub const UPLOAD_LENGTH: &str = "upload-length";
+
+fn offset_mismatch(held: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "offset_mismatch",
+        "上传位置不对，请从服务器已收到的位置继续",
+        format!("the server holds {held} bytes of this upload; continue from there"),
+    )
+    .with_detail(serde_json::json!({ "offset": held }))
+}
+
+fn check_sha(sha256: &str) -> Result<(), ApiError> {
+    if xuncha_core::model::PhotoRef::is_photo_id(sha256) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_photo_id",
+            "照片编号格式不对",
+            "a photo id is the lowercase hex SHA-256 of its bytes",
+        ))
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<u64, ApiError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_upload_header",
+                "缺少或错误的上传头信息",
+                format!("header {name} must be a non-negative integer"),
+            )
+        })
+}
+
+/// Whether the caller may touch the photo: `None` when no record refers to it.
+fn access(
+    conn: &rusqlite::Connection,
+    sha256: &str,
+    scope: &Scope,
+) -> Result<Option<bool>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT (SELECT json_extract(pf.value, '$') FROM premises_fields pf
+                 WHERE pf.premises_id = r.premises_id AND pf.field = 'grid_id')
+         FROM server_photo_refs r WHERE r.sha256 = ?1",
+    )?;
+    let grids: Vec<Option<String>> = stmt
+        .query_map([sha256], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if grids.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match scope {
+        Scope::All => true,
+        Scope::Grids(_) => grids.iter().flatten().any(|g| scope.covers(g)),
+    }))
+}
+
+fn forbidden() -> ApiError {
+    ApiError::forbidden(
+        "photo_forbidden",
+        "无权访问该照片：它属于您负责范围以外的记录",
+        "this photo belongs to records outside your area",
+    )
+}
+
+fn unreferenced() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "photo_unreferenced",
+        "尚无记录引用该照片，请先同步检查记录再上传照片",
+        "no record refers to this photo yet; sync the records first, then upload",
+    )
+}
+
+/// What the server knows of a photo for this caller.
+struct Known {
+    visible: bool,
+    access: Option<bool>,
+}
+
+async fn known(state: &AppState, caller: &Caller, sha256: &str) -> Result<Known, ApiError> {
+    let (scope, _) = state.scope(caller).await?;
+    let sha = sha256.to_owned();
+    state
+        .read(move |conn| {
+            let visible = conn
+                .prepare_cached("SELECT 1 FROM server_photos WHERE sha256 = ?1")?
+                .query_row([&sha], |_| Ok(()))
+                .optional()?
+                .is_some();
+            Ok(Known {
+                visible,
+                access: access(conn, &sha, &scope)?,
+            })
+        })
+        .await
+}
+
+fn with_offset(mut response: Response, offset: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(UPLOAD_OFFSET, HeaderValue::from(offset));
+    response
+}
+
+/// `HEAD /v1/photos/{sha256}`.
+async fn head(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(sha256): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    check_sha(&sha256)?;
+    let known = known(&state, &caller, &sha256).await?;
+    if known.access == Some(false) {
+        return Err(forbidden());
+    }
+    if known.visible {
+        return Ok(StatusCode::OK.into_response());
+    }
+    let photos = state.photos.clone();
+    let offset = tokio::task::spawn_blocking(move || photos.offset(&sha256))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(with_offset(StatusCode::NOT_FOUND.into_response(), offset))
+}
+
+/// `PATCH /v1/photos/{sha256}`: one chunk.
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(sha256): UrlPath<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    check_sha(&sha256)?;
+    let offset = header_u64(&headers, UPLOAD_OFFSET)?;
+    let length = header_u64(&headers, UPLOAD_LENGTH)?;
+    let max = state.photos.max_bytes;
+    if length > max || length == 0 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "photo_too_large",
+            format!("照片大小不符合要求（上限 {max} 字节）"),
+            format!("Upload-Length {length} is not between 1 and {max} bytes"),
+        ));
+    }
+    let chunk = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(state.config.max_body_bytes)
+        } else {
+            ApiError::malformed(format!("could not read the chunk: {e}"))
+        }
+    })?;
+    let known = known(&state, &caller, &sha256).await?;
+    match known.access {
+        None => return Err(unreferenced()),
+        Some(false) => return Err(forbidden()),
+        Some(true) => {}
+    }
+    if known.visible {
+        return Ok(with_offset(StatusCode::OK.into_response(), length));
+    }
+    let photos = state.photos.clone();
+    let sha = sha256.clone();
+    let (end, info) = tokio::task::spawn_blocking(move || {
+        let (end, whole) = photos.append(&sha, offset, length, &chunk)?;
+        let info = whole
+            .map(|w| photos.verify_and_store(&sha, &w))
+            .transpose()?;
+        Ok::<_, ApiError>((end, info))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let Some(info) = info else {
+        return Ok(with_offset(StatusCode::NO_CONTENT.into_response(), end));
+    };
+    let (user, now, row) = (caller.user.0.clone(), state.now_ms(), info.clone());
+    state
+        .write(move |store| {
+            store.conn().execute(
+                "INSERT OR IGNORE INTO server_photos (sha256, bytes, width, height, uploaded_by, uploaded_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![row.sha256, row.bytes as i64, row.width, row.height, user, now],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(with_offset(
+        (StatusCode::CREATED, axum::Json(info)).into_response(),
+        end,
+    ))
+}
+
+async fn download(
+    state: AppState,
+    caller: Caller,
+    sha256: String,
+    variant: Variant,
+) -> Result<Response, ApiError> {
+    check_sha(&sha256)?;
+    let known = known(&state, &caller, &sha256).await?;
+    if known.access == Some(false) {
+        return Err(forbidden());
+    }
+    if !known.visible {
+        return Err(ApiError::not_found("no verified photo with this id"));
+    }
+    let photos = state.photos.clone();
+    let sha = sha256.clone();
+    let bytes = tokio::task::spawn_blocking(move || photos.storage.get(&sha, variant))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("photo {sha256} is listed but not stored")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg".to_owned()),
+            // Content-addressed: a photo id never changes its bytes.
+            (
+                header::CACHE_CONTROL,
+                "private, max-age=31536000, immutable".to_owned(),
+            ),
+            (header::ETAG, format!("\"{sha256}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /v1/photos/{sha256}`.
+async fn full(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(sha256): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    download(state, caller, sha256, Variant::Full).await
+}
+
+/// `GET /v1/photos/{sha256}/thumb`.
+async fn thumb(
+    State(state): State<AppState>,
+    caller: Caller,
+    UrlPath(sha256): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    download(state, caller, sha256, Variant::Thumbnail).await
+}
+
+/// The photo routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/photos/{sha256}", get(full).head(head).patch(upload))
+        .route("/v1/photos/{sha256}/thumb", get(thumb))
+}
