@@ -276,16 +276,8 @@ fn role_of(conn: &Connection, user: &str) -> Result<Option<(Role, String, bool)>
         .map(|(role, hash, disabled)| (Role::parse(&role).unwrap_or(Role::Worker), hash, disabled)))
 }
 
-/// Checks the password and issues a new token for the device (an earlier token of the same
-/// device stops working). A device belongs to one user.
-pub fn enroll(
-    conn: &Connection,
-    user: &str,
-    password: &str,
-    device: &DeviceId,
-    device_name: Option<&str>,
-    now_ms: i64,
-) -> Result<(Caller, String), ApiError> {
+/// The role of a user whose password is right; one error for any wrong name or password.
+pub fn check_login(conn: &Connection, user: &str, password: &str) -> Result<Role, ApiError> {
     let bad_login = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -302,6 +294,114 @@ pub fn enroll(
     if !verify_password(password, &hash) || disabled {
         return Err(bad_login());
     }
+    Ok(role)
+}
+
+/// How long a dashboard session lasts.
+pub const SESSION_MS: i64 = 12 * 3_600_000;
+
+/// A dashboard session: the cookie token and the CSRF token the page sends back.
+#[derive(Debug)]
+pub struct Session {
+    /// Who.
+    pub caller: Caller,
+    /// The cookie's value (stored hashed, like device tokens).
+    pub token: String,
+    /// Sent by the page in `X-CSRF-Token` with every change.
+    pub csrf: String,
+}
+
+/// Signs a supervisor or admin in to the dashboard. A session is a device of its own
+/// (`web-…`), so everything that checks device tokens checks sessions too.
+pub fn open_session(
+    conn: &Connection,
+    user: &str,
+    password: &str,
+    now_ms: i64,
+) -> Result<Session, ApiError> {
+    let role = check_login(conn, user, password)?;
+    if role == Role::Worker {
+        return Err(ApiError::forbidden(
+            "dashboard_forbidden",
+            "监管平台仅供网格长、社区和街道人员使用；网格员请使用手机应用",
+            "the dashboard is for supervisors and admins; grid workers use the phone app",
+        ));
+    }
+    let device = DeviceId(format!("web-{}", &new_token()?[..16]));
+    let token = new_token()?;
+    let csrf = new_token()?;
+    conn.execute(
+        "INSERT INTO server_devices (device_id, user_id, name, token_hash, enrolled_ms)
+         VALUES (?1, ?2, 'browser', ?3, ?4)",
+        params![device.as_str(), user, token_hash(&token), now_ms],
+    )?;
+    conn.execute(
+        "INSERT INTO server_sessions (device_id, csrf, expires_ms) VALUES (?1, ?2, ?3)",
+        params![device.as_str(), csrf, now_ms + SESSION_MS],
+    )?;
+    // Expired sessions are removed as new ones open.
+    conn.execute(
+        "UPDATE server_devices SET revoked = 1 WHERE device_id IN
+            (SELECT device_id FROM server_sessions WHERE expires_ms <= ?1)",
+        [now_ms],
+    )?;
+    conn.execute(
+        "DELETE FROM server_sessions WHERE expires_ms <= ?1",
+        [now_ms],
+    )?;
+    Ok(Session {
+        caller: Caller {
+            user: UserId(user.to_owned()),
+            role,
+            device,
+        },
+        token,
+        csrf,
+    })
+}
+
+/// The caller of a live session, and its CSRF token.
+pub fn session_caller(
+    conn: &Connection,
+    token: &str,
+    now_ms: i64,
+) -> Result<(Caller, String), ApiError> {
+    let csrf: Option<String> = conn
+        .prepare_cached(
+            "SELECT s.csrf FROM server_sessions s JOIN server_devices d USING (device_id)
+             WHERE d.token_hash = ?1 AND s.expires_ms > ?2",
+        )?
+        .query_row(params![token_hash(token), now_ms], |r| r.get(0))
+        .optional()?;
+    let csrf = csrf.ok_or_else(ApiError::unauthorized)?;
+    Ok((authenticate(conn, token)?, csrf))
+}
+
+/// Ends a session.
+pub fn close_session(conn: &Connection, token: &str) -> Result<(), ApiError> {
+    conn.execute(
+        "DELETE FROM server_sessions WHERE device_id IN
+            (SELECT device_id FROM server_devices WHERE token_hash = ?1)",
+        [token_hash(token)],
+    )?;
+    conn.execute(
+        "UPDATE server_devices SET revoked = 1 WHERE token_hash = ?1",
+        [token_hash(token)],
+    )?;
+    Ok(())
+}
+
+/// Checks the password and issues a new token for the device (an earlier token of the same
+/// device stops working). A device belongs to one user.
+pub fn enroll(
+    conn: &Connection,
+    user: &str,
+    password: &str,
+    device: &DeviceId,
+    device_name: Option<&str>,
+    now_ms: i64,
+) -> Result<(Caller, String), ApiError> {
+    let role = check_login(conn, user, password)?;
     if device.as_str().is_empty() || device.as_str().len() > 64 {
         return Err(ApiError::invalid(
             "invalid_device",

@@ -17,7 +17,11 @@ use crate::{AppState, sync};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/admin/users", post(add_user))
+        .route("/v1/admin/users", post(add_user).get(list_users))
+        .route(
+            "/v1/admin/premises/import",
+            post(crate::import::import_premises),
+        )
         .route("/v1/admin/users/{id}/areas", put(set_areas))
         .route("/v1/admin/grids/{id}", put(put_grid))
         .route("/v1/admin/grids/import", post(import_grids))
@@ -28,7 +32,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin/quarantine/release", post(release))
 }
 
-fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     if caller.role == Role::Admin {
         Ok(())
     } else {
@@ -72,6 +76,42 @@ async fn add_user(
         })
         .await
         .inspect(|_| state.forget_tokens())
+}
+
+/// `GET /v1/admin/users`: every user with role and areas.
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT u.id, u.display_name, u.role, u.disabled,
+                        (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'grid'),
+                        (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'community'),
+                        (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'subdistrict')
+                 FROM server_users u ORDER BY u.id",
+            )?;
+            let users = stmt
+                .query_map([], |r| {
+                    let list = |i: usize| -> rusqlite::Result<Value> {
+                        Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or_default())
+                    };
+                    Ok(json!({
+                        "id": r.get::<_, String>(0)?,
+                        "display_name": r.get::<_, String>(1)?,
+                        "role": r.get::<_, String>(2)?,
+                        "disabled": r.get::<_, bool>(3)?,
+                        "grids": list(4)?,
+                        "communities": list(5)?,
+                        "subdistricts": list(6)?,
+                    }))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(Json(json!({ "users": users })))
+        })
+        .await
 }
 
 async fn set_areas(

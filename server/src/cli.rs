@@ -47,6 +47,22 @@ struct ServeArgs {
     /// Largest photo accepted for upload, in bytes.
     #[arg(long, env = "XUNCHA_MAX_PHOTO_BYTES", default_value_t = 20 << 20)]
     max_photo_bytes: u64,
+    /// Base map tile URL for the dashboard ({z}/{x}/{y}, {s} for subdomains); none: the map
+    /// shows grids and hazards on a plain background. See the README for Chinese providers.
+    #[arg(long, env = "XUNCHA_TILE_URL")]
+    tile_url: Option<String>,
+    /// Attribution shown for the tiles.
+    #[arg(long, env = "XUNCHA_TILE_ATTRIBUTION", default_value = "")]
+    tile_attribution: String,
+    /// Subdomains for {s} in the tile URL.
+    #[arg(long, env = "XUNCHA_TILE_SUBDOMAINS", default_value = "abc")]
+    tile_subdomains: String,
+    /// The tiles use GCJ-02 (AMap, Tencent and other Chinese providers): positions are shifted.
+    #[arg(long, env = "XUNCHA_TILES_GCJ02")]
+    tiles_gcj02: bool,
+    /// Mark the dashboard's session cookie Secure (set when served over HTTPS).
+    #[arg(long, env = "XUNCHA_SECURE_COOKIES")]
+    secure_cookies: bool,
     /// How often quarantined ops are checked for release, in seconds.
     #[arg(long, default_value_t = 60)]
     quarantine_check_secs: u64,
@@ -224,8 +240,11 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
     if args.demo {
         let empty = xuncha_core::store::Store::open(&db)?.op_count()? == 0;
         if empty {
-            let n = demo::seed(&db, 60, chrono::Utc::now().timestamp_millis())?;
-            println!("演示数据已写入 / demo data written: 60 premises, {n} inspections");
+            let d = demo::seed(data, chrono::Utc::now().timestamp_millis())?;
+            println!(
+                "演示数据已写入 / demo data written: {} grids, {} premises, {} inspections, {} hazards",
+                d.grids, d.premises, d.inspections, d.hazards
+            );
         } else {
             println!("数据库已有数据，未写入演示数据 / database not empty, demo data not added");
         }
@@ -235,6 +254,13 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         max_clock_ahead_ms: args.max_clock_ahead_secs.saturating_mul(1000),
         notice_area: args.notice_area.clone(),
         max_photo_bytes: args.max_photo_bytes,
+        tiles: crate::dashboard::Tiles {
+            url: args.tile_url.clone(),
+            attribution: args.tile_attribution.clone(),
+            subdomains: args.tile_subdomains.clone(),
+            gcj02: args.tiles_gcj02,
+        },
+        secure_cookies: args.secure_cookies,
     };
     let state = AppState::open(data, config)?;
     let admin_password = std::env::var("XUNCHA_ADMIN_PASSWORD").ok();
@@ -264,6 +290,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
                 max_attempts: 12,
                 first_retry: Duration::from_secs(30),
             }),
+            args.demo,
         ))
 }
 
@@ -273,6 +300,7 @@ async fn run(
     quarantine_every: Duration,
     escalation_every: Duration,
     webhook: Option<WebhookConfig>,
+    demo: bool,
 ) -> AnyResult {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     // The address line is read by tests and scripts that start the server on port 0.
@@ -280,6 +308,13 @@ async fn run(
         "巡查服务器 / Xuncha server: http://{}/",
         listener.local_addr()?
     );
+    if demo {
+        println!(
+            "演示登录 / demo login: {} / {} (网格员 / workers w01..w12, 社区网格长 / community leaders leader-xf, leader-hp, leader-xh: same password)",
+            demo::DEMO_USER,
+            demo::DEMO_PASSWORD
+        );
+    }
     let jobs = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(quarantine_every);

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_webhooks.sql"),
     include_str!("../migrations/0003_grid_geometry.sql"),
     include_str!("../migrations/0004_photos.sql"),
+    include_str!("../migrations/0005_sessions.sql"),
 ];
 
 /// The author of ops the server writes on its own.

@@ -1,146 +1,503 @@
-//! Demo data: a small district so a newcomer sees something at once (`xuncha-server --demo`).
+//! Demo data: a living district for a newcomer (`xuncha-server --demo`).
 //!
-//! Written through the same store API a phone uses, with a manual clock walked through the
-//! past six weeks, so the data has real ops, inspections and hazards in several states.
+//! One sub-district (幸福街道) with three communities of four grid polygons each, 600 shops,
+//! twelve grid workers (one per grid), a supervisor per community and one for the
+//! sub-district, and six weeks of inspections with photos and hazards in every state: fixed
+//! on the spot, notices out (some overdue), re-checks passed and failed, a suspected major
+//! hazard awaiting approval, corrections that withdrew a finding. Written through the same
+//! store API a phone uses, with a manual clock walked day by day through the six weeks.
+//! Deterministic: the same database every time.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::Days;
-use xuncha_core::checklist::sample::{photo_for, sample_answers};
+use chrono::{Days, NaiveDate};
+use rusqlite::params;
+use xuncha_core::checklist::sample::sample_answers;
 use xuncha_core::checklist::{Catalog, ChecklistKind};
 use xuncha_core::clock::{ManualClock, WallClock, china_date};
 use xuncha_core::hazard::HazardAction;
 use xuncha_core::model::{
-    Answer, AnswerValue, DeviceId, GasUse, Geotag, InspectionDraft, LatLon, PremisesFields,
-    PremisesKind, UserId,
+    Answer, AnswerValue, DeviceId, GasUse, Geotag, HazardId, InspectionDraft, LatLon, PhotoRef,
+    PremisesFields, PremisesKind, Severity, UserId,
 };
+use xuncha_core::photo::{PhotoLimits, PhotoOptions};
 use xuncha_core::store::{Store, StoreOptions};
+use xuncha_core::sync::Role;
+
+use crate::accounts::{self, Areas, Grid};
+use crate::error::ApiError;
+use crate::photos::{FileStorage, PhotoStorage, Variant};
+
+/// The demo login printed at start.
+pub const DEMO_USER: &str = "demo";
+/// Its password (every demo account has it).
+pub const DEMO_PASSWORD: &str = "xuncha-demo";
 
 const DAY_MS: i64 = 86_400_000;
-const KINDS: [PremisesKind; 6] = [
-    PremisesKind::Catering,
-    PremisesKind::Retail,
-    PremisesKind::Workshop,
-    PremisesKind::Lodging,
-    PremisesKind::BeautyBath,
-    PremisesKind::InternetCafe,
+const DAYS: u64 = 42;
+const SUBDISTRICT: &str = "幸福街道";
+const COMMUNITIES: [(&str, &str); 3] = [("XF", "幸福社区"), ("HP", "和平社区"), ("XH", "新华社区")];
+/// South-west corner of the district and the size of one grid cell, in degrees.
+const ORIGIN: (f64, f64) = (31.2200, 121.4550);
+const CELL: (f64, f64) = (0.0060, 0.0070);
+const KINDS: [(PremisesKind, &str); 8] = [
+    (PremisesKind::Catering, "面馆"),
+    (PremisesKind::Retail, "便利店"),
+    (PremisesKind::Catering, "小吃店"),
+    (PremisesKind::Workshop, "五金加工"),
+    (PremisesKind::Lodging, "小旅馆"),
+    (PremisesKind::BeautyBath, "美发店"),
+    (PremisesKind::InternetCafe, "网吧"),
+    (PremisesKind::Retail, "水果店"),
 ];
-const NAMES: [&str; 6] = ["面馆", "便利店", "五金加工", "小旅馆", "美发店", "网吧"];
-const STREETS: [&str; 3] = ["幸福路", "和平街", "新华路"];
-const HAZARDS: [&str; 6] = ["FE-03", "FE-09", "EB-02", "EB-04", "EX-02", "GA-01"];
+const SURNAMES: [&str; 12] = [
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙",
+];
+const STREETS: [&str; 6] = ["幸福路", "和平街", "新华路", "建设路", "人民路", "文化街"];
+/// Findings the demo makes, by how often they turn up in real inspections.
+const FINDINGS: [&str; 14] = [
+    "FE-03", "FE-09", "FE-07", "EB-02", "EB-04", "EB-03", "EX-02", "EX-05", "EX-06", "GA-01",
+    "GA-06", "GA-07", "EX-01", "EX-03",
+];
 
-/// Seeds `premises` shops with six weeks of inspections into the database at `path`, as the
-/// device `demo-phone`. `now_ms` is the end of the period. Returns how many inspections.
-pub fn seed(path: &Path, premises: usize, now_ms: i64) -> Result<usize, xuncha_core::Error> {
-    let clock = Arc::new(ManualClock::new(now_ms - 42 * DAY_MS));
+/// Small deterministic generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What the demo wrote.
+#[derive(Debug, Default)]
+pub struct DemoSummary {
+    /// Grids.
+    pub grids: usize,
+    /// Premises.
+    pub premises: usize,
+    /// Inspections.
+    pub inspections: usize,
+    /// Hazards found.
+    pub hazards: usize,
+    /// Photos stored.
+    pub photos: usize,
+}
+
+/// A grid of the demo: id, name, community, south-west corner.
+fn grids() -> Vec<(String, String, String, (f64, f64))> {
+    let mut out = Vec::new();
+    for (c, (code, community)) in COMMUNITIES.iter().enumerate() {
+        for n in 0..4 {
+            // Communities side by side west to east, each two grids wide and two high.
+            let col = c * 2 + n % 2;
+            let row = n / 2;
+            let sw = (
+                ORIGIN.0 + row as f64 * CELL.0,
+                ORIGIN.1 + col as f64 * CELL.1,
+            );
+            out.push((
+                format!("{code}-{:02}", n + 1),
+                format!("{community}第{}网格", ["一", "二", "三", "四"][n]),
+                (*community).to_owned(),
+                sw,
+            ));
+        }
+    }
+    out
+}
+
+fn polygon(sw: (f64, f64)) -> serde_json::Value {
+    let (s, w) = sw;
+    let (n, e) = (s + CELL.0, w + CELL.1);
+    serde_json::json!({
+        "type": "Polygon",
+        "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]],
+    })
+}
+
+/// A synthetic shop photo (a wall, a shelf and a red extinguisher, in varying colours),
+/// through the real pipeline, so it is stored exactly as a phone would store it.
+fn photo(seed: u64) -> Result<xuncha_core::photo::ProcessedPhoto, crate::ServerError> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let (w, h) = (960u32, 720u32);
+    let wall = [
+        150 + rng.below(90) as u8,
+        150 + rng.below(90) as u8,
+        140 + rng.below(90) as u8,
+    ];
+    let shelf_x = 80 + rng.below(300) as u32;
+    let can_x = 500 + rng.below(300) as u32;
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let shade = (y * 40 / h) as u8;
+        let mut px = [
+            wall[0].saturating_sub(shade),
+            wall[1].saturating_sub(shade),
+            wall[2].saturating_sub(shade),
+        ];
+        if y > 560 {
+            px = [110, 100, 90]; // floor
+        }
+        if (shelf_x..shelf_x + 260).contains(&x) && (200..560).contains(&y) && (y / 60) % 2 == 0 {
+            px = [120, 80, 50]; // shelf boards
+        }
+        let dx = x as i64 - (can_x as i64 + 40);
+        if (can_x..can_x + 80).contains(&x) && (330..560).contains(&y)
+            || (dx * dx + (y as i64 - 330).pow(2) < 1600)
+        {
+            px = [200, 30, 30]; // the extinguisher
+        }
+        image::Rgb(px)
+    });
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&img)
+        .map_err(|e| ApiError::internal(format!("demo photo: {e}")))?;
+    Ok(xuncha_core::photo::process(
+        &jpeg,
+        &PhotoOptions::default(),
+        &PhotoLimits::default(),
+    )?)
+}
+
+/// A hazard's planned future: actions by day.
+type Plan = BTreeMap<u64, Vec<(HazardId, HazardAction, String)>>;
+
+/// Seeds an empty server database at `path` (photos beside it) with the demo district, with
+/// `now_ms` the end of the six weeks.
+pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerError> {
+    let path = crate::db_path(data_dir);
+    // The server's own tables first (accounts, grids, photos).
+    drop(crate::db::Db::open(&path)?);
+    let start = now_ms - DAYS as i64 * DAY_MS;
+    let clock = Arc::new(ManualClock::new(start));
     let mut store = Store::open_with(
-        path,
+        &path,
         StoreOptions {
             wall: clock.clone(),
             device: Some(DeviceId::from("demo-phone")),
         },
     )?;
     store.set_user(UserId::from("demo.worker"))?;
-    let mut shops = Vec::with_capacity(premises);
-    for i in 0..premises {
-        let mut f = PremisesFields::new(
-            format!("{}{}号{}", STREETS[i % 3], i + 1, NAMES[i % NAMES.len()]),
-            format!("{}{}号", STREETS[i % 3], i + 1),
-            KINDS[i % KINDS.len()],
-        );
-        f.storeys = Some(1 + (i % 3) as u32);
-        f.floor_area_m2 = Some(40.0 + (i * 37 % 260) as f64);
-        f.max_occupants = Some(10 + (i * 7 % 60) as u32);
-        f.gas_use = if f.kind == PremisesKind::Catering {
-            GasUse::BottledLpg
-        } else {
-            GasUse::None
+    store.set_notice_numbering("幸福", "D1")?;
+    let mut rng = Rng(0x5EED_2026);
+    let mut summary = DemoSummary::default();
+
+    // Accounts and grids.
+    let grids = grids();
+    {
+        let conn = store.conn();
+        for (id, name, community, sw) in &grids {
+            accounts::upsert_grid(
+                conn,
+                &Grid {
+                    id: id.clone(),
+                    name: name.clone(),
+                    community: community.clone(),
+                    subdistrict: SUBDISTRICT.to_owned(),
+                },
+            )?;
+            conn.execute(
+                "UPDATE server_grids SET geometry = ?2 WHERE id = ?1",
+                params![id, polygon(*sw).to_string()],
+            )
+            .map_err(ApiError::from)?;
+        }
+        let user = |id: &str, name: &str, role: Role, areas: Areas| -> Result<(), ApiError> {
+            accounts::create_user(conn, id, name, role, DEMO_PASSWORD, start)?;
+            accounts::set_areas(conn, id, &areas)
         };
-        f.sleeps_on_site = f.kind == PremisesKind::Lodging;
-        f.location = Some(LatLon {
-            lat: 31.22 + (i % 10) as f64 * 0.002,
-            lon: 121.46 + (i / 10) as f64 * 0.002,
-        });
-        f.grid_id = Some(format!("grid-{}", i % 4 + 1));
-        shops.push(store.add_premises(f)?);
+        user(
+            DEMO_USER,
+            "街道安全办（演示）",
+            Role::Supervisor,
+            Areas {
+                subdistricts: vec![SUBDISTRICT.to_owned()],
+                ..Areas::default()
+            },
+        )?;
+        for (code, community) in COMMUNITIES {
+            user(
+                &format!("leader-{}", code.to_lowercase()),
+                &format!("{community}网格长"),
+                Role::Supervisor,
+                Areas {
+                    communities: vec![community.to_owned()],
+                    ..Areas::default()
+                },
+            )?;
+        }
+        for (n, (id, _, _, _)) in grids.iter().enumerate() {
+            user(
+                &format!("w{:02}", n + 1),
+                &format!("{}网格员", SURNAMES[n]),
+                Role::Worker,
+                Areas {
+                    grids: vec![id.clone()],
+                    ..Areas::default()
+                },
+            )?;
+        }
     }
+    summary.grids = grids.len();
+
+    // Photos: a small set of distinct pictures, stored verified as if uploaded.
+    let storage = FileStorage::new(data_dir.join("photos"));
+    let mut photos: Vec<PhotoRef> = Vec::new();
+    for n in 0..12 {
+        let p = photo(n)?;
+        let verified =
+            xuncha_core::photo::verify(&p.jpeg, &PhotoOptions::default(), &PhotoLimits::default())?;
+        let sha = &p.reference.sha256;
+        let io = |e: std::io::Error| ApiError::internal(format!("demo photo: {e}"));
+        storage.put(sha, Variant::Full, &p.jpeg).map_err(io)?;
+        storage
+            .put(sha, Variant::Thumbnail, &verified.thumbnail)
+            .map_err(io)?;
+        store
+            .conn()
+            .execute(
+                "INSERT OR IGNORE INTO server_photos (sha256, bytes, width, height, uploaded_by, uploaded_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'w01', ?5)",
+                params![sha, p.reference.bytes as i64, p.reference.width, p.reference.height, start],
+            )
+            .map_err(ApiError::from)?;
+        photos.push(p.reference);
+    }
+    summary.photos = photos.len();
+    let pick_photo = |rng: &mut Rng| photos[rng.below(photos.len() as u64) as usize].clone();
+
+    // Premises: 50 per grid, scattered inside it.
+    let mut shops = Vec::new();
+    for (g, (grid_id, _, _, sw)) in grids.iter().enumerate() {
+        for n in 0..50 {
+            let i = g * 50 + n;
+            let (kind, label) = KINDS[rng.below(KINDS.len() as u64) as usize];
+            let street = STREETS[(g + n) % STREETS.len()];
+            let mut f = PremisesFields::new(
+                format!("{}记{}", SURNAMES[(i * 7) % SURNAMES.len()], label),
+                format!("{street}{}号", 1 + i * 3 % 400),
+                kind,
+            );
+            f.location = Some(LatLon {
+                lat: sw.0 + CELL.0 * (0.06 + 0.88 * rng.unit()),
+                lon: sw.1 + CELL.1 * (0.06 + 0.88 * rng.unit()),
+            });
+            f.grid_id = Some(grid_id.clone());
+            f.storeys = Some(1 + rng.below(3) as u32);
+            f.floor_area_m2 = Some(30.0 + rng.below(300) as f64);
+            f.max_occupants = Some(5 + rng.below(60) as u32);
+            f.gas_use = match kind {
+                PremisesKind::Catering if rng.below(3) == 0 => GasUse::PipedNatural,
+                PremisesKind::Catering => GasUse::BottledLpg,
+                _ => GasUse::None,
+            };
+            f.sleeps_on_site = kind == PremisesKind::Lodging || rng.below(12) == 0;
+            f.contact_person = Some(format!("{}先生", SURNAMES[(i * 5) % SURNAMES.len()]));
+            f.phone = Some(format!("1380000{:04}", i));
+            let worker = UserId(format!("w{:02}", g + 1));
+            let shop = store.act_as(worker.clone(), |s| s.add_premises(f))?;
+            shops.push((shop, worker, rng.below(14)));
+        }
+    }
+    summary.premises = shops.len();
+
+    // Six weeks, day by day: visits every two weeks, and each hazard's later steps.
     let lists: Vec<_> = ChecklistKind::ALL
         .iter()
         .filter_map(|k| Catalog::builtin().latest(*k))
         .collect();
-    let mut count = 0;
-    for week in 0..6 {
-        for (i, shop) in shops.iter().enumerate() {
-            clock.advance(DAY_MS * 6 / premises.max(1) as i64);
+    let mut plan: Plan = BTreeMap::new();
+    let mut corrections = 0;
+    for day in 0..DAYS {
+        for (minute, (shop, worker, offset)) in shops.iter().enumerate() {
+            if day % 14 != *offset {
+                continue;
+            }
+            clock.set(start + day as i64 * DAY_MS + 3_600_000 + minute as i64 * 40_000);
             let today = china_date(clock.now_ms());
-            let hazard = ((i * 7 + week * 3) % 5 == 0).then(|| HAZARDS[(i + week) % HAZARDS.len()]);
+            // Up to three findings, each with a chance of 9%.
+            let mut findings: Vec<&str> = Vec::new();
+            for _ in 0..3 {
+                if rng.below(100) < 9 {
+                    findings.push(FINDINGS[rng.below(FINDINGS.len() as u64) as usize]);
+                }
+            }
             let gas = if shop.fields.gas_use == GasUse::None {
                 "none"
             } else {
                 "lpg"
             };
             let fixed = [Answer::new("GA-00", AnswerValue::Choice(gas.into()))];
-            let answers = sample_answers(&lists, &shop.fields, today, hazard.as_slice(), &fixed);
+            let mut answers = sample_answers(&lists, &shop.fields, today, &findings, &fixed);
+            for a in answers.iter_mut().filter(|a| !a.photos.is_empty()) {
+                a.photos = vec![pick_photo(&mut rng)];
+            }
             let loc = shop.fields.location.unwrap_or(LatLon {
-                lat: 31.22,
-                lon: 121.46,
+                lat: ORIGIN.0,
+                lon: ORIGIN.1,
             });
+            // Most fixes are taken at the door; a few far away (flagged), one mocked.
+            let far = rng.below(40) == 0;
+            let jitter = if far { 0.004 } else { 0.00008 };
             let geotag = Geotag {
-                lat: loc.lat,
-                lon: loc.lon,
-                accuracy_m: 10.0,
-                source: "gps".into(),
-                mock: false,
+                lat: loc.lat + jitter * (rng.unit() - 0.5),
+                lon: loc.lon + jitter * (rng.unit() - 0.5),
+                accuracy_m: 5.0 + rng.below(20) as f64,
+                source: "fused".into(),
+                mock: far && rng.below(3) == 0,
                 fix_time_ms: clock.now_ms(),
             };
-            let kinds = ChecklistKind::ALL.to_vec();
             let draft = InspectionDraft {
                 premises_id: shop.id.clone(),
-                kinds,
-                answers,
-                geotag: Some(geotag),
+                kinds: ChecklistKind::ALL.to_vec(),
+                answers: answers.clone(),
+                geotag: Some(geotag.clone()),
                 note: None,
                 supersedes: None,
             };
-            let inspection = store.record_inspection(draft)?;
-            count += 1;
-            // Move the hazards along so every state appears.
-            for (n, f) in inspection.findings.iter().enumerate() {
-                let deadline = today.checked_add_days(Days::new(7)).unwrap_or(today);
-                let steps: Vec<HazardAction> = match (i + n + week) % 4 {
-                    0 => vec![],
-                    1 => vec![HazardAction::NoticeIssued {
-                        deadline,
-                        notice_no: None,
-                    }],
-                    2 => vec![
-                        HazardAction::NoticeIssued {
-                            deadline,
-                            notice_no: None,
-                        },
-                        HazardAction::OwnerReportedFixed {
-                            photos: vec![photo_for("owner")],
-                        },
-                    ],
-                    _ if f.rectify_days == 0 => vec![HazardAction::FixedOnSpot {
-                        photos: vec![photo_for("after")],
-                    }],
-                    _ => vec![
-                        HazardAction::NoticeIssued {
-                            deadline,
-                            notice_no: None,
-                        },
-                        HazardAction::RecheckPassed {
-                            photos: vec![photo_for("after")],
-                        },
-                    ],
+            let inspection = store.act_as(worker.clone(), |s| s.record_inspection(draft))?;
+            summary.inspections += 1;
+            summary.hazards += inspection.findings.len();
+            // Now and then a worker corrects a visit the same day: the finding is withdrawn.
+            if !inspection.findings.is_empty() && corrections < 6 && rng.below(25) == 0 {
+                corrections += 1;
+                let wrong = inspection.findings[0].code.clone();
+                let clean: Vec<&str> = findings.iter().copied().filter(|c| *c != wrong).collect();
+                let mut corrected = sample_answers(&lists, &shop.fields, today, &clean, &fixed);
+                for a in corrected.iter_mut().filter(|a| !a.photos.is_empty()) {
+                    a.photos = vec![pick_photo(&mut rng)];
+                }
+                let fix = InspectionDraft {
+                    premises_id: shop.id.clone(),
+                    kinds: ChecklistKind::ALL.to_vec(),
+                    answers: corrected,
+                    geotag: Some(geotag),
+                    note: Some("更正：误报".into()),
+                    supersedes: Some(inspection.id.clone()),
                 };
-                for action in steps {
-                    store.record_hazard_event(&f.hazard_id, action, None, None)?;
+                store.act_as(worker.clone(), |s| s.record_inspection(fix))?;
+                continue;
+            }
+            for f in &inspection.findings {
+                let id = f.hazard_id.clone();
+                let w = worker.0.clone();
+                let deadline = |days: u64| today.checked_add_days(Days::new(days)).unwrap_or(today);
+                let notice = |d: NaiveDate| HazardAction::NoticeIssued {
+                    deadline: d,
+                    notice_no: None,
+                };
+                let mut at = |d: u64, action: HazardAction, by: &str| {
+                    plan.entry(day + d)
+                        .or_default()
+                        .push((id.clone(), action, by.to_owned()));
+                };
+                let roll = rng.below(100);
+                if f.rectify_days == 0 && roll < 55 {
+                    let after = vec![pick_photo(&mut rng)];
+                    at(0, HazardAction::FixedOnSpot { photos: after }, &w);
+                    continue;
+                }
+                let due = deadline(u64::from(f.rectify_days.max(3)));
+                match roll % 10 {
+                    // Found, no notice yet (recent visits keep it so).
+                    0 => {}
+                    // Notice only: overdue once the deadline passes.
+                    1 | 2 => at(0, notice(due), &w),
+                    // Owner says fixed, re-check fails, a second round.
+                    3 => {
+                        at(0, notice(due), &w);
+                        at(
+                            4,
+                            HazardAction::OwnerReportedFixed {
+                                photos: vec![pick_photo(&mut rng)],
+                            },
+                            &w,
+                        );
+                        at(
+                            6,
+                            HazardAction::RecheckFailed {
+                                deadline: deadline(13),
+                                photos: vec![pick_photo(&mut rng)],
+                            },
+                            &w,
+                        );
+                    }
+                    // Owner says fixed; the re-check is still to come.
+                    4 => {
+                        at(0, notice(due), &w);
+                        at(
+                            3,
+                            HazardAction::OwnerReportedFixed {
+                                photos: vec![pick_photo(&mut rng)],
+                            },
+                            &w,
+                        );
+                    }
+                    // The deadline was extended by the supervisor.
+                    5 => {
+                        at(0, notice(due), &w);
+                        at(
+                            2,
+                            HazardAction::DeadlineExtended {
+                                deadline: deadline(u64::from(f.rectify_days) + 14),
+                            },
+                            DEMO_USER,
+                        );
+                    }
+                    // Rectified and re-checked: closed (a suspected major one awaits approval,
+                    // approved after a day for half of them).
+                    _ => {
+                        at(0, notice(due), &w);
+                        at(
+                            3,
+                            HazardAction::OwnerReportedFixed {
+                                photos: vec![pick_photo(&mut rng)],
+                            },
+                            &w,
+                        );
+                        at(
+                            5,
+                            HazardAction::RecheckPassed {
+                                photos: vec![pick_photo(&mut rng)],
+                            },
+                            &w,
+                        );
+                        if f.severity == Severity::SuspectedMajor && roll.is_multiple_of(2) {
+                            at(6, HazardAction::ClosureApproved, DEMO_USER);
+                        }
+                    }
                 }
             }
         }
+        // The day's later steps of earlier findings.
+        for (n, (id, action, by)) in plan
+            .remove(&day)
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            clock.set(start + day as i64 * DAY_MS + 9 * 3_600_000 + n as i64 * 60_000);
+            // A step the hazard's state no longer allows (e.g. after a correction) is skipped.
+            match store.act_as(UserId(by), |s| {
+                s.record_hazard_event(&id, action, None, None)
+            }) {
+                Ok(_)
+                | Err(xuncha_core::Error::Transition { .. } | xuncha_core::Error::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
-    Ok(count)
+    Ok(summary)
 }

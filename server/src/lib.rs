@@ -10,11 +10,13 @@ mod admin;
 pub mod body;
 mod cache;
 pub mod cli;
+pub mod dashboard;
 pub mod db;
 pub mod demo;
 pub mod error;
 pub mod escalation;
 pub mod ical;
+pub mod import;
 pub mod overdue;
 pub mod photos;
 mod status;
@@ -54,6 +56,10 @@ pub struct Config {
     pub notice_area: String,
     /// Largest photo accepted for upload.
     pub max_photo_bytes: u64,
+    /// The dashboard's base map.
+    pub tiles: dashboard::Tiles,
+    /// Mark session cookies `Secure` (when served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -63,6 +69,8 @@ impl Default for Config {
             max_clock_ahead_ms: 12 * 3_600_000,
             notice_area: "巡查".to_owned(),
             max_photo_bytes: 20 << 20,
+            tiles: dashboard::Tiles::default(),
+            secure_cookies: false,
         }
     }
 }
@@ -84,6 +92,8 @@ pub struct AppState {
     scope_cache: Arc<TtlCache<xuncha_core::model::UserId, (Scope, String)>>,
     /// Photo storage and uploads in progress.
     photos: Arc<photos::Photos>,
+    /// The dashboard's in-memory hazard index.
+    map_index: dashboard::SharedIndex,
 }
 
 /// How long a cached token stays trusted (a revoked token works at most this long).
@@ -140,6 +150,7 @@ impl AppState {
     pub fn new(db: Db, photos: photos::Photos, config: Config) -> AppState {
         AppState {
             photos: Arc::new(photos),
+            map_index: Arc::default(),
             db: Arc::new(db),
             config: Arc::new(config),
             hlc: Arc::new(AtomicU64::new(0)),
@@ -225,16 +236,40 @@ impl AppState {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// A device token (`Authorization: Bearer`), or else a dashboard session cookie; with a
+    /// cookie, anything but a read must carry the session's CSRF token in `X-CSRF-Token`
+    /// (on top of the cookie being `SameSite=Strict`).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
-        state.authenticate(token).await
+            .filter(|t| !t.is_empty());
+        if let Some(token) = bearer {
+            return state.authenticate(token).await;
+        }
+        let cookie =
+            dashboard::session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        let now = state.now_ms();
+        let (caller, csrf) = state
+            .read(move |conn| accounts::session_caller(conn, &cookie, now))
+            .await?;
+        let safe =
+            parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        if !safe && sent != Some(csrf.as_str()) {
+            return Err(ApiError::forbidden(
+                "csrf",
+                "页面已过期，请刷新后重试",
+                "missing or wrong X-CSRF-Token; reload the page",
+            ));
+        }
+        Ok(caller)
     }
 }
 
@@ -361,7 +396,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/", get(status::page))
+        .route("/status", get(status::page))
         .route("/v1/status", get(status::json))
         .route(
             "/v1/openapi.json",
@@ -376,6 +411,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/feeds/{user}/{file}", get(ical::feed))
         .merge(admin::router())
         .merge(photos::router())
+        .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)

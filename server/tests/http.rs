@@ -34,23 +34,45 @@ async fn health_and_status_of_an_empty_server() {
 }
 
 #[tokio::test]
-async fn demo_data_shows_on_the_status_page_in_chinese_and_english() {
+async fn demo_data_is_a_living_district_on_the_status_page_in_chinese_and_english() {
     let dir = tempfile::tempdir().unwrap();
-    let inspections = demo::seed(&dir.path().join("xuncha.sqlite3"), 20, NOW).unwrap();
-    assert_eq!(inspections, 120, "20 premises, 6 weeks");
+    let demo = demo::seed(dir.path(), NOW).unwrap();
+    assert_eq!((demo.grids, demo.premises), (12, 600));
+    // Every shop visited every two weeks over six weeks.
+    assert_eq!(demo.inspections, 600 * 3, "{demo:?}");
+    assert!(demo.hazards > 150, "{demo:?}");
     let state = AppState::open(dir.path(), Config::default()).unwrap();
     let (_, body) = get(&state, "/v1/status").await;
     let s: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(s["premises"], 20);
-    assert_eq!(s["inspections"], 120);
+    assert_eq!(s["premises"], 600);
     let open = s["open_hazards"].as_u64().unwrap();
-    assert!(open > 0 && s["ops"].as_u64().unwrap() > 140, "{s}");
-    let (_, zh) = get(&state, "/").await;
+    assert!(open > 0, "{s}");
+    // Hazards in every state.
+    let states: Vec<String> = state
+        .db()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT DISTINCT status FROM hazards ORDER BY 1")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .unwrap();
+    assert_eq!(
+        states,
+        [
+            "awaiting_approval",
+            "awaiting_recheck",
+            "closed",
+            "found",
+            "rectifying",
+            "withdrawn"
+        ],
+    );
+    let (_, zh) = get(&state, "/status").await;
     assert!(
         zh.contains("未闭环隐患") && zh.contains(&format!("<td>{open}</td>")),
         "{zh}"
     );
-    let (_, en) = get(&state, "/?lang=en").await;
+    let (_, en) = get(&state, "/status?lang=en").await;
     assert!(en.contains("Open hazards"));
 }
 

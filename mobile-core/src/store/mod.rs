@@ -152,6 +152,19 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `f` with `user` as the author of new ops, then restores the signed-in user (the
+    /// server writes a supervisor's dashboard actions this way).
+    pub fn act_as<T>(
+        &mut self,
+        user: UserId,
+        f: impl FnOnce(&mut Store) -> Result<T>,
+    ) -> Result<T> {
+        let signed_in = self.user.replace(user);
+        let out = f(self);
+        self.user = signed_in;
+        out
+    }
+
     /// The checklists this store evaluates with.
     pub fn catalog(&self) -> &'static Catalog {
         self.catalog

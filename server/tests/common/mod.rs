@@ -62,6 +62,7 @@ pub fn server() -> Server {
             for (user, role, grid) in [
                 ("w1", Role::Worker, "g1"),
                 ("w2", Role::Worker, "g2"),
+                ("sup1", Role::Supervisor, "g1"),
                 ("boss", Role::Admin, ""),
             ] {
                 accounts::create_user(c, user, user, role, "password1", 0)?;

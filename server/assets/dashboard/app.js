@@ -1,0 +1,543 @@
+// Xuncha dashboard: hazard map, review, work lists, figures, exports, admin.
+// Plain browser JavaScript (no build step); Leaflet and Leaflet.markercluster are vendored.
+'use strict';
+
+const T = {
+  zh: {
+    title: '巡查监管平台', user: '用户名', password: '密码', login: '登录', logout: '退出',
+    tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理',
+    filters: '筛选', kind: '检查类别', status: '状态', grid: '网格', all: '全部',
+    overdue_only: '仅看逾期', found_from: '发现日期从', found_to: '至', export: '导出',
+    hazards: '隐患', inspections: '检查记录', count: '共 {n} 条隐患', count_clusters: '共 {n} 条隐患（已聚合，放大查看）',
+    legend_overdue: '逾期', legend_major: '疑似重大', legend_open: '待整改', legend_closed: '已销号',
+    overdue_hazards: '逾期隐患', due_week: '本周到期（巡查与复查）', from: '从', to: '至',
+    by_grid: '按网格', by_community: '按社区', chart_done: '检查完成 / 应检',
+    chart_open: '未销号隐患（按类别）', chart_rate: '整改率与销号天数中位数',
+    users: '用户', role_worker: '网格员', role_supervisor: '网格长/社区', role_admin: '管理员',
+    grids_csv: '网格，用逗号分隔', add_user: '添加用户', import_grids: '导入网格（GeoJSON）',
+    import_premises: '导入场所（CSV 或 XLSX）',
+    import_premises_hint: '列：名称, 地址, 类型, 网格, 纬度, 经度, 联系人, 电话, 燃气, 住人',
+    k_fire_extinguisher: '灭火器', k_gas_alarm: '燃气报警', k_e_bike: '电动自行车', k_exits: '安全出口',
+    s_found: '已发现', s_rectifying: '整改中', s_awaiting_recheck: '待复查', s_awaiting_approval: '待审批',
+    s_closed: '已销号', s_withdrawn: '已撤销', sev_general: '一般隐患', sev_suspected_major: '疑似重大隐患',
+    a_found: '发现隐患', a_fixed_on_spot: '当场整改', a_notice_issued: '下发整改通知', a_owner_reported_fixed: '业主报告已整改',
+    a_recheck_passed: '复查合格', a_recheck_failed: '复查不合格', a_deadline_extended: '延期',
+    a_reassigned: '改派', a_escalated: '升级', a_closure_approved: '审批销号', a_withdrawn: '撤销',
+    premises: '场所', address: '地址', deadline: '整改期限', days_overdue: '逾期天数', overdue_days: '已逾期 {n} 天',
+    notice_no: '通知书编号', assignee: '责任人', escalation: '升级', round: '整改轮次', inspector: '检查人',
+    inspected_on: '检查日期', before: '整改前照片', after: '整改后照片', no_photo: '无照片',
+    not_uploaded: '照片尚未上传', answers: '检查项', history: '处理记录', actions: '监管操作',
+    approve: '审批销号', extend: '延期至', reassign: '改派给', escalate: '升级到', level1: '网格长', level2: '街道',
+    print_notice: '打印整改通知书', close: '关闭', proximity_flag: '⚠ 检查位置距场所 {d} 米（允许 {t} 米），请核实',
+    proximity_ok: '检查位置距场所 {d} 米', mock_location: '⚠ 手机报告位置为模拟位置',
+    where: '位置', note: '备注', invalid: '（当时状态不允许，未生效）', done: '操作已记录，网格员同步后可见',
+    type: '类型', due_on: '到期日', routine: '例行巡查', recheck: '复查', issue_notice: '下发通知', awaiting_approval: '待审批',
+    name: '名称', done_col: '已检', due_col: '应检', open_col: '未销号', found_col: '发现', closed_col: '销号',
+    rate_col: '整改率', median_col: '销号天数中位数', role: '角色', areas: '负责网格', yes: '是', no: '否',
+    imported: '已导入 {n} 条', none: '暂无',
+  },
+  en: {
+    title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
+    tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin',
+    filters: 'Filters', kind: 'Checklist', status: 'Status', grid: 'Grid', all: 'All',
+    overdue_only: 'Overdue only', found_from: 'Found from', found_to: 'to', export: 'Export',
+    hazards: 'Hazards', inspections: 'Inspections', count: '{n} hazards', count_clusters: '{n} hazards (grouped: zoom in)',
+    legend_overdue: 'Overdue', legend_major: 'Suspected major', legend_open: 'Open', legend_closed: 'Closed',
+    overdue_hazards: 'Overdue hazards', due_week: 'Due this week (visits and re-checks)', from: 'From', to: 'To',
+    by_grid: 'By grid', by_community: 'By community', chart_done: 'Inspections done / due',
+    chart_open: 'Open hazards by checklist', chart_rate: 'Rectification rate and median days to close',
+    users: 'Users', role_worker: 'Grid worker', role_supervisor: 'Supervisor', role_admin: 'Admin',
+    grids_csv: 'grids, comma-separated', add_user: 'Add user', import_grids: 'Import grids (GeoJSON)',
+    import_premises: 'Import premises (CSV or XLSX)',
+    import_premises_hint: 'Columns: name, address, kind, grid, lat, lon, contact, phone, gas, sleeps',
+    k_fire_extinguisher: 'Fire extinguishers', k_gas_alarm: 'Gas alarms', k_e_bike: 'E-bikes', k_exits: 'Exits',
+    s_found: 'Found', s_rectifying: 'Rectifying', s_awaiting_recheck: 'Awaiting re-check', s_awaiting_approval: 'Awaiting approval',
+    s_closed: 'Closed', s_withdrawn: 'Withdrawn', sev_general: 'General', sev_suspected_major: 'Suspected major',
+    a_found: 'Found', a_fixed_on_spot: 'Fixed on the spot', a_notice_issued: 'Notice issued', a_owner_reported_fixed: 'Owner reported fixed',
+    a_recheck_passed: 'Re-check passed', a_recheck_failed: 'Re-check failed', a_deadline_extended: 'Deadline extended',
+    a_reassigned: 'Reassigned', a_escalated: 'Escalated', a_closure_approved: 'Closure approved', a_withdrawn: 'Withdrawn',
+    premises: 'Premises', address: 'Address', deadline: 'Deadline', days_overdue: 'Days overdue', overdue_days: '{n} days overdue',
+    notice_no: 'Notice no.', assignee: 'Assignee', escalation: 'Escalation', round: 'Round', inspector: 'Inspector',
+    inspected_on: 'Inspected on', before: 'Before', after: 'After', no_photo: 'No photo',
+    not_uploaded: 'Photo not uploaded yet', answers: 'Checklist answers', history: 'History', actions: 'Review',
+    approve: 'Approve closure', extend: 'Extend to', reassign: 'Reassign to', escalate: 'Escalate to', level1: 'Grid leader', level2: 'Sub-district',
+    print_notice: 'Print rectification notice', close: 'Close', proximity_flag: '⚠ Recorded {d} m from the premises (tolerance {t} m): check',
+    proximity_ok: 'Recorded {d} m from the premises', mock_location: '⚠ The phone reported a mock location',
+    where: 'Where', note: 'Note', invalid: '(not allowed in the state at that time; not applied)', done: 'Recorded; workers see it after their next sync',
+    type: 'Type', due_on: 'Due on', routine: 'Routine visit', recheck: 'Re-check', issue_notice: 'Issue notice', awaiting_approval: 'Awaiting approval',
+    name: 'Name', done_col: 'Done', due_col: 'Due', open_col: 'Open', found_col: 'Found', closed_col: 'Closed',
+    rate_col: 'Rate', median_col: 'Median days to close', role: 'Role', areas: 'Grids', yes: 'yes', no: 'no',
+    imported: '{n} imported', none: 'None',
+  },
+};
+
+const KINDS = ['fire_extinguisher', 'gas_alarm', 'e_bike', 'exits'];
+const STATUSES = ['found', 'rectifying', 'awaiting_recheck', 'awaiting_approval', 'closed', 'withdrawn'];
+const OPEN = ['found', 'rectifying', 'awaiting_recheck', 'awaiting_approval'];
+const COLORS = { overdue: '#d7191c', major: '#7b3294', open: '#f28e2b', approval: '#2c7bb6', closed: '#1a9641' };
+
+let lang = localStorage.getItem('xuncha.lang') || 'zh';
+let session = null;
+let map = null;
+let markerLayer = null;
+let clusterLayer = null;
+let gridLayer = null;
+let loadSeq = 0;
+
+function t(key, vars) {
+  let s = (T[lang] && T[lang][key]) || T.zh[key] || key;
+  for (const [k, v] of Object.entries(vars || {})) s = s.replace('{' + k + '}', v);
+  return s;
+}
+
+// Builds an element; strings become text nodes, so data is never parsed as HTML.
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : String(kid));
+  }
+  return el;
+}
+
+function $(sel) { return document.querySelector(sel); }
+
+function applyLang() {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  document.querySelectorAll('[data-t]').forEach((e) => { e.textContent = t(e.dataset.t); });
+  document.querySelectorAll('[data-ph]').forEach((e) => { e.placeholder = t(e.dataset.ph); });
+  document.querySelectorAll('[data-lang-toggle]').forEach((e) => { e.textContent = lang === 'zh' ? 'English' : '中文'; });
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const err = (body && body.error) || {};
+    super((lang === 'zh' ? err.message : err.message_en) || err.message || ('HTTP ' + status));
+    this.status = status;
+    this.code = err.code;
+  }
+}
+
+async function api(path, options = {}) {
+  const opts = { credentials: 'same-origin', ...options, headers: { ...(options.headers || {}) } };
+  if (opts.method && opts.method !== 'GET' && session && session.csrf) opts.headers['X-CSRF-Token'] = session.csrf;
+  if (opts.json !== undefined) {
+    opts.body = JSON.stringify(opts.json);
+    opts.headers['Content-Type'] = 'application/json';
+    delete opts.json;
+  }
+  const res = await fetch(path, opts);
+  if (res.status === 401 && path !== '/dash/login') { showLogin(); throw new ApiError(401, null); }
+  if (res.status === 204) return null;
+  const body = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiError(res.status, body);
+  return body;
+}
+
+function showLogin() {
+  $('#app').hidden = true;
+  $('#login').hidden = false;
+  session = null;
+}
+
+async function start() {
+  try {
+    session = await api('/dash/api/session');
+  } catch (e) {
+    showLogin();
+    return;
+  }
+  window.addEventListener('unhandledrejection', (e) => console.error('xuncha:', e.reason));
+  $('#login').hidden = true;
+  $('#app').hidden = false;
+  $('#who').textContent = session.user + ' · ' + t('role_' + session.role);
+  document.querySelectorAll('[data-admin]').forEach((e) => { e.hidden = session.role !== 'admin'; });
+  buildFilters();
+  initMap();
+  applyLang();
+}
+
+// ---- filters ----
+
+function buildFilters() {
+  const kinds = $('#f-kinds');
+  kinds.querySelectorAll('label').forEach((l) => l.remove());
+  for (const k of KINDS) kinds.append(h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'kind', value: k, checked: true }), ' ', h('span', { 'data-t': 'k_' + k })));
+  const statuses = $('#f-statuses');
+  statuses.querySelectorAll('label').forEach((l) => l.remove());
+  for (const s of STATUSES) statuses.append(h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'status', value: s, checked: OPEN.includes(s) }), ' ', h('span', { 'data-t': 's_' + s })));
+  const grid = $('#f-grid');
+  grid.querySelectorAll('option[value]:not([value=""])').forEach((o) => o.remove());
+  for (const g of session.grids) grid.append(h('option', { value: g.id }, g.name + ' (' + g.id + ')'));
+  document.querySelectorAll('#filters input, #filters select').forEach((e) => e.addEventListener('change', () => { loadMap(); updateExports(); }));
+  updateExports();
+}
+
+function filterQuery() {
+  const q = new URLSearchParams();
+  const kinds = [...document.querySelectorAll('input[name=kind]:checked')].map((e) => e.value);
+  if (kinds.length && kinds.length < KINDS.length) q.set('kinds', kinds.join(','));
+  const statuses = [...document.querySelectorAll('input[name=status]:checked')].map((e) => e.value);
+  q.set('statuses', (statuses.length ? statuses : OPEN).join(','));
+  if ($('#f-grid').value) q.set('grids', $('#f-grid').value);
+  if ($('#f-overdue').checked) q.set('overdue', '1');
+  if ($('#f-from').value) q.set('from', $('#f-from').value);
+  if ($('#f-to').value) q.set('to', $('#f-to').value);
+  return q;
+}
+
+function updateExports() {
+  const q = filterQuery();
+  document.querySelectorAll('a[data-export]').forEach((a) => {
+    a.href = '/dash/api/export/' + a.dataset.export + '.' + a.dataset.format + '?' + q.toString();
+    a.setAttribute('download', '');
+  });
+}
+
+// ---- map ----
+
+function colourOf(m) {
+  if (m.overdue_days > 0) return COLORS.overdue;
+  if (m.status === 'closed' || m.status === 'withdrawn') return COLORS.closed;
+  if (m.severity === 'suspected_major') return COLORS.major;
+  if (m.status === 'awaiting_approval') return COLORS.approval;
+  return COLORS.open;
+}
+
+function initMap() {
+  if (map) { loadMap(); return; }
+  // maxZoom on the map itself: the cluster layer needs one even when there are no tiles.
+  map = L.map('map', { zoomControl: true, maxZoom: 19 });
+  const tiles = session.tiles || {};
+  if (tiles.url) {
+    L.tileLayer(tiles.url, { subdomains: tiles.subdomains || 'abc', attribution: tiles.attribution || '', maxZoom: 19 }).addTo(map);
+  }
+  const features = session.grids.filter((g) => g.geometry).map((g) => ({ type: 'Feature', geometry: g.geometry, properties: g }));
+  gridLayer = L.geoJSON({ type: 'FeatureCollection', features }, {
+    style: { color: '#3b6fb6', weight: 1.5, fillColor: '#3b6fb6', fillOpacity: 0.05 },
+    onEachFeature: (f, layer) => layer.bindTooltip(f.properties.name, { sticky: true }),
+  }).addTo(map);
+  // The view first: the cluster layer needs a zoom when it is added.
+  if (features.length) map.fitBounds(gridLayer.getBounds(), { padding: [20, 20] });
+  else map.setView([31.23, 121.47], 13);
+  markerLayer = L.markerClusterGroup({
+    showCoverageOnHover: false, maxClusterRadius: 45, chunkedLoading: true,
+    // A group takes the colour of its most urgent hazard (the legend's order).
+    iconCreateFunction: (cluster) => {
+      const colours = cluster.getAllChildMarkers().map((m) => m.options.fillColor);
+      const worst = [COLORS.overdue, COLORS.major, COLORS.approval, COLORS.open, COLORS.closed].find((c) => colours.includes(c));
+      const n = cluster.getChildCount();
+      const size = Math.min(56, 26 + Math.log10(n) * 12);
+      return L.divIcon({ className: 'server-cluster', html: '<span style="background:' + worst + '">' + n + '</span>', iconSize: [size, size] });
+    },
+  });
+  clusterLayer = L.layerGroup();
+  map.addLayer(markerLayer);
+  map.addLayer(clusterLayer);
+  map.on('moveend', loadMap);
+  loadMap();
+}
+
+async function loadMap() {
+  if (!map) return;
+  const seq = ++loadSeq;
+  const q = filterQuery();
+  q.set('bbox', map.getBounds().toBBoxString());
+  let answer;
+  try {
+    answer = await api('/dash/api/map?' + q.toString());
+  } catch (e) {
+    $('#count').textContent = e.message;
+    return;
+  }
+  if (seq !== loadSeq) return; // a newer view is on its way
+  markerLayer.clearLayers();
+  clusterLayer.clearLayers();
+  const count = $('#count');
+  count.dataset.total = answer.total;
+  count.textContent = t(answer.clusters.length ? 'count_clusters' : 'count', { n: answer.total });
+  const markers = answer.markers.map((m) => {
+    const c = colourOf(m);
+    const marker = L.circleMarker([m.lat, m.lon], { radius: 8, color: '#fff', weight: 1.5, fillColor: c, fillOpacity: 0.9, className: 'hazard-marker' });
+    marker.on('click', () => openDetail(m.id));
+    marker.bindTooltip(t('k_' + m.kind) + ' · ' + t('s_' + m.status) + (m.overdue_days > 0 ? ' · ' + t('overdue_days', { n: m.overdue_days }) : ''));
+    return marker;
+  });
+  markerLayer.addLayers(markers);
+  for (const c of answer.clusters) {
+    const size = Math.min(64, 26 + Math.log10(c.count) * 12);
+    const colour = c.overdue > 0 ? COLORS.overdue : c.major > 0 ? COLORS.major : COLORS.open;
+    const icon = L.divIcon({ className: 'server-cluster', html: '<span style="background:' + colour + '">' + Number(c.count) + '</span>', iconSize: [size, size] });
+    L.marker([c.lat, c.lon], { icon }).on('click', (e) => map.setView(e.latlng, map.getZoom() + 2)).addTo(clusterLayer);
+  }
+}
+
+// ---- hazard detail ----
+
+function fmtTime(ms) {
+  return new Date(ms).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en-GB', { hour12: false });
+}
+
+function photoStrip(photos) {
+  if (!photos.length) return h('p', { class: 'muted' }, t('no_photo'));
+  return h('div', { class: 'photos' }, photos.map((p) => p.uploaded
+    ? h('img', { class: 'photo', src: '/v1/photos/' + p.sha256 + '/thumb', alt: p.sha256.slice(0, 8), loading: 'lazy', onclick: () => showPhoto(p.sha256) })
+    : h('span', { class: 'photo missing' }, t('not_uploaded'))));
+}
+
+function showPhoto(sha) {
+  const box = $('#lightbox');
+  box.querySelector('img').src = '/v1/photos/' + sha;
+  box.hidden = false;
+}
+
+function actionText(a) {
+  if (!a) return t('a_found');
+  let s = t('a_' + a.action);
+  if (a.deadline) s += ' → ' + a.deadline;
+  if (a.notice_no) s += ' · ' + a.notice_no;
+  if (a.to) s += ' → ' + a.to;
+  if (a.level) s += ' → ' + t('level' + a.level);
+  if (a.photos && a.photos.length) s += ' · 📷' + a.photos.length;
+  return s;
+}
+
+function valueText(v) {
+  if (v === 'not_applicable') return lang === 'zh' ? '不适用' : 'n/a';
+  const [kind, val] = Object.entries(v)[0] || [];
+  if (kind === 'yes_no') return val ? t('yes') : t('no');
+  return String(val);
+}
+
+async function openDetail(id) {
+  const panel = $('#detail');
+  panel.hidden = false;
+  panel.replaceChildren(h('p', { class: 'muted' }, '…'));
+  let d;
+  try {
+    d = await api('/dash/api/hazards/' + encodeURIComponent(id));
+  } catch (e) {
+    panel.replaceChildren(h('p', { class: 'error' }, e.message));
+    return;
+  }
+  const hz = d.hazard;
+  const label = d.item ? d.item.label[lang] || d.item.label.zh : hz.origin.finding.code;
+  const prox = d.inspection && d.inspection.proximity;
+  const geo = d.inspection && d.inspection.geotag;
+  const flags = [];
+  if (prox) flags.push(h('p', { class: prox.flagged ? 'warn proximity-flag' : 'muted' }, t(prox.flagged ? 'proximity_flag' : 'proximity_ok', { d: Math.round(prox.distance_m), t: Math.round(prox.tolerance_m) })));
+  if (geo && geo.mock) flags.push(h('p', { class: 'warn' }, t('mock_location')));
+  const actions = h('div', { class: 'actions' });
+  const act = async (body) => {
+    try {
+      await api('/dash/api/hazards/' + encodeURIComponent(id) + '/actions', { method: 'POST', json: body });
+      await openDetail(id);
+      $('#detail').prepend(h('p', { class: 'ok', role: 'status' }, t('done')));
+      loadMap();
+    } catch (e) {
+      actions.append(h('p', { class: 'error', role: 'alert' }, e.message));
+    }
+  };
+  if (hz.status === 'awaiting_approval') actions.append(h('button', { id: 'approve', onclick: () => act({ action: 'closure_approved' }) }, t('approve')));
+  if (!['closed', 'withdrawn'].includes(hz.status)) {
+    const date = h('input', { type: 'date', id: 'extend-date' });
+    actions.append(h('div', { class: 'inline' }, date, h('button', { id: 'extend', onclick: () => date.value && act({ action: 'deadline_extended', deadline: date.value }) }, t('extend'))));
+    const who = h('input', { id: 'reassign-to', placeholder: t('user') });
+    actions.append(h('div', { class: 'inline' }, who, h('button', { onclick: () => who.value && act({ action: 'reassigned', to: who.value.trim() }) }, t('reassign'))));
+    const level = h('select', { id: 'escalate-level' }, h('option', { value: '1' }, t('level1')), h('option', { value: '2' }, t('level2')));
+    actions.append(h('div', { class: 'inline' }, level, h('button', { onclick: () => act({ action: 'escalated', level: Number(level.value) }) }, t('escalate'))));
+  }
+  actions.append(h('a', { href: '/dash/notice/' + encodeURIComponent(id), target: '_blank', rel: 'noopener' }, t('print_notice')));
+  panel.replaceChildren(
+    h('button', { class: 'link close', onclick: () => { panel.hidden = true; } }, '✕ ' + t('close')),
+    h('h2', { id: 'detail-title' }, hz.origin.finding.code + ' ' + label),
+    h('p', {}, h('span', { class: 'badge s-' + hz.status }, t('s_' + hz.status)), ' ', h('span', { class: 'badge' }, t('sev_' + hz.origin.finding.severity)),
+      d.overdue_days > 0 ? h('span', { class: 'badge overdue' }, t('overdue_days', { n: d.overdue_days })) : null),
+    h('dl', {},
+      h('dt', {}, t('premises')), h('dd', {}, d.premises.fields.name),
+      h('dt', {}, t('address')), h('dd', {}, d.premises.fields.address),
+      h('dt', {}, t('grid')), h('dd', {}, d.premises.fields.grid_id || ''),
+      h('dt', {}, t('deadline')), h('dd', {}, hz.deadline || '—'),
+      h('dt', {}, t('notice_no')), h('dd', {}, hz.notice_no || '—'),
+      h('dt', {}, t('round')), h('dd', {}, hz.round),
+      h('dt', {}, t('assignee')), h('dd', {}, hz.assignee),
+      h('dt', {}, t('escalation')), h('dd', {}, hz.escalation ? t('level' + hz.escalation) : '—'),
+      d.inspection ? [h('dt', {}, t('inspected_on')), h('dd', {}, d.inspection.performed_on + ' · ' + d.inspection.inspector)] : null),
+    flags,
+    h('h3', {}, t('before')), photoStrip(d.photos.before),
+    h('h3', {}, t('after')), photoStrip(d.photos.after),
+    h('h3', {}, t('actions')), actions,
+    h('h3', {}, t('history')),
+    h('ol', { class: 'history' }, d.history.map((e) => h('li', { class: e.invalid ? 'invalid' : '' },
+      h('strong', {}, actionText(e.action)), ' · ', e.by, ' · ', fmtTime(e.at_ms),
+      e.geotag ? h('div', { class: 'muted' }, t('where') + ': ' + e.geotag.lat.toFixed(5) + ', ' + e.geotag.lon.toFixed(5) + ' ±' + Math.round(e.geotag.accuracy_m) + 'm') : null,
+      e.note ? h('div', {}, t('note') + ': ' + e.note) : null,
+      e.invalid ? h('div', { class: 'muted' }, t('invalid')) : null))),
+    h('h3', {}, t('answers')),
+    h('table', { class: 'list answers' }, d.answers.map((a) => h('tr', { class: a.hazard ? 'is-hazard' : '' },
+      h('td', {}, a.code), h('td', {}, a.label ? a.label[lang] || a.label.zh : ''), h('td', {}, valueText(a.value)),
+      h('td', {}, a.photos.length ? '📷' + a.photos.length : '')))),
+  );
+}
+
+// ---- work lists ----
+
+async function loadWork() {
+  const q = filterQuery();
+  q.delete('statuses');
+  const [overdue, due] = await Promise.all([api('/dash/api/overdue?' + q.toString()), api('/dash/api/due-week')]);
+  $('#overdue-total').textContent = '(' + overdue.total + ')';
+  barChart($('#overdue-by-grid'), Object.entries(overdue.by_grid).map(([k, v]) => ({ label: k, values: [v] })), [COLORS.overdue]);
+  $('#overdue-table').replaceChildren(
+    h('tr', {}, [t('premises'), t('grid'), t('kind'), t('deadline'), t('days_overdue'), t('assignee'), t('escalation')].map((c) => h('th', {}, c))),
+    overdue.items.map((r) => h('tr', { class: 'clickable', onclick: () => { showTab('map'); openDetail(r.id); } },
+      h('td', {}, r.premises), h('td', {}, r.grid), h('td', {}, r.code + (r.severity === 'suspected_major' ? ' ⚠' : '')),
+      h('td', {}, r.deadline || ''), h('td', { class: 'num' }, r.overdue_days), h('td', {}, r.assignee),
+      h('td', {}, r.escalation ? t('level' + r.escalation) : ''))));
+  $('#due-table').replaceChildren(
+    h('tr', {}, [t('type'), t('premises'), t('grid'), t('due_on'), t('days_overdue')].map((c) => h('th', {}, c))),
+    due.items.length ? due.items.map((r) => h('tr', { class: r.hazard_id ? 'clickable' : '', onclick: r.hazard_id ? () => { showTab('map'); openDetail(r.hazard_id); } : null },
+      h('td', {}, t(r.kind)), h('td', {}, r.premises), h('td', {}, r.grid), h('td', {}, r.due_on), h('td', { class: 'num' }, r.overdue_days || ''))) : h('tr', {}, h('td', {}, t('none'))));
+}
+
+// ---- figures ----
+
+// Horizontal bars: rows of {label, values[]} drawn as stacked SVG bars.
+function barChart(el, rows, colours, fmt) {
+  const max = Math.max(1, ...rows.map((r) => r.values.reduce((a, b) => a + b, 0)));
+  const rowH = 22;
+  const width = 460;
+  const labelW = 120;
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 ' + width + ' ' + Math.max(rowH, rows.length * rowH));
+  svg.setAttribute('class', 'bars');
+  rows.forEach((r, i) => {
+    const y = i * rowH;
+    const text = document.createElementNS(ns, 'text');
+    text.setAttribute('x', labelW - 6); text.setAttribute('y', y + 15); text.setAttribute('text-anchor', 'end');
+    text.textContent = r.label || '—';
+    svg.append(text);
+    let x = labelW;
+    r.values.forEach((v, j) => {
+      const w = (width - labelW - 60) * v / max;
+      const rect = document.createElementNS(ns, 'rect');
+      rect.setAttribute('x', x); rect.setAttribute('y', y + 3); rect.setAttribute('width', Math.max(0, w)); rect.setAttribute('height', rowH - 6);
+      rect.setAttribute('fill', colours[j % colours.length]);
+      svg.append(rect);
+      x += w;
+    });
+    const total = document.createElementNS(ns, 'text');
+    total.setAttribute('x', x + 4); total.setAttribute('y', y + 15);
+    total.textContent = fmt ? fmt(r) : r.values.join(' / ');
+    svg.append(total);
+  });
+  el.replaceChildren(svg);
+}
+
+async function loadFigures() {
+  const q = new URLSearchParams();
+  if ($('#fig-from').value) q.set('from', $('#fig-from').value);
+  if ($('#fig-to').value) q.set('to', $('#fig-to').value);
+  const f = await api('/dash/api/figures?' + q.toString());
+  if (!$('#fig-from').value) $('#fig-from').value = f.from;
+  if (!$('#fig-to').value) $('#fig-to').value = f.to;
+  const rows = f[$('#fig-group').value];
+  barChart($('#chart-done'), rows.map((r) => ({ label: r.name, values: [r.inspections_done, Math.max(0, r.inspections_due - r.inspections_done)] })), ['#1a9641', '#dddddd'],
+    (r) => r.values[0] + ' / ' + (r.values[0] + r.values[1]));
+  barChart($('#chart-open'), rows.map((r) => ({ label: r.name, values: KINDS.map((k) => r.open_by_kind[k]) })), ['#d7191c', '#f28e2b', '#7b3294', '#2c7bb6']);
+  barChart($('#chart-rate'), rows.map((r) => ({ label: r.name, values: [Math.round(100 * (r.rectification_rate || 0))], median: r.median_days_to_close })), ['#2c7bb6'],
+    (r) => r.values[0] + '%' + (r.median != null ? ' · ' + r.median + 'd' : ''));
+  $('#figures-table').replaceChildren(
+    h('tr', {}, [t('name'), t('done_col'), t('due_col'), t('open_col'), t('legend_overdue'), t('found_col'), t('closed_col'), t('rate_col'), t('median_col')].map((c) => h('th', {}, c))),
+    rows.map((r) => h('tr', {}, h('td', {}, r.name || '—'), h('td', { class: 'num' }, r.inspections_done), h('td', { class: 'num' }, r.inspections_due),
+      h('td', { class: 'num' }, KINDS.reduce((a, k) => a + r.open_by_kind[k], 0)), h('td', { class: 'num' }, r.overdue_hazards),
+      h('td', { class: 'num' }, r.found), h('td', { class: 'num' }, r.closed),
+      h('td', { class: 'num' }, r.rectification_rate == null ? '—' : Math.round(100 * r.rectification_rate) + '%'),
+      h('td', { class: 'num' }, r.median_days_to_close == null ? '—' : r.median_days_to_close))));
+}
+
+// ---- admin ----
+
+async function loadAdmin() {
+  const users = await api('/v1/admin/users');
+  $('#users-table').replaceChildren(
+    h('tr', {}, [t('user'), t('role'), t('areas')].map((c) => h('th', {}, c))),
+    users.users.map((u) => h('tr', {}, h('td', {}, u.id), h('td', {}, t('role_' + u.role)), h('td', {}, (u.grids || []).join(', ')))));
+}
+
+async function importFile(input, path, contentType) {
+  const file = input.files[0];
+  if (!file) return;
+  const out = $('#import-result');
+  try {
+    const body = await file.arrayBuffer();
+    const type = contentType || (file.name.endsWith('.xlsx') ? 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' : 'text/csv');
+    const res = await api(path, { method: 'POST', body, headers: { 'Content-Type': type } });
+    out.className = 'ok';
+    out.textContent = t('imported', { n: res.imported });
+  } catch (e) {
+    out.className = 'error';
+    out.textContent = e.message;
+  }
+  input.value = '';
+}
+
+// ---- tabs and start ----
+
+function showTab(name) {
+  document.querySelectorAll('nav [data-tab]').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
+  document.querySelectorAll('.tab').forEach((el) => { el.hidden = el.id !== 'tab-' + name; });
+  const load = { map: () => { map.invalidateSize(); loadMap(); }, work: loadWork, figures: loadFigures, admin: loadAdmin }[name];
+  Promise.resolve(load && load()).catch((e) => console.error(e));
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  applyLang();
+  document.querySelectorAll('[data-lang-toggle]').forEach((b) => b.addEventListener('click', () => {
+    lang = lang === 'zh' ? 'en' : 'zh';
+    localStorage.setItem('xuncha.lang', lang);
+    applyLang();
+    if (session) loadMap();
+  }));
+  $('#login-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target);
+    $('#login-error').textContent = '';
+    try {
+      await api('/dash/login', { method: 'POST', json: { user: form.get('user'), password: form.get('password') } });
+      await start();
+    } catch (err) {
+      $('#login-error').textContent = err.message || String(err);
+    }
+  });
+  $('#logout').addEventListener('click', async () => {
+    await api('/dash/logout', { method: 'POST' }).catch(() => null);
+    location.reload();
+  });
+  document.querySelectorAll('nav [data-tab]').forEach((b) => b.addEventListener('click', () => showTab(b.dataset.tab)));
+  ['#fig-from', '#fig-to', '#fig-group'].forEach((s) => $(s).addEventListener('change', loadFigures));
+  $('#lightbox').addEventListener('click', () => { $('#lightbox').hidden = true; });
+  $('#user-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    const grids = String(f.get('grids') || '').split(/[,，\s]+/).filter(Boolean);
+    try {
+      await api('/v1/admin/users', { method: 'POST', json: { id: f.get('id'), role: f.get('role'), password: f.get('password'), areas: { grids } } });
+      e.target.reset();
+      loadAdmin();
+    } catch (err) {
+      $('#import-result').className = 'error';
+      $('#import-result').textContent = err.message;
+    }
+  });
+  $('#grids-file').addEventListener('change', (e) => importFile(e.target, '/v1/admin/grids/import', 'application/json'));
+  $('#premises-file').addEventListener('change', (e) => importFile(e.target, '/v1/admin/premises/import'));
+  start();
+});

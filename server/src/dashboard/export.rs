@@ -1,0 +1,399 @@
+//! Exports of hazards (with the map's filters) and inspections (by period and grid) as CSV,
+//! GeoJSON and XLSX. Columns are headed in Chinese and English; values that people read
+//! (status, severity, checklist) are in Chinese.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use xuncha_core::checklist::ChecklistKind;
+use xuncha_core::hazard::HazardStatus;
+use xuncha_core::model::Severity;
+
+use super::map::{self, HazardPoint};
+use super::{FilterQuery, supervisor_scope, today};
+use crate::AppState;
+use crate::accounts::Caller;
+use crate::error::ApiError;
+
+/// Rows exported at most (the rest is cut, and the answer says so in a header).
+pub const MAX_ROWS: usize = 100_000;
+
+/// Chinese name of a status.
+pub fn status_zh(s: HazardStatus) -> &'static str {
+    match s {
+        HazardStatus::Found => "已发现",
+        HazardStatus::Rectifying => "整改中",
+        HazardStatus::AwaitingRecheck => "待复查",
+        HazardStatus::AwaitingApproval => "待审批",
+        HazardStatus::Closed => "已销号",
+        HazardStatus::Withdrawn => "已撤销",
+    }
+}
+
+/// Chinese name of a severity.
+pub fn severity_zh(s: Severity) -> &'static str {
+    match s {
+        Severity::General => "一般隐患",
+        Severity::SuspectedMajor => "疑似重大隐患",
+    }
+}
+
+/// Chinese name of a checklist.
+pub fn kind_zh(k: ChecklistKind) -> &'static str {
+    match k {
+        ChecklistKind::FireExtinguisher => "灭火器",
+        ChecklistKind::GasAlarm => "燃气报警",
+        ChecklistKind::EBike => "电动自行车",
+        ChecklistKind::Exits => "安全出口",
+    }
+}
+
+/// A table: headers, rows of cells, and each row's position for GeoJSON.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// Column headers.
+    pub headers: Vec<&'static str>,
+    /// Rows.
+    pub rows: Vec<Vec<Value>>,
+    /// Longitude and latitude of each row, if known.
+    pub positions: Vec<Option<(f64, f64)>>,
+    /// Rows were left out past [`MAX_ROWS`].
+    pub truncated: bool,
+}
+
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Table {
+    /// As CSV (UTF-8 with a byte-order mark, so Excel in China opens it right).
+    pub fn csv(&self) -> Result<Vec<u8>, ApiError> {
+        let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+        w.write_record(&self.headers).map_err(ApiError::internal)?;
+        for row in &self.rows {
+            w.write_record(row.iter().map(cell_text))
+                .map_err(ApiError::internal)?;
+        }
+        w.into_inner().map_err(ApiError::internal)
+    }
+
+    /// As a GeoJSON FeatureCollection of points (rows without a position have no geometry).
+    pub fn geojson(&self) -> Result<Vec<u8>, ApiError> {
+        let features: Vec<Value> = self
+            .rows
+            .iter()
+            .zip(&self.positions)
+            .map(|(row, pos)| {
+                let properties: serde_json::Map<String, Value> = self
+                    .headers
+                    .iter()
+                    .zip(row)
+                    .map(|(h, v)| ((*h).to_owned(), v.clone()))
+                    .collect();
+                json!({
+                    "type": "Feature",
+                    "geometry": pos.map(|(lon, lat)| json!({"type": "Point", "coordinates": [lon, lat]})),
+                    "properties": properties,
+                })
+            })
+            .collect();
+        serde_json::to_vec(&json!({ "type": "FeatureCollection", "features": features }))
+            .map_err(ApiError::internal)
+    }
+
+    /// As an Excel workbook with one sheet.
+    pub fn xlsx(&self, sheet: &str) -> Result<Vec<u8>, ApiError> {
+        use rust_xlsxwriter::{Format, Workbook};
+        let err = |e: rust_xlsxwriter::XlsxError| ApiError::internal(e);
+        let mut book = Workbook::new();
+        let ws = book.add_worksheet();
+        ws.set_name(sheet).map_err(err)?;
+        let bold = Format::new().set_bold();
+        for (c, h) in self.headers.iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, *h, &bold)
+                .map_err(err)?;
+            ws.set_column_width(c as u16, 16).map_err(err)?;
+        }
+        for (r, row) in self.rows.iter().enumerate() {
+            let r = r as u32 + 1;
+            for (c, v) in row.iter().enumerate() {
+                match v {
+                    Value::Number(n) => ws.write_number(r, c as u16, n.as_f64().unwrap_or(0.0)),
+                    Value::Null => continue,
+                    other => ws.write_string(r, c as u16, cell_text(other)),
+                }
+                .map_err(err)?;
+            }
+        }
+        ws.set_freeze_panes(1, 0).map_err(err)?;
+        book.save_to_buffer().map_err(err)
+    }
+}
+
+/// Hazards matching the filter (and box), with the details people need.
+fn hazard_table(
+    conn: &Connection,
+    listed: &[(String, HazardPoint, String)],
+    today: i32,
+) -> Result<Table, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT COALESCE(json_extract(n.value, '$'), ''), COALESCE(json_extract(a.value, '$'), ''),
+                COALESCE(json_extract(h.state, '$.origin.finding.code'), ''),
+                h.assignee, json_extract(h.state, '$.notice_no')
+         FROM hazards h
+         LEFT JOIN premises_fields n ON n.premises_id = h.premises_id AND n.field = 'name'
+         LEFT JOIN premises_fields a ON a.premises_id = h.premises_id AND a.field = 'address'
+         WHERE h.id = ?1",
+    )?;
+    let catalog = xuncha_core::checklist::Catalog::builtin();
+    let mut table = Table {
+        headers: vec![
+            "隐患编号/Hazard",
+            "场所/Premises",
+            "地址/Address",
+            "网格/Grid",
+            "类别/Checklist",
+            "隐患项/Item",
+            "隐患描述/Description",
+            "严重程度/Severity",
+            "状态/Status",
+            "发现日期/Found",
+            "整改期限/Deadline",
+            "逾期天数/Days overdue",
+            "通知书编号/Notice no.",
+            "责任人/Assignee",
+            "纬度/Lat",
+            "经度/Lon",
+        ],
+        ..Table::default()
+    };
+    for (id, p, grid) in listed {
+        let (name, address, code, assignee, notice): (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+        ) = stmt.query_row([id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        let label = catalog
+            .latest(p.kind)
+            .and_then(|l| l.item(&code))
+            .map_or(String::new(), |i| i.label.zh.clone());
+        table.rows.push(vec![
+            json!(id),
+            json!(name),
+            json!(address),
+            json!(grid),
+            json!(kind_zh(p.kind)),
+            json!(code),
+            json!(label),
+            json!(severity_zh(p.severity)),
+            json!(status_zh(p.status)),
+            json!(map::date_of(p.found_on).map(|d| d.to_string())),
+            json!(map::date_of(p.deadline).map(|d| d.to_string())),
+            json!(p.overdue_days(today)),
+            json!(notice),
+            json!(assignee),
+            if p.located { json!(p.lat) } else { Value::Null },
+            if p.located { json!(p.lon) } else { Value::Null },
+        ]);
+        table
+            .positions
+            .push(p.located.then(|| (f64::from(p.lon), f64::from(p.lat))));
+    }
+    Ok(table)
+}
+
+/// Inspections performed in the period, in the caller's area.
+fn inspection_table(
+    conn: &Connection,
+    scope: &crate::accounts::Scope,
+    from: &str,
+    to: &str,
+    grids: &[String],
+) -> Result<Table, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.id, COALESCE(json_extract(n.value, '$'), ''), COALESCE(json_extract(a.value, '$'), ''),
+                COALESCE(json_extract(g.value, '$'), ''), i.performed_on, i.inspector,
+                json_array_length(o.data, '$.findings'),
+                (SELECT group_concat(json_extract(f.value, '$.code'), ' ') FROM json_each(o.data, '$.findings') f),
+                json_extract(o.data, '$.geotag.lat'), json_extract(o.data, '$.geotag.lon'),
+                json_extract(o.data, '$.proximity.distance_m'), json_extract(o.data, '$.proximity.flagged')
+         FROM inspections i JOIN ops o ON o.id = i.op_id
+         LEFT JOIN premises_fields n ON n.premises_id = i.premises_id AND n.field = 'name'
+         LEFT JOIN premises_fields a ON a.premises_id = i.premises_id AND a.field = 'address'
+         LEFT JOIN premises_fields g ON g.premises_id = i.premises_id AND g.field = 'grid_id'
+         WHERE i.performed_on BETWEEN ?1 AND ?2
+           AND NOT EXISTS (SELECT 1 FROM inspections later WHERE later.supersedes = i.id)
+         ORDER BY i.performed_on, i.id",
+    )?;
+    let mut table = Table {
+        headers: vec![
+            "检查编号/Inspection",
+            "场所/Premises",
+            "地址/Address",
+            "网格/Grid",
+            "检查日期/Date",
+            "检查人/Inspector",
+            "隐患数/Hazards",
+            "隐患项/Items",
+            "纬度/Lat",
+            "经度/Lon",
+            "距场所(米)/Distance m",
+            "位置存疑/Location flagged",
+        ],
+        ..Table::default()
+    };
+    let mut rows = stmt.query([from, to])?;
+    while let Some(r) = rows.next()? {
+        let grid: String = r.get(3)?;
+        if !scope.covers(&grid) || (!grids.is_empty() && !grids.contains(&grid)) {
+            continue;
+        }
+        if table.rows.len() >= MAX_ROWS {
+            table.truncated = true;
+            break;
+        }
+        let lat: Option<f64> = r.get(8)?;
+        let lon: Option<f64> = r.get(9)?;
+        let flagged: Option<bool> = r.get(11)?;
+        table.rows.push(vec![
+            json!(r.get::<_, String>(0)?),
+            json!(r.get::<_, String>(1)?),
+            json!(r.get::<_, String>(2)?),
+            json!(grid),
+            json!(r.get::<_, String>(4)?),
+            json!(r.get::<_, String>(5)?),
+            json!(r.get::<_, Option<i64>>(6)?.unwrap_or(0)),
+            json!(r.get::<_, Option<String>>(7)?.unwrap_or_default()),
+            json!(lat),
+            json!(lon),
+            json!(r.get::<_, Option<f64>>(10)?.map(|d| d.round())),
+            json!(if flagged == Some(true) { "是" } else { "否" }),
+        ]);
+        table
+            .positions
+            .push(lat.zip(lon).map(|(lat, lon)| (lon, lat)));
+    }
+    Ok(table)
+}
+
+fn respond(table: &Table, name: &str, format: &str) -> Result<Response, ApiError> {
+    let (bytes, content_type) = match format {
+        "csv" => (table.csv()?, "text/csv; charset=utf-8"),
+        "geojson" => (table.geojson()?, "application/geo+json"),
+        "xlsx" => (
+            table.xlsx(name)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no export format {other}; use csv, geojson or xlsx"
+            )));
+        }
+    };
+    let mut response = ([(header::CONTENT_TYPE, content_type)], bytes).into_response();
+    let disposition = format!("attachment; filename=\"xuncha-{name}.{format}\"");
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+    );
+    if table.truncated {
+        response
+            .headers_mut()
+            .insert("x-xuncha-truncated", HeaderValue::from(MAX_ROWS));
+    }
+    Ok(response)
+}
+
+/// `GET /dash/api/export/hazards.{format}` with the map's filters.
+async fn hazards(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(file): Path<String>,
+    Query(q): Query<FilterQuery>,
+) -> Result<Response, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    let format = file.strip_prefix("hazards.").unwrap_or("").to_owned();
+    let filter = q.filter()?;
+    let bbox = q.bbox()?;
+    let today = today(&state);
+    let index = state.map_index.clone();
+    let table = state
+        .read(move |conn| {
+            let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
+            index.refresh(conn)?;
+            let mut truncated = false;
+            let mut listed = Vec::new();
+            for (id, p) in index.matching(&scope, &filter, today) {
+                if bbox.is_some_and(|b| !(p.located && b.contains(p))) {
+                    continue;
+                }
+                if listed.len() >= MAX_ROWS {
+                    truncated = true;
+                    break;
+                }
+                listed.push((id.to_owned(), *p, index.grid_name(p).to_owned()));
+            }
+            drop(index);
+            let mut table = hazard_table(conn, &listed, today)?;
+            table.truncated = truncated;
+            Ok(table)
+        })
+        .await?;
+    respond(&table, "hazards", &format)
+}
+
+/// `GET /dash/api/export/inspections.{format}?from&to&grids`.
+async fn inspections(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(file): Path<String>,
+    Query(q): Query<FilterQuery>,
+) -> Result<Response, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    let format = file.strip_prefix("inspections.").unwrap_or("").to_owned();
+    let filter = q.filter()?;
+    let today = xuncha_core::clock::china_date(state.now_ms());
+    let to = filter.to.unwrap_or(today).to_string();
+    let from = filter
+        .from
+        .map_or_else(|| "0000-01-01".to_owned(), |d| d.to_string());
+    let table = state
+        .read(move |conn| inspection_table(conn, &scope, &from, &to, &filter.grids))
+        .await?;
+    respond(&table, "inspections", &format)
+}
+
+/// The export routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/dash/api/export/{file}", get(export))
+}
+
+/// `GET /dash/api/export/{hazards|inspections}.{csv|geojson|xlsx}`.
+async fn export(
+    state: State<AppState>,
+    caller: Caller,
+    Path(file): Path<String>,
+    q: Query<FilterQuery>,
+) -> Result<Response, ApiError> {
+    if file.starts_with("hazards.") {
+        hazards(state, caller, Path(file), q).await
+    } else if file.starts_with("inspections.") {
+        inspections(state, caller, Path(file), q).await
+    } else {
+        Err(ApiError::not_found(
+            "export hazards.{csv,geojson,xlsx} or inspections.{csv,geojson,xlsx}",
+        ))
+    }
+}

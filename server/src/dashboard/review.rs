@@ -1,0 +1,259 @@
+//! Hazard review: everything about one hazard (finding, checklist answers, photos, history
+//! with who, when and where, the proximity flag), the supervisor's actions, written as ops
+//! so they reach the phones on their next sync, and the printable rectification notice.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use xuncha_core::checklist::Item;
+use xuncha_core::hazard::{Hazard, HazardAction};
+use xuncha_core::model::{HazardId, Inspection, PhotoRef, Premises, UserId};
+use xuncha_core::store::Store;
+
+use super::map::kind_of;
+use super::supervisor_scope;
+use crate::AppState;
+use crate::accounts::{Caller, Scope};
+use crate::error::ApiError;
+
+/// The hazard, its premises and the inspection that found it, if the caller may see them.
+fn load(
+    store: &Store,
+    id: &str,
+    scope: &Scope,
+) -> Result<(Hazard, Premises, Option<Inspection>), ApiError> {
+    let not_found = || ApiError::not_found(format!("no hazard {id}"));
+    let hazard = store.hazard(&HazardId::from(id))?.ok_or_else(not_found)?;
+    let premises = store
+        .premises(&hazard.origin.premises_id)?
+        .ok_or_else(not_found)?;
+    let grid = premises.fields.grid_id.clone().unwrap_or_default();
+    if !scope.covers(&grid) {
+        return Err(ApiError::forbidden(
+            "out_of_scope",
+            "该隐患不在您负责的范围内",
+            "this hazard is outside your area",
+        ));
+    }
+    let inspection = store.inspection(&hazard.origin.inspection_id)?;
+    Ok((hazard, premises, inspection))
+}
+
+/// The checklist item of a code, in the version the inspection used.
+fn item<'a>(store: &'a Store, inspection: Option<&Inspection>, code: &str) -> Option<&'a Item> {
+    let kind = kind_of(code);
+    let version = inspection
+        .and_then(|i| i.checklists.iter().find(|c| c.kind == kind))
+        .map(|c| c.version);
+    let catalog = store.catalog();
+    version
+        .and_then(|v| catalog.get(kind, v))
+        .or_else(|| catalog.latest(kind))?
+        .item(code)
+}
+
+/// Whether the server holds each photo (verified upload).
+fn photo_list(store: &Store, photos: &[PhotoRef]) -> Result<Vec<Value>, ApiError> {
+    let mut stmt = store
+        .conn()
+        .prepare_cached("SELECT 1 FROM server_photos WHERE sha256 = ?1")?;
+    photos
+        .iter()
+        .map(|p| {
+            Ok(json!({
+                "sha256": p.sha256,
+                "width": p.width,
+                "height": p.height,
+                "uploaded": stmt.exists([&p.sha256])?,
+            }))
+        })
+        .collect()
+}
+
+/// `GET /dash/api/hazards/{id}`.
+async fn detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    let today = super::today(&state);
+    let answer = state
+        .write(move |store| {
+            let (hazard, premises, inspection) = load(store, &id, &scope)?;
+            let code = hazard.origin.finding.code.clone();
+            let finding_item = item(store, inspection.as_ref(), &code);
+            let answers: Vec<Value> = match &inspection {
+                Some(i) => i
+                    .answers
+                    .iter()
+                    .map(|a| {
+                        let it = item(store, Some(i), &a.code);
+                        Ok(json!({
+                            "code": a.code,
+                            "label": it.map(|it| &it.label),
+                            "value": a.value,
+                            "detail": a.detail,
+                            "note": a.note,
+                            "hazard": i.findings.iter().any(|f| f.code == a.code),
+                            "photos": photo_list(store, &a.photos)?,
+                        }))
+                    })
+                    .collect::<Result<_, ApiError>>()?,
+                None => Vec::new(),
+            };
+            let before: Vec<PhotoRef> = inspection
+                .as_ref()
+                .and_then(|i| i.answers.iter().find(|a| a.code == code))
+                .map(|a| a.photos.clone())
+                .unwrap_or_default();
+            let history = store.hazard_history(&hazard.id)?;
+            let deadline = hazard.deadline.map_or(i32::MAX, super::map::day_number);
+            let overdue_days =
+                if hazard.status.is_open() && deadline != i32::MAX && today > deadline {
+                    today - deadline
+                } else {
+                    0
+                };
+            Ok(json!({
+                "hazard": hazard,
+                "overdue_days": overdue_days,
+                "item": finding_item.map(|it| json!({
+                    "label": it.label, "fix": it.fix, "basis": it.basis,
+                })),
+                "premises": premises,
+                "inspection": inspection.as_ref().map(|i| json!({
+                    "id": i.id, "performed_on": i.performed_on, "inspector": i.inspector,
+                    "geotag": i.geotag, "proximity": i.proximity, "note": i.note,
+                })),
+                "answers": answers,
+                "photos": {
+                    "before": photo_list(store, &before)?,
+                    "after": photo_list(store, &hazard.after_photos)?,
+                },
+                "history": history,
+            }))
+        })
+        .await?;
+    Ok(Json(answer))
+}
+
+/// A supervisor's action, in the op's own format (`{"action": "deadline_extended",
+/// "deadline": "2026-12-20"}`), with an optional note.
+#[derive(Debug, Deserialize)]
+struct ActionRequest {
+    #[serde(flatten)]
+    action: HazardAction,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /dash/api/hazards/{id}/actions`: approve closure, extend the deadline, reassign or
+/// escalate; written as an op authored by the supervisor, so phones get it on their next sync.
+async fn act(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    crate::body::JsonBody(request): crate::body::JsonBody<ActionRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    if !matches!(
+        request.action,
+        HazardAction::ClosureApproved
+            | HazardAction::DeadlineExtended { .. }
+            | HazardAction::Reassigned { .. }
+            | HazardAction::Escalated { .. }
+    ) {
+        return Err(ApiError::invalid(
+            "not_a_review_action",
+            "监管平台只能审批销号、延期、改派或升级；整改和复查由网格员在现场记录",
+            "the dashboard approves closure, extends, reassigns or escalates; fixes and re-checks are recorded on site",
+        ));
+    }
+    let user = caller.user.clone();
+    let hazard = state
+        .write(move |store| {
+            let (hazard, _, _) = load(store, &id, &scope)?;
+            if let HazardAction::Reassigned { to } = &request.action {
+                let exists = store
+                    .conn()
+                    .prepare_cached("SELECT 1 FROM server_users WHERE id = ?1 AND disabled = 0")?
+                    .exists([to.as_str()])?;
+                if !exists {
+                    return Err(ApiError::invalid(
+                        "unknown_user",
+                        format!("没有用户 {to}"),
+                        format!("no user {to}"),
+                    ));
+                }
+            }
+            Ok(store.act_as(UserId(user.0.clone()), |s| {
+                s.record_hazard_event(&hazard.id, request.action, None, request.note)
+            })?)
+        })
+        .await?;
+    Ok(Json(json!({ "hazard": hazard })))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /dash/notice/{id}`: the rectification notice (整改通知书), ready to print.
+async fn notice(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    let area = state.config.notice_area.clone();
+    let html = state
+        .write(move |store| {
+            let (hazard, premises, inspection) = load(store, &id, &scope)?;
+            let it = item(store, inspection.as_ref(), &hazard.origin.finding.code);
+            let label = it.map_or(hazard.origin.finding.code.clone(), |i| i.label.zh.clone());
+            let fix = it
+                .and_then(|i| i.fix.as_ref())
+                .map_or(String::new(), |f| f.zh.clone());
+            let basis = it.map_or(String::new(), |i| i.basis.clone());
+            let number = hazard
+                .notice_no
+                .clone()
+                .unwrap_or_else(|| "（尚未编号）".to_owned());
+            let deadline = hazard.deadline.map_or("（未定）".to_owned(), |d| {
+                d.format("%Y年%m月%d日").to_string()
+            });
+            let found = hazard.origin.found_on.format("%Y年%m月%d日").to_string();
+            Ok(format!(
+                include_str!("../../assets/dashboard/notice.html"),
+                area = escape(&area),
+                number = escape(&number),
+                name = escape(&premises.fields.name),
+                address = escape(&premises.fields.address),
+                found = escape(&found),
+                code = escape(&hazard.origin.finding.code),
+                label = escape(&label),
+                basis = escape(&basis),
+                fix = escape(&fix),
+                deadline = escape(&deadline),
+                inspector = escape(hazard.origin.found_by.as_str()),
+            ))
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+}
+
+/// The review routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dash/api/hazards/{id}", get(detail))
+        .route("/dash/api/hazards/{id}/actions", post(act))
+        .route("/dash/notice/{id}", get(notice))
+}

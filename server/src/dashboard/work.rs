@@ -1,0 +1,398 @@
+//! Work lists and figures: overdue hazards (from the map index, fast at any size), visits and
+//! re-checks due this week (the phones' due list), and per grid and community the figures a
+//! supervisor reports: inspections done vs due, open hazards by checklist, rectification
+//! rate, median days to close.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Days;
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use xuncha_core::due::DueKind;
+use xuncha_core::location::wgs84_to_gcj02;
+use xuncha_core::model::LatLon;
+
+use super::map::{self, BBox, MapAnswer};
+use super::{FilterQuery, supervisor_scope, today, with_index};
+use crate::AppState;
+use crate::accounts::{Caller, Scope};
+use crate::error::ApiError;
+
+/// Grids the caller sees, with their boundaries (GeoJSON geometry, shifted to GCJ-02 when
+/// the tiles are).
+pub fn grids(conn: &Connection, scope: &Scope, gcj02: bool) -> Result<Vec<Value>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, community, subdistrict, geometry FROM server_grids ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, name, community, subdistrict, geometry) = row?;
+        if !scope.covers(&id) {
+            continue;
+        }
+        let mut geometry: Value = geometry
+            .and_then(|g| serde_json::from_str(&g).ok())
+            .unwrap_or(Value::Null);
+        if gcj02 {
+            shift_coordinates(&mut geometry);
+        }
+        out.push(json!({
+            "id": id, "name": name, "community": community, "subdistrict": subdistrict,
+            "geometry": geometry,
+        }));
+    }
+    Ok(out)
+}
+
+/// Community of each grid.
+pub fn communities(conn: &Connection) -> Result<HashMap<String, String>, ApiError> {
+    let mut stmt = conn.prepare_cached("SELECT id, community FROM server_grids")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Shifts every `[lon, lat]` position in a GeoJSON geometry to GCJ-02.
+fn shift_coordinates(v: &mut Value) {
+    match v {
+        Value::Array(items) if items.len() >= 2 && items.iter().all(Value::is_number) => {
+            let (lon, lat) = (
+                items[0].as_f64().unwrap_or(0.0),
+                items[1].as_f64().unwrap_or(0.0),
+            );
+            let p = wgs84_to_gcj02(LatLon { lat, lon });
+            items[0] = json!(p.lon);
+            items[1] = json!(p.lat);
+        }
+        Value::Array(items) => items.iter_mut().for_each(shift_coordinates),
+        Value::Object(map) => map.values_mut().for_each(shift_coordinates),
+        _ => {}
+    }
+}
+
+/// A GCJ-02 position back to WGS-84 (to within a metre or so: one correction step).
+fn gcj02_to_wgs84(p: LatLon) -> LatLon {
+    let shifted = wgs84_to_gcj02(p);
+    LatLon {
+        lat: p.lat - (shifted.lat - p.lat),
+        lon: p.lon - (shifted.lon - p.lon),
+    }
+}
+
+/// A box in the tiles' GCJ-02 back to WGS-84.
+pub fn bbox_to_wgs84(b: BBox) -> BBox {
+    let sw = gcj02_to_wgs84(LatLon {
+        lat: b.south,
+        lon: b.west,
+    });
+    let ne = gcj02_to_wgs84(LatLon {
+        lat: b.north,
+        lon: b.east,
+    });
+    BBox {
+        south: sw.lat,
+        west: sw.lon,
+        north: ne.lat,
+        east: ne.lon,
+    }
+}
+
+/// Moves an answer's positions to GCJ-02 for drawing on Chinese tiles.
+pub fn shift_answer(a: &mut MapAnswer) {
+    for m in &mut a.markers {
+        let p = wgs84_to_gcj02(LatLon {
+            lat: f64::from(m.lat),
+            lon: f64::from(m.lon),
+        });
+        (m.lat, m.lon) = (p.lat as f32, p.lon as f32);
+    }
+    for c in &mut a.clusters {
+        let p = wgs84_to_gcj02(LatLon {
+            lat: c.lat,
+            lon: c.lon,
+        });
+        (c.lat, c.lon) = (p.lat, p.lon);
+    }
+}
+
+/// One hazard in a list.
+#[derive(Debug, Serialize)]
+pub struct HazardRow {
+    /// Hazard id.
+    pub id: String,
+    /// Premises.
+    pub premises_id: String,
+    /// Premises name.
+    pub premises: String,
+    /// Grid.
+    pub grid: String,
+    /// Item code.
+    pub code: String,
+    /// Status.
+    pub status: xuncha_core::hazard::HazardStatus,
+    /// Severity.
+    pub severity: xuncha_core::model::Severity,
+    /// Deadline.
+    pub deadline: Option<String>,
+    /// Days overdue.
+    pub overdue_days: i32,
+    /// Who must act.
+    pub assignee: String,
+    /// Escalation level.
+    pub escalation: u8,
+}
+
+/// Fills in names for listed hazards.
+pub fn hazard_rows(
+    conn: &Connection,
+    listed: &[(String, map::HazardPoint, String)],
+    today: i32,
+) -> Result<Vec<HazardRow>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT h.premises_id, COALESCE(json_extract(n.value, '$'), ''), h.assignee,
+                COALESCE(json_extract(h.state, '$.origin.finding.code'), '')
+         FROM hazards h
+         LEFT JOIN premises_fields n ON n.premises_id = h.premises_id AND n.field = 'name'
+         WHERE h.id = ?1",
+    )?;
+    let mut out = Vec::with_capacity(listed.len());
+    for (id, p, grid) in listed {
+        let (premises_id, premises, assignee, code): (String, String, String, String) =
+            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        out.push(HazardRow {
+            id: id.clone(),
+            premises_id,
+            premises,
+            grid: grid.clone(),
+            code,
+            status: p.status,
+            severity: p.severity,
+            deadline: map::date_of(p.deadline).map(|d| d.to_string()),
+            overdue_days: p.overdue_days(today),
+            assignee,
+            escalation: p.escalation,
+        });
+    }
+    Ok(out)
+}
+
+/// Overdue hazards listed at most.
+pub const OVERDUE_LIMIT: usize = 200;
+
+/// `GET /dash/api/overdue`: overdue hazards, most overdue first, with counts by grid.
+async fn overdue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<FilterQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    let filter = q.filter()?;
+    let today = today(&state);
+    let index = state.map_index.clone();
+    let answer = state
+        .read(move |conn| {
+            let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
+            index.refresh(conn)?;
+            let (total, top) = index.overdue(&scope, &filter, today, OVERDUE_LIMIT);
+            let listed: Vec<(String, map::HazardPoint, String)> = top
+                .iter()
+                .map(|(id, p)| ((*id).to_owned(), **p, index.grid_name(p).to_owned()))
+                .collect();
+            let mut by_grid: BTreeMap<String, u32> = BTreeMap::new();
+            let mut all_filter = filter.clone();
+            all_filter.overdue = true;
+            for (_, p) in index.matching(&scope, &all_filter, today) {
+                *by_grid.entry(index.grid_name(p).to_owned()).or_default() += 1;
+            }
+            drop(index);
+            Ok(json!({
+                "total": total,
+                "by_grid": by_grid,
+                "items": hazard_rows(conn, &listed, today)?,
+            }))
+        })
+        .await?;
+    Ok(Json(answer))
+}
+
+/// `GET /dash/api/due-week`: routine visits and hazard work due within seven days (overdue
+/// included), as the phones compute them.
+async fn due_week(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    let now = state.now_ms();
+    let answer = state
+        .write(move |store| {
+            let today = xuncha_core::clock::china_date(now);
+            let horizon = today.checked_add_days(Days::new(7)).unwrap_or(today);
+            let items = store.due(now)?;
+            let conn = store.conn();
+            let mut names = conn.prepare_cached(
+                "SELECT COALESCE(json_extract(n.value, '$'), ''), COALESCE(json_extract(g.value, '$'), '')
+                 FROM (SELECT ?1 AS id) p
+                 LEFT JOIN premises_fields n ON n.premises_id = p.id AND n.field = 'name'
+                 LEFT JOIN premises_fields g ON g.premises_id = p.id AND g.field = 'grid_id'",
+            )?;
+            let mut out = Vec::new();
+            for i in items.into_iter().filter(|i| i.due_on <= horizon) {
+                let (name, grid): (String, String) = names
+                    .query_row([i.premises_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                if !scope.covers(&grid) {
+                    continue;
+                }
+                out.push(json!({
+                    "kind": match i.kind {
+                        DueKind::Routine => "routine",
+                        DueKind::IssueNotice => "issue_notice",
+                        DueKind::Recheck => "recheck",
+                        DueKind::AwaitingApproval => "awaiting_approval",
+                    },
+                    "premises_id": i.premises_id, "premises": name, "grid": grid,
+                    "hazard_id": i.hazard_id, "due_on": i.due_on.to_string(),
+                    "overdue_days": i.overdue_days, "major": i.major,
+                }));
+                if out.len() >= 1000 {
+                    break;
+                }
+            }
+            Ok(json!({ "until": horizon.to_string(), "items": out }))
+        })
+        .await?;
+    Ok(Json(answer))
+}
+
+#[derive(Debug, Deserialize)]
+struct Period {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /dash/api/figures?from&to`: figures per grid and per community (default: the last
+/// 30 days).
+async fn figures(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(period): Query<Period>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    let now = state.now_ms();
+    let today_date = xuncha_core::clock::china_date(now);
+    let q = FilterQuery {
+        from: period.from,
+        to: period.to,
+        ..FilterQuery::default()
+    };
+    let filter = q.filter()?;
+    let to = filter.to.unwrap_or(today_date);
+    let from = filter
+        .from
+        .unwrap_or_else(|| to.checked_sub_days(Days::new(29)).unwrap_or(to));
+    let day = today(&state);
+    let scope2 = scope.clone();
+    // Inspections done, and routine visits overdue now, by grid.
+    let (done, overdue_visits, community_map) = state
+        .write(move |store| {
+            let conn = store.conn();
+            let mut done: BTreeMap<String, u64> = BTreeMap::new();
+            let mut stmt = conn.prepare_cached(
+                "SELECT COALESCE(json_extract(g.value, '$'), ''), COUNT(DISTINCT i.root)
+                 FROM inspections i
+                 LEFT JOIN premises_fields g ON g.premises_id = i.premises_id AND g.field = 'grid_id'
+                 WHERE i.performed_on BETWEEN ?1 AND ?2 GROUP BY 1",
+            )?;
+            let rows = stmt.query_map([from.to_string(), to.to_string()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (grid, n) = row?;
+                if scope2.covers(&grid) {
+                    done.insert(grid, n as u64);
+                }
+            }
+            let mut grid_of = conn.prepare_cached(
+                "SELECT COALESCE(json_extract(value, '$'), '') FROM premises_fields
+                 WHERE premises_id = ?1 AND field = 'grid_id'",
+            )?;
+            let mut overdue: BTreeMap<String, u64> = BTreeMap::new();
+            for i in store.due(now)? {
+                if i.kind != DueKind::Routine || i.overdue_days == 0 {
+                    continue;
+                }
+                let grid: String = grid_of
+                    .query_row([i.premises_id.as_str()], |r| r.get(0))
+                    .unwrap_or_default();
+                if scope2.covers(&grid) {
+                    *overdue.entry(grid).or_default() += 1;
+                }
+            }
+            Ok((done, overdue, communities(conn)?))
+        })
+        .await?;
+    let grid_communities = community_map.clone();
+    let (by_grid, by_community) = with_index(&state, move |index| {
+        let community_of = |g: &str| grid_communities.get(g).cloned().unwrap_or_default();
+        Ok((
+            index.figures(&scope, from, to, day, &|g| g.to_owned()),
+            index.figures(&scope, from, to, day, &community_of),
+        ))
+    })
+    .await?;
+    let rows = |figures: BTreeMap<String, map::HazardFigures>, key: &dyn Fn(&str) -> String| {
+        let mut visits: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for (grid, n) in &done {
+            visits.entry(key(grid)).or_default().0 += n;
+        }
+        for (grid, n) in &overdue_visits {
+            visits.entry(key(grid)).or_default().1 += n;
+        }
+        let mut names: Vec<String> = figures.keys().cloned().collect();
+        names.extend(visits.keys().cloned());
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| {
+                let f = figures.get(&name).cloned().unwrap_or_default();
+                let (done, late) = visits.get(&name).copied().unwrap_or_default();
+                json!({
+                    "name": name,
+                    "inspections_done": done,
+                    // Due in the period: those done plus routine visits still outstanding.
+                    "inspections_due": done + late,
+                    "open_by_kind": f.open_by_kind,
+                    "overdue_hazards": f.overdue,
+                    "found": f.found,
+                    "closed": f.closed,
+                    "rectification_rate": (f.found > 0).then(|| f64::from(f.closed) / f64::from(f.found)),
+                    "median_days_to_close": f.median_days_to_close,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let community_of = |g: &str| community_map.get(g).cloned().unwrap_or_default();
+    Ok(Json(json!({
+        "from": from.to_string(),
+        "to": to.to_string(),
+        "by_grid": rows(by_grid, &|g| g.to_owned()),
+        "by_community": rows(by_community, &community_of),
+    })))
+}
+
+/// The work-list and figure routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dash/api/overdue", get(overdue))
+        .route("/dash/api/due-week", get(due_week))
+        .route("/dash/api/figures", get(figures))
+}

@@ -1,0 +1,540 @@
+//! The dashboard's JSON through the HTTP router: session login with CSRF, the hazard map by
+//! bounding box and filters, review with actions that reach phones, work lists, figures,
+//! exports that parse, the printable notice, and premises import.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+mod common;
+
+use std::io::Cursor;
+
+use axum::http::StatusCode;
+use chrono::Days;
+use serde_json::{Value, json};
+use xuncha_core::checklist::sample::sample_visit;
+use xuncha_core::clock::china_date;
+use xuncha_core::hazard::{HazardAction, HazardStatus};
+use xuncha_core::model::{LatLon, PremisesFields, PremisesKind};
+use xuncha_core::op::Op;
+use xuncha_core::store::Store;
+
+use common::*;
+
+const DAY: i64 = 86_400_000;
+
+/// A session: the cookie header to send and the CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn login(s: &Server, user: &str, password: &str) -> Result<Session, (StatusCode, Value)> {
+    let body = serde_json::to_vec(&json!({ "user": user, "password": password })).unwrap();
+    let (code, headers, bytes) = send_raw(
+        s,
+        "POST",
+        "/dash/login",
+        None,
+        body,
+        &[("content-type", "application/json")],
+    )
+    .await;
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    if code != StatusCode::OK {
+        return Err((code, answer));
+    }
+    let set = headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    Ok(Session {
+        cookie: set.split(';').next().unwrap().to_owned(),
+        csrf: answer["csrf"].as_str().unwrap().to_owned(),
+    })
+}
+
+/// A request with the session's cookie (and CSRF token when `csrf`).
+async fn dash(
+    s: &Server,
+    session: &Session,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+    csrf: bool,
+) -> (StatusCode, Value) {
+    let mut headers = vec![
+        ("cookie", session.cookie.as_str()),
+        ("content-type", "application/json"),
+    ];
+    if csrf {
+        headers.push(("x-csrf-token", session.csrf.as_str()));
+    }
+    let body = body.map_or_else(Vec::new, |b| serde_json::to_vec(&b).unwrap());
+    send(s, method, uri, None, body, &headers).await
+}
+
+async fn dash_raw(s: &Server, session: &Session, uri: &str) -> (StatusCode, Vec<u8>) {
+    let (code, _, body) =
+        send_raw(s, "GET", uri, None, vec![], &[("cookie", &session.cookie)]).await;
+    (code, body)
+}
+
+/// Worker w1 (grid g1) records, 20 days ago, three shops with hazards, issues a notice on one
+/// (deadline passed: overdue now); w2 records one shop in g2. Returns w1's phone.
+async fn district(s: &Server) -> Store {
+    let then = now_ms() - 20 * DAY;
+    let mut p = phone("phone-w1", "w1", then);
+    p.set_notice_numbering("幸福", "A1").unwrap();
+    for (n, codes) in [&["FE-03", "EX-05"][..], &["EB-02"], &["GA-01"]]
+        .iter()
+        .enumerate()
+    {
+        let mut f = PremisesFields::new(
+            format!("幸福{n}号店"),
+            format!("幸福路{n}号"),
+            PremisesKind::Catering,
+        );
+        f.grid_id = Some("g1".into());
+        f.gas_use = xuncha_core::model::GasUse::BottledLpg;
+        f.location = Some(LatLon {
+            lat: 31.23 + n as f64 * 0.001,
+            lon: 121.47,
+        });
+        let premises = p.add_premises(f).unwrap();
+        let visit = sample_visit(p.catalog(), &premises, china_date(then), codes);
+        let inspection = p.record_inspection(visit).unwrap();
+        if n == 0 {
+            let deadline = china_date(then).checked_add_days(Days::new(5)).unwrap();
+            let h = &inspection.findings[0].hazard_id;
+            p.record_hazard_event(
+                h,
+                HazardAction::NoticeIssued {
+                    deadline,
+                    notice_no: None,
+                },
+                None,
+                None,
+            )
+            .unwrap();
+        }
+    }
+    let (code, ack) = push(s, &s.w1, &p.pending_ops(1000).unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    let mut other = phone("phone-w2", "w2", then);
+    let mut f = PremisesFields::new("别处的店", "和平街1号", PremisesKind::Retail);
+    f.grid_id = Some("g2".into());
+    f.location = Some(LatLon {
+        lat: 31.25,
+        lon: 121.49,
+    });
+    let premises = other.add_premises(f).unwrap();
+    other
+        .record_inspection(sample_visit(
+            other.catalog(),
+            &premises,
+            china_date(then),
+            &["EX-02"],
+        ))
+        .unwrap();
+    assert_eq!(
+        push(s, &s.w2, &other.pending_ops(1000).unwrap()).await.0,
+        StatusCode::OK
+    );
+    p
+}
+
+#[tokio::test]
+async fn sessions_are_for_supervisors_and_changes_need_the_csrf_token() {
+    let s = server();
+    let p = district(&s).await;
+    let Err((code, err)) = login(&s, "w1", "password1").await else {
+        panic!("a worker signed in to the dashboard");
+    };
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("dashboard_forbidden"))
+    );
+    let Err((code, _)) = login(&s, "sup1", "wrong").await else {
+        panic!("a wrong password worked");
+    };
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&s, "GET", "/dash/api/session", None, vec![], &[])
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let (code, me) = dash(&s, &sup, "GET", "/dash/api/session", None, false).await;
+    assert_eq!(code, StatusCode::OK, "{me}");
+    assert_eq!(
+        (me["user"].as_str(), me["csrf"].as_str()),
+        (Some("sup1"), Some(sup.csrf.as_str()))
+    );
+    let grids: Vec<&str> = me["grids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(grids, ["g1"]);
+
+    let hazard = p.open_hazards().unwrap()[0].id.clone();
+    let action = json!({ "action": "escalated", "level": 1 });
+    let uri = format!("/dash/api/hazards/{hazard}/actions");
+    // Without the CSRF token (a forged cross-site form would have the cookie but not it).
+    let (code, err) = dash(&s, &sup, "POST", &uri, Some(action.clone()), false).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("csrf"))
+    );
+    let (code, done) = dash(&s, &sup, "POST", &uri, Some(action), true).await;
+    assert_eq!(code, StatusCode::OK, "{done}");
+    assert_eq!(done["hazard"]["escalation"], 1);
+
+    // Signed out: the cookie is dead.
+    assert_eq!(
+        dash(&s, &sup, "POST", "/dash/logout", None, true).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        dash(&s, &sup, "GET", "/dash/api/session", None, false)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_map_review_and_work_lists_cover_the_supervisors_area_only() {
+    let s = server();
+    let mut p = district(&s).await;
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let admin = login(&s, "boss", "password1").await.unwrap();
+    let bbox = "bbox=121.0,31.0,122.0,32.0";
+
+    // Map: g1's four hazards as markers; the admin also sees g2's.
+    let (code, map) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/map?{bbox}"),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{map}");
+    assert_eq!(map["total"], 4);
+    assert_eq!(map["markers"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        dash(
+            &s,
+            &admin,
+            "GET",
+            &format!("/dash/api/map?{bbox}"),
+            None,
+            false
+        )
+        .await
+        .1["total"],
+        5
+    );
+    // Filters narrow it; a box elsewhere is empty; bad filters are refused.
+    let count = |q: &str| {
+        let q = q.to_owned();
+        let (s, sup) = (&s, &sup);
+        async move {
+            dash(
+                s,
+                sup,
+                "GET",
+                &format!("/dash/api/map?{bbox}&{q}"),
+                None,
+                false,
+            )
+            .await
+            .1["total"]
+                .clone()
+        }
+    };
+    assert_eq!(count("kinds=exits").await, 1);
+    assert_eq!(count("kinds=fire_extinguisher,e_bike").await, 2);
+    assert_eq!(count("overdue=1").await, 1);
+    assert_eq!(count("statuses=closed").await, 0);
+    assert_eq!(count("statuses=rectifying").await, 1);
+    assert_eq!(count("grids=g2").await, 0, "not the supervisor's grid");
+    let (code, err) = dash(&s, &sup, "GET", "/dash/api/map?kinds=cats", None, false).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("bad_query"))
+    );
+    let (_, far) = dash(
+        &s,
+        &sup,
+        "GET",
+        "/dash/api/map?bbox=100,20,101,21",
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(far["total"], 0);
+
+    // Review: the overdue one, with its answers, photo slots and history.
+    let (_, overdue) = dash(&s, &sup, "GET", "/dash/api/overdue", None, false).await;
+    assert_eq!(overdue["total"], 1, "{overdue}");
+    let item = &overdue["items"][0];
+    assert!(item["overdue_days"].as_i64().unwrap() >= 14, "{item}");
+    assert_eq!(item["premises"], "幸福0号店");
+    let id = item["id"].as_str().unwrap().to_owned();
+    let (code, d) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/hazards/{id}"),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{d}");
+    assert_eq!(d["hazard"]["status"], "rectifying");
+    assert_eq!(d["item"]["label"]["zh"], "压力表指针在绿区");
+    assert_eq!(
+        d["photos"]["before"][0]["uploaded"], false,
+        "a photo slot, not yet uploaded"
+    );
+    assert_eq!(d["history"].as_array().unwrap().len(), 2, "found, notice");
+    assert!(
+        d["answers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["code"] == "FE-03" && a["hazard"] == true)
+    );
+    // Outside the area: refused.
+    let (_, admin_map) = dash(
+        &s,
+        &admin,
+        "GET",
+        &format!("/dash/api/map?{bbox}&grids=g2"),
+        None,
+        false,
+    )
+    .await;
+    let g2_hazard = admin_map["markers"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        dash(
+            &s,
+            &sup,
+            "GET",
+            &format!("/dash/api/hazards/{g2_hazard}"),
+            None,
+            false
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Actions are ops: the phone sees the new deadline after it pulls.
+    let new_deadline = china_date(now_ms())
+        .checked_add_days(Days::new(10))
+        .unwrap();
+    let uri = format!("/dash/api/hazards/{id}/actions");
+    let (code, done) = dash(&s, &sup, "POST", &uri, Some(json!({ "action": "deadline_extended", "deadline": new_deadline, "note": "业主申请延期" })), true).await;
+    assert_eq!(code, StatusCode::OK, "{done}");
+    let (code, err) = dash(
+        &s,
+        &sup,
+        "POST",
+        &uri,
+        Some(json!({ "action": "recheck_passed" })),
+        true,
+    )
+    .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("not_a_review_action")
+        )
+    );
+    let (code, err) = dash(
+        &s,
+        &sup,
+        "POST",
+        &uri,
+        Some(json!({ "action": "reassigned", "to": "nobody" })),
+        true,
+    )
+    .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_user"))
+    );
+    let (_, page) = pull(&s, &s.w1, 0).await;
+    let ops: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
+    let from_sup: Vec<&Op> = ops.iter().filter(|o| o.author.as_str() == "sup1").collect();
+    assert_eq!(from_sup.len(), 1);
+    p.apply_ops(&ops).unwrap();
+    let h = p
+        .hazard(&xuncha_core::model::HazardId::from(id.as_str()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (h.status, h.deadline),
+        (HazardStatus::Rectifying, Some(new_deadline))
+    );
+    // No longer overdue on the map either.
+    assert_eq!(count("overdue=1").await, 0);
+
+    // Work lists and figures.
+    let (code, due) = dash(&s, &sup, "GET", "/dash/api/due-week", None, false).await;
+    assert_eq!(code, StatusCode::OK, "{due}");
+    assert!(
+        due["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["grid"] == "g1"),
+        "{due}"
+    );
+    let (code, fig) = dash(&s, &sup, "GET", "/dash/api/figures", None, false).await;
+    assert_eq!(code, StatusCode::OK, "{fig}");
+    let g1 = fig["by_grid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "g1")
+        .unwrap();
+    assert_eq!(
+        (g1["inspections_done"].as_u64(), g1["found"].as_u64()),
+        (Some(3), Some(4)),
+        "{g1}"
+    );
+    assert_eq!(g1["open_by_kind"]["fire_extinguisher"], 1);
+    assert_eq!(
+        fig["by_grid"].as_array().unwrap().len(),
+        1,
+        "only the supervisor's grid"
+    );
+    assert_eq!(fig["by_community"][0]["name"], "c1");
+
+    // The printable notice.
+    let (code, html) = dash_raw(&s, &sup, &format!("/dash/notice/{id}")).await;
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        html.contains("隐患整改通知书")
+            && html.contains("幸福0号店")
+            && html.contains("压力表指针在绿区"),
+        "{html}"
+    );
+    assert!(html.contains(&h.notice_no.clone().unwrap()));
+}
+
+#[tokio::test]
+async fn exports_parse_and_follow_the_filters() {
+    let s = server();
+    district(&s).await;
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+
+    let (code, csv) = dash_raw(&s, &sup, "/dash/api/export/hazards.csv").await;
+    assert_eq!(code, StatusCode::OK);
+    let text = String::from_utf8(csv).unwrap();
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    assert_eq!(&reader.headers().unwrap()[1], "场所/Premises");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    assert!(rows.iter().any(|r| &r[8] == "整改中" && &r[5] == "FE-03"));
+
+    let (_, geo) = dash_raw(&s, &sup, "/dash/api/export/hazards.geojson?kinds=exits").await;
+    let geo: Value = serde_json::from_slice(&geo).unwrap();
+    assert_eq!(geo["type"], "FeatureCollection");
+    assert_eq!(geo["features"].as_array().unwrap().len(), 1);
+    assert_eq!(geo["features"][0]["geometry"]["type"], "Point");
+
+    let (code, xlsx) = dash_raw(&s, &sup, "/dash/api/export/hazards.xlsx?overdue=1").await;
+    assert_eq!(code, StatusCode::OK);
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(Cursor::new(xlsx)).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    assert_eq!(sheet.rows().count(), 2, "header and the one overdue hazard");
+    assert_eq!(sheet.get((0, 0)).unwrap().to_string(), "隐患编号/Hazard");
+
+    let (_, inspections) = dash_raw(&s, &sup, "/dash/api/export/inspections.csv").await;
+    let text = String::from_utf8(inspections).unwrap();
+    assert_eq!(text.lines().count(), 1 + 3, "three inspections in g1");
+    let (code, _) = dash_raw(&s, &sup, "/dash/api/export/hazards.pdf").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn premises_import_from_csv_and_xlsx_checks_every_row_first() {
+    let s = server();
+    let admin = login(&s, "boss", "password1").await.unwrap();
+    let import = |body: Vec<u8>, content_type: &'static str| {
+        let (s, admin) = (&s, &admin);
+        async move {
+            send(
+                s,
+                "POST",
+                "/v1/admin/premises/import",
+                None,
+                body,
+                &[
+                    ("cookie", &admin.cookie),
+                    ("x-csrf-token", &admin.csrf),
+                    ("content-type", content_type),
+                ],
+            )
+            .await
+        }
+    };
+    let csv = "名称,地址,类型,网格,纬度,经度,燃气,住人\n老王面馆,幸福路1号,餐饮,g1,31.23,121.47,瓶装,否\n新华旅馆,新华路8号,lodging,g2,,,无,是\n";
+    let (code, answer) = import(csv.as_bytes().to_vec(), "text/csv").await;
+    assert_eq!(code, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["imported"], 2);
+    let bad = "名称,地址,类型\n好店,幸福路2号,餐饮\n坏店,幸福路3号,宇宙飞船\n";
+    let (code, err) = import(bad.as_bytes().to_vec(), "text/csv").await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        err["error"]["message_en"]
+            .as_str()
+            .unwrap()
+            .contains("line 3"),
+        "{err}"
+    );
+    let (code, _) = import(b"no,header,here\n1,2,3\n".to_vec(), "text/csv").await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let ws = book.add_worksheet();
+    for (c, h) in ["name", "address", "kind", "grid"].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+        ws.write_string(1, c as u16, ["XLSX 小店", "人民路5号", "retail", "g1"][c])
+            .unwrap();
+    }
+    let (code, answer) = import(
+        book.save_to_buffer().unwrap(),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["imported"], 1);
+    let names: Vec<String> = s
+        .state
+        .db()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT json_extract(value, '$') FROM premises_fields WHERE field = 'name' ORDER BY 1")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .unwrap();
+    assert_eq!(
+        names,
+        ["XLSX 小店", "新华旅馆", "老王面馆"],
+        "nothing of the bad file"
+    );
+}
