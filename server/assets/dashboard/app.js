@@ -108,6 +108,9 @@ function h(tag, attrs, ...kids) {
 
 function $(sel) { return document.querySelector(sel); }
 
+// replaceChildren with nested arrays flattened (it would print an array as text).
+function fill(el, ...kids) { el.replaceChildren(...kids.flat(2).filter((k) => k !== null && k !== undefined && k !== false)); }
+
 function applyLang() {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-t]').forEach((e) => { e.textContent = t(e.dataset.t); });
@@ -161,7 +164,15 @@ async function start() {
   buildFilters();
   initMap();
   applyLang();
+  openFromHash();
 }
+
+// `#hazard=ID` opens a hazard (links from work lists, notices, messages).
+function openFromHash() {
+  const m = location.hash.match(/^#hazard=([^&]+)/);
+  if (m && session) { showTab('map'); openDetail(decodeURIComponent(m[1])); }
+}
+window.addEventListener('hashchange', openFromHash);
 
 // ---- filters ----
 
@@ -354,15 +365,15 @@ async function openDetail(id) {
     actions.append(h('div', { class: 'inline' }, level, h('button', { onclick: () => act({ action: 'escalated', level: Number(level.value) }) }, t('escalate'))));
   }
   actions.append(h('a', { href: '/dash/notice/' + encodeURIComponent(id), target: '_blank', rel: 'noopener' }, t('print_notice')));
-  panel.replaceChildren(
+  fill(panel,
     h('button', { class: 'link close', onclick: () => { panel.hidden = true; } }, '✕ ' + t('close')),
     h('h2', { id: 'detail-title' }, hz.origin.finding.code + ' ' + label),
     h('p', {}, h('span', { class: 'badge s-' + hz.status }, t('s_' + hz.status)), ' ', h('span', { class: 'badge' }, t('sev_' + hz.origin.finding.severity)),
       d.overdue_days > 0 ? h('span', { class: 'badge overdue' }, t('overdue_days', { n: d.overdue_days })) : null),
     h('dl', {},
-      h('dt', {}, t('premises')), h('dd', {}, d.premises.fields.name),
-      h('dt', {}, t('address')), h('dd', {}, d.premises.fields.address),
-      h('dt', {}, t('grid')), h('dd', {}, d.premises.fields.grid_id || ''),
+      h('dt', {}, t('premises')), h('dd', {}, d.premises.name),
+      h('dt', {}, t('address')), h('dd', {}, d.premises.address),
+      h('dt', {}, t('grid')), h('dd', {}, d.premises.grid_id || ''),
       h('dt', {}, t('deadline')), h('dd', {}, hz.deadline || '—'),
       h('dt', {}, t('notice_no')), h('dd', {}, hz.notice_no || '—'),
       h('dt', {}, t('round')), h('dd', {}, hz.round),
@@ -394,13 +405,13 @@ async function loadWork() {
   const [overdue, due] = await Promise.all([api('/dash/api/overdue?' + q.toString()), api('/dash/api/due-week')]);
   $('#overdue-total').textContent = '(' + overdue.total + ')';
   barChart($('#overdue-by-grid'), Object.entries(overdue.by_grid).map(([k, v]) => ({ label: k, values: [v] })), [COLORS.overdue]);
-  $('#overdue-table').replaceChildren(
+  fill($('#overdue-table'),
     h('tr', {}, [t('premises'), t('grid'), t('kind'), t('deadline'), t('days_overdue'), t('assignee'), t('escalation')].map((c) => h('th', {}, c))),
-    overdue.items.map((r) => h('tr', { class: 'clickable', onclick: () => { showTab('map'); openDetail(r.id); } },
+    overdue.items.map((r) => h('tr', { class: 'clickable', 'data-id': r.id, onclick: () => { showTab('map'); openDetail(r.id); } },
       h('td', {}, r.premises), h('td', {}, r.grid), h('td', {}, r.code + (r.severity === 'suspected_major' ? ' ⚠' : '')),
       h('td', {}, r.deadline || ''), h('td', { class: 'num' }, r.overdue_days), h('td', {}, r.assignee),
       h('td', {}, r.escalation ? t('level' + r.escalation) : ''))));
-  $('#due-table').replaceChildren(
+  fill($('#due-table'),
     h('tr', {}, [t('type'), t('premises'), t('grid'), t('due_on'), t('days_overdue')].map((c) => h('th', {}, c))),
     due.items.length ? due.items.map((r) => h('tr', { class: r.hazard_id ? 'clickable' : '', onclick: r.hazard_id ? () => { showTab('map'); openDetail(r.hazard_id); } : null },
       h('td', {}, t(r.kind)), h('td', {}, r.premises), h('td', {}, r.grid), h('td', {}, r.due_on), h('td', { class: 'num' }, r.overdue_days || ''))) : h('tr', {}, h('td', {}, t('none'))));
@@ -418,6 +429,7 @@ function barChart(el, rows, colours, fmt) {
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', '0 0 ' + width + ' ' + Math.max(rowH, rows.length * rowH));
   svg.setAttribute('class', 'bars');
+  svg.setAttribute('width', width);
   rows.forEach((r, i) => {
     const y = i * rowH;
     const text = document.createElementNS(ns, 'text');
@@ -454,7 +466,7 @@ async function loadFigures() {
   barChart($('#chart-open'), rows.map((r) => ({ label: r.name, values: KINDS.map((k) => r.open_by_kind[k]) })), ['#d7191c', '#f28e2b', '#7b3294', '#2c7bb6']);
   barChart($('#chart-rate'), rows.map((r) => ({ label: r.name, values: [Math.round(100 * (r.rectification_rate || 0))], median: r.median_days_to_close })), ['#2c7bb6'],
     (r) => r.values[0] + '%' + (r.median != null ? ' · ' + r.median + 'd' : ''));
-  $('#figures-table').replaceChildren(
+  fill($('#figures-table'),
     h('tr', {}, [t('name'), t('done_col'), t('due_col'), t('open_col'), t('legend_overdue'), t('found_col'), t('closed_col'), t('rate_col'), t('median_col')].map((c) => h('th', {}, c))),
     rows.map((r) => h('tr', {}, h('td', {}, r.name || '—'), h('td', { class: 'num' }, r.inspections_done), h('td', { class: 'num' }, r.inspections_due),
       h('td', { class: 'num' }, KINDS.reduce((a, k) => a + r.open_by_kind[k], 0)), h('td', { class: 'num' }, r.overdue_hazards),
@@ -467,7 +479,7 @@ async function loadFigures() {
 
 async function loadAdmin() {
   const users = await api('/v1/admin/users');
-  $('#users-table').replaceChildren(
+  fill($('#users-table'),
     h('tr', {}, [t('user'), t('role'), t('areas')].map((c) => h('th', {}, c))),
     users.users.map((u) => h('tr', {}, h('td', {}, u.id), h('td', {}, t('role_' + u.role)), h('td', {}, (u.grids || []).join(', ')))));
 }

@@ -1,0 +1,188 @@
+"""The supervisors' dashboard in headless Chromium against a real server with the demo
+district: sign in, the map shows hazards, a filter narrows them, a hazard's detail shows its
+photos, exports download files that parse, and a supervisor's action reaches a phone (the
+phone is the real core through the FFI). Run by scripts/browser-test."""
+
+import csv
+import datetime
+import io
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import unittest
+import zipfile
+
+from playwright.sync_api import expect, sync_playwright
+
+import xuncha_ffi as x
+
+SERVER_BIN = os.environ["XUNCHA_SERVER_BIN"]
+SHOTS = os.environ.get("XUNCHA_SCREENSHOTS", tempfile.gettempdir())
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+DEMO = ("demo", "xuncha-demo")
+
+
+class Dashboard(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        env = dict(os.environ, XUNCHA_ADMIN_PASSWORD="admin-password-browser")
+        cls.server = subprocess.Popen(
+            [SERVER_BIN, "--data", os.path.join(cls.tmp.name, "data"), "--listen", "127.0.0.1:0", "--demo"],
+            env=env, stdout=subprocess.PIPE, text=True)
+        cls.url = None
+        for line in cls.server.stdout:
+            if "http://" in line:
+                cls.url = line[line.index("http://"):].strip().rstrip("/")
+                break
+        if not cls.url:
+            raise RuntimeError("server did not start")
+        threading.Thread(target=cls.server.stdout.read, daemon=True).start()
+        cls.pw = sync_playwright().start()
+        cls.browser = cls.pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.browser.close()
+        cls.pw.stop()
+        cls.server.kill()
+        cls.server.wait()
+        cls.tmp.cleanup()
+
+    def setUp(self):
+        # Playwright's waiting helpers evaluate strings, which the page's Content Security
+        # Policy forbids (the app itself never does); the policy is checked on its own below.
+        self.context = self.browser.new_context(viewport={"width": 1400, "height": 860},
+                                                accept_downloads=True, bypass_csp=True)
+        self.page = self.context.new_page()
+        self.errors = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: print("console:", m.text) if m.type == "error" else None)
+
+    def tearDown(self):
+        self.context.close()
+        self.assertEqual(self.errors, [], "no script errors on the page")
+
+    def sign_in(self, user=DEMO[0], password=DEMO[1]):
+        page = self.page
+        page.goto(self.url + "/")
+        page.fill("input[name=user]", user)
+        page.fill("input[name=password]", password)
+        page.click("#login-form button[type=submit]")
+
+    def total(self):
+        """The hazards the map reports for the current view and filters (after it loaded)."""
+        self.page.wait_for_function("document.querySelector('#count').dataset.total !== undefined")
+        return int(self.page.get_attribute("#count", "data-total"))
+
+    def wait_for_new_total(self, old):
+        self.page.wait_for_function(f"document.querySelector('#count').dataset.total !== '{old}'")
+        return self.total()
+
+    def test_the_page_forbids_foreign_scripts(self):
+        response = self.page.goto(self.url + "/")
+        policy = response.headers["content-security-policy"]
+        self.assertIn("default-src 'self'", policy)
+        self.assertNotIn("unsafe-eval", policy)
+
+    def test_sign_in_map_markers_and_a_filter(self):
+        self.sign_in("demo", "wrong password")
+        expect(self.page.locator("#login-error")).to_contain_text("用户名或密码错误")
+        self.page.fill("input[name=password]", DEMO[1])
+        self.page.click("#login-form button[type=submit]")
+        expect(self.page.locator("#who")).to_contain_text("demo")
+        total = self.total()
+        self.assertGreater(total, 100, "the demo district has open hazards")
+        drawn = self.page.locator(".hazard-marker, .server-cluster")
+        expect(drawn.first).to_be_visible()
+        self.assertGreater(drawn.count(), 10)
+        expect(self.page.locator("#count")).to_contain_text(str(total))
+        self.page.wait_for_timeout(500)  # let the grid outlines and markers settle
+        self.page.screenshot(path=os.path.join(SHOTS, "map.png"))
+
+        # Only overdue ones: fewer, but some.
+        self.page.check("#f-overdue")
+        overdue = self.wait_for_new_total(total)
+        self.assertTrue(0 < overdue < total, (overdue, total))
+        # One checklist among those: fewer again.
+        for kind in ("gas_alarm", "e_bike", "exits"):
+            self.page.uncheck(f"input[name=kind][value={kind}]")
+        extinguishers = self.wait_for_new_total(overdue)
+        self.assertLess(extinguishers, overdue)
+
+        # English with one click.
+        self.page.click("header [data-lang-toggle]")
+        expect(self.page.locator("nav [data-tab=map]")).to_have_text("Hazard map")
+
+    def test_a_hazards_detail_shows_its_photos_history_and_proximity(self):
+        self.sign_in()
+        self.total()
+        self.page.click("nav [data-tab=work]")
+        rows = self.page.locator("#overdue-table tr[data-id]")
+        expect(rows.first).to_be_visible()
+        # An overdue hazard whose finding needs a photo (FE-03: pressure gauge).
+        ids = self.page.evaluate("""async () => {
+            const list = await api('/dash/api/overdue');
+            return list.items.filter(i => ['FE-03', 'EB-02', 'EB-04', 'EX-02', 'GA-01'].includes(i.code)).map(i => i.id);
+        }""")
+        self.assertTrue(ids, "the demo has overdue hazards with photos")
+        self.page.click(f"#overdue-table tr[data-id='{ids[0]}']")
+        detail = self.page.locator("#detail")
+        expect(detail.locator("#detail-title")).to_be_visible()
+        photo = detail.locator("img.photo").first
+        expect(photo).to_be_visible()
+        self.page.wait_for_function("(() => { const i = document.querySelector('#detail img.photo'); return i && i.complete && i.naturalWidth > 0; })()")
+        self.assertLessEqual(photo.evaluate("i => i.naturalWidth"), 320, "a thumbnail")
+        expect(detail.locator(".history li").first).to_be_visible()
+        expect(detail).to_contain_text("逾期")
+        self.page.screenshot(path=os.path.join(SHOTS, "detail.png"))
+        # Full size on click.
+        photo.click()
+        self.page.wait_for_function("(() => { const i = document.querySelector('#lightbox img'); return i.complete && i.naturalWidth > 320; })()")
+
+    def download(self, link):
+        with self.page.expect_download() as info:
+            self.page.click(link)
+        return open(info.value.path(), "rb").read()
+
+    def test_exports_download_files_that_parse(self):
+        self.sign_in()
+        total = self.total()
+        rows = list(csv.reader(io.StringIO(self.download("a[data-export=hazards][data-format=csv]").decode("utf-8-sig"))))
+        self.assertEqual(rows[0][0], "隐患编号/Hazard")
+        self.assertEqual(len(rows) - 1, total, "every hazard the map shows")
+        geo = json.loads(self.download("a[data-export=hazards][data-format=geojson]"))
+        self.assertEqual(len(geo["features"]), total)
+        self.assertEqual(geo["features"][0]["geometry"]["type"], "Point")
+        book = zipfile.ZipFile(io.BytesIO(self.download("a[data-export=inspections][data-format=xlsx]")))
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+        self.assertGreater(sheet.count("<row "), 1800, "header and the six weeks of inspections")
+
+    def test_a_supervisors_action_reaches_a_phone(self):
+        phone = x.Phone.open(os.path.join(self.tmp.name, "w01.sqlite3"), self.url)
+        phone.enroll("w01", DEMO[1], "browser test")
+        phone.sync(None)
+        rectifying = [h for h in phone.open_hazards() if h.status == x.HazardStatus.RECTIFYING]
+        self.assertTrue(rectifying, "worker w01 has hazards under rectification")
+        hazard = rectifying[0]
+        new_deadline = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
+
+        self.sign_in()
+        self.total()
+        self.page.evaluate(f"location.hash = 'hazard={hazard.id}'")
+        detail = self.page.locator("#detail")
+        expect(detail.locator("#extend-date")).to_be_visible()
+        self.page.fill("#extend-date", new_deadline)
+        self.page.click("#extend")
+        expect(detail.locator(".ok")).to_be_visible()
+        expect(detail).to_contain_text(new_deadline)
+
+        phone.sync(None)
+        [after] = [h for h in phone.open_hazards() if h.id == hazard.id]
+        self.assertEqual(after.deadline, new_deadline)
+
+
+if __name__ == "__main__":
+    unittest.main()
