@@ -315,6 +315,14 @@ async fn run(
             demo::DEMO_PASSWORD
         );
     }
+    // Build the dashboard's map index now rather than on the first page view (seconds for a
+    // city with a million hazards).
+    let warm = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::dashboard::with_index(&warm, |_| Ok(())).await {
+            eprintln!("map index: {}", e.en);
+        }
+    });
     let jobs = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(quarantine_every);
