@@ -160,6 +160,18 @@ class Dashboard(unittest.TestCase):
         sheet = book.read("xl/worksheets/sheet1.xml").decode()
         self.assertGreater(sheet.count("<row "), 1800, "header and the six weeks of inspections")
 
+    def test_an_admin_imports_premises_and_sees_users(self):
+        self.sign_in("admin", "admin-password-browser")
+        self.total()
+        self.page.click("nav [data-tab=admin]")
+        expect(self.page.locator("#users-table")).to_contain_text("w01")
+        csv_file = "名称,地址,类型,网格,纬度,经度\n浏览器测试店,幸福路999号,零售,XF-01,31.2230,121.4580\n".encode()
+        self.page.set_input_files("#premises-file", files=[{"name": "premises.csv", "mimeType": "text/csv", "buffer": csv_file}])
+        expect(self.page.locator("#import-result")).to_contain_text("已导入 1 条")
+        bad = "名称,地址\n缺列的店,某路1号\n".encode()
+        self.page.set_input_files("#premises-file", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}])
+        expect(self.page.locator("#import-result.error")).to_contain_text("导入文件有误")
+
     def test_a_supervisors_action_reaches_a_phone(self):
         phone = x.Phone.open(os.path.join(self.tmp.name, "w01.sqlite3"), self.url)
         phone.enroll("w01", DEMO[1], "browser test")
