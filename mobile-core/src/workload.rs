@@ -58,15 +58,48 @@ const FIELDS: [&str; 8] = [
     "max_occupants",
 ];
 
+/// A small deterministic generator (xorshift64) for synthetic data and test orders: the same
+/// seed gives the same sequence, so a failing case can be replayed.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed (0 is replaced, xorshift needs a non-zero state).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)] // not an iterator: it never ends
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// A number in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Shuffles `v` in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}
+
 /// Generates the ops, interleaved across devices, each device's seqs contiguous from 1.
 pub fn generate(spec: &WorkloadSpec) -> Vec<Op> {
-    let mut rng = spec.seed.max(1);
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = Rng::new(spec.seed);
+    let mut next = move || rng.next();
     let templates = inspection_templates(spec.hazards);
     let base_ms: u64 = 1_795_400_000_000;
     let mut seqs = vec![0u64; spec.devices];

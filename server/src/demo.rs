@@ -25,6 +25,7 @@ use xuncha_core::model::{
 use xuncha_core::photo::{PhotoLimits, PhotoOptions};
 use xuncha_core::store::{Store, StoreOptions};
 use xuncha_core::sync::Role;
+use xuncha_core::workload::Rng;
 
 use crate::accounts::{self, Areas, Grid};
 use crate::error::ApiError;
@@ -61,24 +62,6 @@ const FINDINGS: [&str; 14] = [
     "FE-03", "FE-09", "FE-07", "EB-02", "EB-04", "EB-03", "EX-02", "EX-05", "EX-06", "GA-01",
     "GA-06", "GA-07", "EX-01", "EX-03",
 ];
-
-/// Small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// What the demo wrote.
 #[derive(Debug, Default)]
@@ -130,7 +113,7 @@ fn polygon(sw: (f64, f64)) -> serde_json::Value {
 /// A synthetic shop photo (a wall, a shelf and a red extinguisher, in varying colours),
 /// through the real pipeline, so it is stored exactly as a phone would store it.
 fn photo(seed: u64) -> Result<xuncha_core::photo::ProcessedPhoto, crate::ServerError> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let (w, h) = (960u32, 720u32);
     let wall = [
         150 + rng.below(90) as u8,
@@ -191,7 +174,7 @@ pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerEr
     )?;
     store.set_user(UserId::from("demo.worker"))?;
     store.set_notice_numbering("幸福", "D1")?;
-    let mut rng = Rng(0x5EED_2026);
+    let mut rng = Rng::new(0x5EED_2026);
     let mut summary = DemoSummary::default();
 
     // Accounts and grids.
@@ -276,14 +259,14 @@ pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerEr
         photos.push(p.reference);
     }
     summary.photos = photos.len();
-    let pick_photo = |rng: &mut Rng| photos[rng.below(photos.len() as u64) as usize].clone();
+    let pick_photo = |rng: &mut Rng| photos[rng.below(photos.len())].clone();
 
     // Premises: 50 per grid, scattered inside it.
     let mut shops = Vec::new();
     for (g, (grid_id, _, _, sw)) in grids.iter().enumerate() {
         for n in 0..50 {
             let i = g * 50 + n;
-            let (kind, label) = KINDS[rng.below(KINDS.len() as u64) as usize];
+            let (kind, label) = KINDS[rng.below(KINDS.len())];
             let street = STREETS[(g + n) % STREETS.len()];
             let mut f = PremisesFields::new(
                 format!("{}记{}", SURNAMES[(i * 7) % SURNAMES.len()], label),
@@ -322,7 +305,7 @@ pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerEr
     let mut corrections = 0;
     for day in 0..DAYS {
         for (minute, (shop, worker, offset)) in shops.iter().enumerate() {
-            if day % 14 != *offset {
+            if day % 14 != *offset as u64 {
                 continue;
             }
             clock.set(start + day as i64 * DAY_MS + 3_600_000 + minute as i64 * 40_000);
@@ -331,7 +314,7 @@ pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerEr
             let mut findings: Vec<&str> = Vec::new();
             for _ in 0..3 {
                 if rng.below(100) < 9 {
-                    findings.push(FINDINGS[rng.below(FINDINGS.len() as u64) as usize]);
+                    findings.push(FINDINGS[rng.below(FINDINGS.len())]);
                 }
             }
             let gas = if shop.fields.gas_use == GasUse::None {

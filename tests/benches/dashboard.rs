@@ -16,25 +16,13 @@ use http_body_util::BodyExt;
 use rusqlite::params;
 use tower::ServiceExt;
 use xuncha_core::sync::Role;
+use xuncha_core::workload::Rng;
 use xuncha_server::accounts::{self, Areas, Grid};
 use xuncha_server::{AppState, Config, app};
 
 const CITY: (f64, f64, f64, f64) = (31.00, 121.20, 31.36, 121.68); // south, west, north, east
 const GRID_ROWS: usize = 25;
 const GRID_COLS: usize = 40;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// Writes `hazards` hazards straight into the replica's tables, shaped exactly as the store
 /// writes them (the bench measures reading them, not recording them).
@@ -63,7 +51,7 @@ fn fill(state: &AppState, hazards: usize) {
             let mut hazard = tx.prepare(
                 "INSERT INTO hazards (id, premises_id, status, severity, deadline, assignee, state) VALUES (?1, ?2, ?3, ?4, ?5, 'w', ?6)",
             )?;
-            let mut rng = Rng(42);
+            let mut rng = Rng::new(42);
             let codes = ["FE-03", "GA-01", "EB-02", "EX-02", "EX-03"];
             for p in 0..hazards / 4 {
                 let (lat, lon) = (

@@ -13,29 +13,11 @@ use xuncha_core::clock::{WallClock, china_date};
 use xuncha_core::hazard::{HazardAction, HazardStatus};
 use xuncha_core::model::{PremisesFields, PremisesKind};
 use xuncha_core::sync::client::SyncOptions;
+use xuncha_core::workload::Rng;
 use xuncha_e2e::{Admin, DropProxy, Phone, ServerProcess, now_ms, test_options};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_xuncha-server-e2e");
 const HOUR: i64 = 3_600_000;
-
-/// Small deterministic generator, so a failing order can be replayed from its seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
-}
 
 fn shop(name: &str, grid: &str) -> PremisesFields {
     let mut f = PremisesFields::new(name, "幸福路", PremisesKind::Catering);
@@ -140,7 +122,7 @@ fn five_phones_with_skewed_clocks_converge_with_the_server() {
     }
 
     for seed in [7u64, 1234, 99_991] {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         for round in 0..3 {
             for p in phones.iter_mut() {
                 p.clock.advance(HOUR / 6);
