@@ -85,6 +85,41 @@ fn main() {
         stored / 1024
     );
 
+    // Typical stored size: the shared test photographs (real camera pictures, 1800 x 1200), at
+    // the default quality and two lower ones for comparison.
+    let photos: Vec<Vec<u8>> = std::fs::read_dir("../../shared/testdata/exif-orientation")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "jpg"))
+                .map(|e| std::fs::read(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    let default_quality = PhotoOptions::default().quality;
+    for quality in [default_quality, 80, 70] {
+        let mut sizes: Vec<usize> = photos
+            .iter()
+            .map(|bytes| {
+                let options = PhotoOptions {
+                    quality,
+                    ..PhotoOptions::default()
+                };
+                process(bytes, &options, &PhotoLimits::default()).unwrap().jpeg.len()
+            })
+            .collect();
+        sizes.sort_unstable();
+        if let (Some(min), Some(max)) = (sizes.first(), sizes.last()) {
+            println!(
+                "stored size of the {} shared test photographs at quality {quality}{}: median {} KB (min {} KB, max {} KB)",
+                sizes.len(),
+                if quality == default_quality { " (default)" } else { "" },
+                sizes[sizes.len() / 2] / 1024,
+                min / 1024,
+                max / 1024
+            );
+        }
+    }
+
     let vips = Command::new("vipsthumbnail").arg("--vips-version").output();
     if vips.is_err() {
         println!("vipsthumbnail not installed: comparison skipped (apt-get install libvips-tools)");
@@ -97,7 +132,7 @@ fn main() {
                     .env("VIPS_CONCURRENCY", "1")
                     .arg(&input_path)
                     .args(["--size", size, "-o"])
-                    .arg(format!("{}[Q=80,strip]", dir.path().join(name).display()))
+                    .arg(format!("{}[Q={default_quality},strip]", dir.path().join(name).display()))
                     .status()
                     .unwrap();
                 assert!(status.success());
