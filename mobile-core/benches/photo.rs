@@ -104,7 +104,10 @@ fn main() {
                     quality,
                     ..PhotoOptions::default()
                 };
-                process(bytes, &options, &PhotoLimits::default()).unwrap().jpeg.len()
+                process(bytes, &options, &PhotoLimits::default())
+                    .unwrap()
+                    .jpeg
+                    .len()
             })
             .collect();
         sizes.sort_unstable();
@@ -112,7 +115,11 @@ fn main() {
             println!(
                 "stored size of the {} shared test photographs at quality {quality}{}: median {} KB (min {} KB, max {} KB)",
                 sizes.len(),
-                if quality == default_quality { " (default)" } else { "" },
+                if quality == default_quality {
+                    " (default)"
+                } else {
+                    ""
+                },
                 sizes[sizes.len() / 2] / 1024,
                 min / 1024,
                 max / 1024
@@ -132,7 +139,10 @@ fn main() {
                     .env("VIPS_CONCURRENCY", "1")
                     .arg(&input_path)
                     .args(["--size", size, "-o"])
-                    .arg(format!("{}[Q={default_quality},strip]", dir.path().join(name).display()))
+                    .arg(format!(
+                        "{}[Q={default_quality},strip]",
+                        dir.path().join(name).display()
+                    ))
                     .status()
                     .unwrap();
                 assert!(status.success());

@@ -34,7 +34,7 @@ const T = {
     type: '类型', due_on: '到期日', routine: '例行巡查', recheck: '复查', issue_notice: '下发通知', awaiting_approval: '待审批',
     name: '名称', done_col: '已检', due_col: '应检', open_col: '未销号', found_col: '发现', closed_col: '销号',
     rate_col: '整改率', median_col: '销号天数中位数', role: '角色', areas: '负责网格', yes: '是', no: '否',
-    imported: '已导入 {n} 条', none: '暂无',
+    imported: '已导入 {n} 条', none: '暂无', save: '保存',
   },
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
@@ -67,7 +67,7 @@ const T = {
     type: 'Type', due_on: 'Due on', routine: 'Routine visit', recheck: 'Re-check', issue_notice: 'Issue notice', awaiting_approval: 'Awaiting approval',
     name: 'Name', done_col: 'Done', due_col: 'Due', open_col: 'Open', found_col: 'Found', closed_col: 'Closed',
     rate_col: 'Rate', median_col: 'Median days to close', role: 'Role', areas: 'Grids', yes: 'yes', no: 'no',
-    imported: '{n} imported', none: 'None',
+    imported: '{n} imported', none: 'None', save: 'Save',
   },
 };
 
@@ -329,6 +329,7 @@ function valueText(v) {
 async function openDetail(id) {
   const panel = $('#detail');
   panel.hidden = false;
+  if (map) map.invalidateSize();
   panel.replaceChildren(h('p', { class: 'muted' }, '…'));
   let d;
   try {
@@ -366,7 +367,7 @@ async function openDetail(id) {
   }
   actions.append(h('a', { href: '/dash/notice/' + encodeURIComponent(id), target: '_blank', rel: 'noopener' }, t('print_notice')));
   fill(panel,
-    h('button', { class: 'link close', onclick: () => { panel.hidden = true; } }, '✕ ' + t('close')),
+    h('button', { class: 'link close', onclick: () => { panel.hidden = true; map.invalidateSize(); } }, '✕ ' + t('close')),
     h('h2', { id: 'detail-title' }, hz.origin.finding.code + ' ' + label),
     h('p', {}, h('span', { class: 'badge s-' + hz.status }, t('s_' + hz.status)), ' ', h('span', { class: 'badge' }, t('sev_' + hz.origin.finding.severity)),
       d.overdue_days > 0 ? h('span', { class: 'badge overdue' }, t('overdue_days', { n: d.overdue_days })) : null),
@@ -463,7 +464,9 @@ async function loadFigures() {
   const rows = f[$('#fig-group').value];
   barChart($('#chart-done'), rows.map((r) => ({ label: r.name, values: [r.inspections_done, Math.max(0, r.inspections_due - r.inspections_done)] })), ['#1a9641', '#dddddd'],
     (r) => r.values[0] + ' / ' + (r.values[0] + r.values[1]));
-  barChart($('#chart-open'), rows.map((r) => ({ label: r.name, values: KINDS.map((k) => r.open_by_kind[k]) })), ['#d7191c', '#f28e2b', '#7b3294', '#2c7bb6']);
+  const kindColours = ['#d7191c', '#f28e2b', '#7b3294', '#2c7bb6'];
+  barChart($('#chart-open'), rows.map((r) => ({ label: r.name, values: KINDS.map((k) => r.open_by_kind[k]) })), kindColours);
+  $('#chart-open').append(h('div', { class: 'chart-legend' }, KINDS.map((k, i) => h('span', {}, h('i', { class: 'dot', style: 'background:' + kindColours[i] }), t('k_' + k)))));
   barChart($('#chart-rate'), rows.map((r) => ({ label: r.name, values: [Math.round(100 * (r.rectification_rate || 0))], median: r.median_days_to_close })), ['#2c7bb6'],
     (r) => r.values[0] + '%' + (r.median != null ? ' · ' + r.median + 'd' : ''));
   fill($('#figures-table'),
@@ -481,7 +484,23 @@ async function loadAdmin() {
   const users = await api('/v1/admin/users');
   fill($('#users-table'),
     h('tr', {}, [t('user'), t('role'), t('areas')].map((c) => h('th', {}, c))),
-    users.users.map((u) => h('tr', {}, h('td', {}, u.id), h('td', {}, t('role_' + u.role)), h('td', {}, (u.grids || []).join(', ')))));
+    users.users.map((u) => {
+      // Grids are edited in place; communities and sub-districts are kept as they are.
+      const grids = h('input', { value: (u.grids || []).join(', '), 'data-user': u.id, size: 24 });
+      const save = async () => {
+        const list = grids.value.split(/[,，\s]+/).filter(Boolean);
+        try {
+          await api('/v1/admin/users/' + encodeURIComponent(u.id) + '/areas', { method: 'PUT', json: { grids: list, communities: u.communities || [], subdistricts: u.subdistricts || [] } });
+          grids.classList.add('saved');
+        } catch (e) {
+          $('#import-result').className = 'error';
+          $('#import-result').textContent = e.message;
+        }
+      };
+      const others = [...(u.communities || []), ...(u.subdistricts || [])].join(', ');
+      return h('tr', {}, h('td', {}, u.id), h('td', {}, t('role_' + u.role)),
+        h('td', {}, u.role === 'admin' ? t('all') : [grids, ' ', h('button', { onclick: save }, t('save')), others ? ' + ' + others : '']));
+    }));
 }
 
 async function importFile(input, path, contentType) {

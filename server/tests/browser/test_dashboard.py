@@ -171,6 +171,28 @@ class Dashboard(unittest.TestCase):
         bad = "名称,地址\n缺列的店,某路1号\n".encode()
         self.page.set_input_files("#premises-file", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}])
         expect(self.page.locator("#import-result.error")).to_contain_text("导入文件有误")
+        # A worker's grids, edited in place.
+        field = self.page.locator("input[data-user=w02]")
+        field.fill("XF-02, XF-03")
+        field.locator("xpath=..").locator("button").click()
+        expect(field).to_have_class("saved")
+        users = self.page.evaluate("api('/v1/admin/users')")
+        [w02] = [u for u in users["users"] if u["id"] == "w02"]
+        self.assertEqual(sorted(w02["grids"]), ["XF-02", "XF-03"])
+
+    def test_work_lists_and_figures_draw_their_charts(self):
+        self.sign_in()
+        self.total()
+        self.page.click("nav [data-tab=work]")
+        expect(self.page.locator("#overdue-by-grid svg rect").first).to_be_visible()
+        expect(self.page.locator("#due-table tr").nth(1)).to_be_visible()
+        self.page.click("nav [data-tab=figures]")
+        expect(self.page.locator("#figures-table tr").nth(12)).to_be_visible()  # header + 12 grids
+        self.assertGreater(self.page.locator("#chart-open svg rect").count(), 12)
+        self.page.select_option("#fig-group", "by_community")
+        expect(self.page.locator("#figures-table")).to_contain_text("和平社区")
+        self.assertEqual(self.page.locator("#figures-table tr").count(), 4, "header + 3 communities")
+        self.page.screenshot(path=os.path.join(SHOTS, "figures.png"))
 
     def test_a_supervisors_action_reaches_a_phone(self):
         phone = x.Phone.open(os.path.join(self.tmp.name, "w01.sqlite3"), self.url)
