@@ -73,13 +73,25 @@ fn cell_text(v: &Value) -> String {
     }
 }
 
+/// A CSV cell. Text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR
+/// first: a shop name typed on a phone could be `=HYPERLINK(...)`) gets a leading `'`.
+fn csv_cell(v: &Value) -> String {
+    let text = cell_text(v);
+    match v {
+        Value::String(_) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
+            format!("'{text}")
+        }
+        _ => text,
+    }
+}
+
 impl Table {
     /// As CSV (UTF-8 with a byte-order mark, so Excel in China opens it right).
     pub fn csv(&self) -> Result<Vec<u8>, ApiError> {
         let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
         w.write_record(&self.headers).map_err(ApiError::internal)?;
         for row in &self.rows {
-            w.write_record(row.iter().map(cell_text))
+            w.write_record(row.iter().map(csv_cell))
                 .map_err(ApiError::internal)?;
         }
         w.into_inner().map_err(ApiError::internal)
@@ -395,5 +407,26 @@ async fn export(
         Err(ApiError::not_found(
             "export hazards.{csv,geojson,xlsx} or inspections.{csv,geojson,xlsx}",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_never_become_formulas() {
+        let table = Table {
+            headers: vec!["名称/Name", "数/n"],
+            rows: vec![
+                vec![json!("=HYPERLINK(\"http://x\")"), json!(-3)],
+                vec![json!("老王面馆"), json!(2)],
+            ],
+            ..Table::default()
+        };
+        let text = String::from_utf8(table.csv().unwrap()).unwrap();
+        let mut lines = text.trim_start_matches('\u{feff}').lines().skip(1);
+        assert_eq!(lines.next(), Some("\"'=HYPERLINK(\"\"http://x\"\")\",-3"));
+        assert_eq!(lines.next(), Some("老王面馆,2"));
     }
 }
