@@ -319,7 +319,7 @@ async fn run(
     // city with a million hazards).
     let warm = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::dashboard::with_index(&warm, |_| Ok(())).await {
+        if let Err(e) = crate::dashboard::with_index(&warm, |_, _| Ok(())).await {
             eprintln!("map index: {}", e.en);
         }
     });

@@ -14,7 +14,7 @@ use xuncha_core::hazard::HazardStatus;
 use xuncha_core::model::Severity;
 
 use super::map::{self, HazardPoint};
-use super::{FilterQuery, supervisor_scope, today};
+use super::{FilterQuery, supervisor_scope, today, with_index};
 use crate::AppState;
 use crate::accounts::Caller;
 use crate::error::ApiError;
@@ -300,20 +300,23 @@ fn inspection_table(
     Ok(table)
 }
 
+/// An export format: its content type.
+fn content_type(format: &str) -> Option<&'static str> {
+    match format {
+        "csv" => Some("text/csv; charset=utf-8"),
+        "geojson" => Some("application/geo+json"),
+        "xlsx" => Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        _ => None,
+    }
+}
+
 fn respond(table: &Table, name: &str, format: &str) -> Result<Response, ApiError> {
-    let (bytes, content_type) = match format {
-        "csv" => (table.csv()?, "text/csv; charset=utf-8"),
-        "geojson" => (table.geojson()?, "application/geo+json"),
-        "xlsx" => (
-            table.xlsx(name)?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ),
-        other => {
-            return Err(ApiError::not_found(format!(
-                "no export format {other}; use csv, geojson or xlsx"
-            )));
-        }
+    let bytes = match format {
+        "csv" => table.csv()?,
+        "geojson" => table.geojson()?,
+        _ => table.xlsx(name)?,
     };
+    let content_type = content_type(format).unwrap_or("application/octet-stream");
     let mut response = ([(header::CONTENT_TYPE, content_type)], bytes).into_response();
     let disposition = format!("attachment; filename=\"xuncha-{name}.{format}\"");
     response.headers_mut().insert(
@@ -328,23 +331,37 @@ fn respond(table: &Table, name: &str, format: &str) -> Result<Response, ApiError
     Ok(response)
 }
 
-/// `GET /dash/api/export/hazards.{format}` with the map's filters.
-async fn hazards(
+/// The export routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/dash/api/export/{file}", get(export))
+}
+
+/// `GET /dash/api/export/{hazards|inspections}.{csv|geojson|xlsx}`: hazards with the map's
+/// filters (and box, if given); inspections by `from`, `to` and `grids`.
+async fn export(
     State(state): State<AppState>,
     caller: Caller,
     Path(file): Path<String>,
     Query(q): Query<FilterQuery>,
 ) -> Result<Response, ApiError> {
+    let (name, format) = file
+        .split_once('.')
+        .filter(|(name, format)| {
+            matches!(*name, "hazards" | "inspections") && content_type(format).is_some()
+        })
+        .map(|(n, f)| (n.to_owned(), f.to_owned()))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "export hazards.{csv,geojson,xlsx} or inspections.{csv,geojson,xlsx}",
+            )
+        })?;
     let scope = supervisor_scope(&state, &caller).await?;
-    let format = file.strip_prefix("hazards.").unwrap_or("").to_owned();
     let filter = q.filter()?;
-    let bbox = q.bbox()?;
-    let today = today(&state);
-    let index = state.map_index.clone();
-    let table = state
-        .read(move |conn| {
-            let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
-            index.refresh(conn)?;
+    let table = if name == "hazards" {
+        let bbox = q.bbox()?;
+        let today = today(&state);
+        // The index lock is held only to pick the hazards, not while their details are read.
+        let (listed, truncated) = with_index(&state, move |index, _| {
             let mut truncated = false;
             let mut listed = Vec::new();
             for (id, p) in index.matching(&scope, &filter, today) {
@@ -357,57 +374,25 @@ async fn hazards(
                 }
                 listed.push((id.to_owned(), *p, index.grid_name(p).to_owned()));
             }
-            drop(index);
-            let mut table = hazard_table(conn, &listed, today)?;
-            table.truncated = truncated;
-            Ok(table)
+            Ok((listed, truncated))
         })
         .await?;
-    respond(&table, "hazards", &format)
-}
-
-/// `GET /dash/api/export/inspections.{format}?from&to&grids`.
-async fn inspections(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(file): Path<String>,
-    Query(q): Query<FilterQuery>,
-) -> Result<Response, ApiError> {
-    let scope = supervisor_scope(&state, &caller).await?;
-    let format = file.strip_prefix("inspections.").unwrap_or("").to_owned();
-    let filter = q.filter()?;
-    let today = xuncha_core::clock::china_date(state.now_ms());
-    let to = filter.to.unwrap_or(today).to_string();
-    let from = filter
-        .from
-        .map_or_else(|| "0000-01-01".to_owned(), |d| d.to_string());
-    let table = state
-        .read(move |conn| inspection_table(conn, &scope, &from, &to, &filter.grids))
-        .await?;
-    respond(&table, "inspections", &format)
-}
-
-/// The export routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/dash/api/export/{file}", get(export))
-}
-
-/// `GET /dash/api/export/{hazards|inspections}.{csv|geojson|xlsx}`.
-async fn export(
-    state: State<AppState>,
-    caller: Caller,
-    Path(file): Path<String>,
-    q: Query<FilterQuery>,
-) -> Result<Response, ApiError> {
-    if file.starts_with("hazards.") {
-        hazards(state, caller, Path(file), q).await
-    } else if file.starts_with("inspections.") {
-        inspections(state, caller, Path(file), q).await
+        let mut table = state
+            .read(move |conn| hazard_table(conn, &listed, today))
+            .await?;
+        table.truncated = truncated;
+        table
     } else {
-        Err(ApiError::not_found(
-            "export hazards.{csv,geojson,xlsx} or inspections.{csv,geojson,xlsx}",
-        ))
-    }
+        let today = xuncha_core::clock::china_date(state.now_ms());
+        let to = filter.to.unwrap_or(today).to_string();
+        let from = filter
+            .from
+            .map_or_else(|| "0000-01-01".to_owned(), |d| d.to_string());
+        state
+            .read(move |conn| inspection_table(conn, &scope, &from, &to, &filter.grids))
+            .await?
+    };
+    respond(&table, &name, &format)
 }
 
 #[cfg(test)]

@@ -258,17 +258,18 @@ impl FilterQuery {
     }
 }
 
-/// Runs `f` on the map index brought up to date.
+/// Runs `f` on the map index brought up to date, with the read connection it was refreshed
+/// from (for the names and details of what the index finds).
 pub async fn with_index<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&MapIndex) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&MapIndex, &rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let index = state.map_index.clone();
     state
         .read(move |conn| {
             let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
             index.refresh(conn)?;
-            f(&index)
+            f(&index, conn)
         })
         .await
 }
@@ -301,7 +302,7 @@ async fn hazard_map(
     };
     let (scope, _) = state.scope(&caller).await?;
     let today = today(&state);
-    let mut answer = with_index(&state, move |index| {
+    let mut answer = with_index(&state, move |index, _| {
         Ok(index.query(
             &scope,
             &filter,

@@ -200,30 +200,25 @@ async fn overdue(
     let scope = supervisor_scope(&state, &caller).await?;
     let filter = q.filter()?;
     let today = today(&state);
-    let index = state.map_index.clone();
-    let answer = state
-        .read(move |conn| {
-            let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
-            index.refresh(conn)?;
-            let (total, top) = index.overdue(&scope, &filter, today, OVERDUE_LIMIT);
-            let listed: Vec<(String, map::HazardPoint, String)> = top
-                .iter()
-                .map(|(id, p)| ((*id).to_owned(), **p, index.grid_name(p).to_owned()))
-                .collect();
-            let mut by_grid: BTreeMap<String, u32> = BTreeMap::new();
-            let mut all_filter = filter.clone();
-            all_filter.overdue = true;
-            for (_, p) in index.matching(&scope, &all_filter, today) {
-                *by_grid.entry(index.grid_name(p).to_owned()).or_default() += 1;
-            }
-            drop(index);
-            Ok(json!({
-                "total": total,
-                "by_grid": by_grid,
-                "items": hazard_rows(conn, &listed, today)?,
-            }))
-        })
-        .await?;
+    let answer = with_index(&state, move |index, conn| {
+        let (total, top) = index.overdue(&scope, &filter, today, OVERDUE_LIMIT);
+        let listed: Vec<(String, map::HazardPoint, String)> = top
+            .iter()
+            .map(|(id, p)| ((*id).to_owned(), **p, index.grid_name(p).to_owned()))
+            .collect();
+        let mut by_grid: BTreeMap<String, u32> = BTreeMap::new();
+        let mut all_filter = filter.clone();
+        all_filter.overdue = true;
+        for (_, p) in index.matching(&scope, &all_filter, today) {
+            *by_grid.entry(index.grid_name(p).to_owned()).or_default() += 1;
+        }
+        Ok(json!({
+            "total": total,
+            "by_grid": by_grid,
+            "items": hazard_rows(conn, &listed, today)?,
+        }))
+    })
+    .await?;
     Ok(Json(answer))
 }
 
@@ -340,7 +335,7 @@ async fn figures(
         })
         .await?;
     let grid_communities = community_map.clone();
-    let (by_grid, by_community) = with_index(&state, move |index| {
+    let (by_grid, by_community) = with_index(&state, move |index, _| {
         let community_of = |g: &str| grid_communities.get(g).cloned().unwrap_or_default();
         Ok((
             index.figures(&scope, from, to, day, &|g| g.to_owned()),
