@@ -45,7 +45,41 @@ pub struct OverdueReport {
     items: Vec<Overdue>,
 }
 
-fn kind_name(k: DueKind) -> &'static str {
+/// Where a premises is: its name, grid and the grid's community.
+#[derive(Clone, Debug, Default)]
+pub struct Place {
+    /// Name.
+    pub name: String,
+    /// Grid.
+    pub grid: Option<String>,
+    /// Community of the grid.
+    pub community: Option<String>,
+}
+
+/// Where every premises is, read in one query (for lists of due items, which name many).
+pub fn places(conn: &rusqlite::Connection) -> Result<HashMap<String, Place>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT n.premises_id, json_extract(n.value, '$'), json_extract(g.value, '$'), sg.community
+         FROM premises_fields n
+         LEFT JOIN premises_fields g ON g.premises_id = n.premises_id AND g.field = 'grid_id'
+         LEFT JOIN server_grids sg ON sg.id = json_extract(g.value, '$')
+         WHERE n.field = 'name'",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Place {
+                name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                grid: r.get(2)?,
+                community: r.get(3)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Wire name of a due item's kind.
+pub fn kind_name(k: DueKind) -> &'static str {
     match k {
         DueKind::Routine => "routine",
         DueKind::IssueNotice => "issue_notice",
@@ -68,17 +102,7 @@ pub async fn overdue(
                 .into_iter()
                 .filter(|i| i.overdue_days > 0)
                 .collect();
-            let conn = store.conn();
-            let mut grid_of: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
-            let mut stmt = conn.prepare_cached(
-                "SELECT pf.premises_id, json_extract(pf.value, '$'), g.community
-                 FROM premises_fields pf LEFT JOIN server_grids g ON g.id = json_extract(pf.value, '$')
-                 WHERE pf.field = 'grid_id'",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                grid_of.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
-            }
+            let places = places(store.conn())?;
             let mut report = OverdueReport {
                 date: xuncha_core::clock::china_date(now).to_string(),
                 by_grid: BTreeMap::new(),
@@ -86,7 +110,12 @@ pub async fn overdue(
                 items: Vec::new(),
             };
             for i in items {
-                let (grid, community) = grid_of.get(i.premises_id.as_str()).cloned().unwrap_or_default();
+                let Place {
+                    grid, community, ..
+                } = places
+                    .get(i.premises_id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
                 let visible = match (&scope, &grid) {
                     (Scope::All, _) => true,
                     (Scope::Grids(g), Some(grid)) => g.contains(grid),
@@ -96,7 +125,10 @@ pub async fn overdue(
                     continue;
                 }
                 let routine = i.kind == DueKind::Routine;
-                for (map, key) in [(&mut report.by_grid, &grid), (&mut report.by_community, &community)] {
+                for (map, key) in [
+                    (&mut report.by_grid, &grid),
+                    (&mut report.by_community, &community),
+                ] {
                     let c = map.entry(key.clone().unwrap_or_default()).or_default();
                     if routine {
                         c.visits += 1;

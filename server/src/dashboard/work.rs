@@ -232,28 +232,20 @@ async fn due_week(State(state): State<AppState>, caller: Caller) -> Result<Json<
             let today = xuncha_core::clock::china_date(now);
             let horizon = today.checked_add_days(Days::new(7)).unwrap_or(today);
             let items = store.due(now)?;
-            let conn = store.conn();
-            let mut names = conn.prepare_cached(
-                "SELECT COALESCE(json_extract(n.value, '$'), ''), COALESCE(json_extract(g.value, '$'), '')
-                 FROM (SELECT ?1 AS id) p
-                 LEFT JOIN premises_fields n ON n.premises_id = p.id AND n.field = 'name'
-                 LEFT JOIN premises_fields g ON g.premises_id = p.id AND g.field = 'grid_id'",
-            )?;
+            let places = crate::overdue::places(store.conn())?;
             let mut out = Vec::new();
             for i in items.into_iter().filter(|i| i.due_on <= horizon) {
-                let (name, grid): (String, String) = names
-                    .query_row([i.premises_id.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let place = places
+                    .get(i.premises_id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                let grid = place.grid.unwrap_or_default();
                 if !scope.covers(&grid) {
                     continue;
                 }
                 out.push(json!({
-                    "kind": match i.kind {
-                        DueKind::Routine => "routine",
-                        DueKind::IssueNotice => "issue_notice",
-                        DueKind::Recheck => "recheck",
-                        DueKind::AwaitingApproval => "awaiting_approval",
-                    },
-                    "premises_id": i.premises_id, "premises": name, "grid": grid,
+                    "kind": crate::overdue::kind_name(i.kind),
+                    "premises_id": i.premises_id, "premises": place.name, "grid": grid,
                     "hazard_id": i.hazard_id, "due_on": i.due_on.to_string(),
                     "overdue_days": i.overdue_days, "major": i.major,
                 }));
@@ -315,17 +307,15 @@ async fn figures(
                     done.insert(grid, n as u64);
                 }
             }
-            let mut grid_of = conn.prepare_cached(
-                "SELECT COALESCE(json_extract(value, '$'), '') FROM premises_fields
-                 WHERE premises_id = ?1 AND field = 'grid_id'",
-            )?;
+            let places = crate::overdue::places(conn)?;
             let mut overdue: BTreeMap<String, u64> = BTreeMap::new();
             for i in store.due(now)? {
                 if i.kind != DueKind::Routine || i.overdue_days == 0 {
                     continue;
                 }
-                let grid: String = grid_of
-                    .query_row([i.premises_id.as_str()], |r| r.get(0))
+                let grid = places
+                    .get(i.premises_id.as_str())
+                    .and_then(|p| p.grid.clone())
                     .unwrap_or_default();
                 if scope2.covers(&grid) {
                     *overdue.entry(grid).or_default() += 1;
