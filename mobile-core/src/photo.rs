@@ -390,24 +390,35 @@ pub fn verify(bytes: &[u8], options: &PhotoOptions, limits: &PhotoLimits) -> Res
 pub struct PhotoDir(pub std::path::PathBuf);
 
 impl PhotoDir {
-    /// Saves a processed photo (write to a temporary name, then rename, so a crash never
-    /// leaves a half-written file under a photo's id). Saving the same photo again is a no-op.
+    /// Saves a processed photo. Saving the same photo again is a no-op.
     pub fn save(&self, photo: &ProcessedPhoto) -> Result<PhotoRef> {
+        let sha = &photo.reference.sha256;
+        self.put(&self.full(sha), &photo.jpeg)?;
+        self.put(&self.thumbnail(sha), &photo.thumbnail)?;
+        Ok(photo.reference.clone())
+    }
+
+    /// Writes `bytes` at `path` in this directory unless it is there already (to a temporary
+    /// name, then renamed, so a crash never leaves a half-written file under a photo's id).
+    pub fn put(&self, path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         let io =
             |e: std::io::Error| Error::invalid("photo", format!("cannot store the photo: {e}"));
-        std::fs::create_dir_all(&self.0).map_err(io)?;
-        for (path, bytes) in [
-            (self.full(&photo.reference.sha256), &photo.jpeg),
-            (self.thumbnail(&photo.reference.sha256), &photo.thumbnail),
-        ] {
-            if path.exists() {
-                continue;
-            }
-            let tmp = path.with_extension("part");
-            std::fs::write(&tmp, bytes).map_err(io)?;
-            std::fs::rename(&tmp, &path).map_err(io)?;
+        if path.exists() {
+            return Ok(());
         }
-        Ok(photo.reference.clone())
+        std::fs::create_dir_all(&self.0).map_err(io)?;
+        let tmp = path.with_extension("part");
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// The stored picture or its thumbnail.
+    pub fn path(&self, sha256: &str, thumbnail: bool) -> std::path::PathBuf {
+        if thumbnail {
+            self.thumbnail(sha256)
+        } else {
+            self.full(sha256)
+        }
     }
 
     /// The stored picture of a photo id.

@@ -336,11 +336,7 @@ impl Phone {
         if !xuncha_core::model::PhotoRef::is_photo_id(&sha256) {
             return None;
         }
-        let path = if thumbnail {
-            self.photos.thumbnail(&sha256)
-        } else {
-            self.photos.full(&sha256)
-        };
+        let path = self.photos.path(&sha256, thumbnail);
         path.exists().then(|| path.display().to_string())
     }
 
@@ -401,18 +397,8 @@ impl Phone {
         }
         let token = SyncClient::token(&self.store())?;
         let bytes = self.client.download_photo(&token, &sha256, thumbnail)?;
-        let path = if thumbnail {
-            self.photos.thumbnail(&sha256)
-        } else {
-            self.photos.full(&sha256)
-        };
-        let io = |e: std::io::Error| XunchaError::Storage {
-            message: format!("cannot store the photo: {e}"),
-        };
-        std::fs::create_dir_all(&self.photos.0).map_err(io)?;
-        let tmp = path.with_extension("part");
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
+        let path = self.photos.path(&sha256, thumbnail);
+        self.photos.put(&path, &bytes)?;
         Ok(path.display().to_string())
     }
 
