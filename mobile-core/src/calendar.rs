@@ -17,6 +17,20 @@ pub struct WorkCalendar {
     holidays: BTreeSet<NaiveDate>,
     workdays: BTreeSet<NaiveDate>,
     years: BTreeSet<i32>,
+    provisional: BTreeSet<i32>,
+}
+
+/// How far a year's working days can be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YearStatus {
+    /// The State Council's arrangement for the year is in the file.
+    Official,
+    /// Only the statutory holidays (and the weekday 补假 for those on a weekend) are in the
+    /// file, without the swapped weekends, until the notice is out.
+    Provisional,
+    /// Nothing for the year: plain Monday-to-Friday weeks.
+    Unknown,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +45,8 @@ struct Year {
     holidays: Vec<Range>,
     #[serde(default)]
     workdays: Vec<Day>,
+    #[serde(default)]
+    provisional: bool,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +81,9 @@ impl WorkCalendar {
                 .parse()
                 .map_err(|_| bad(format!("{year:?} is not a year")))?;
             cal.years.insert(year);
+            if y.provisional {
+                cal.provisional.insert(year);
+            }
             for r in y.holidays {
                 if r.to < r.from || r.from.year() != year {
                     return Err(bad(format!(
@@ -93,7 +112,18 @@ impl WorkCalendar {
 
     /// Whether the calendar has the official arrangement for `year`.
     pub fn covers(&self, year: i32) -> bool {
-        self.years.contains(&year)
+        self.status(year) == YearStatus::Official
+    }
+
+    /// Whether `year` is official, provisional or missing (for the app to say so).
+    pub fn status(&self, year: i32) -> YearStatus {
+        if self.provisional.contains(&year) {
+            YearStatus::Provisional
+        } else if self.years.contains(&year) {
+            YearStatus::Official
+        } else {
+            YearStatus::Unknown
+        }
     }
 
     /// Whether `d` is a working day.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
-use xuncha_core::calendar::WorkCalendar;
+use xuncha_core::calendar::{WorkCalendar, YearStatus};
 use xuncha_core::checklist::sample::sample_visit;
 use xuncha_core::clock::{ManualClock, WallClock, china_date};
 use xuncha_core::due::{DueItem, DueKind};
@@ -239,9 +239,19 @@ fn working_days_follow_the_official_calendar_with_swapped_weekends() {
     // 23rd, so the third working day is Tuesday 24 February.
     assert_eq!(cal.add_working_days(d("2026-02-12"), 3), d("2026-02-24"));
     assert_eq!(cal.add_working_days(d("2026-09-30"), 1), d("2026-10-08"));
-    // A year without the State Council's notice counts plain weeks.
+    // 2027 is provisional until the State Council's notice: the statutory days (除夕 to 初三,
+    // Friday 5 to Monday 8 February) and the 补假 for the weekend ones (9 and 10 February).
     assert!(!cal.covers(2027));
-    assert_eq!(cal.add_working_days(d("2027-02-05"), 1), d("2027-02-08"));
+    assert_eq!(cal.status(2027), YearStatus::Provisional);
+    assert_eq!(cal.add_working_days(d("2027-02-04"), 1), d("2027-02-11"));
+    assert!(!cal.is_working_day(d("2027-10-05")) && cal.is_working_day(d("2027-10-06")));
+    assert!(
+        !cal.is_working_day(d("2027-05-03")),
+        "补假 for 1 May on a Saturday"
+    );
+    // A year not in the file counts plain weeks.
+    assert_eq!(cal.status(2028), YearStatus::Unknown);
+    assert_eq!(cal.add_working_days(d("2028-01-25"), 1), d("2028-01-26"));
 }
 
 #[test]
@@ -275,6 +285,10 @@ fn a_calendar_file_is_checked() {
     let ok = r#"{"format": "xuncha-calendar/1", "years": {"2030": {"holidays": [{"name": "x", "from": "2030-01-01", "to": "2030-01-02"}], "workdays": [{"name": "y", "date": "2030-01-05"}]}}}"#;
     let cal = WorkCalendar::from_json(ok).unwrap();
     assert!(cal.covers(2030) && !cal.is_working_day("2030-01-02".parse().unwrap()));
+    let estimate = ok.replace(r#""2030": {"#, r#""2030": {"provisional": true, "#);
+    let cal = WorkCalendar::from_json(&estimate).unwrap();
+    assert!(!cal.covers(2030) && !cal.is_working_day("2030-01-02".parse().unwrap()));
+    assert_eq!(cal.status(2030), YearStatus::Provisional);
     for bad in [
         r#"{"format": "other", "years": {}}"#,
         r#"{"format": "xuncha-calendar/1", "years": {"2030": {"holidays": [{"name": "x", "from": "2030-01-03", "to": "2030-01-01"}]}}}"#,

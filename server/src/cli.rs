@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use xuncha_core::calendar::YearStatus;
 use xuncha_core::sync::Role;
 
 use crate::accounts::{self, Areas, Grid};
@@ -313,6 +314,25 @@ async fn run(
             "演示登录 / demo login: {} / {} (网格员 / workers w01..w12, 社区网格长 / community leaders leader-xf, leader-hp, leader-xh: same password)",
             demo::DEMO_USER,
             demo::DEMO_PASSWORD
+        );
+    }
+    // Deadlines count working days: say when this or next year's calendar is not official.
+    let now = state.now_ms();
+    let years = state
+        .write(move |s| Ok(crate::status::calendar_years(s.calendar(), now)))
+        .await
+        .unwrap_or_default();
+    for y in years.iter().filter(|y| y.status != YearStatus::Official) {
+        println!(
+            "工作日历 {} 年为{}；国务院通知发布后请用 PUT /v1/admin/calendar 更新 / working-day calendar for {} is {:?}: update it with PUT /v1/admin/calendar once the State Council's notice is out",
+            y.year,
+            if y.status == YearStatus::Provisional {
+                "暂定"
+            } else {
+                "缺失"
+            },
+            y.year,
+            y.status,
         );
     }
     // Build the dashboard's map index now rather than on the first page view (seconds for a

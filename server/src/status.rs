@@ -5,6 +5,10 @@ use axum::extract::{Query, State};
 use axum::response::Html;
 use serde::{Deserialize, Serialize};
 
+use chrono::Datelike;
+use xuncha_core::calendar::{WorkCalendar, YearStatus};
+use xuncha_core::clock::china_date;
+
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -19,11 +23,35 @@ pub struct Status {
     pub open_hazards: usize,
     /// Ops held.
     pub ops: usize,
+    /// The working-day calendar for this year and the next.
+    pub calendar: Vec<CalendarYear>,
+}
+
+/// Whether a year's working days are official (deadlines count them).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CalendarYear {
+    /// The year.
+    pub year: i32,
+    /// `official`, `provisional` or `unknown`.
+    pub status: YearStatus,
+}
+
+/// This year and the next, as the calendar in use has them.
+pub fn calendar_years(calendar: &WorkCalendar, now_ms: i64) -> Vec<CalendarYear> {
+    let year = china_date(now_ms).year();
+    [year, year + 1]
+        .into_iter()
+        .map(|year| CalendarYear {
+            year,
+            status: calendar.status(year),
+        })
+        .collect()
 }
 
 async fn load(state: &AppState) -> Result<Status, ApiError> {
+    let now = state.now_ms();
     state
-        .write(|s| {
+        .write(move |s| {
             let premises = s.list_premises(false)?;
             let inspections = premises
                 .iter()
@@ -34,6 +62,7 @@ async fn load(state: &AppState) -> Result<Status, ApiError> {
                 inspections,
                 open_hazards: s.open_hazards()?.len(),
                 ops: s.op_count()?,
+                calendar: calendar_years(s.calendar(), now),
             })
         })
         .await
@@ -70,11 +99,27 @@ pub async fn page(
             r#"<a href="/?lang=en">English</a>"#,
         )
     };
-    let rows: String = labels
+    let mut rows: String = labels
         .iter()
         .zip([s.premises, s.inspections, s.open_hazards, s.ops])
         .map(|(label, n)| format!("<tr><th>{label}</th><td>{n}</td></tr>"))
         .collect();
+    for y in &s.calendar {
+        let (label, status) = match (en, y.status) {
+            (false, YearStatus::Official) => ("工作日历", "正式"),
+            (false, YearStatus::Provisional) => ("工作日历", "暂定 (未含调休)"),
+            (false, YearStatus::Unknown) => ("工作日历", "缺失 (按周一至周五计)"),
+            (true, YearStatus::Official) => ("Working-day calendar", "official"),
+            (true, YearStatus::Provisional) => {
+                ("Working-day calendar", "provisional (no swapped weekends)")
+            }
+            (true, YearStatus::Unknown) => ("Working-day calendar", "missing (plain weeks)"),
+        };
+        rows.push_str(&format!(
+            "<tr><th>{label} {}</th><td>{status}</td></tr>",
+            y.year
+        ));
+    }
     Ok(Html(format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body><h1>{title}</h1><table>{rows}</table><p>{switch}</p></body></html>",

@@ -74,6 +74,28 @@ async fn demo_data_is_a_living_district_on_the_status_page_in_chinese_and_englis
     );
     let (_, en) = get(&state, "/status?lang=en").await;
     assert!(en.contains("Open hazards"));
+    // The working-day calendar of this year and the next, and whether it is official.
+    let years: Vec<(i64, String)> = s["calendar"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|y| {
+            (
+                y["year"].as_i64().unwrap(),
+                y["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let this_year = i64::from(chrono::Datelike::year(&xuncha_core::clock::china_date(
+        state.now_ms(),
+    )));
+    assert_eq!(years.len(), 2);
+    assert_eq!(years[0].0, this_year);
+    if this_year == 2026 {
+        assert_eq!(years[0].1, "official");
+        assert_eq!(years[1].1, "provisional");
+        assert!(zh.contains("工作日历 2027</th><td>暂定"), "{zh}");
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Records and enums that cross the FFI, and their conversions to and from the core's types.
 
 use chrono::NaiveDate;
+use xuncha_core::calendar;
 use xuncha_core::checklist::{self, AnswerSpec};
 use xuncha_core::due;
 use xuncha_core::hazard;
@@ -729,6 +730,23 @@ impl UploadReport {
         }
     }
 }
+
+/// How far a year's working days can be trusted (deadlines count working days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CalendarStatus {
+    /// The State Council's arrangement is in the calendar.
+    Official,
+    /// An estimate before the notice is out (show it as 暂定).
+    Provisional,
+    /// Not in the calendar: plain Monday-to-Friday weeks.
+    Unknown,
+}
+
+mirror!(
+    CalendarStatus,
+    calendar::YearStatus,
+    [Official, Provisional, Unknown]
+);
 
 /// What needs doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]

@@ -292,6 +292,12 @@ impl Phone {
             .collect())
     }
 
+    /// Whether the working-day calendar for `year` is official, provisional (暂定, before the
+    /// State Council's notice) or missing, so the app can say how far due dates can be trusted.
+    pub fn calendar_status(&self, year: i32) -> CalendarStatus {
+        CalendarStatus::from_core(self.store().calendar().status(year))
+    }
+
     /// When to schedule the next OS notification (ms since the epoch), if anything is pending.
     pub fn next_reminder_at(&self, now_ms: i64) -> Result<Option<i64>> {
         let store = self.store();

@@ -133,6 +133,8 @@ class PhoneWorkflow(unittest.TestCase):
         self.assertEqual((late[0].kind, late[0].hazard_id), (x.DueKind.RECHECK, hazard_id))
         self.assertGreater(late[0].overdue_days, 0)
         self.assertGreater(a.next_reminder_at(now), now)
+        statuses = [a.calendar_status(y) for y in (2026, 2027, 2035)]
+        self.assertEqual(statuses, [x.CalendarStatus.OFFICIAL, x.CalendarStatus.PROVISIONAL, x.CalendarStatus.UNKNOWN])
 
         progress = Progress()
         report = a.sync(progress)
