@@ -2,8 +2,8 @@
 //! pool of read-only connections so pulls and lookups never wait for a push (SQLite WAL).
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 use xuncha_core::model::{DeviceId, UserId};
@@ -26,15 +26,42 @@ pub const SYSTEM_USER: &str = "system";
 /// Read connections kept open; also how many reads run at once.
 pub const READERS: usize = 8;
 
+/// Tells a grouped write's caller how it ended, once the group's commit is known.
+type Delivery = Box<dyn FnOnce(Result<(), xuncha_core::Error>) + Send>;
+/// A write waiting for the writer, to be run in the next group.
+type GroupJob = Box<dyn FnOnce(&mut Store) -> Delivery + Send>;
+
+/// Writes waiting to be committed together, and whether a group is being run.
+#[derive(Default)]
+struct Group {
+    queue: Vec<GroupJob>,
+    leading: bool,
+}
+
 /// The database.
-#[derive(Debug)]
 pub struct Db {
     writer: Mutex<Store>,
+    /// Grouped writes waiting for the writer (see [`Db::write_grouped`]).
+    group: Mutex<Group>,
+    /// Signalled when a group has been committed and answered.
+    group_done: Condvar,
+    /// Groups committed and the writes they held, since start.
+    grouped_commits: AtomicU64,
+    grouped_writes: AtomicU64,
     /// `None` for an in-memory database (tests): reads then share the writer.
     path: Option<PathBuf>,
     readers: Mutex<Vec<Connection>>,
     /// Highest op id in the pull index, so a pull with nothing new needs no query.
     max_indexed: AtomicU64,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.path)
+            .field("max_indexed", &self.max_indexed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Db {
@@ -60,6 +87,10 @@ impl Db {
         let max = max_indexed(store.conn())?;
         Ok(Db {
             writer: Mutex::new(store),
+            group: Mutex::new(Group::default()),
+            group_done: Condvar::new(),
+            grouped_commits: AtomicU64::new(0),
+            grouped_writes: AtomicU64::new(0),
             path,
             readers: Mutex::new(Vec::new()),
             max_indexed: AtomicU64::new(max),
@@ -78,6 +109,79 @@ impl Db {
         self.max_indexed
             .store(max_indexed(store.conn())?, Ordering::Release);
         out
+    }
+
+    /// Runs `f` with the writer like [`Db::write`], but commits it together with the other
+    /// writes queued meanwhile (group commit): whoever gets the writer runs every queued job,
+    /// each in its own savepoint, and commits once. A job that fails is undone alone; if the
+    /// commit fails, every job of the group gets the error. Meant for pushes: with many
+    /// devices pushing at once, one commit (and one WAL checkpoint) serves many of them.
+    /// Blocking: call from a blocking thread.
+    pub fn write_grouped<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (send, receive) = std::sync::mpsc::sync_channel(1);
+        let job: GroupJob = Box::new(move |store: &mut Store| {
+            let out = store.atomic(f);
+            Box::new(move |committed: Result<(), xuncha_core::Error>| {
+                let _ = send.send(committed.map_err(ApiError::from).and(out));
+            })
+        });
+        let mut group = self.lock_group();
+        group.queue.push(job);
+        // Whoever finds no group running leads one with everything queued; the others wait
+        // for their answer (or for the leader to finish, to lead the next group themselves).
+        loop {
+            if let Ok(answer) = receive.try_recv() {
+                return answer;
+            }
+            if group.leading {
+                group = self
+                    .group_done
+                    .wait(group)
+                    .unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            group.leading = true;
+            let jobs = std::mem::take(&mut group.queue);
+            drop(group);
+            let ran = self.run_group(jobs);
+            group = self.lock_group();
+            group.leading = false;
+            self.group_done.notify_all();
+            ran?;
+        }
+    }
+
+    /// Grouped writes so far: (commits, writes). Writes / commits is the mean group size.
+    pub fn group_stats(&self) -> (u64, u64) {
+        (
+            self.grouped_commits.load(Ordering::Relaxed),
+            self.grouped_writes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn lock_group(&self) -> std::sync::MutexGuard<'_, Group> {
+        self.group.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs queued writes in one transaction and tells each how it ended.
+    fn run_group(&self, jobs: Vec<GroupJob>) -> Result<(), ApiError> {
+        let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.grouped_commits.fetch_add(1, Ordering::Relaxed);
+        self.grouped_writes
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        let ran = store.group(|store| jobs.into_iter().map(|job| job(store)).collect::<Vec<_>>());
+        // When the commit fails the deliveries are dropped with the group's work, and the
+        // waiting callers get an error from their channel.
+        for deliver in ran? {
+            deliver(Ok(()));
+        }
+        index_new_ops(store.conn(), chrono::Utc::now().timestamp_millis())?;
+        self.max_indexed
+            .store(max_indexed(store.conn())?, Ordering::Release);
+        Ok(())
     }
 
     /// Highest op id in the pull index (the cursor of a phone that has everything).

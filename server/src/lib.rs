@@ -171,6 +171,18 @@ impl AppState {
             .map_err(ApiError::internal)?
     }
 
+    /// Runs `f` with the writer on a blocking thread, committed together with the other
+    /// writes queued meanwhile ([`db::Db::write_grouped`]).
+    pub async fn write_grouped<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.write_grouped(f))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
     /// Runs `f` with a read-only connection on a blocking thread.
     pub async fn read<T: Send + 'static>(
         &self,

@@ -51,7 +51,7 @@ pub async fn push(
     let bound = state.config.max_clock_ahead_ms;
     let now = state.now_ms();
     let outcome = state
-        .write(move |store| push_batch(store, &caller, &request.ops, now, bound))
+        .write_grouped(move |store| push_batch(store, &caller, &request.ops, now, bound))
         .await?;
     if outcome.moved_premises {
         state.forget_tokens();

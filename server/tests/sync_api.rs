@@ -145,6 +145,97 @@ async fn a_replayed_batch_changes_nothing_and_a_reused_seq_is_refused() {
 }
 
 #[tokio::test]
+async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
+    let s = Arc::new(server());
+    // Eight more phones of w1.
+    let devices: Vec<(String, String)> = (0..8)
+        .map(|i| {
+            let device = format!("phone-w1-{i}");
+            let token = s
+                .state
+                .db()
+                .write({
+                    let device = device.clone();
+                    move |store| {
+                        Ok(xuncha_server::accounts::issue_token(
+                            store.conn(),
+                            "w1",
+                            &DeviceId::from(device.as_str()),
+                        )?)
+                    }
+                })
+                .unwrap();
+            (device, token)
+        })
+        .collect();
+    let mut reference = phone("reference", "w1", now_ms());
+    let mut batches = Vec::new();
+    for (device, token) in &devices {
+        let mut p = phone(device, "w1", now_ms());
+        shop_with_inspection(&mut p, "g1");
+        let ops = p.pending_ops(1000).unwrap();
+        reference.apply_ops(&ops).unwrap();
+        batches.push((token.clone(), ops));
+    }
+    // w2 writes into g1, which is not theirs: refused whole, in the middle of the others.
+    let mut intruder = phone("phone-w2", "w2", now_ms());
+    shop_with_inspection(&mut intruder, "g1");
+    batches.insert(4, (s.w2.clone(), intruder.pending_ops(1000).unwrap()));
+
+    // Keep the writer busy so that the pushes queue up and commit as groups.
+    let (before_commits, before_writes) = s.state.db().group_stats();
+    let busy = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            s.state
+                .db()
+                .write(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(())
+                })
+                .unwrap()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (token, ops)) in batches.into_iter().enumerate() {
+        let s = s.clone();
+        tasks.spawn(async move { (i, ops.len(), push(&s, &token, &ops).await) });
+    }
+    let mut answers = tasks.join_all().await;
+    answers.sort_by_key(|(i, ..)| *i);
+    busy.join().unwrap();
+    for (i, n, (code, body)) in &answers {
+        if *i == 4 {
+            assert_eq!(code, &StatusCode::FORBIDDEN, "{body}");
+        } else {
+            assert_eq!(code, &StatusCode::OK, "{body}");
+            assert_eq!(body["acked_seq"], *n as u64, "{body}");
+        }
+    }
+    let (commits, writes) = s.state.db().group_stats();
+    assert_eq!(
+        writes - before_writes,
+        9,
+        "every push went through the group writer"
+    );
+    assert!(
+        commits - before_commits < 9,
+        "pushes that waited for the writer committed together ({} commits)",
+        commits - before_commits
+    );
+    // The server holds exactly the accepted ops, in the state a phone reaches from them.
+    let total: u64 = answers
+        .iter()
+        .filter(|(i, ..)| *i != 4)
+        .map(|(_, n, _)| *n as u64)
+        .sum();
+    assert_eq!(server_ops(&s).await, total);
+    let server_digest = s.state.db().write(|st| Ok(st.digest()?)).unwrap();
+    assert_eq!(server_digest, reference.digest().unwrap());
+}
+
+#[tokio::test]
 async fn bad_requests_get_json_errors_and_store_nothing() {
     let s = server();
     let mut p = phone("phone-w1", "w1", now_ms());

@@ -146,7 +146,9 @@ fn workload(inspection_share: f64, total: usize) -> Vec<Vec<Op>> {
 }
 
 /// The server's share alone: checks, apply and index of parsed batches, no HTTP or JSON.
-fn push_in_process(label: &str, inspection_share: f64, total: usize) {
+/// One batch after the other (one commit each), or `grouped`: one thread per device, and the
+/// writes queued while the writer is busy commit together (as the push handler does).
+fn push_in_process(label: &str, inspection_share: f64, total: usize, grouped: bool) {
     let bench = server(1000);
     let batches: Vec<(usize, Vec<Op>)> = workload(inspection_share, total)
         .into_iter()
@@ -158,22 +160,52 @@ fn push_in_process(label: &str, inspection_share: f64, total: usize) {
         })
         .collect();
     let now = chrono::Utc::now().timestamp_millis();
+    let caller = |d: usize| Caller {
+        user: UserId(format!("worker-{d}")),
+        role: Role::Worker,
+        device: DeviceId(format!("device-{d:02}")),
+    };
     let started = Instant::now();
-    for (d, ops) in &batches {
-        let caller = Caller {
-            user: UserId(format!("worker-{d}")),
-            role: Role::Worker,
-            device: DeviceId(format!("device-{d:02}")),
-        };
-        bench
-            .state
-            .db()
-            .write(|s| sync::push_batch(s, &caller, ops, now, 3_600_000))
-            .unwrap();
+    if grouped {
+        let db = bench.state.db();
+        std::thread::scope(|s| {
+            for d in 0..DEVICES {
+                let mine: Vec<Vec<Op>> = batches
+                    .iter()
+                    .filter(|(of, _)| *of == d)
+                    .map(|(_, ops)| ops.clone())
+                    .collect();
+                s.spawn(move || {
+                    for ops in mine {
+                        let caller = caller(d);
+                        db.write_grouped(move |s| {
+                            sync::push_batch(s, &caller, &ops, now, 3_600_000)
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+    } else {
+        for (d, ops) in &batches {
+            let caller = caller(*d);
+            bench
+                .state
+                .db()
+                .write(|s| sync::push_batch(s, &caller, ops, now, 3_600_000))
+                .unwrap();
+        }
     }
     let secs = started.elapsed().as_secs_f64();
+    let held = bench.state.db().write(|s| Ok(s.op_count()?)).unwrap();
+    assert_eq!(held, total + 1000, "every op stored once");
+    let how = if grouped {
+        "20 threads, group commit"
+    } else {
+        "one commit per batch"
+    };
     println!(
-        "push_batch in process, {label}: {total} ops in {secs:.2} s = {:.0} ops/s",
+        "push_batch in process ({how}), {label}: {total} ops in {secs:.2} s = {:.0} ops/s",
         total as f64 / secs
     );
 }
@@ -230,12 +262,14 @@ fn push_throughput(label: &str, inspection_share: f64, total: usize) {
     let secs = started.elapsed().as_secs_f64();
     let held = bench.state.db().write(|s| Ok(s.op_count()?)).unwrap();
     assert_eq!(held, total + 1000, "every op stored once");
+    let (commits, writes) = bench.state.db().group_stats();
     println!(
         "push {label}: {total} ops from {DEVICES} devices in {secs:.2} s = {:.0} ops/s; \
-         {:.1} bytes/op as JSON, {:.1} bytes/op gzipped",
+         {:.1} bytes/op as JSON, {:.1} bytes/op gzipped; {:.1} pushes per commit",
         total as f64 / secs,
         raw_bytes as f64 / total as f64,
         wire_bytes as f64 / total as f64,
+        writes as f64 / commits.max(1) as f64,
     );
 }
 
@@ -325,7 +359,9 @@ fn main() {
         .unwrap_or(if full { 160_000 } else { 4_000 });
     push_throughput("premises edits only", 0.0, total);
     push_throughput("80% edits + 20% inspections", 0.2, total);
-    push_in_process("premises edits only", 0.0, total);
-    push_in_process("80% edits + 20% inspections", 0.2, total);
+    for grouped in [false, true] {
+        push_in_process("premises edits only", 0.0, total, grouped);
+        push_in_process("80% edits + 20% inspections", 0.2, total, grouped);
+    }
     pull_latency(if full { 1000 } else { 50 }, if full { 5 } else { 2 });
 }

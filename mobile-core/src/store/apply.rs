@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::Hlc;
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ pub struct ApplyReport {
 pub(crate) struct DeviceNumbers(HashMap<DeviceId, i64>);
 
 impl DeviceNumbers {
-    pub(crate) fn get_or_insert(&mut self, tx: &Transaction<'_>, device: &DeviceId) -> Result<i64> {
+    pub(crate) fn get_or_insert(&mut self, tx: &Connection, device: &DeviceId) -> Result<i64> {
         if let Some(n) = self.0.get(device) {
             return Ok(*n);
         }
@@ -60,7 +60,7 @@ impl DeviceNumbers {
 
 /// Validates, stores and applies `ops` inside `tx`. Returns the report and the highest HLC seen.
 pub(crate) fn apply_batch(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     devices: &mut DeviceNumbers,
     ops: &[Op],
 ) -> Result<(ApplyReport, Hlc)> {
@@ -113,7 +113,7 @@ pub(crate) fn apply_batch(
 }
 
 /// A second copy of a stored op is fine; a different op under the same `(device, seq)` is not.
-fn check_duplicate(tx: &Transaction<'_>, device_no: i64, op: &Op, data: &str) -> Result<()> {
+fn check_duplicate(tx: &Connection, device_no: i64, op: &Op, data: &str) -> Result<()> {
     let same: bool = tx
         .prepare_cached(
             "SELECT hlc = ?3 AND author = ?4 AND schema = ?5 AND wall_ms = ?6 AND kind = ?7 AND data = ?8
@@ -134,7 +134,7 @@ fn check_duplicate(tx: &Transaction<'_>, device_no: i64, op: &Op, data: &str) ->
 }
 
 /// Re-applies ops kept earlier that this build now understands (after an app upgrade).
-pub(crate) fn apply_deferred(tx: &Transaction<'_>, _devices: &mut DeviceNumbers) -> Result<usize> {
+pub(crate) fn apply_deferred(tx: &Connection, _devices: &mut DeviceNumbers) -> Result<usize> {
     let rows: Vec<(i64, Op)> = {
         let mut stmt = tx.prepare(
             "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data, o.id
@@ -171,7 +171,7 @@ pub(crate) fn apply_deferred(tx: &Transaction<'_>, _devices: &mut DeviceNumbers)
 }
 
 fn apply_domain<'a>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     op: &'a Op,
     op_id: i64,
     lww: &mut LwwBatch<'a>,
@@ -252,7 +252,7 @@ fn apply_domain<'a>(
 }
 
 /// Writes each batch winner unless the stored register already holds a later write.
-fn flush_premises(tx: &Transaction<'_>, lww: LwwBatch<'_>) -> Result<()> {
+fn flush_premises(tx: &Connection, lww: LwwBatch<'_>) -> Result<()> {
     if lww.is_empty() {
         return Ok(());
     }
@@ -282,7 +282,7 @@ fn flush_premises(tx: &Transaction<'_>, lww: LwwBatch<'_>) -> Result<()> {
 
 /// The events of one hazard as stored: the latest finding (a correction re-finds it) and the rest.
 pub(crate) fn load_hazard_events(
-    tx: &rusqlite::Connection,
+    tx: &Connection,
     id: &HazardId,
 ) -> Result<(Option<HazardOrigin>, Vec<HistoryEntry>)> {
     let mut stmt = tx.prepare_cached(
@@ -320,7 +320,7 @@ pub(crate) fn load_hazard_events(
     Ok((origin.map(|(_, o)| o), entries))
 }
 
-fn refold_hazard(tx: &Transaction<'_>, id: &HazardId) -> Result<()> {
+fn refold_hazard(tx: &Connection, id: &HazardId) -> Result<()> {
     let (origin, entries) = load_hazard_events(tx, id)?;
     let (state, _) = fold(id, origin.as_ref(), &entries);
     if let Some(h) = state {

@@ -175,12 +175,13 @@ impl Store {
         self.clock.last()
     }
 
-    /// Runs `f` in a transaction; on error rolls back and forgets device numbers handed out.
+    /// Runs `f` in a transaction (a savepoint inside a [`Store::group`]); on error rolls back
+    /// and forgets device numbers handed out.
     fn in_tx<T>(
         &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>, &mut DeviceNumbers) -> Result<T>,
+        f: impl FnOnce(&Connection, &mut DeviceNumbers) -> Result<T>,
     ) -> Result<T> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let out = f(&tx, &mut self.devices).and_then(|v| {
             tx.commit()?;
             Ok(v)
@@ -189,6 +190,52 @@ impl Store {
             self.devices.clear();
         }
         out
+    }
+
+    /// Runs `f` all or nothing: in a savepoint, rolled back (with device numbers handed out
+    /// inside it forgotten) when `f` fails. Inside a [`Store::group`] it keeps one member's
+    /// failure from undoing the others.
+    pub fn atomic<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("SAVEPOINT atomic")
+            .map_err(|e| E::from(e.into()))?;
+        let out = f(self);
+        let end = if out.is_ok() {
+            "RELEASE atomic"
+        } else {
+            self.devices.clear();
+            "ROLLBACK TO atomic; RELEASE atomic"
+        };
+        self.conn
+            .execute_batch(end)
+            .map_err(|e| E::from(e.into()))?;
+        out
+    }
+
+    /// Runs `f` in one transaction with one commit (group commit): every change `f` makes
+    /// becomes a savepoint of it, so a change that fails is undone alone and the others stay.
+    /// Nothing is durable until `group` returns `Ok`; if the commit fails, everything is
+    /// rolled back. A server uses it to write many pushes with one commit.
+    pub fn group<T>(&mut self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Rolls back if `f` panics or the commit fails, so the connection is never left open.
+        struct Open<'a>(&'a mut Store, bool);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    let _ = self.0.conn.execute_batch("ROLLBACK");
+                    self.0.devices.clear();
+                }
+            }
+        }
+        let mut open = Open(self, false);
+        let out = f(open.0);
+        open.0.conn.execute_batch("COMMIT")?;
+        open.1 = true;
+        Ok(out)
     }
 
     /// Writes local changes as ops (contiguous seqs) and applies them, in one transaction.
@@ -234,7 +281,7 @@ impl Store {
     pub fn apply_ops_with<T>(
         &mut self,
         ops: &[Op],
-        extra: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+        extra: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<(ApplyReport, T)> {
         let mut clock = self.clock;
         let out = self.in_tx(|tx, devices| {
@@ -921,7 +968,7 @@ impl Store {
 }
 
 /// Queues the photos of this device's new ops for upload.
-fn queue_photos(tx: &rusqlite::Transaction<'_>, ops: &[Op], now_ms: i64) -> Result<()> {
+fn queue_photos(tx: &Connection, ops: &[Op], now_ms: i64) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO photo_uploads (sha256, queued_ms) VALUES (?1, ?2)",
     )?;
