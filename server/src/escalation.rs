@@ -114,6 +114,18 @@ pub fn run_job(
     calendar: &WorkCalendar,
     webhooks: bool,
 ) -> Result<Vec<Escalation>, ApiError> {
+    // The escalations and their webhook events together, with one commit: no escalation is
+    // written without its event, and a thousand overdue hazards are not a thousand commits.
+    store.group(|store| store.atomic(|store| job(store, now_ms, rules, calendar, webhooks)))?
+}
+
+fn job(
+    store: &mut Store,
+    now_ms: i64,
+    rules: &EscalationRules,
+    calendar: &WorkCalendar,
+    webhooks: bool,
+) -> Result<Vec<Escalation>, ApiError> {
     let today = xuncha_core::clock::china_date(now_ms);
     let done = run(store, today, rules, calendar)?;
     if !webhooks {

@@ -196,13 +196,19 @@ pub async fn import_premises(
     let author = UserId(caller.user.0.clone());
     let imported = state
         .write(move |store| {
+            // All rows or none, with one commit (not one per row).
             store
-                .act_as(author, |s| {
-                    for f in premises.iter().cloned() {
-                        s.add_premises(f)?;
-                    }
-                    Ok(premises.len())
+                .group(|store| {
+                    store.atomic(|store| {
+                        store.act_as(author, |s| {
+                            for f in premises.iter().cloned() {
+                                s.add_premises(f)?;
+                            }
+                            Ok(premises.len())
+                        })
+                    })
                 })
+                .and_then(|imported| imported)
                 .map_err(ApiError::from)
         })
         .await?;
