@@ -6,9 +6,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use reqwest::blocking::Client;
@@ -244,6 +244,30 @@ pub struct DropProxy {
     pub url: String,
     drop_next: Arc<AtomicUsize>,
     dropped: Arc<AtomicUsize>,
+    hold: Arc<Hold>,
+}
+
+/// Answers held back on their way to the client, and how many are waiting.
+#[derive(Debug, Default)]
+struct Hold {
+    state: Mutex<(bool, usize)>,
+    changed: Condvar,
+}
+
+impl Hold {
+    /// Waits while answers are held (counting itself as waiting).
+    fn pass(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !s.0 {
+            return;
+        }
+        s.1 += 1;
+        self.changed.notify_all();
+        while s.0 {
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+        s.1 -= 1;
+    }
 }
 
 impl DropProxy {
@@ -253,21 +277,42 @@ impl DropProxy {
         let url = format!("http://{}", listener.local_addr().expect("proxy addr"));
         let drop_next = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicUsize::new(0));
-        let (d, n) = (drop_next.clone(), dropped.clone());
+        let hold = Arc::new(Hold::default());
+        let (d, n, h) = (drop_next.clone(), dropped.clone(), hold.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().map_while(Result::ok) {
                 let Ok(server) = TcpStream::connect(upstream) else {
                     continue;
                 };
-                let (d, n) = (d.clone(), n.clone());
-                std::thread::spawn(move || relay(client, server, &d, &n));
+                let (d, n, h) = (d.clone(), n.clone(), h.clone());
+                std::thread::spawn(move || relay(client, server, &d, &n, &h));
             }
         });
         DropProxy {
             url,
             drop_next,
             dropped,
+            hold,
         }
+    }
+
+    /// Holds answers back (the client keeps waiting) until [`DropProxy::release`].
+    pub fn hold_responses(&self) {
+        self.hold.state.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
+    }
+
+    /// Waits until `n` answers are being held.
+    pub fn wait_until_holding(&self, n: usize) {
+        let mut s = self.hold.state.lock().unwrap_or_else(|p| p.into_inner());
+        while s.1 < n {
+            s = self.hold.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Lets held answers (and later ones) through.
+    pub fn release(&self) {
+        self.hold.state.lock().unwrap_or_else(|p| p.into_inner()).0 = false;
+        self.hold.changed.notify_all();
     }
 
     /// Swallows the next `n` responses.
@@ -281,7 +326,13 @@ impl DropProxy {
     }
 }
 
-fn relay(client: TcpStream, server: TcpStream, drop_next: &AtomicUsize, dropped: &AtomicUsize) {
+fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    drop_next: &AtomicUsize,
+    dropped: &AtomicUsize,
+    hold: &Hold,
+) {
     let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else {
         return;
     };
@@ -296,6 +347,7 @@ fn relay(client: TcpStream, server: TcpStream, drop_next: &AtomicUsize, dropped:
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        hold.pass();
         // The server has answered, so it has committed: lose the answer on the way back.
         let swallow = drop_next
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |k| k.checked_sub(1))

@@ -597,3 +597,50 @@ fn grid_boundaries_imported_from_geojson_reach_the_phones() {
         "g2 is not this worker's, so not on the phone"
     );
 }
+
+#[test]
+fn the_app_records_while_a_sync_waits_for_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    let proxy = DropProxy::start(server.addr);
+    let mut phone = Phone::new(dir.path(), "phone-1", &proxy.url, now_ms(), test_options());
+    phone.enroll("w1");
+    let shop = |name: &str| {
+        let mut f = PremisesFields::new(name, "幸福路1号", PremisesKind::Retail);
+        f.grid_id = Some("g1".into());
+        f
+    };
+    phone.store.add_premises(shop("甲店")).unwrap();
+    let Phone { store, client, .. } = phone;
+    let shared = Arc::new(Mutex::new(store));
+
+    // The push's answer is held: the sync is waiting for the network.
+    proxy.hold_responses();
+    let syncing = {
+        let shared = shared.clone();
+        std::thread::spawn(move || {
+            client
+                .sync_shared(&*shared, &mut |_| {})
+                .map(|r| (r, client))
+        })
+    };
+    proxy.wait_until_holding(1);
+    {
+        let mut store = shared
+            .try_lock()
+            .expect("the sync does not hold the store while it waits for the server");
+        store.add_premises(shop("乙店")).unwrap();
+    }
+    proxy.release();
+    let (report, client) = syncing.join().unwrap().unwrap();
+    // The push loop takes what was recorded meanwhile too.
+    assert_eq!(report.pushed, 2);
+    let mut store = shared.lock().unwrap();
+    assert_eq!(store.pending_count().unwrap(), 0);
+    let report = client.sync(&mut store, &mut |_| {}).unwrap();
+    assert_eq!(report.pushed, 0);
+    assert_eq!(admin.digest().0, store.digest().unwrap());
+}

@@ -414,15 +414,16 @@ impl Phone {
     }
 
     /// Pushes this phone's changes, then pulls others' until caught up. Blocking: call from a
-    /// background thread. Other calls on this phone wait while it runs.
+    /// background thread. The database is taken only for the local work between requests
+    /// (applying a pulled page), never while waiting for the network, so the app stays usable.
     pub fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
-        let mut store = self.store();
         let mut progress = |p: &xuncha_core::sync::client::SyncProgress| {
             if let Some(l) = &listener {
                 l.on_progress(SyncProgress::from_core(p));
             }
         };
-        let report = self.client.sync(&mut store, &mut progress)?;
+        // The store is taken only between requests: the app stays usable during a slow sync.
+        let report = self.client.sync_shared(&self.store, &mut progress)?;
         Ok(SyncReport::from_core(&report))
     }
 }

@@ -7,6 +7,7 @@
 //! stopped. Network failures and 5xx/429 answers are retried with exponential backoff; other
 //! refusals come back as [`Error::Server`] with the server's code and messages.
 
+use std::cell::RefCell;
 use std::io::Write as _;
 use std::time::Duration;
 
@@ -177,12 +178,23 @@ impl SyncClient {
         store: &mut Store,
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<SyncReport> {
-        let token = Self::token(store)?;
+        self.sync_shared(&Exclusive(RefCell::new(store)), progress)
+    }
+
+    /// [`SyncClient::sync`] on a store shared with the app (a `Mutex<Store>`): the store is
+    /// taken only for the local work between requests, never while waiting for the network,
+    /// so the app can record an inspection while a slow sync runs.
+    pub fn sync_shared(
+        &self,
+        store: &impl StoreAccess,
+        progress: &mut dyn FnMut(&SyncProgress),
+    ) -> Result<SyncReport> {
+        let (token, to_push) = store.with_store(|s| Ok((Self::token(s)?, s.pending_count()?)))?;
         let mut report = SyncReport::default();
         let mut state = SyncProgress {
             phase: SyncPhase::Push,
             pushed: 0,
-            to_push: store.pending_count()?,
+            to_push,
             pulled: 0,
         };
         progress(&state);
@@ -197,7 +209,7 @@ impl SyncClient {
 
     fn push_all(
         &self,
-        store: &mut Store,
+        store: &impl StoreAccess,
         token: &str,
         report: &mut SyncReport,
         state: &mut SyncProgress,
@@ -205,7 +217,7 @@ impl SyncClient {
     ) -> Result<()> {
         let mut rewound = false;
         loop {
-            let ops = store.pending_ops(self.options.push_batch)?;
+            let ops = store.with_store(|s| s.pending_ops(self.options.push_batch))?;
             let Some(last) = ops.last().map(|op| op.seq) else {
                 return Ok(());
             };
@@ -219,7 +231,7 @@ impl SyncClient {
                 Err(Error::Server { code, .. }) if code == "seq_gap" && !rewound => {
                     rewound = true;
                     let held = self.server_acked(token, &mut report.retries)?;
-                    store.rewind_acked(held)?;
+                    store.with_store(|s| s.rewind_acked(held))?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -230,9 +242,12 @@ impl SyncClient {
                     answer.acked_seq
                 )));
             }
-            let before = store.acked_seq()?;
-            store.mark_acked(answer.acked_seq)?;
-            store.observe_hlc(answer.server_hlc)?;
+            let before = store.with_store(|s| {
+                let before = s.acked_seq()?;
+                s.mark_acked(answer.acked_seq)?;
+                s.observe_hlc(answer.server_hlc)?;
+                Ok(before)
+            })?;
             report.pushed += answer.acked_seq.saturating_sub(before);
             report.quarantined += answer.quarantined as u64;
             report.server_clock_offset_ms = clock_offset(sent, answer.server_time_ms);
@@ -262,17 +277,19 @@ impl SyncClient {
 
     fn pull_all(
         &self,
-        store: &mut Store,
+        store: &impl StoreAccess,
         token: &str,
         report: &mut SyncReport,
         state: &mut SyncProgress,
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<()> {
         loop {
-            let cursor: u64 = get_meta(store.conn(), CURSOR_KEY)?
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            let known_scope = get_meta(store.conn(), SCOPE_KEY)?;
+            let (cursor, known_scope) = store.with_store(|s| {
+                let cursor: u64 = get_meta(s.conn(), CURSOR_KEY)?
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
+                Ok((cursor, get_meta(s.conn(), SCOPE_KEY)?))
+            })?;
             let url = format!(
                 "{}{PULL_PATH}?after={cursor}&limit={}",
                 self.base, self.options.pull_limit
@@ -283,16 +300,21 @@ impl SyncClient {
             // What the user may see changed (new grids): start again from the beginning;
             // ops already held are skipped as duplicates.
             if cursor > 0 && known_scope.as_deref() != Some(page.scope.as_str()) {
-                set_meta(store.conn(), CURSOR_KEY, "0")?;
-                set_meta(store.conn(), SCOPE_KEY, &page.scope)?;
+                store.with_store(|s| {
+                    set_meta(s.conn(), CURSOR_KEY, "0")?;
+                    set_meta(s.conn(), SCOPE_KEY, &page.scope)
+                })?;
                 continue;
             }
             let next = page.cursor.to_string();
-            let (applied, ()) = store.apply_ops_with(&page.ops, |tx| {
-                set_meta(tx, CURSOR_KEY, &next)?;
-                set_meta(tx, SCOPE_KEY, &page.scope)
+            let applied = store.with_store(|s| {
+                let (applied, ()) = s.apply_ops_with(&page.ops, |tx| {
+                    set_meta(tx, CURSOR_KEY, &next)?;
+                    set_meta(tx, SCOPE_KEY, &page.scope)
+                })?;
+                s.observe_hlc(page.server_hlc)?;
+                Ok(applied)
             })?;
-            store.observe_hlc(page.server_hlc)?;
             report.pulled += page.ops.len() as u64;
             report.applied += applied.applied as u64;
             state.pulled = report.pulled;
@@ -306,7 +328,7 @@ impl SyncClient {
     /// Takes the server's calendar and cadence when they changed.
     fn refresh_reference(
         &self,
-        store: &mut Store,
+        store: &impl StoreAccess,
         token: &str,
         report: &mut SyncReport,
     ) -> Result<()> {
@@ -314,12 +336,14 @@ impl SyncClient {
         let data: ReferenceData = self.call(&mut report.retries, || {
             self.http.get(&url).bearer_auth(token)
         })?;
-        if get_meta(store.conn(), REFERENCE_KEY)?.as_deref() != Some(data.tag.as_str()) {
-            store.set_reference(&data.calendar.to_string(), &data.cadence)?;
-            store.set_grids(&data.grids)?;
-            set_meta(store.conn(), REFERENCE_KEY, &data.tag)?;
-        }
-        Ok(())
+        store.with_store(|s| {
+            if get_meta(s.conn(), REFERENCE_KEY)?.as_deref() != Some(data.tag.as_str()) {
+                s.set_reference(&data.calendar.to_string(), &data.cadence)?;
+                s.set_grids(&data.grids)?;
+                set_meta(s.conn(), REFERENCE_KEY, &data.tag)?;
+            }
+            Ok(())
+        })
     }
 
     /// Sends a request, retrying network failures and 5xx/408/429 with backoff, and decodes
@@ -434,4 +458,28 @@ fn clock_offset(sent: std::time::SystemTime, server_ms: i64) -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     server_ms - local_ms
+}
+
+/// How a sync reaches the store: taken for each piece of local work, released while waiting
+/// for the server.
+pub trait StoreAccess {
+    /// Runs `f` with the store.
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T>;
+}
+
+/// A store shared between the app's threads.
+impl StoreAccess for std::sync::Mutex<Store> {
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        // A panic on another thread does not poison the store for good.
+        f(&mut self.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A store the caller lends for the whole sync.
+struct Exclusive<'a>(RefCell<&'a mut Store>);
+
+impl StoreAccess for Exclusive<'_> {
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        f(&mut self.0.borrow_mut())
+    }
 }
