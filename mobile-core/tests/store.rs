@@ -585,3 +585,51 @@ fn a_group_commits_its_members_together_and_undoes_a_failing_one_alone() {
     assert_eq!(s.apply_ops(&from_e).unwrap().applied, 1);
     assert_eq!(names(&s).len(), 4);
 }
+
+#[test]
+fn a_read_only_store_sees_what_the_writer_committed_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.sqlite3");
+    let clock = Arc::new(ManualClock::new(NOW));
+    let mut writer = Store::open_with(
+        &path,
+        StoreOptions {
+            wall: clock.clone(),
+            device: Some(DeviceId::from("server")),
+        },
+    )
+    .unwrap();
+    writer.set_user(UserId::from("system")).unwrap();
+    let mut reader = Store::read_only(&path).unwrap();
+    assert!(reader.list_premises(false).unwrap().is_empty());
+
+    let p = writer.add_premises(shop()).unwrap();
+    writer
+        .record_inspection(visit(&writer, &p.id, &["FE-03"]))
+        .unwrap();
+    assert_eq!(reader.open_hazards().unwrap().len(), 1);
+    assert_eq!(reader.due(NOW).unwrap(), writer.due(NOW).unwrap());
+    assert_eq!(reader.digest().unwrap(), writer.digest().unwrap());
+
+    // It cannot write.
+    assert!(reader.add_premises(shop()).is_err());
+    assert_eq!(writer.list_premises(false).unwrap().len(), 1);
+
+    // The writer changes the cadence: the reader takes it when refreshed.
+    let mut cadence = writer.cadence().clone();
+    cadence.default_days = 7;
+    let (calendar, _) = writer.reference().unwrap();
+    writer.set_reference(&calendar, &cadence).unwrap();
+    assert_eq!(reader.cadence().default_days, 30);
+    reader.refresh_reference().unwrap();
+    assert_eq!(reader.cadence().default_days, 7);
+    assert_eq!(reader.due(NOW).unwrap(), writer.due(NOW).unwrap());
+
+    // A file a writer has not migrated yet is refused, not half-read.
+    let blank = dir.path().join("blank.sqlite3");
+    rusqlite::Connection::open(&blank)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    assert!(Store::read_only(&blank).is_err());
+}

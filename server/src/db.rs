@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use xuncha_core::model::{DeviceId, UserId};
 use xuncha_core::store::{Store, StoreOptions};
 
@@ -50,7 +50,7 @@ pub struct Db {
     grouped_writes: AtomicU64,
     /// `None` for an in-memory database (tests): reads then share the writer.
     path: Option<PathBuf>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Vec<Store>>,
     /// Highest op id in the pull index, so a pull with nothing new needs no query.
     max_indexed: AtomicU64,
 }
@@ -194,19 +194,30 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        self.read_store(|store| f(store.conn()))
+    }
+
+    /// Runs `f` with a read-only store (the replica's queries: hazards, due lists), so that
+    /// pages of the dashboard never wait for a push. Blocking: call from a blocking thread.
+    pub fn read_store<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let Some(path) = &self.path else {
             let store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            return f(store.conn());
+            return f(&store);
         };
         let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => open_reader(path)?,
+        let mut store = match idle {
+            Some(s) => s,
+            None => Store::read_only(path)?,
         };
-        let out = f(&conn);
+        // An admin may have changed the calendar or cadence through the writer.
+        store.refresh_reference()?;
+        let out = f(&store);
         let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < READERS {
-            idle.push(conn);
+            idle.push(store);
         }
         out
     }
@@ -217,16 +228,6 @@ fn server_options() -> StoreOptions {
         device: Some(DeviceId::from("server")),
         ..StoreOptions::default()
     }
-}
-
-fn open_reader(path: &Path) -> Result<Connection, ApiError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.set_prepared_statement_cache_capacity(32);
-    Ok(conn)
 }
 
 /// Applies the server's migrations not yet applied, each in its own transaction.

@@ -109,7 +109,7 @@ pub async fn feed(
     };
     let (scope, _) = state.scope(&caller).await?;
     let body = state
-        .write(move |store| {
+        .read_store(move |store| {
             let items = store.due(now)?;
             let conn = store.conn();
             let mut names = conn.prepare_cached(

@@ -195,6 +195,18 @@ impl AppState {
             .map_err(ApiError::internal)?
     }
 
+    /// Runs `f` with a read-only store on a blocking thread ([`db::Db::read_store`]).
+    pub async fn read_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _permit = self.reads.acquire().await.map_err(ApiError::internal)?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.read_store(f))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
     /// Resolves a device token, from the cache when it was seen recently.
     pub async fn authenticate(&self, token: String) -> Result<Caller, ApiError> {
         let key = accounts::token_hash(&token);

@@ -51,7 +51,7 @@ pub fn calendar_years(calendar: &WorkCalendar, now_ms: i64) -> Vec<CalendarYear>
 async fn load(state: &AppState) -> Result<Status, ApiError> {
     let now = state.now_ms();
     state
-        .write(move |s| {
+        .read_store(move |s| {
             let premises = s.list_premises(false)?;
             let inspections = premises
                 .iter()

@@ -7,6 +7,7 @@
 mod common;
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use chrono::Days;
@@ -536,5 +537,54 @@ async fn premises_import_from_csv_and_xlsx_checks_every_row_first() {
         names,
         ["XLSX 小店", "新华旅馆", "老王面馆"],
         "nothing of the bad file"
+    );
+}
+
+#[tokio::test]
+async fn dashboard_pages_answer_while_the_writer_is_busy() {
+    let s = Arc::new(server());
+    district(&s).await;
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let (_, overdue) = dash(&s, &sup, "GET", "/dash/api/overdue", None, false).await;
+    let id = overdue["items"][0]["id"].as_str().unwrap().to_owned();
+    // A long write (a group of large pushes) holds the writer until the pages have been
+    // answered, or gives up after 10 s.
+    let (holding_tx, holding) = std::sync::mpsc::channel::<()>();
+    let (answered, answered_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            s.state
+                .db()
+                .write(move |_| {
+                    holding_tx.send(()).unwrap();
+                    Ok(answered_rx
+                        .recv_timeout(std::time::Duration::from_secs(10))
+                        .is_ok())
+                })
+                .unwrap()
+        })
+    };
+    holding.recv().unwrap();
+    for uri in [
+        format!("/dash/api/hazards/{id}"),
+        format!("/dash/notice/{id}"),
+        "/dash/api/due-week".to_owned(),
+        "/dash/api/figures".to_owned(),
+        "/dash/api/map?south=31&west=121&north=32&east=122&zoom=14".to_owned(),
+        "/status".to_owned(),
+    ] {
+        let (code, body) = dash_raw(&s, &sup, &uri).await;
+        assert_eq!(
+            code,
+            StatusCode::OK,
+            "{uri}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    answered.send(()).unwrap();
+    assert!(
+        holder.join().unwrap(),
+        "the pages were answered while the writer was held"
     );
 }

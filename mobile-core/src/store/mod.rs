@@ -78,6 +78,8 @@ pub struct Store {
     cadence: Cadence,
     /// The boundaries of the grids this phone covers, as last synced.
     grids: GridIndex,
+    /// The reference data's text as last loaded, to reload it only when it changed.
+    reference_text: [Option<String>; 3],
 }
 
 impl Store {
@@ -128,11 +130,48 @@ impl Store {
             calendar: WorkCalendar::builtin().clone(),
             cadence: Cadence::default(),
             grids: GridIndex::new(Vec::new()),
+            reference_text: Default::default(),
         };
         store.load_reference()?;
         // Ops kept from a newer version may be understood now (after an app upgrade).
         store.in_tx(apply_deferred)?;
         Ok(store)
+    }
+
+    /// Queries over a read-only connection to a store file that another connection writes
+    /// (a server's read pool): nothing is migrated or written, and any change fails with
+    /// SQLite's read-only error. Refuses a file at another schema version.
+    pub fn read_only(path: impl AsRef<Path>) -> Result<Store> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        schema::check_version(&conn)?;
+        let device = DeviceId(get_meta(&conn, "device_id")?.unwrap_or_default());
+        let user = get_meta(&conn, "user_id")?.map(UserId);
+        let mut store = Store {
+            conn,
+            device,
+            user,
+            clock: HlcClock::resume(Hlc::default()),
+            wall: Arc::new(SystemClock),
+            devices: DeviceNumbers::default(),
+            catalog: Catalog::builtin(),
+            calendar: WorkCalendar::builtin().clone(),
+            cadence: Cadence::default(),
+            grids: GridIndex::new(Vec::new()),
+            reference_text: Default::default(),
+        };
+        store.load_reference()?;
+        Ok(store)
+    }
+
+    /// Reloads the calendar, cadence and grid boundaries if the writer changed them since
+    /// (for a long-lived [`Store::read_only`]).
+    pub fn refresh_reference(&mut self) -> Result<()> {
+        self.load_reference()
     }
 
     /// This replica's device id.
@@ -706,16 +745,28 @@ impl Store {
     }
 
     fn load_reference(&mut self) -> Result<()> {
-        if let Some(json) = get_meta(&self.conn, "grids_json")? {
-            let areas: Vec<GridArea> = serde_json::from_str(&json)?;
-            self.grids = GridIndex::from_areas(&areas);
+        let text = [
+            get_meta(&self.conn, "grids_json")?,
+            get_meta(&self.conn, "calendar_json")?,
+            get_meta(&self.conn, "cadence_json")?,
+        ];
+        if text == self.reference_text {
+            return Ok(());
         }
-        if let Some(json) = get_meta(&self.conn, "calendar_json")? {
-            self.calendar = WorkCalendar::from_json(&json)?;
-        }
-        if let Some(json) = get_meta(&self.conn, "cadence_json")? {
-            self.cadence = serde_json::from_str(&json)?;
-        }
+        let [grids, calendar, cadence] = &text;
+        self.grids = match grids {
+            Some(json) => GridIndex::from_areas(&serde_json::from_str::<Vec<GridArea>>(json)?),
+            None => GridIndex::new(Vec::new()),
+        };
+        self.calendar = match calendar {
+            Some(json) => WorkCalendar::from_json(json)?,
+            None => WorkCalendar::builtin().clone(),
+        };
+        self.cadence = match cadence {
+            Some(json) => serde_json::from_str(json)?,
+            None => Cadence::default(),
+        };
+        self.reference_text = text;
         Ok(())
     }
 

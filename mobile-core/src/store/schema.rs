@@ -51,6 +51,26 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     migrate_to(conn, MIGRATIONS.len())
 }
 
+/// Checks, without changing anything, that the file is at this build's schema version (for
+/// read-only connections, which cannot migrate).
+pub fn check_version(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(Error::SchemaTooNew {
+            found: current,
+            known,
+        });
+    }
+    if current < known {
+        return Err(Error::invalid(
+            "database",
+            format!("schema version {current} needs migrating to {known} by a writer first"),
+        ));
+    }
+    Ok(())
+}
+
 /// Applies migrations up to `target` (tests build databases at older versions with it).
 pub fn migrate_to(conn: &mut Connection, target: usize) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -83,7 +83,7 @@ async fn detail(
     let scope = supervisor_scope(&state, &caller).await?;
     let today = super::today(&state);
     let answer = state
-        .write(move |store| {
+        .read_store(move |store| {
             let (hazard, premises, inspection) = load(store, &id, &scope)?;
             let code = hazard.origin.finding.code.clone();
             let finding_item = item(store, inspection.as_ref(), &code);
@@ -215,7 +215,7 @@ async fn notice(
     let scope = supervisor_scope(&state, &caller).await?;
     let area = state.config.notice_area.clone();
     let html = state
-        .write(move |store| {
+        .read_store(move |store| {
             let (hazard, premises, inspection) = load(store, &id, &scope)?;
             let it = item(store, inspection.as_ref(), &hazard.origin.finding.code);
             let label = it.map_or(hazard.origin.finding.code.clone(), |i| i.label.zh.clone());

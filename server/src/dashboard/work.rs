@@ -228,7 +228,7 @@ async fn due_week(State(state): State<AppState>, caller: Caller) -> Result<Json<
     let scope = supervisor_scope(&state, &caller).await?;
     let now = state.now_ms();
     let answer = state
-        .write(move |store| {
+        .read_store(move |store| {
             let today = xuncha_core::clock::china_date(now);
             let horizon = today.checked_add_days(Days::new(7)).unwrap_or(today);
             let items = store.due(now)?;
@@ -289,7 +289,7 @@ async fn figures(
     let scope2 = scope.clone();
     // Inspections done, and routine visits overdue now, by grid.
     let (done, overdue_visits, community_map) = state
-        .write(move |store| {
+        .read_store(move |store| {
             let conn = store.conn();
             let mut done: BTreeMap<String, u64> = BTreeMap::new();
             let mut stmt = conn.prepare_cached(
