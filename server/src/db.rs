@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::TryRecvError;
 use std::sync::{Condvar, Mutex};
 
 use rusqlite::Connection;
@@ -133,8 +134,15 @@ impl Db {
         // Whoever finds no group running leads one with everything queued; the others wait
         // for their answer (or for the leader to finish, to lead the next group themselves).
         loop {
-            if let Ok(answer) = receive.try_recv() {
-                return answer;
+            match receive.try_recv() {
+                Ok(answer) => return answer,
+                // Our write was in a group that could not commit (its answer went with it).
+                Err(TryRecvError::Disconnected) => {
+                    return Err(ApiError::internal(
+                        "a group of writes could not be committed",
+                    ));
+                }
+                Err(TryRecvError::Empty) => {}
             }
             if group.leading {
                 group = self
@@ -146,11 +154,14 @@ impl Db {
             group.leading = true;
             let jobs = std::mem::take(&mut group.queue);
             drop(group);
-            let ran = self.run_group(jobs);
+            // Our own answer is in the channel (or gone with a failed commit): the next turn
+            // of the loop takes it.
+            if let Err(e) = self.run_group(jobs) {
+                eprintln!("xuncha-server: group of writes: {}", e.en);
+            }
             group = self.lock_group();
             group.leading = false;
             self.group_done.notify_all();
-            ran?;
         }
     }
 

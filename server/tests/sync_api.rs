@@ -235,6 +235,77 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
     assert_eq!(server_digest, reference.digest().unwrap());
 }
 
+#[test]
+fn a_group_that_cannot_commit_answers_each_of_its_writes_with_an_error() {
+    use std::time::Duration;
+    let s = Arc::new(server());
+    // A deferred foreign key is checked only at COMMIT: a write that breaks it gets through
+    // its savepoint and makes the whole group's commit fail.
+    s.state
+        .db()
+        .write(|st| {
+            st.conn().execute_batch(
+                "CREATE TABLE t_parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE t_child (parent INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED);
+                 INSERT INTO t_parent (id) VALUES (1);",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let grouped = |parent: i64| {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            s.state.db().write_grouped(move |st| {
+                st.conn()
+                    .execute("INSERT INTO t_child (parent) VALUES (?1)", [parent])?;
+                Ok(parent)
+            })
+        })
+    };
+    // Hold the writer: the first write leads a group of its own and waits for the writer; the
+    // next two queue behind it and form the second group.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            s.state
+                .db()
+                .write(move |_| {
+                    released.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let first = grouped(1);
+    std::thread::sleep(Duration::from_millis(200));
+    let (broken, good) = (grouped(99), grouped(1));
+    std::thread::sleep(Duration::from_millis(200));
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(first.join().unwrap().unwrap(), 1);
+    let broken = broken.join().unwrap().unwrap_err();
+    let good = good.join().unwrap().unwrap_err();
+    assert_eq!(
+        (broken.status, good.status),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::INTERNAL_SERVER_ERROR
+        )
+    );
+    let rows = |s: &Server| {
+        s.state
+            .db()
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM t_child", [], |r| r.get::<_, i64>(0))?))
+            .unwrap()
+    };
+    assert_eq!(rows(&s), 1, "only the first group's write was committed");
+    // The writer is usable afterwards.
+    assert_eq!(grouped(1).join().unwrap().unwrap(), 1);
+    assert_eq!(rows(&s), 2);
+}
+
 #[tokio::test]
 async fn bad_requests_get_json_errors_and_store_nothing() {
     let s = server();
