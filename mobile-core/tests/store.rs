@@ -352,6 +352,17 @@ fn a_correction_supersedes_and_withdraws_what_it_no_longer_finds() {
         HazardStatus::Withdrawn
     );
     assert_eq!(s.inspections_of(&p.id).unwrap(), vec![second]);
+    // The counts agree: one inspection (the correction), one open hazard; an archived
+    // premises drops out of the premises count.
+    let other = s.add_premises(shop()).unwrap();
+    s.archive_premises(&other.id, true).unwrap();
+    let counts = s.counts().unwrap();
+    assert_eq!(
+        (counts.premises, counts.inspections, counts.open_hazards),
+        (1, 1, 1)
+    );
+    assert_eq!(counts.ops, s.op_count().unwrap());
+    assert_eq!(counts.premises, s.list_premises(false).unwrap().len());
 }
 
 #[test]

@@ -52,16 +52,12 @@ async fn load(state: &AppState) -> Result<Status, ApiError> {
     let now = state.now_ms();
     state
         .read_store(move |s| {
-            let premises = s.list_premises(false)?;
-            let inspections = premises
-                .iter()
-                .map(|p| s.inspections_of(&p.id).map(|v| v.len()))
-                .sum::<Result<usize, _>>()?;
+            let counts = s.counts()?;
             Ok(Status {
-                premises: premises.len(),
-                inspections,
-                open_hazards: s.open_hazards()?.len(),
-                ops: s.op_count()?,
+                premises: counts.premises,
+                inspections: counts.inspections,
+                open_hazards: counts.open_hazards,
+                ops: counts.ops,
                 calendar: calendar_years(s.calendar(), now),
             })
         })

@@ -62,6 +62,19 @@ impl Default for StoreOptions {
     }
 }
 
+/// What a replica holds, in numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Premises not archived.
+    pub premises: usize,
+    /// Inspections (the latest version of corrected ones).
+    pub inspections: usize,
+    /// Hazards neither closed nor withdrawn.
+    pub open_hazards: usize,
+    /// Ops held.
+    pub ops: usize,
+}
+
 /// One replica's database.
 #[derive(Debug)]
 pub struct Store {
@@ -953,6 +966,29 @@ impl Store {
             )?
             .execute(params![sha256, error, refused])?;
         Ok(())
+    }
+
+    /// How much the replica holds, counted in SQL (premises not archived, inspections not
+    /// corrected since, hazards still open, ops).
+    pub fn counts(&self) -> Result<Counts> {
+        let count = |sql: &str| -> Result<usize> {
+            let n: i64 = self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?;
+            Ok(n as usize)
+        };
+        Ok(Counts {
+            premises: count(
+                "SELECT COUNT(*) FROM (SELECT premises_id FROM premises_fields GROUP BY premises_id
+                 HAVING SUM(field = 'name') > 0 AND SUM(field = 'archived' AND value = 'true') = 0)",
+            )?,
+            inspections: count(
+                "SELECT COUNT(*) FROM inspections i
+                 WHERE NOT EXISTS (SELECT 1 FROM inspections c WHERE c.supersedes = i.id)",
+            )?,
+            open_hazards: count(
+                "SELECT COUNT(*) FROM hazards WHERE status NOT IN ('closed', 'withdrawn')",
+            )?,
+            ops: self.op_count()?,
+        })
     }
 
     /// How many ops this replica holds.
