@@ -75,7 +75,7 @@ pub struct Lang {
     lang: Option<String>,
 }
 
-/// `GET /`.
+/// `GET /status`.
 pub async fn page(
     State(state): State<AppState>,
     Query(q): Query<Lang>,
@@ -86,13 +86,13 @@ pub async fn page(
         (
             "Xuncha server",
             ["Premises", "Inspections", "Open hazards", "Ops held"],
-            r#"<a href="/">中文</a>"#,
+            r#"<a href="/status">中文</a>"#,
         )
     } else {
         (
             "巡查服务器",
             ["场所", "检查记录", "未闭环隐患", "操作记录"],
-            r#"<a href="/?lang=en">English</a>"#,
+            r#"<a href="/status?lang=en">English</a>"#,
         )
     };
     let mut rows: String = labels

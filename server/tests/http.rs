@@ -74,6 +74,7 @@ async fn demo_data_is_a_living_district_on_the_status_page_in_chinese_and_englis
     );
     let (_, en) = get(&state, "/status?lang=en").await;
     assert!(en.contains("Open hazards"));
+    assert!(zh.contains(r#"href="/status?lang=en""#) && en.contains(r#"href="/status""#));
     // The working-day calendar of this year and the next, and whether it is official.
     let years: Vec<(i64, String)> = s["calendar"]
         .as_array()
