@@ -39,6 +39,16 @@ struct Group {
     leading: bool,
 }
 
+/// Held by the thread running a group; gives the lead back when dropped.
+struct Leading<'a>(&'a Db);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        self.0.lock_group().leading = false;
+        self.0.group_done.notify_all();
+    }
+}
+
 /// The database.
 pub struct Db {
     writer: Mutex<Store>,
@@ -154,14 +164,16 @@ impl Db {
             group.leading = true;
             let jobs = std::mem::take(&mut group.queue);
             drop(group);
-            // Our own answer is in the channel (or gone with a failed commit): the next turn
-            // of the loop takes it.
-            if let Err(e) = self.run_group(jobs) {
-                eprintln!("xuncha-server: group of writes: {}", e.en);
+            {
+                // Hands the lead back even if a write panics, so the others are not stranded.
+                let _leading = Leading(self);
+                // Our own answer is in the channel (or gone with a failed commit): the next
+                // turn of the loop takes it.
+                if let Err(e) = self.run_group(jobs) {
+                    eprintln!("xuncha-server: group of writes: {}", e.en);
+                }
             }
             group = self.lock_group();
-            group.leading = false;
-            self.group_done.notify_all();
         }
     }
 

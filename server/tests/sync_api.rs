@@ -236,7 +236,7 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
 }
 
 #[test]
-fn a_group_that_cannot_commit_answers_each_of_its_writes_with_an_error() {
+fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     use std::time::Duration;
     let s = Arc::new(server());
     // A deferred foreign key is checked only at COMMIT: a write that breaks it gets through
@@ -304,6 +304,24 @@ fn a_group_that_cannot_commit_answers_each_of_its_writes_with_an_error() {
     // The writer is usable afterwards.
     assert_eq!(grouped(1).join().unwrap().unwrap(), 1);
     assert_eq!(rows(&s), 2);
+
+    // A write that panics takes its group down, not the writer: the next ones still commit.
+    let panicking = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            s.state
+                .db()
+                .write_grouped(|_| -> Result<(), xuncha_server::error::ApiError> {
+                    panic!("a bug in a handler")
+                })
+        })
+    };
+    assert!(panicking.join().is_err());
+    let (done, finished) = std::sync::mpsc::channel();
+    let next = grouped(1);
+    std::thread::spawn(move || done.send(next.join().unwrap().unwrap()).unwrap());
+    assert_eq!(finished.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
+    assert_eq!(rows(&s), 3);
 }
 
 #[tokio::test]
