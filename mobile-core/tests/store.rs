@@ -595,6 +595,21 @@ fn a_group_commits_its_members_together_and_undoes_a_failing_one_alone() {
     assert_eq!(names(&s).len(), 3);
     assert_eq!(s.apply_ops(&from_e).unwrap().applied, 1);
     assert_eq!(names(&s).len(), 4);
+
+    // So does a panic inside `atomic` on its own: what it wrote is undone and later changes
+    // are committed as usual (the connection is not left inside a transaction).
+    let from_f = ops_of("F", "己店");
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.atomic(|s| -> Result<(), Error> {
+            s.apply_ops(&from_f)?;
+            panic!("failed half-way");
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(names(&s).len(), 4);
+    assert_eq!(s.apply_ops(&from_f).unwrap().applied, 1);
+    drop(s);
+    assert_eq!(names(&Store::open(&path).unwrap()).len(), 5);
 }
 
 #[test]

@@ -254,16 +254,28 @@ impl Store {
         self.conn
             .execute_batch("SAVEPOINT atomic")
             .map_err(|e| E::from(e.into()))?;
-        let out = f(self);
-        let end = if out.is_ok() {
-            "RELEASE atomic"
-        } else {
-            self.devices.clear();
-            "ROLLBACK TO atomic; RELEASE atomic"
-        };
-        self.conn
-            .execute_batch(end)
-            .map_err(|e| E::from(e.into()))?;
+        // Undoes the savepoint unless it was released, also when `f` panics.
+        struct Open<'a>(&'a mut Store, bool);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    let _ = self
+                        .0
+                        .conn
+                        .execute_batch("ROLLBACK TO atomic; RELEASE atomic");
+                    self.0.devices.clear();
+                }
+            }
+        }
+        let mut open = Open(self, false);
+        let out = f(open.0);
+        if out.is_ok() {
+            open.0
+                .conn
+                .execute_batch("RELEASE atomic")
+                .map_err(|e| E::from(e.into()))?;
+            open.1 = true;
+        }
         out
     }
 
