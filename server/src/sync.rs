@@ -129,7 +129,7 @@ pub fn push_batch(
     let (old, new) = ops.split_at(first_new.unwrap_or(ops.len()));
 
     // Copies of ops already held: those in quarantine are compared here, the rest by the store.
-    let mut to_apply: Vec<Op> = Vec::with_capacity(ops.len());
+    let mut old_to_apply: Vec<&Op> = Vec::with_capacity(old.len());
     let mut quarantined_copies = 0;
     for op in old {
         match quarantined_op(conn, caller, op.seq)? {
@@ -140,7 +140,7 @@ pub fn push_batch(
                     seq: op.seq,
                 }));
             }
-            None => to_apply.push(op.clone()),
+            None => old_to_apply.push(op),
         }
     }
 
@@ -164,7 +164,6 @@ pub fn push_batch(
         if waiting {
             quarantine.push(op);
         } else {
-            to_apply.push(op.clone());
             applied_scopes.push(scope);
             if let Some(premises) = &scope.0 {
                 photo_refs.extend(
@@ -177,6 +176,21 @@ pub fn push_batch(
         }
     }
 
+    // What the store applies: the old copies not in quarantine, then the new ops before the
+    // first one held back. Usually that is a prefix of the batch, applied without a copy.
+    let applied_len = old.len() + applied_scopes.len();
+    let to_apply: std::borrow::Cow<'_, [Op]> = if old_to_apply.len() == old.len() {
+        std::borrow::Cow::Borrowed(&ops[..applied_len])
+    } else {
+        let applied_new = &new[..applied_scopes.len()];
+        std::borrow::Cow::Owned(
+            old_to_apply
+                .into_iter()
+                .chain(applied_new)
+                .cloned()
+                .collect(),
+        )
+    };
     let quarantine_rows: Vec<(u64, Hlc, String)> = quarantine
         .iter()
         .map(|op| Ok((op.seq, op.hlc, op_json(op)?)))

