@@ -35,6 +35,9 @@ const T = {
     name: '名称', done_col: '已检', due_col: '应检', open_col: '未销号', found_col: '发现', closed_col: '销号',
     rate_col: '整改率', median_col: '销号天数中位数', role: '角色', areas: '负责网格', yes: '是', no: '否',
     imported: '已导入 {n} 条', none: '暂无', save: '保存',
+    calendar: '工作日历', cal_official: '正式', cal_provisional: '暂定（未含调休）', cal_unknown: '缺失（按周一至周五计）',
+    calendar_hint: '期限按工作日计算。国务院发布次年放假安排后，上传更新后的日历文件（格式见 schemas/calendar/README.md），手机在下次同步时获取。',
+    calendar_saved: '日历已更新',
   },
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
@@ -68,6 +71,9 @@ const T = {
     name: 'Name', done_col: 'Done', due_col: 'Due', open_col: 'Open', found_col: 'Found', closed_col: 'Closed',
     rate_col: 'Rate', median_col: 'Median days to close', role: 'Role', areas: 'Grids', yes: 'yes', no: 'no',
     imported: '{n} imported', none: 'None', save: 'Save',
+    calendar: 'Working-day calendar', cal_official: 'official', cal_provisional: 'provisional (no swapped weekends)', cal_unknown: 'missing (plain weeks)',
+    calendar_hint: "Deadlines count working days. When the State Council publishes next year's holidays, upload the updated calendar file (format in schemas/calendar/README.md); phones take it at their next sync.",
+    calendar_saved: 'Calendar updated',
   },
 };
 
@@ -481,6 +487,7 @@ async function loadFigures() {
 // ---- admin ----
 
 async function loadAdmin() {
+  loadCalendarStatus().catch((e) => console.error(e));
   const users = await api('/v1/admin/users');
   fill($('#users-table'),
     h('tr', {}, [t('user'), t('role'), t('areas')].map((c) => h('th', {}, c))),
@@ -501,6 +508,30 @@ async function loadAdmin() {
       return h('tr', {}, h('td', {}, u.id), h('td', {}, t('role_' + u.role)),
         h('td', {}, u.role === 'admin' ? t('all') : [grids, ' ', h('button', { onclick: save }, t('save')), others ? ' + ' + others : '']));
     }));
+}
+
+// This year's and next year's calendar: official, provisional or missing.
+async function loadCalendarStatus() {
+  const status = await api('/v1/status');
+  fill($('#calendar-status'), status.calendar.map((y) =>
+    h('li', { 'data-year': y.year, 'data-status': y.status }, y.year + '：' + t('cal_' + y.status))));
+}
+
+async function uploadCalendar(input) {
+  const file = input.files[0];
+  if (!file) return;
+  const out = $('#calendar-result');
+  try {
+    const json = JSON.parse(await file.text());
+    await api('/v1/admin/calendar', { method: 'PUT', json });
+    out.className = 'ok';
+    out.textContent = t('calendar_saved');
+    await loadCalendarStatus();
+  } catch (e) {
+    out.className = 'error';
+    out.textContent = e.message;
+  }
+  input.value = '';
 }
 
 async function importFile(input, path, contentType) {
@@ -570,5 +601,6 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('#grids-file').addEventListener('change', (e) => importFile(e.target, '/v1/admin/grids/import', 'application/json'));
   $('#premises-file').addEventListener('change', (e) => importFile(e.target, '/v1/admin/premises/import'));
+  $('#calendar-file').addEventListener('change', (e) => uploadCalendar(e.target));
   start();
 });

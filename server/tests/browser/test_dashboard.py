@@ -180,6 +180,36 @@ class Dashboard(unittest.TestCase):
         [w02] = [u for u in users["users"] if u["id"] == "w02"]
         self.assertEqual(sorted(w02["grids"]), ["XF-02", "XF-03"])
 
+    def test_an_admin_replaces_a_provisional_calendar(self):
+        self.sign_in("admin", "admin-password-browser")
+        self.total()
+        self.page.click("nav [data-tab=admin]")
+        year = int(self.page.evaluate("api('/v1/status')")["calendar"][1]["year"])
+        shipped = self.page.locator(f"#calendar-status li[data-year='{year}']")
+        if year == 2027:
+            expect(shipped).to_have_attribute("data-status", "provisional")
+            expect(shipped).to_contain_text("暂定")
+        # The State Council's notice is out: the admin uploads next year's official days.
+        calendar = self.page.evaluate("api('/v1/reference')")["calendar"]
+        calendar["years"][str(year)] = {
+            "notice": "browser test",
+            "holidays": [{"name": "元旦", "from": f"{year}-01-01", "to": f"{year}-01-01"}],
+            "workdays": [],
+        }
+        self.page.set_input_files("#calendar-file", files=[{
+            "name": "cn.json", "mimeType": "application/json",
+            "buffer": json.dumps(calendar, ensure_ascii=False).encode()}])
+        expect(self.page.locator("#calendar-result")).to_contain_text("日历已更新")
+        expect(shipped).to_have_attribute("data-status", "official")
+        expect(shipped).to_contain_text("正式")
+        # A file that is not a calendar is refused and changes nothing.
+        calendar["format"] = "something else"
+        self.page.set_input_files("#calendar-file", files=[{
+            "name": "bad.json", "mimeType": "application/json",
+            "buffer": json.dumps(calendar).encode()}])
+        expect(self.page.locator("#calendar-result.error")).to_contain_text("日历文件格式不正确")
+        expect(shipped).to_have_attribute("data-status", "official")
+
     def test_work_lists_and_figures_draw_their_charts(self):
         self.sign_in()
         self.total()
