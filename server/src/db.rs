@@ -24,6 +24,11 @@ const MIGRATIONS: &[&str] = &[
 /// The author of ops the server writes on its own.
 pub const SYSTEM_USER: &str = "system";
 
+/// Most writes committed together: bounds how long a group holds the writer (a morning's
+/// sync storm becomes a series of groups, not one transaction that outlasts the clients'
+/// timeouts).
+pub const MAX_GROUP: usize = 32;
+
 /// Read connections kept open; also how many reads run at once.
 pub const READERS: usize = 8;
 
@@ -162,7 +167,8 @@ impl Db {
                 continue;
             }
             group.leading = true;
-            let jobs = std::mem::take(&mut group.queue);
+            let take = group.queue.len().min(MAX_GROUP);
+            let jobs: Vec<GroupJob> = group.queue.drain(..take).collect();
             drop(group);
             {
                 // Hands the lead back even if a write panics, so the others are not stranded.

@@ -305,6 +305,38 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     assert_eq!(grouped(1).join().unwrap().unwrap(), 1);
     assert_eq!(rows(&s), 2);
 
+    // Many writes queued at once commit in groups of at most MAX_GROUP.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            s.state
+                .db()
+                .write(move |_| {
+                    released.recv().unwrap();
+                    Ok(())
+                })
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let (commits_before, writes_before) = s.state.db().group_stats();
+    let many: Vec<_> = (0..70).map(|_| grouped(1)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    for w in many {
+        assert_eq!(w.join().unwrap().unwrap(), 1);
+    }
+    let (commits, writes) = s.state.db().group_stats();
+    assert_eq!(writes - writes_before, 70);
+    assert!(
+        commits - commits_before >= 70usize.div_ceil(xuncha_server::db::MAX_GROUP) as u64,
+        "{} commits for 70 writes",
+        commits - commits_before
+    );
+    assert_eq!(rows(&s), 72);
+
     // A write that panics takes its group down, not the writer: the next ones still commit.
     let panicking = {
         let s = s.clone();
@@ -321,7 +353,7 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     let next = grouped(1);
     std::thread::spawn(move || done.send(next.join().unwrap().unwrap()).unwrap());
     assert_eq!(finished.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
-    assert_eq!(rows(&s), 3);
+    assert_eq!(rows(&s), 73);
 }
 
 #[tokio::test]
