@@ -50,9 +50,14 @@ pub async fn push(
     .map_err(ApiError::internal)??;
     let bound = state.config.max_clock_ahead_ms;
     let now = state.now_ms();
-    let outcome = state
-        .write_grouped(move |store| push_batch(store, &caller, &request.ops, now, bound))
+    let (outcome, request) = state
+        .write_grouped(move |store| {
+            let outcome = push_batch(store, &caller, &request.ops, now, bound)?;
+            // Freed after the writer is released, not while others wait for it.
+            Ok((outcome, request))
+        })
         .await?;
+    drop(request);
     if outcome.moved_premises {
         state.forget_tokens();
     }
