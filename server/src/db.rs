@@ -223,13 +223,22 @@ impl Db {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        self.read_store(|store| f(store.conn()))
+        self.with_reader(false, |store| f(store.conn()))
     }
 
     /// Runs `f` with a read-only store (the replica's queries: hazards, due lists), so that
     /// pages of the dashboard never wait for a push. Blocking: call from a blocking thread.
     pub fn read_store<T>(
         &self,
+        f: impl FnOnce(&Store) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.with_reader(true, f)
+    }
+
+    /// A pooled read-only store; `reference`: reload calendar and cadence first if changed.
+    fn with_reader<T>(
+        &self,
+        reference: bool,
         f: impl FnOnce(&Store) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let Some(path) = &self.path else {
@@ -242,7 +251,9 @@ impl Db {
             None => Store::read_only(path)?,
         };
         // An admin may have changed the calendar or cadence through the writer.
-        store.refresh_reference()?;
+        if reference {
+            store.refresh_reference()?;
+        }
         let out = f(&store);
         let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < READERS {
