@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::TryRecvError;
 use std::sync::{Condvar, Mutex};
 
+use prometheus_client::metrics::counter::Counter;
 use rusqlite::Connection;
 use xuncha_core::model::{DeviceId, UserId};
 use xuncha_core::store::{Store, StoreOptions};
@@ -62,8 +63,8 @@ pub struct Db {
     /// Signalled when a group has been committed and answered.
     group_done: Condvar,
     /// Groups committed and the writes they held, since start.
-    grouped_commits: AtomicU64,
-    grouped_writes: AtomicU64,
+    grouped_commits: Counter,
+    grouped_writes: Counter,
     /// `None` for an in-memory database (tests): reads then share the writer.
     path: Option<PathBuf>,
     readers: Mutex<Vec<Store>>,
@@ -105,8 +106,8 @@ impl Db {
             writer: Mutex::new(store),
             group: Mutex::new(Group::default()),
             group_done: Condvar::new(),
-            grouped_commits: AtomicU64::new(0),
-            grouped_writes: AtomicU64::new(0),
+            grouped_commits: Counter::default(),
+            grouped_writes: Counter::default(),
             path,
             readers: Mutex::new(Vec::new()),
             max_indexed: AtomicU64::new(max),
@@ -185,10 +186,12 @@ impl Db {
 
     /// Grouped writes so far: (commits, writes). Writes / commits is the mean group size.
     pub fn group_stats(&self) -> (u64, u64) {
-        (
-            self.grouped_commits.load(Ordering::Relaxed),
-            self.grouped_writes.load(Ordering::Relaxed),
-        )
+        (self.grouped_commits.get(), self.grouped_writes.get())
+    }
+
+    /// The group counters themselves, for the metrics registry.
+    pub fn group_counters(&self) -> (Counter, Counter) {
+        (self.grouped_commits.clone(), self.grouped_writes.clone())
     }
 
     fn lock_group(&self) -> std::sync::MutexGuard<'_, Group> {
@@ -198,9 +201,8 @@ impl Db {
     /// Runs queued writes in one transaction and tells each how it ended.
     fn run_group(&self, jobs: Vec<GroupJob>) -> Result<(), ApiError> {
         let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.grouped_commits.fetch_add(1, Ordering::Relaxed);
-        self.grouped_writes
-            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        self.grouped_commits.inc();
+        self.grouped_writes.inc_by(jobs.len() as u64);
         let ran = store.group(|store| jobs.into_iter().map(|job| job(store)).collect::<Vec<_>>());
         // When the commit fails the deliveries are dropped with the group's work, and the
         // waiting callers get an error from their channel.

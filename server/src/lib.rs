@@ -17,9 +17,10 @@ pub mod error;
 pub mod escalation;
 pub mod ical;
 pub mod import;
+pub mod metrics;
 pub mod overdue;
 pub mod photos;
-mod status;
+pub mod status;
 pub mod sync;
 pub mod webhook;
 
@@ -94,6 +95,8 @@ pub struct AppState {
     photos: Arc<photos::Photos>,
     /// The dashboard's in-memory hazard index.
     map_index: dashboard::SharedIndex,
+    /// Figures for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// How long a cached token stays trusted (a revoked token works at most this long).
@@ -151,6 +154,7 @@ impl AppState {
         AppState {
             photos: Arc::new(photos),
             map_index: Arc::default(),
+            metrics: Arc::new(metrics::Metrics::new(db.group_counters())),
             db: Arc::new(db),
             config: Arc::new(config),
             hlc: Arc::new(AtomicU64::new(0)),
@@ -433,10 +437,15 @@ pub fn app(state: AppState) -> Router {
         .route(REFERENCE_PATH, get(reference))
         .route("/v1/overdue", get(overdue::overdue))
         .route("/v1/feeds/{user}/{file}", get(ical::feed))
+        .route("/metrics", get(metrics::scrape))
         .merge(admin::router())
         .merge(photos::router())
         .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }

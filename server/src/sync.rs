@@ -62,6 +62,10 @@ pub async fn push(
     if outcome.moved_premises {
         state.forget_tokens();
     }
+    let r = &outcome.response;
+    state
+        .metrics
+        .pushed(r.applied, r.duplicates, r.deferred, r.quarantined);
     let mut answer = outcome.response;
     answer.server_hlc = state.observe_hlc(answer.server_hlc);
     Ok(body::json(&headers, StatusCode::OK, &answer))
@@ -552,14 +556,15 @@ pub async fn pull(
         };
         return Ok(body::json(&headers, StatusCode::OK, &page));
     }
-    let bytes = state
+    let (bytes, sent) = state
         .read(move |conn| pull_page(conn, &caller, &scope, tag, params.after, limit, hlc, now))
         .await?;
+    state.metrics.pulled(sent);
     Ok(body::raw_json(&headers, StatusCode::OK, bytes))
 }
 
-/// One page of ops after `after` that the caller may see, as response JSON. Reads one
-/// snapshot; the stored op JSON is passed through without decoding it.
+/// One page of ops after `after` that the caller may see, as response JSON, and how many ops
+/// it holds. Reads one snapshot; the stored op JSON is passed through without decoding it.
 #[allow(clippy::too_many_arguments)] // one page's inputs; a struct would only rename them
 pub fn pull_page(
     conn: &Connection,
@@ -570,7 +575,7 @@ pub fn pull_page(
     limit: usize,
     server_hlc: Hlc,
     now_ms: i64,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<(Vec<u8>, usize), ApiError> {
     let tx = conn.unchecked_transaction()?;
     let end: i64 = tx.query_row(
         "SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope",
@@ -657,6 +662,7 @@ pub fn pull_page(
         server_hlc: Hlc,
         server_time_ms: i64,
     }
+    let sent = ops.len();
     let page = Page {
         ops,
         cursor,
@@ -668,7 +674,7 @@ pub fn pull_page(
     let out = serde_json::to_vec(&page).map_err(ApiError::internal)?;
     // Keeps the page's type in step with the protocol's.
     debug_assert!(serde_json::from_slice::<PullResponse>(&out).is_ok());
-    Ok(out)
+    Ok((out, sent))
 }
 
 /// Applies quarantined ops whose clock the server has caught up with, in seq order per device.

@@ -66,6 +66,73 @@ async fn pushed_ops_reach_the_grid_and_no_one_else() {
 }
 
 #[tokio::test]
+async fn metrics_count_requests_ops_and_what_the_replica_holds() {
+    let s = server();
+    let mut p = phone("phone-w1", "w1", now_ms());
+    shop_with_inspection(&mut p, "g1");
+    let ops = p.pending_ops(1000).unwrap();
+    assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
+    assert_eq!(pull(&s, &s.w1b, 0).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&s, "GET", "/v1/nothing-here", None, vec![], &[])
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (code, headers, body) = send_raw(&s, "GET", "/metrics", None, vec![], &[]).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let values: std::collections::HashMap<&str, f64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(k, v)| (k, v.parse().unwrap()))
+        .collect();
+    let get = |k: &str| {
+        *values
+            .get(k)
+            .unwrap_or_else(|| panic!("{k} missing from:\n{text}"))
+    };
+    let n = ops.len() as f64;
+    assert_eq!(
+        get(r#"xuncha_http_requests_total{method="POST",route="/v1/sync/push",status="200"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"xuncha_http_requests_total{method="GET",route="unmatched",status="404"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"xuncha_http_request_duration_seconds_count{method="GET",route="/v1/sync/pull"}"#),
+        1.0
+    );
+    assert_eq!(get(r#"xuncha_pushed_ops_total{outcome="applied"}"#), n);
+    assert_eq!(get("xuncha_pulled_ops_total"), n);
+    assert!(get("xuncha_group_commits_total") >= 1.0);
+    assert_eq!(get(r#"xuncha_held{what="premises"}"#), 1.0);
+    assert_eq!(get(r#"xuncha_held{what="open_hazards"}"#), 1.0);
+    assert_eq!(get(r#"xuncha_held{what="ops"}"#), n);
+    assert_eq!(get(r#"xuncha_held{what="quarantined_ops"}"#), 0.0);
+    let year = chrono::Datelike::year(&china_date(now_ms()));
+    let official = get(&format!(r#"xuncha_calendar_official{{year="{year}"}}"#));
+    if year == 2026 {
+        assert_eq!(official, 1.0);
+        assert_eq!(
+            get(r#"xuncha_calendar_official{year="2027"}"#),
+            0.0,
+            "provisional"
+        );
+    }
+}
+
+#[tokio::test]
 async fn pulls_come_in_pages_and_gzip() {
     let s = server();
     let mut p = phone("phone-w1", "w1", now_ms());
@@ -770,6 +837,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/v1/admin/users"),
         ("post", "/v1/admin/premises/import"),
         ("get", "/v1/status"),
+        ("get", "/metrics"),
         ("get", "/v1/openapi.json"),
         ("post", "/v1/enroll"),
         ("get", "/v1/me"),
