@@ -7,7 +7,7 @@ const T = {
     title: '巡查监管平台', user: '用户名', password: '密码', login: '登录', logout: '退出',
     tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理',
     filters: '筛选', kind: '检查类别', status: '状态', grid: '网格', all: '全部',
-    overdue_only: '仅看逾期', found_from: '发现日期从', found_to: '至', export: '导出',
+    overdue_only: '仅看逾期', heat_map: '热力图', found_from: '发现日期从', found_to: '至', export: '导出',
     hazards: '隐患', inspections: '检查记录', count: '共 {n} 条隐患', count_clusters: '共 {n} 条隐患（已聚合，放大查看）',
     legend_overdue: '逾期', legend_major: '疑似重大', legend_open: '待整改', legend_closed: '已销号',
     overdue_hazards: '逾期隐患', due_week: '本周到期（巡查与复查）', from: '从', to: '至',
@@ -43,7 +43,7 @@ const T = {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
     tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin',
     filters: 'Filters', kind: 'Checklist', status: 'Status', grid: 'Grid', all: 'All',
-    overdue_only: 'Overdue only', found_from: 'Found from', found_to: 'to', export: 'Export',
+    overdue_only: 'Overdue only', heat_map: 'Heat map', found_from: 'Found from', found_to: 'to', export: 'Export',
     hazards: 'Hazards', inspections: 'Inspections', count: '{n} hazards', count_clusters: '{n} hazards (grouped: zoom in)',
     legend_overdue: 'Overdue', legend_major: 'Suspected major', legend_open: 'Open', legend_closed: 'Closed',
     overdue_hazards: 'Overdue hazards', due_week: 'Due this week (visits and re-checks)', from: 'From', to: 'To',
@@ -87,6 +87,7 @@ let session = null;
 let map = null;
 let markerLayer = null;
 let clusterLayer = null;
+let heatLayer = null;
 let gridLayer = null;
 let loadSeq = 0;
 
@@ -255,6 +256,7 @@ function initMap() {
     },
   });
   clusterLayer = L.layerGroup();
+  heatLayer = L.heatLayer([], { radius: 22, blur: 18, maxZoom: 17 });
   map.addLayer(markerLayer);
   map.addLayer(clusterLayer);
   map.on('moveend', loadMap);
@@ -286,6 +288,21 @@ async function loadMap() {
     marker.bindTooltip(t('k_' + m.kind) + ' · ' + t('s_' + m.status) + (m.overdue_days > 0 ? ' · ' + t('overdue_days', { n: m.overdue_days }) : ''));
     return marker;
   });
+  // The heat map shows the same hazards (a server cluster weighs its count) instead of markers.
+  const heat = $('#f-heat').checked;
+  for (const [layer, on] of [[markerLayer, !heat], [clusterLayer, !heat], [heatLayer, heat]]) {
+    if (on && !map.hasLayer(layer)) map.addLayer(layer);
+    if (!on && map.hasLayer(layer)) map.removeLayer(layer);
+  }
+  if (heat) {
+    const points = answer.markers.map((m) => [m.lat, m.lon, 1])
+      .concat(answer.clusters.map((c) => [c.lat, c.lon, Number(c.count)]));
+    const heaviest = points.reduce((most, p) => Math.max(most, p[2]), 1);
+    // Single hazards show blue, two or three close together turn yellow to red.
+    heatLayer.setOptions({ max: heaviest > 1 ? heaviest / 3 : 1.2 });
+    heatLayer.setLatLngs(points);
+    return;
+  }
   markerLayer.addLayers(markers);
   for (const c of answer.clusters) {
     const size = Math.min(64, 26 + Math.log10(c.count) * 12);

@@ -66,6 +66,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/css; charset=utf-8",
         include_bytes!("../../assets/vendor/markercluster/MarkerCluster.Default.css"),
     ),
+    (
+        "vendor/heat/leaflet-heat.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/vendor/heat/leaflet-heat.js"),
+    ),
 ];
 
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");

@@ -116,6 +116,28 @@ class Dashboard(unittest.TestCase):
         self.page.click("header [data-lang-toggle]")
         expect(self.page.locator("nav [data-tab=map]")).to_have_text("Hazard map")
 
+    def test_the_heat_map_shows_the_same_hazards_instead_of_markers(self):
+        self.sign_in()
+        self.total()
+        drawn = self.page.locator(".hazard-marker, .server-cluster")
+        expect(drawn.first).to_be_visible()
+        self.page.check("#f-heat")
+        expect(self.page.locator("canvas.leaflet-heatmap-layer")).to_have_count(1)
+        expect(drawn).to_have_count(0)
+        # The canvas is painted where the hazards are (non-transparent pixels).
+        self.page.wait_for_function("""() => {
+            const c = document.querySelector('canvas.leaflet-heatmap-layer');
+            const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let painted = 0;
+            for (let i = 3; i < px.length; i += 4) if (px[i] > 0) painted++;
+            return painted > 1000;
+        }""")
+        self.page.screenshot(path=os.path.join(SHOTS, "heat.png"))
+        # Filters apply to it too, and markers come back when it is off.
+        self.page.uncheck("#f-heat")
+        expect(self.page.locator("canvas.leaflet-heatmap-layer")).to_have_count(0)
+        expect(drawn.first).to_be_visible()
+
     def test_a_hazards_detail_shows_its_photos_history_and_proximity(self):
         self.sign_in()
         self.total()
