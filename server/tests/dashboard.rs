@@ -588,3 +588,53 @@ async fn dashboard_pages_answer_while_the_writer_is_busy() {
         "the pages were answered while the writer was held"
     );
 }
+
+#[tokio::test]
+async fn premises_qr_codes_read_back_and_print_a_grids_sheet() {
+    let s = server();
+    let p = district(&s).await;
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let shop = p.list_premises(false).unwrap().remove(0);
+    let (code, png) = dash_raw(&s, &sup, &format!("/dash/premises/{}/qr.png", shop.id)).await;
+    assert_eq!(code, StatusCode::OK);
+    // Read it back with a QR decoder, as the app's scanner would.
+    let img = image::load_from_memory(&png).unwrap().to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+        img.width() as usize,
+        img.height() as usize,
+        |x, y| img.get_pixel(x as u32, y as u32).0[0],
+    );
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, text) = grids[0].decode().unwrap();
+    assert_eq!(
+        xuncha_core::model::PremisesId::from_qr_text(&text),
+        Some(shop.id.clone())
+    );
+
+    // The sheet of grid g1 has its three shops; g2's shop and sheet are not sup1's.
+    let (code, sheet) = dash_raw(&s, &sup, "/dash/qr?grid=g1").await;
+    assert_eq!(code, StatusCode::OK);
+    let sheet = String::from_utf8(sheet).unwrap();
+    for n in 0..3 {
+        assert!(sheet.contains(&format!("幸福{n}号店")), "{sheet}");
+    }
+    assert_eq!(sheet.matches("/qr.png").count(), 3);
+    assert!(!sheet.contains("别处的店"));
+    assert_eq!(
+        dash_raw(&s, &sup, "/dash/qr?grid=g2").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let elsewhere = s
+        .state
+        .db()
+        .write(|st| Ok(st.list_premises(false)?))
+        .unwrap()
+        .into_iter()
+        .find(|p| p.fields.name == "别处的店")
+        .unwrap();
+    let uri = format!("/dash/premises/{}/qr.png", elsewhere.id);
+    assert_eq!(dash_raw(&s, &sup, &uri).await.0, StatusCode::FORBIDDEN);
+    let (code, _, _) = send_raw(&s, "GET", &uri, None, vec![], &[]).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "a session is needed");
+}

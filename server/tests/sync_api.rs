@@ -834,6 +834,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/dash/api/figures"),
         ("get", "/dash/api/export/{file}"),
         ("get", "/dash/notice/{id}"),
+        ("get", "/dash/premises/{id}/qr.png"),
+        ("get", "/dash/qr"),
         ("get", "/v1/admin/users"),
         ("post", "/v1/admin/premises/import"),
         ("get", "/v1/status"),

@@ -210,6 +210,16 @@ impl Phone {
             .collect())
     }
 
+    /// The premises whose QR code (场所码, printed from the dashboard) was scanned: `None` for
+    /// a code that is not a premises code, or for premises this phone does not hold (another
+    /// grid's, or not synced yet).
+    pub fn premises_from_qr(&self, text: String) -> Result<Option<Premises>> {
+        let Some(id) = PremisesId::from_qr_text(&text) else {
+            return Ok(None);
+        };
+        Ok(self.store().premises(&id)?.map(Premises::from_core))
+    }
+
     /// The items of the newest checklist of a kind, in order, for the inspection screen.
     pub fn checklist(&self, kind: ChecklistKind) -> Vec<ChecklistItem> {
         self.store()

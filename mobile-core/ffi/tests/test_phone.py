@@ -114,6 +114,10 @@ class PhoneWorkflow(unittest.TestCase):
         self.assertEqual(items[4].label_zh, "应急照明完好(按试验键)")
 
         premises = a.add_premises(shop("老王面馆"))
+        # The shop's QR code (场所码, printed from the dashboard) opens it; other codes do not.
+        self.assertEqual(a.premises_from_qr("xuncha://premises/" + premises.id).fields.name, "老王面馆")
+        self.assertIsNone(a.premises_from_qr("https://qr.alipay.com/x"))
+        self.assertIsNone(a.premises_from_qr("xuncha://premises/not-synced-here"))
         self.assertIn(x.ChecklistKind.FIRE_EXTINGUISHER, a.default_kinds(premises.id))
         inspection = a.record_inspection(x.InspectionDraft(
             premises_id=premises.id, kinds=[x.ChecklistKind.EXITS],

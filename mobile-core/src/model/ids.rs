@@ -63,10 +63,31 @@ impl DeviceId {
         DeviceId(random_uuid())
     }
 }
+/// What a premises' QR code (场所码, printed from the dashboard and stuck at the door) holds:
+/// a link the app opens at that premises.
+const QR_PREFIX: &str = "xuncha://premises/";
+
 impl PremisesId {
     /// A new random premises id.
     pub fn random() -> Self {
         PremisesId(random_uuid())
+    }
+
+    /// The text of this premises' QR code.
+    pub fn qr_text(&self) -> String {
+        format!("{QR_PREFIX}{}", self.0)
+    }
+
+    /// The premises a scanned QR code names, if it is one of ours (anything else scanned, a
+    /// payment code or a web link, gives `None`).
+    pub fn from_qr_text(text: &str) -> Option<PremisesId> {
+        let id = text.trim().strip_prefix(QR_PREFIX)?;
+        let plausible = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        plausible.then(|| PremisesId(id.to_owned()))
     }
 }
 impl InspectionId {
@@ -90,6 +111,23 @@ impl HazardId {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_premises_qr_code_names_it_and_nothing_else_does() {
+        let id = super::PremisesId::random();
+        assert_eq!(
+            super::PremisesId::from_qr_text(&format!(" {} ", id.qr_text())),
+            Some(id)
+        );
+        for other in [
+            "https://qr.alipay.com/abc",
+            "xuncha://premises/",
+            "xuncha://premises/../../etc",
+            "xuncha://hazards/1",
+        ] {
+            assert_eq!(super::PremisesId::from_qr_text(other), None, "{other}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -7,7 +7,7 @@ const T = {
     title: '巡查监管平台', user: '用户名', password: '密码', login: '登录', logout: '退出',
     tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理',
     filters: '筛选', kind: '检查类别', status: '状态', grid: '网格', all: '全部',
-    overdue_only: '仅看逾期', heat_map: '热力图', found_from: '发现日期从', found_to: '至', export: '导出',
+    overdue_only: '仅看逾期', heat_map: '热力图', qr_sheet: '打印本网格场所码', found_from: '发现日期从', found_to: '至', export: '导出',
     hazards: '隐患', inspections: '检查记录', count: '共 {n} 条隐患', count_clusters: '共 {n} 条隐患（已聚合，放大查看）',
     legend_overdue: '逾期', legend_major: '疑似重大', legend_open: '待整改', legend_closed: '已销号',
     overdue_hazards: '逾期隐患', due_week: '本周到期（巡查与复查）', from: '从', to: '至',
@@ -43,7 +43,7 @@ const T = {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
     tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin',
     filters: 'Filters', kind: 'Checklist', status: 'Status', grid: 'Grid', all: 'All',
-    overdue_only: 'Overdue only', heat_map: 'Heat map', found_from: 'Found from', found_to: 'to', export: 'Export',
+    overdue_only: 'Overdue only', heat_map: 'Heat map', qr_sheet: "Print this grid's premises QR codes", found_from: 'Found from', found_to: 'to', export: 'Export',
     hazards: 'Hazards', inspections: 'Inspections', count: '{n} hazards', count_clusters: '{n} hazards (grouped: zoom in)',
     legend_overdue: 'Overdue', legend_major: 'Suspected major', legend_open: 'Open', legend_closed: 'Closed',
     overdue_hazards: 'Overdue hazards', due_week: 'Due this week (visits and re-checks)', from: 'From', to: 'To',
@@ -216,6 +216,11 @@ function updateExports() {
     a.href = '/dash/api/export/' + a.dataset.export + '.' + a.dataset.format + '?' + q.toString();
     a.setAttribute('download', '');
   });
+  // Premises QR codes (场所码) are printed per grid.
+  const grid = $('#f-grid').value;
+  const sheet = $('#qr-sheet');
+  sheet.hidden = !grid;
+  if (grid) sheet.href = '/dash/qr?grid=' + encodeURIComponent(grid);
 }
 
 // ---- map ----

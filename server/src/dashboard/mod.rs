@@ -9,6 +9,7 @@
 mod assets;
 pub mod export;
 pub mod map;
+mod qr;
 mod review;
 mod work;
 
@@ -335,6 +336,7 @@ pub fn router() -> Router<AppState> {
         .route("/dash/api/session", get(session))
         .route("/dash/api/map", get(hazard_map))
         .merge(review::router())
+        .merge(qr::router())
         .merge(work::router())
         .merge(export::router())
 }

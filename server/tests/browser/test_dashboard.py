@@ -138,6 +138,22 @@ class Dashboard(unittest.TestCase):
         expect(self.page.locator("canvas.leaflet-heatmap-layer")).to_have_count(0)
         expect(drawn.first).to_be_visible()
 
+    def test_a_grids_premises_qr_codes_print_on_one_sheet(self):
+        self.sign_in()
+        self.total()
+        sheet_link = self.page.locator("#qr-sheet")
+        expect(sheet_link).to_be_hidden()
+        self.page.select_option("#f-grid", "XF-01")
+        expect(sheet_link).to_be_visible()
+        self.assertEqual(sheet_link.get_attribute("href"), "/dash/qr?grid=XF-01")
+        self.page.goto(self.url + "/dash/qr?grid=XF-01")
+        codes = self.page.locator("figure img")
+        self.assertEqual(codes.count(), 50, "the demo has 50 shops per grid")
+        # The codes load (the session cookie is sent) and are drawn.
+        self.page.wait_for_function("""() => [...document.querySelectorAll('figure img')]
+            .every((i) => i.complete && i.naturalWidth >= 300)""")
+        self.page.screenshot(path=os.path.join(SHOTS, "qr-sheet.png"))
+
     def test_a_hazards_detail_shows_its_photos_history_and_proximity(self):
         self.sign_in()
         self.total()
