@@ -79,6 +79,9 @@ async fn metrics_count_requests_ops_and_what_the_replica_holds() {
             .0,
         StatusCode::NOT_FOUND
     );
+    for made_up in ["BREW", "WHEN"] {
+        send(&s, made_up, "/v1/nothing-here", None, vec![], &[]).await;
+    }
     let (code, headers, body) = send_raw(&s, "GET", "/metrics", None, vec![], &[]).await;
     assert_eq!(code, StatusCode::OK);
     assert!(
@@ -113,6 +116,12 @@ async fn metrics_count_requests_ops_and_what_the_replica_holds() {
         get(r#"xuncha_http_request_duration_seconds_count{method="GET",route="/v1/sync/pull"}"#),
         1.0
     );
+    assert_eq!(
+        get(r#"xuncha_http_requests_total{method="other",route="unmatched",status="404"}"#),
+        2.0,
+        "made-up methods share one series"
+    );
+    assert!(!text.contains("BREW"));
     assert_eq!(get(r#"xuncha_pushed_ops_total{outcome="applied"}"#), n);
     assert_eq!(get("xuncha_pulled_ops_total"), n);
     assert!(get("xuncha_group_commits_total") >= 1.0);
