@@ -16,7 +16,11 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use xuncha_core::calendar::YearStatus;
 
+use xuncha_core::model::Severity;
+
 use crate::AppState;
+use crate::accounts::Scope;
+use crate::dashboard::map::Filter;
 use crate::error::ApiError;
 
 /// A request's labels.
@@ -69,6 +73,13 @@ pub struct Metrics {
     pulled: Counter,
     held: Family<HeldLabels, Gauge>,
     calendar_official: Family<YearLabels, Gauge>,
+    overdue: Family<SeverityLabels, Gauge>,
+}
+
+/// A hazard's severity.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SeverityLabels {
+    severity: &'static str,
 }
 
 impl Metrics {
@@ -119,7 +130,14 @@ impl Metrics {
             "1 when the working-day calendar of the year is the official one, 0 when provisional or missing",
             calendar_official.clone(),
         );
+        let overdue = Family::<SeverityLabels, Gauge>::default();
+        registry.register(
+            "overdue_hazards",
+            "Open hazards past their rectification deadline (逾期隐患), by severity",
+            overdue.clone(),
+        );
         Metrics {
+            overdue,
             registry,
             requests,
             latency,
@@ -204,7 +222,30 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
             ))
         })
         .await?;
+    let today = crate::dashboard::today(&state);
+    let overdue = crate::dashboard::with_index(&state, move |index, _| {
+        let only_overdue = Filter {
+            overdue: true,
+            ..Filter::default()
+        };
+        let (mut major, mut general) = (0, 0);
+        for (_, p) in index.matching(&Scope::All, &only_overdue, today) {
+            if p.severity == Severity::SuspectedMajor {
+                major += 1;
+            } else {
+                general += 1;
+            }
+        }
+        Ok([("suspected_major", major), ("general", general)])
+    })
+    .await?;
     let metrics = &state.metrics;
+    for (severity, n) in overdue {
+        metrics
+            .overdue
+            .get_or_create(&SeverityLabels { severity })
+            .set(n);
+    }
     let held = [
         ("premises", counts.premises as i64),
         ("inspections", counts.inspections as i64),

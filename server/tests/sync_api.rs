@@ -68,10 +68,8 @@ async fn pushed_ops_reach_the_grid_and_no_one_else() {
 #[tokio::test]
 async fn metrics_count_requests_ops_and_what_the_replica_holds() {
     let s = server();
-    let mut p = phone("phone-w1", "w1", now_ms());
-    shop_with_inspection(&mut p, "g1");
-    let ops = p.pending_ops(1000).unwrap();
-    assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
+    // A shop, its inspection and a notice whose deadline passed three days ago: three ops.
+    overdue_hazard(&s, 3).await;
     assert_eq!(pull(&s, &s.w1b, 0).await.0, StatusCode::OK);
     assert_eq!(
         send(&s, "GET", "/v1/nothing-here", None, vec![], &[])
@@ -103,7 +101,7 @@ async fn metrics_count_requests_ops_and_what_the_replica_holds() {
             .get(k)
             .unwrap_or_else(|| panic!("{k} missing from:\n{text}"))
     };
-    let n = ops.len() as f64;
+    let n = 3.0;
     assert_eq!(
         get(r#"xuncha_http_requests_total{method="POST",route="/v1/sync/push",status="200"}"#),
         1.0
@@ -129,6 +127,11 @@ async fn metrics_count_requests_ops_and_what_the_replica_holds() {
     assert_eq!(get(r#"xuncha_held{what="open_hazards"}"#), 1.0);
     assert_eq!(get(r#"xuncha_held{what="ops"}"#), n);
     assert_eq!(get(r#"xuncha_held{what="quarantined_ops"}"#), 0.0);
+    assert_eq!(get(r#"xuncha_overdue_hazards{severity="general"}"#), 1.0);
+    assert_eq!(
+        get(r#"xuncha_overdue_hazards{severity="suspected_major"}"#),
+        0.0
+    );
     let year = chrono::Datelike::year(&china_date(now_ms()));
     let official = get(&format!(r#"xuncha_calendar_official{{year="{year}"}}"#));
     if year == 2026 {
