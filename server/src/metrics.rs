@@ -97,7 +97,7 @@ impl Metrics {
         );
         registry.register(
             "http_request_duration_seconds",
-            "Time to answer, by route",
+            "Time until the answer's status and headers, by route (a streamed body follows)",
             latency.clone(),
         );
         let pushed = Family::<OutcomeLabels, Counter>::default();
