@@ -264,7 +264,11 @@ pub fn set_areas(conn: &Connection, user: &str, areas: &Areas) -> Result<(), Api
     Ok(())
 }
 
-fn role_of(conn: &Connection, user: &str) -> Result<Option<(Role, String, bool)>, ApiError> {
+/// What a login checks: a user's role, password hash and whether they are disabled.
+pub type LoginRecord = (Role, String, bool);
+
+/// The login record of a user (`None`: no such user).
+pub fn login_record(conn: &Connection, user: &str) -> Result<Option<LoginRecord>, ApiError> {
     let row: Option<(String, String, bool)> = conn
         .query_row(
             "SELECT role, password_hash, disabled FROM server_users WHERE id = ?1",
@@ -278,6 +282,12 @@ fn role_of(conn: &Connection, user: &str) -> Result<Option<(Role, String, bool)>
 
 /// The role of a user whose password is right; one error for any wrong name or password.
 pub fn check_login(conn: &Connection, user: &str, password: &str) -> Result<Role, ApiError> {
+    verify_login(login_record(conn, user)?, password)
+}
+
+/// Checks a password against a login record (argon2id: tens of milliseconds and 64 MiB, so
+/// run it off the async runtime and outside the writer).
+pub fn verify_login(record: Option<LoginRecord>, password: &str) -> Result<Role, ApiError> {
     let bad_login = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -286,7 +296,7 @@ pub fn check_login(conn: &Connection, user: &str, password: &str) -> Result<Role
             "wrong user name or password",
         )
     };
-    let Some((role, hash, disabled)) = role_of(conn, user)? else {
+    let Some((role, hash, disabled)) = record else {
         // Spend the same time as for a real user, so timing does not reveal user names.
         let _ = verify_password(password, DUMMY_HASH);
         return Err(bad_login());
@@ -320,6 +330,16 @@ pub fn open_session(
     now_ms: i64,
 ) -> Result<Session, ApiError> {
     let role = check_login(conn, user, password)?;
+    open_session_as(conn, user, role, now_ms)
+}
+
+/// Opens a dashboard session for a user whose password was checked (see [`verify_login`]).
+pub fn open_session_as(
+    conn: &Connection,
+    user: &str,
+    role: Role,
+    now_ms: i64,
+) -> Result<Session, ApiError> {
     if role == Role::Worker {
         return Err(ApiError::forbidden(
             "dashboard_forbidden",
@@ -402,6 +422,18 @@ pub fn enroll(
     now_ms: i64,
 ) -> Result<(Caller, String), ApiError> {
     let role = check_login(conn, user, password)?;
+    enroll_as(conn, user, role, device, device_name, now_ms)
+}
+
+/// Issues a device token to a user whose password was checked (see [`verify_login`]).
+pub fn enroll_as(
+    conn: &Connection,
+    user: &str,
+    role: Role,
+    device: &DeviceId,
+    device_name: Option<&str>,
+    now_ms: i64,
+) -> Result<(Caller, String), ApiError> {
     if device.as_str().is_empty() || device.as_str().len() > 64 {
         return Err(ApiError::invalid(
             "invalid_device",

@@ -262,6 +262,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
             gcj02: args.tiles_gcj02,
         },
         secure_cookies: args.secure_cookies,
+        login_limits: crate::login::LoginLimits::default(),
     };
     let state = AppState::open(data, config)?;
     let admin_password = std::env::var("XUNCHA_ADMIN_PASSWORD").ok();

@@ -17,6 +17,7 @@ pub mod error;
 pub mod escalation;
 pub mod ical;
 pub mod import;
+pub mod login;
 pub mod metrics;
 pub mod overdue;
 pub mod photos;
@@ -61,6 +62,8 @@ pub struct Config {
     pub tiles: dashboard::Tiles,
     /// Mark session cookies `Secure` (when served over HTTPS).
     pub secure_cookies: bool,
+    /// Wrong passwords allowed per user name before it is refused for a while.
+    pub login_limits: login::LoginLimits,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             max_photo_bytes: 20 << 20,
             tiles: dashboard::Tiles::default(),
             secure_cookies: false,
+            login_limits: login::LoginLimits::default(),
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct AppState {
     map_index: dashboard::SharedIndex,
     /// Figures for `/metrics`.
     pub metrics: Arc<metrics::Metrics>,
+    /// Password checks: off the writer, a few at a time, throttled per user name.
+    pub login: Arc<login::LoginGuard>,
 }
 
 /// How long a cached token stays trusted (a revoked token works at most this long).
@@ -155,6 +161,7 @@ impl AppState {
             photos: Arc::new(photos),
             map_index: Arc::default(),
             metrics: Arc::new(metrics::Metrics::new(db.group_counters())),
+            login: Arc::new(login::LoginGuard::new(config.login_limits)),
             db: Arc::new(db),
             config: Arc::new(config),
             hlc: Arc::new(AtomicU64::new(0)),
@@ -308,13 +315,14 @@ async fn enroll(
     body::JsonBody(req): body::JsonBody<EnrollRequest>,
 ) -> Result<Response, ApiError> {
     let now = state.now_ms();
+    let role = login::check_password(&state, &req.user, &req.password).await?;
     let (caller, token, grids, device_code) = state
         .write(move |store| {
             let conn = store.conn();
-            let (caller, token) = accounts::enroll(
+            let (caller, token) = accounts::enroll_as(
                 conn,
                 &req.user,
-                &req.password,
+                role,
                 &req.device_id,
                 req.device_name.as_deref(),
                 now,

@@ -145,6 +145,71 @@ async fn metrics_count_requests_ops_and_what_the_replica_holds() {
 }
 
 #[tokio::test]
+async fn wrong_passwords_are_throttled_per_user_and_never_hold_the_writer() {
+    let s = Arc::new(server());
+    let enroll = |user: &'static str, password: &'static str| {
+        let s = s.clone();
+        async move {
+            let body = json!({ "user": user, "password": password, "device_id": "guess-1" });
+            send(
+                &s,
+                "POST",
+                "/v1/enroll",
+                None,
+                serde_json::to_vec(&body).unwrap(),
+                &[("content-type", "application/json")],
+            )
+            .await
+        }
+    };
+    // Password checks run outside the writer: one is answered while a long write holds it.
+    let (holding_tx, holding) = std::sync::mpsc::channel::<()>();
+    let (answered, answered_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            s.state
+                .db()
+                .write(move |_| {
+                    holding_tx.send(()).unwrap();
+                    Ok(answered_rx
+                        .recv_timeout(std::time::Duration::from_secs(10))
+                        .is_ok())
+                })
+                .unwrap()
+        })
+    };
+    holding.recv().unwrap();
+    let (code, body) = enroll("w1", "not-the-password").await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_login"))
+    );
+    answered.send(()).unwrap();
+    assert!(holder.join().unwrap(), "answered while the writer was held");
+
+    // Four more failures, then the name is refused, even with the right password.
+    for _ in 0..4 {
+        assert_eq!(
+            enroll("w1", "still-wrong").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (code, body) = enroll("w1", "password1").await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_attempts");
+    assert!(
+        body["error"]["detail"]["retry_after_s"].as_u64().unwrap() > 0,
+        "{body}"
+    );
+    // Another user is not affected, nor are devices already enrolled.
+    let (code, body) = enroll("w2", "password1").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, _) = pull(&s, &s.w1, 0).await;
+    assert_eq!(code, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn pulls_come_in_pages_and_gzip() {
     let s = server();
     let mut p = phone("phone-w1", "w1", now_ms());

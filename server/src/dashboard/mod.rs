@@ -80,8 +80,9 @@ async fn login(
     crate::body::JsonBody(form): crate::body::JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let now = state.now_ms();
+    let role = crate::login::check_password(&state, &form.user, &form.password).await?;
     let session = state
-        .write(move |s| accounts::open_session(s.conn(), &form.user, &form.password, now))
+        .write(move |s| accounts::open_session_as(s.conn(), &form.user, role, now))
         .await?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
