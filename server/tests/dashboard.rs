@@ -549,23 +549,7 @@ async fn dashboard_pages_answer_while_the_writer_is_busy() {
     let id = overdue["items"][0]["id"].as_str().unwrap().to_owned();
     // A long write (a group of large pushes) holds the writer until the pages have been
     // answered, or gives up after 10 s.
-    let (holding_tx, holding) = std::sync::mpsc::channel::<()>();
-    let (answered, answered_rx) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let s = s.clone();
-        std::thread::spawn(move || {
-            s.state
-                .db()
-                .write(move |_| {
-                    holding_tx.send(()).unwrap();
-                    Ok(answered_rx
-                        .recv_timeout(std::time::Duration::from_secs(10))
-                        .is_ok())
-                })
-                .unwrap()
-        })
-    };
-    holding.recv().unwrap();
+    let hold = hold_writer(&s);
     for uri in [
         format!("/dash/api/hazards/{id}"),
         format!("/dash/notice/{id}"),
@@ -582,9 +566,8 @@ async fn dashboard_pages_answer_while_the_writer_is_busy() {
             String::from_utf8_lossy(&body)
         );
     }
-    answered.send(()).unwrap();
     assert!(
-        holder.join().unwrap(),
+        hold.release(),
         "the pages were answered while the writer was held"
     );
 }

@@ -163,30 +163,13 @@ async fn wrong_passwords_are_throttled_per_user_and_never_hold_the_writer() {
         }
     };
     // Password checks run outside the writer: one is answered while a long write holds it.
-    let (holding_tx, holding) = std::sync::mpsc::channel::<()>();
-    let (answered, answered_rx) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let s = s.clone();
-        std::thread::spawn(move || {
-            s.state
-                .db()
-                .write(move |_| {
-                    holding_tx.send(()).unwrap();
-                    Ok(answered_rx
-                        .recv_timeout(std::time::Duration::from_secs(10))
-                        .is_ok())
-                })
-                .unwrap()
-        })
-    };
-    holding.recv().unwrap();
+    let hold = hold_writer(&s);
     let (code, body) = enroll("w1", "not-the-password").await;
     assert_eq!(
         (code, body["error"]["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("bad_login"))
     );
-    answered.send(()).unwrap();
-    assert!(holder.join().unwrap(), "answered while the writer was held");
+    assert!(hold.release(), "answered while the writer was held");
 
     // Four more failures, then the name is refused, even with the right password.
     for _ in 0..4 {
@@ -408,26 +391,12 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     };
     // Hold the writer: the first write leads a group of its own and waits for the writer; the
     // next two queue behind it and form the second group.
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let s = s.clone();
-        std::thread::spawn(move || {
-            s.state
-                .db()
-                .write(move |_| {
-                    released.recv().unwrap();
-                    Ok(())
-                })
-                .unwrap()
-        })
-    };
-    std::thread::sleep(Duration::from_millis(100));
+    let hold = hold_writer(&s);
     let first = grouped(1);
     std::thread::sleep(Duration::from_millis(200));
     let (broken, good) = (grouped(99), grouped(1));
     std::thread::sleep(Duration::from_millis(200));
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    assert!(hold.release());
     assert_eq!(first.join().unwrap().unwrap(), 1);
     let broken = broken.join().unwrap().unwrap_err();
     let good = good.join().unwrap().unwrap_err();
@@ -450,25 +419,11 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     assert_eq!(rows(&s), 2);
 
     // Many writes queued at once commit in groups of at most MAX_GROUP.
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let holder = {
-        let s = s.clone();
-        std::thread::spawn(move || {
-            s.state
-                .db()
-                .write(move |_| {
-                    released.recv().unwrap();
-                    Ok(())
-                })
-                .unwrap()
-        })
-    };
-    std::thread::sleep(Duration::from_millis(100));
+    let hold = hold_writer(&s);
     let (commits_before, writes_before) = s.state.db().group_stats();
     let many: Vec<_> = (0..70).map(|_| grouped(1)).collect();
     std::thread::sleep(Duration::from_millis(300));
-    release.send(()).unwrap();
-    holder.join().unwrap();
+    assert!(hold.release());
     for w in many {
         assert_eq!(w.join().unwrap().unwrap(), 1);
     }

@@ -205,3 +205,38 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
 }
+
+/// The server's writer held by another thread, as a long write (a group of big pushes) would.
+pub struct WriterHold {
+    release: std::sync::mpsc::Sender<()>,
+    holder: std::thread::JoinHandle<bool>,
+}
+
+/// Holds the writer until [`WriterHold::release`] (or 10 s); returns once it is held.
+pub fn hold_writer(s: &Arc<Server>) -> WriterHold {
+    let (held_tx, held) = std::sync::mpsc::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let s = s.clone();
+    let holder = std::thread::spawn(move || {
+        s.state
+            .db()
+            .write(move |_| {
+                held_tx.send(()).unwrap();
+                Ok(released
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .is_ok())
+            })
+            .unwrap()
+    });
+    held.recv().unwrap();
+    WriterHold { release, holder }
+}
+
+impl WriterHold {
+    /// Lets the writer go; `true` when it was released before the 10 s ran out (so whatever
+    /// was answered meanwhile did not need the writer).
+    pub fn release(self) -> bool {
+        let _ = self.release.send(());
+        self.holder.join().unwrap()
+    }
+}
