@@ -132,20 +132,7 @@ impl Store {
             .and_then(|h| h.parse::<u64>().ok())
             .map(Hlc::from_u64)
             .unwrap_or_default();
-        let mut store = Store {
-            conn,
-            device,
-            user,
-            clock: HlcClock::resume(last),
-            wall: options.wall,
-            devices: DeviceNumbers::default(),
-            catalog: Catalog::builtin(),
-            calendar: WorkCalendar::builtin().clone(),
-            cadence: Cadence::default(),
-            grids: GridIndex::new(Vec::new()),
-            reference_text: Default::default(),
-        };
-        store.load_reference()?;
+        let mut store = Self::assemble(conn, device, user, HlcClock::resume(last), options.wall)?;
         // Ops kept from a newer version may be understood now (after an app upgrade).
         store.in_tx(apply_deferred)?;
         Ok(store)
@@ -164,12 +151,24 @@ impl Store {
         schema::check_version(&conn)?;
         let device = DeviceId(get_meta(&conn, "device_id")?.unwrap_or_default());
         let user = get_meta(&conn, "user_id")?.map(UserId);
+        let clock = HlcClock::resume(Hlc::default());
+        Self::assemble(conn, device, user, clock, Arc::new(SystemClock))
+    }
+
+    /// A store over a set-up connection, with the reference data it holds.
+    fn assemble(
+        conn: Connection,
+        device: DeviceId,
+        user: Option<UserId>,
+        clock: HlcClock,
+        wall: Arc<dyn WallClock>,
+    ) -> Result<Store> {
         let mut store = Store {
             conn,
             device,
             user,
-            clock: HlcClock::resume(Hlc::default()),
-            wall: Arc::new(SystemClock),
+            clock,
+            wall,
             devices: DeviceNumbers::default(),
             catalog: Catalog::builtin(),
             calendar: WorkCalendar::builtin().clone(),
@@ -177,14 +176,8 @@ impl Store {
             grids: GridIndex::new(Vec::new()),
             reference_text: Default::default(),
         };
-        store.load_reference()?;
+        store.refresh_reference()?;
         Ok(store)
-    }
-
-    /// Reloads the calendar, cadence and grid boundaries if the writer changed them since
-    /// (for a long-lived [`Store::read_only`]).
-    pub fn refresh_reference(&mut self) -> Result<()> {
-        self.load_reference()
     }
 
     /// This replica's device id.
@@ -769,7 +762,9 @@ impl Store {
         self.grids.grid_at(at).map(str::to_owned)
     }
 
-    fn load_reference(&mut self) -> Result<()> {
+    /// Loads the calendar, cadence and grid boundaries the database holds, if they changed
+    /// since last loaded (a long-lived [`Store::read_only`] calls it before its queries).
+    pub fn refresh_reference(&mut self) -> Result<()> {
         let text = [
             get_meta(&self.conn, "grids_json")?,
             get_meta(&self.conn, "calendar_json")?,

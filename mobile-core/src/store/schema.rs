@@ -51,9 +51,8 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
     migrate_to(conn, MIGRATIONS.len())
 }
 
-/// Checks, without changing anything, that the file is at this build's schema version (for
-/// read-only connections, which cannot migrate).
-pub fn check_version(conn: &Connection) -> Result<()> {
+/// The file's schema version; refuses one from a newer build.
+fn version_known(conn: &Connection) -> Result<i64> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
@@ -62,6 +61,13 @@ pub fn check_version(conn: &Connection) -> Result<()> {
             known,
         });
     }
+    Ok(current)
+}
+
+/// Checks, without changing anything, that the file is at this build's schema version (for
+/// read-only connections, which cannot migrate).
+pub fn check_version(conn: &Connection) -> Result<()> {
+    let (current, known) = (version_known(conn)?, MIGRATIONS.len() as i64);
     if current < known {
         return Err(Error::invalid(
             "database",
@@ -73,14 +79,7 @@ pub fn check_version(conn: &Connection) -> Result<()> {
 
 /// Applies migrations up to `target` (tests build databases at older versions with it).
 pub fn migrate_to(conn: &mut Connection, target: usize) -> Result<()> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if current > known {
-        return Err(Error::SchemaTooNew {
-            found: current,
-            known,
-        });
-    }
+    let current = version_known(conn)?;
     for (version, (_, sql)) in MIGRATIONS
         .iter()
         .enumerate()
