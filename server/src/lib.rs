@@ -171,15 +171,23 @@ impl AppState {
         }
     }
 
-    /// Runs `f` with the writer on a blocking thread, never on the async runtime.
+    /// Runs `f` with the database on a blocking thread, never on the async runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// Runs `f` with the writer on a blocking thread.
     pub async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.write(f))
-            .await
-            .map_err(ApiError::internal)?
+        self.blocking(move |db| db.write(f)).await
     }
 
     /// Runs `f` with the writer on a blocking thread, committed together with the other
@@ -188,10 +196,7 @@ impl AppState {
         &self,
         f: impl FnOnce(&mut xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.write_grouped(f))
-            .await
-            .map_err(ApiError::internal)?
+        self.blocking(move |db| db.write_grouped(f)).await
     }
 
     /// Runs `f` with a read-only connection on a blocking thread.
@@ -200,10 +205,7 @@ impl AppState {
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let _permit = self.reads.acquire().await.map_err(ApiError::internal)?;
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.read(f))
-            .await
-            .map_err(ApiError::internal)?
+        self.blocking(move |db| db.read(f)).await
     }
 
     /// Runs `f` with a read-only store on a blocking thread ([`db::Db::read_store`]).
@@ -212,10 +214,7 @@ impl AppState {
         f: impl FnOnce(&xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let _permit = self.reads.acquire().await.map_err(ApiError::internal)?;
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.read_store(f))
-            .await
-            .map_err(ApiError::internal)?
+        self.blocking(move |db| db.read_store(f)).await
     }
 
     /// Resolves a device token, from the cache when it was seen recently.

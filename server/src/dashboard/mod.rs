@@ -276,6 +276,14 @@ pub async fn with_index<T: Send + 'static>(
         .await
 }
 
+/// Text made safe inside HTML (the printable pages).
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// Today as a day number (China time).
 pub fn today(state: &AppState) -> i32 {
     map::day_number(xuncha_core::clock::china_date(state.now_ms()))

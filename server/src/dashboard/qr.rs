@@ -12,7 +12,7 @@ use qrcode::{EcLevel, QrCode};
 use serde::Deserialize;
 use xuncha_core::model::PremisesId;
 
-use super::supervisor_scope;
+use super::{escape, supervisor_scope};
 use crate::AppState;
 use crate::accounts::Caller;
 use crate::error::ApiError;
@@ -78,13 +78,6 @@ async fn premises_qr(
 #[derive(Debug, Deserialize)]
 struct SheetQuery {
     grid: String,
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// `GET /dash/qr?grid=ID`: every premises of a grid with its code, to print on stickers.

@@ -15,7 +15,7 @@ use xuncha_core::model::{HazardId, Inspection, PhotoRef, Premises, UserId};
 use xuncha_core::store::Store;
 
 use super::map::kind_of;
-use super::supervisor_scope;
+use super::{escape, supervisor_scope};
 use crate::AppState;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
@@ -197,13 +197,6 @@ async fn act(
         })
         .await?;
     Ok(Json(json!({ "hazard": hazard })))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// `GET /dash/notice/{id}`: the rectification notice (整改通知书), ready to print.
