@@ -25,6 +25,19 @@ fn shop(name: &str, grid: &str) -> PremisesFields {
     f
 }
 
+/// A server with grid g1 and its worker w1, and w1's phone enrolled through a [`DropProxy`]
+/// (the server process lives as long as the first value).
+fn worker_behind_a_proxy(dir: &std::path::Path) -> (ServerProcess, Admin, DropProxy, Phone) {
+    let server = ServerProcess::start(SERVER, &dir.join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir);
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    let proxy = DropProxy::start(server.addr);
+    let mut phone = Phone::new(dir, "phone-1", &proxy.url, now_ms(), test_options());
+    phone.enroll("w1");
+    (server, admin, proxy, phone)
+}
+
 /// One offline session on a phone: conflicting edits, an inspection, hazard work.
 fn offline_work(phone: &mut Phone, rng: &mut Rng, round: usize) {
     let shops = phone.store.list_premises(false).unwrap();
@@ -173,13 +186,7 @@ fn five_phones_with_skewed_clocks_converge_with_the_server() {
 #[test]
 fn a_response_lost_after_commit_is_retried_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
-    let admin = Admin::connect(&server.url, dir.path());
-    admin.grid("g1", "幸福社区");
-    admin.worker("w1", &["g1"]);
-    let proxy = DropProxy::start(server.addr);
-    let mut phone = Phone::new(dir.path(), "phone-1", &proxy.url, now_ms(), test_options());
-    phone.enroll("w1");
+    let (_server, admin, proxy, mut phone) = worker_behind_a_proxy(dir.path());
     for n in 0..20 {
         phone
             .store
@@ -601,19 +608,8 @@ fn grid_boundaries_imported_from_geojson_reach_the_phones() {
 #[test]
 fn the_app_records_while_a_sync_waits_for_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
-    let admin = Admin::connect(&server.url, dir.path());
-    admin.grid("g1", "幸福社区");
-    admin.worker("w1", &["g1"]);
-    let proxy = DropProxy::start(server.addr);
-    let mut phone = Phone::new(dir.path(), "phone-1", &proxy.url, now_ms(), test_options());
-    phone.enroll("w1");
-    let shop = |name: &str| {
-        let mut f = PremisesFields::new(name, "幸福路1号", PremisesKind::Retail);
-        f.grid_id = Some("g1".into());
-        f
-    };
-    phone.store.add_premises(shop("甲店")).unwrap();
+    let (_server, admin, proxy, mut phone) = worker_behind_a_proxy(dir.path());
+    phone.store.add_premises(shop("甲店", "g1")).unwrap();
     let Phone { store, client, .. } = phone;
     let shared = Arc::new(Mutex::new(store));
 
@@ -632,7 +628,7 @@ fn the_app_records_while_a_sync_waits_for_the_server() {
         let mut store = shared
             .try_lock()
             .expect("the sync does not hold the store while it waits for the server");
-        store.add_premises(shop("乙店")).unwrap();
+        store.add_premises(shop("乙店", "g1")).unwrap();
     }
     proxy.release();
     let (report, client) = syncing.join().unwrap().unwrap();
