@@ -311,19 +311,11 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
 
     // Keep the writer busy so that the pushes queue up and commit as groups.
     let (before_commits, before_writes) = s.state.db().group_stats();
-    let busy = {
-        let s = s.clone();
-        std::thread::spawn(move || {
-            s.state
-                .db()
-                .write(|_| {
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                    Ok(())
-                })
-                .unwrap()
-        })
-    };
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    let hold = hold_writer(&s);
+    let busy = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        hold.release()
+    });
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (token, ops)) in batches.into_iter().enumerate() {
         let s = s.clone();
@@ -331,7 +323,7 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
     }
     let mut answers = tasks.join_all().await;
     answers.sort_by_key(|(i, ..)| *i);
-    busy.join().unwrap();
+    assert!(busy.join().unwrap());
     for (i, n, (code, body)) in &answers {
         if *i == 4 {
             assert_eq!(code, &StatusCode::FORBIDDEN, "{body}");
