@@ -320,7 +320,7 @@ async fn run(
     // Deadlines count working days: say when this or next year's calendar is not official.
     let now = state.now_ms();
     let years = state
-        .write(move |s| Ok(crate::status::calendar_years(s.calendar(), now)))
+        .read_store(move |s| Ok(crate::status::calendar_years(s.calendar(), now)))
         .await
         .unwrap_or_default();
     for y in years.iter().filter(|y| y.status != YearStatus::Official) {

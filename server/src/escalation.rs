@@ -116,7 +116,7 @@ pub fn run_job(
 ) -> Result<Vec<Escalation>, ApiError> {
     // The escalations and their webhook events together, with one commit: no escalation is
     // written without its event, and a thousand overdue hazards are not a thousand commits.
-    store.group(|store| store.atomic(|store| job(store, now_ms, rules, calendar, webhooks)))?
+    store.all_or_nothing(|store| job(store, now_ms, rules, calendar, webhooks))
 }
 
 fn job(

@@ -198,17 +198,14 @@ pub async fn import_premises(
         .write(move |store| {
             // All rows or none, with one commit (not one per row).
             store
-                .group(|store| {
-                    store.atomic(|store| {
-                        store.act_as(author, |s| {
-                            for f in premises.iter().cloned() {
-                                s.add_premises(f)?;
-                            }
-                            Ok(premises.len())
-                        })
+                .all_or_nothing(|store| {
+                    store.act_as(author, |s| {
+                        for f in premises.iter().cloned() {
+                            s.add_premises(f)?;
+                        }
+                        Ok(premises.len())
                     })
                 })
-                .and_then(|imported| imported)
                 .map_err(ApiError::from)
         })
         .await?;

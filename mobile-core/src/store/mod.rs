@@ -272,6 +272,15 @@ impl Store {
         out
     }
 
+    /// Runs `f` in one transaction, all or nothing (many changes, one commit: an import, a
+    /// periodic job).
+    pub fn all_or_nothing<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.group(|store| store.atomic(f))?
+    }
+
     /// Runs `f` in one transaction with one commit (group commit): every change `f` makes
     /// becomes a savepoint of it, so a change that fails is undone alone and the others stay.
     /// Nothing is durable until `group` returns `Ok`; if the commit fails, everything is
