@@ -189,6 +189,12 @@ impl Db {
         (self.grouped_commits.get(), self.grouped_writes.get())
     }
 
+    /// Writes waiting for the next group, and whether a group is running (tests wait on it).
+    pub fn group_queue(&self) -> (usize, bool) {
+        let group = self.lock_group();
+        (group.queue.len(), group.leading)
+    }
+
     /// The group counters themselves, for the metrics registry.
     pub fn group_counters(&self) -> (Counter, Counter) {
         (self.grouped_commits.clone(), self.grouped_writes.clone())

@@ -312,10 +312,14 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
     // Keep the writer busy so that the pushes queue up and commit as groups.
     let (before_commits, before_writes) = s.state.db().group_stats();
     let hold = hold_writer(&s);
-    let busy = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        hold.release()
-    });
+    let busy = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            // The first push leads a group and waits for the writer; the other eight queue.
+            wait_for_group_queue(&s, (8, true));
+            hold.release()
+        })
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for (i, (token, ops)) in batches.into_iter().enumerate() {
         let s = s.clone();
@@ -354,6 +358,19 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
     assert_eq!(server_digest, reference.digest().unwrap());
 }
 
+/// Waits (up to 10 s) until the grouped writes stand as `(queued, leading)`.
+fn wait_for_group_queue(s: &Server, want: (usize, bool)) {
+    let start = std::time::Instant::now();
+    while s.state.db().group_queue() != want {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "grouped writes stand at {:?}, not {want:?}",
+            s.state.db().group_queue()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     use std::time::Duration;
@@ -385,9 +402,9 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     // next two queue behind it and form the second group.
     let hold = hold_writer(&s);
     let first = grouped(1);
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_group_queue(&s, (0, true)); // the first leads its own group
     let (broken, good) = (grouped(99), grouped(1));
-    std::thread::sleep(Duration::from_millis(200));
+    wait_for_group_queue(&s, (2, true)); // the next two wait behind it
     assert!(hold.release());
     assert_eq!(first.join().unwrap().unwrap(), 1);
     let broken = broken.join().unwrap().unwrap_err();
@@ -413,8 +430,10 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     // Many writes queued at once commit in groups of at most MAX_GROUP.
     let hold = hold_writer(&s);
     let (commits_before, writes_before) = s.state.db().group_stats();
-    let many: Vec<_> = (0..70).map(|_| grouped(1)).collect();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut many = vec![grouped(1)];
+    wait_for_group_queue(&s, (0, true)); // the first leads its own group
+    many.extend((1..70).map(|_| grouped(1)));
+    wait_for_group_queue(&s, (69, true)); // the other 69 wait behind it
     assert!(hold.release());
     for w in many {
         assert_eq!(w.join().unwrap().unwrap(), 1);

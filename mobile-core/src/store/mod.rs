@@ -62,6 +62,41 @@ impl Default for StoreOptions {
     }
 }
 
+/// A transaction or savepoint under way: undone when dropped unfinished (the work inside
+/// failed, panicked, or could not be committed), so the connection is never left open, and
+/// device numbers handed out inside it are forgotten.
+struct Unfinished<'a> {
+    store: &'a mut Store,
+    undo: &'static str,
+    finished: bool,
+}
+
+impl<'a> Unfinished<'a> {
+    fn begin(store: &'a mut Store, begin: &str, undo: &'static str) -> Result<Self> {
+        store.conn.execute_batch(begin)?;
+        Ok(Unfinished {
+            store,
+            undo,
+            finished: false,
+        })
+    }
+
+    fn finish(&mut self, finish: &str) -> Result<()> {
+        self.store.conn.execute_batch(finish)?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.store.conn.execute_batch(self.undo);
+            self.store.devices.clear();
+        }
+    }
+}
+
 /// What a replica holds, in numbers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -226,48 +261,24 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Connection, &mut DeviceNumbers) -> Result<T>,
     ) -> Result<T> {
-        let tx = self.conn.savepoint()?;
-        let out = f(&tx, &mut self.devices).and_then(|v| {
-            tx.commit()?;
-            Ok(v)
-        });
-        if out.is_err() {
-            self.devices.clear();
-        }
-        out
+        self.atomic(|store| f(&store.conn, &mut store.devices))
     }
 
     /// Runs `f` all or nothing: in a savepoint, rolled back (with device numbers handed out
-    /// inside it forgotten) when `f` fails. Inside a [`Store::group`] it keeps one member's
-    /// failure from undoing the others.
+    /// inside it forgotten) when `f` fails or panics. Inside a [`Store::group`] it keeps one
+    /// member's failure from undoing the others.
     pub fn atomic<T, E: From<Error>>(
         &mut self,
         f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        self.conn
-            .execute_batch("SAVEPOINT atomic")
-            .map_err(|e| E::from(e.into()))?;
-        // Undoes the savepoint unless it was released, also when `f` panics.
-        struct Open<'a>(&'a mut Store, bool);
-        impl Drop for Open<'_> {
-            fn drop(&mut self) {
-                if !self.1 {
-                    let _ = self
-                        .0
-                        .conn
-                        .execute_batch("ROLLBACK TO atomic; RELEASE atomic");
-                    self.0.devices.clear();
-                }
-            }
-        }
-        let mut open = Open(self, false);
-        let out = f(open.0);
+        let mut open = Unfinished::begin(
+            self,
+            "SAVEPOINT atomic",
+            "ROLLBACK TO atomic; RELEASE atomic",
+        )?;
+        let out = f(open.store);
         if out.is_ok() {
-            open.0
-                .conn
-                .execute_batch("RELEASE atomic")
-                .map_err(|e| E::from(e.into()))?;
-            open.1 = true;
+            open.finish("RELEASE atomic")?;
         }
         out
     }
@@ -286,21 +297,9 @@ impl Store {
     /// Nothing is durable until `group` returns `Ok`; if the commit fails, everything is
     /// rolled back. A server uses it to write many pushes with one commit.
     pub fn group<T>(&mut self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
-        // Rolls back if `f` panics or the commit fails, so the connection is never left open.
-        struct Open<'a>(&'a mut Store, bool);
-        impl Drop for Open<'_> {
-            fn drop(&mut self) {
-                if !self.1 {
-                    let _ = self.0.conn.execute_batch("ROLLBACK");
-                    self.0.devices.clear();
-                }
-            }
-        }
-        let mut open = Open(self, false);
-        let out = f(open.0);
-        open.0.conn.execute_batch("COMMIT")?;
-        open.1 = true;
+        let mut open = Unfinished::begin(self, "BEGIN IMMEDIATE", "ROLLBACK")?;
+        let out = f(open.store);
+        open.finish("COMMIT")?;
         Ok(out)
     }
 
