@@ -125,7 +125,7 @@ mod tests {
     fn a_name_is_refused_after_its_failures_until_the_window_ends() {
         let guard = LoginGuard::new(LoginLimits {
             attempts: 2,
-            window: Duration::from_millis(80),
+            window: Duration::from_millis(800),
         });
         guard.record("w1", false);
         assert_eq!(guard.refused_for("w1"), None, "one failure is allowed");
@@ -136,7 +136,7 @@ mod tests {
             None,
             "other names are not affected"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(850));
         assert_eq!(guard.refused_for("w1"), None, "the window ended");
         // A new window starts with the next failure; a success forgets them.
         guard.record("w1", false);
