@@ -126,8 +126,8 @@ pub struct Store {
     cadence: Cadence,
     /// The boundaries of the grids this phone covers, as last synced.
     grids: GridIndex,
-    /// The reference data's text as last loaded, to reload it only when it changed.
-    reference_text: [Option<String>; 3],
+    /// The reference stamp as last loaded (`None`: not loaded yet), to reload only on change.
+    reference_stamp: Option<Option<String>>,
 }
 
 impl Store {
@@ -209,7 +209,7 @@ impl Store {
             calendar: WorkCalendar::builtin().clone(),
             cadence: Cadence::default(),
             grids: GridIndex::new(Vec::new()),
-            reference_text: Default::default(),
+            reference_stamp: None,
         };
         store.refresh_reference()?;
         Ok(store)
@@ -746,6 +746,7 @@ impl Store {
         let calendar = WorkCalendar::from_json(calendar_json)?;
         set_meta(&self.conn, "calendar_json", calendar_json)?;
         set_meta(&self.conn, "cadence_json", &serde_json::to_string(cadence)?)?;
+        self.bump_reference_stamp()?;
         self.calendar = calendar;
         self.cadence = cadence.clone();
         Ok(())
@@ -761,7 +762,18 @@ impl Store {
     /// Replaces the grid boundaries (as the server sends them for this user's area).
     pub fn set_grids(&mut self, grids: &[GridArea]) -> Result<()> {
         set_meta(&self.conn, "grids_json", &serde_json::to_string(grids)?)?;
+        self.bump_reference_stamp()?;
         self.grids = GridIndex::from_areas(grids);
+        Ok(())
+    }
+
+    /// Marks the reference data changed, for other connections' [`Store::refresh_reference`].
+    fn bump_reference_stamp(&self) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('reference_stamp', '1')
+             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            [],
+        )?;
         Ok(())
     }
 
@@ -773,28 +785,27 @@ impl Store {
     /// Loads the calendar, cadence and grid boundaries the database holds, if they changed
     /// since last loaded (a long-lived [`Store::read_only`] calls it before its queries).
     pub fn refresh_reference(&mut self) -> Result<()> {
-        let text = [
-            get_meta(&self.conn, "grids_json")?,
-            get_meta(&self.conn, "calendar_json")?,
-            get_meta(&self.conn, "cadence_json")?,
-        ];
-        if text == self.reference_text {
+        // A stamp, not the data: the grids' boundaries can be megabytes.
+        let stamp = get_meta(&self.conn, "reference_stamp")?;
+        if self.reference_stamp.as_ref() == Some(&stamp) {
             return Ok(());
         }
-        let [grids, calendar, cadence] = &text;
+        let grids = get_meta(&self.conn, "grids_json")?;
+        let calendar = get_meta(&self.conn, "calendar_json")?;
+        let cadence = get_meta(&self.conn, "cadence_json")?;
         self.grids = match grids {
-            Some(json) => GridIndex::from_areas(&serde_json::from_str::<Vec<GridArea>>(json)?),
+            Some(json) => GridIndex::from_areas(&serde_json::from_str::<Vec<GridArea>>(&json)?),
             None => GridIndex::new(Vec::new()),
         };
         self.calendar = match calendar {
-            Some(json) => WorkCalendar::from_json(json)?,
+            Some(json) => WorkCalendar::from_json(&json)?,
             None => WorkCalendar::builtin().clone(),
         };
         self.cadence = match cadence {
-            Some(json) => serde_json::from_str(json)?,
+            Some(json) => serde_json::from_str(&json)?,
             None => Cadence::default(),
         };
-        self.reference_text = text;
+        self.reference_stamp = Some(stamp);
         Ok(())
     }
 
