@@ -18,6 +18,7 @@
 //! ```
 
 mod apply;
+mod checkpoint;
 pub mod schema;
 
 use std::collections::{BTreeMap, HashMap};
@@ -113,6 +114,9 @@ pub struct Counts {
 /// One replica's database.
 #[derive(Debug)]
 pub struct Store {
+    /// Copies the log into the file off the writer's path (file-backed writers only); first,
+    /// so it stops before the connection closes.
+    checkpointer: Option<checkpoint::Checkpointer>,
     conn: Connection,
     device: DeviceId,
     user: Option<UserId>,
@@ -143,7 +147,18 @@ impl Store {
 
     /// Opens a file with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
-        Self::setup(Connection::open(path)?, options)
+        let mut store = Self::setup(Connection::open(path.as_ref())?, options)?;
+        store.checkpointer = checkpoint::Checkpointer::start(
+            &mut store.conn,
+            path.as_ref(),
+            checkpoint::Limits::default(),
+        )?;
+        Ok(store)
+    }
+
+    /// Checkpoints run in the background so far (0 for stores without a file).
+    pub fn background_checkpoints(&self) -> u64 {
+        self.checkpointer.as_ref().map_or(0, |c| c.runs())
     }
 
     /// Opens an in-memory database with explicit options.
@@ -199,6 +214,7 @@ impl Store {
         wall: Arc<dyn WallClock>,
     ) -> Result<Store> {
         let mut store = Store {
+            checkpointer: None,
             conn,
             device,
             user,

@@ -36,7 +36,8 @@ pub fn configure(conn: &Connection) -> Result<()> {
     // Checkpoint the WAL every 32 MB instead of SQLite's 4 MB: a sync writes pages of the
     // randomly keyed register and hazard tables again and again, and each checkpoint copies
     // them (and fsyncs); fewer, larger checkpoints made pulls of 1,000-op pages 1.3 to 1.45x
-    // faster (BENCHMARKS.md). The file is cut back to 32 MB after a checkpoint.
+    // faster (BENCHMARKS.md). The file is cut back to 32 MB after a checkpoint. A store's
+    // writer hands this job to a background thread (`checkpoint.rs`).
     conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
     conn.pragma_update(None, "journal_size_limit", 32 * 1024 * 1024)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
