@@ -120,3 +120,52 @@ fn found_on_one_phone_rechecked_on_another_converges_in_either_order() {
         "who and when kept"
     );
 }
+
+#[test]
+fn a_correction_that_re_finds_a_hazard_wins_whether_it_arrives_with_the_original_or_not() {
+    let (mut a, clock) = phone("phone-a", "wang.wei", 0);
+    let mut f = PremisesFields::new("老王面馆", "幸福路1号", PremisesKind::Catering);
+    f.storeys = Some(1);
+    let shop = a.add_premises(f).unwrap();
+    let today = china_date(clock.now_ms());
+    let first = a
+        .record_inspection(sample_visit(a.catalog(), &shop, today, &["EX-05"]))
+        .unwrap();
+    clock.advance(HOUR);
+    let mut draft = sample_visit(a.catalog(), &shop, today, &["EX-05", "EX-02"]);
+    draft.supersedes = Some(first.id.clone());
+    let correction = a.record_inspection(draft).unwrap();
+    let hazard = first.findings[0].hazard_id.clone();
+    assert!(
+        correction.findings.iter().any(|f| f.hazard_id == hazard),
+        "re-found"
+    );
+    let ops = a.all_ops().unwrap();
+    let mut reversed = ops.clone();
+    reversed.reverse();
+
+    // One batch in order, one batch in reverse, one op per batch in reverse.
+    let (mut together, _) = phone("s-1", "system", 0);
+    together.apply_ops(&ops).unwrap();
+    let (mut backwards, _) = phone("s-2", "system", 0);
+    backwards.apply_ops(&reversed).unwrap();
+    let (mut one_by_one, _) = phone("s-3", "system", 0);
+    for op in &reversed {
+        one_by_one.apply_ops(std::slice::from_ref(op)).unwrap();
+    }
+    let digest = a.digest().unwrap();
+    for (name, s) in [
+        ("together", &together),
+        ("backwards", &backwards),
+        ("one by one", &one_by_one),
+    ] {
+        let h = s.hazard(&hazard).unwrap().unwrap();
+        assert_eq!(h.origin.inspection_id, correction.id, "{name}: {h:?}");
+        assert_eq!(
+            s.hazard(&hazard).unwrap(),
+            a.hazard(&hazard).unwrap(),
+            "{name}"
+        );
+        assert_eq!(s.digest().unwrap(), digest, "{name} differs");
+    }
+}
