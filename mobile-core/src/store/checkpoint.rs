@@ -16,8 +16,6 @@ use std::time::Duration;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::Result;
-
 /// When to checkpoint, in pages of the write-ahead log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
@@ -72,54 +70,56 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread and takes over `writer`'s automatic checkpoint (`None`: the thread
-    /// could not start).
+    /// Starts the thread and takes over `writer`'s automatic checkpoint. `None` if that is
+    /// not possible (no thread or connection to spare): SQLite's own checkpoint then stays.
     pub(crate) fn start(
         writer: &mut Connection,
         path: &Path,
         limits: Limits,
-    ) -> Result<Option<Checkpointer>> {
+    ) -> Option<Checkpointer> {
         let own = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        )
+        .ok()?;
         // A connection that has not read the file does not know it is in WAL mode yet, and
         // its checkpoints would do nothing.
-        own.pragma_update(None, "journal_mode", "WAL")?;
+        own.pragma_update(None, "journal_mode", "WAL").ok()?;
         let shared = Arc::new(Shared::default());
-        let spawned = {
+        let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("sqlite-checkpoint".into())
                 .spawn(move || run(&own, &shared))
+                .ok()?
         };
-        let Ok(thread) = spawned else {
-            return Ok(None); // no thread to spare: SQLite's own checkpoint stays in place
+        let checkpointer = Checkpointer {
+            shared: shared.clone(),
+            thread: Some(thread),
         };
-        let hook_shared = shared.clone();
         // Replaces SQLite's own automatic checkpoint, which is a WAL hook too. The hook must
         // not fail: an error would report the commit that has just happened as failed.
-        writer.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+        let hook = move |_: &mut rusqlite::hooks::Wal, pages: i32| {
             if pages >= limits.soft_pages {
-                let mut p = hook_shared.lock();
+                let mut p = shared.lock();
                 p.requested += 1;
                 let mine = p.requested;
-                hook_shared.changed.notify_all();
+                shared.changed.notify_all();
                 if pages >= limits.hard_pages {
-                    let _ = hook_shared
+                    let _ = shared
                         .changed
                         .wait_timeout_while(p, HARD_WAIT, |p| p.done < mine && !p.stop);
                 }
             }
             Ok(())
-        }))?;
-        Ok(Some(Checkpointer {
-            shared,
-            thread: Some(thread),
-        }))
+        };
+        // On failure the hook is unchanged and the thread is stopped (dropped).
+        writer.wal_hook(Some(hook)).ok()?;
+        Some(checkpointer)
     }
 
     /// Checkpoints the thread has run.
+    #[cfg(test)]
     pub(crate) fn runs(&self) -> u64 {
         self.shared.lock().runs
     }
@@ -194,9 +194,7 @@ mod tests {
             soft_pages: 50,
             hard_pages: 1_000_000,
         };
-        let c = Checkpointer::start(&mut conn, &dir.path().join("c.sqlite3"), limits)
-            .unwrap()
-            .unwrap();
+        let c = Checkpointer::start(&mut conn, &dir.path().join("c.sqlite3"), limits).unwrap();
         let db_file = dir.path().join("c.sqlite3");
         let before = std::fs::metadata(&db_file).unwrap().len();
         fill(&conn, 10);
@@ -224,9 +222,7 @@ mod tests {
             soft_pages: 20,
             hard_pages: 40,
         };
-        let c = Checkpointer::start(&mut conn, &dir.path().join("c.sqlite3"), limits)
-            .unwrap()
-            .unwrap();
+        let c = Checkpointer::start(&mut conn, &dir.path().join("c.sqlite3"), limits).unwrap();
         for _ in 0..5 {
             fill(&conn, 200); // ~100 pages each: over the hard limit at every commit
             // The commit returned only after a checkpoint covering it, so the thread has run
@@ -245,9 +241,7 @@ mod tests {
         let path = dir.path().join("c.sqlite3");
         {
             let mut conn = writer(dir.path());
-            let c = Checkpointer::start(&mut conn, &path, Limits::default())
-                .unwrap()
-                .unwrap();
+            let c = Checkpointer::start(&mut conn, &path, Limits::default()).unwrap();
             fill(&conn, 30);
             drop(c);
         }

@@ -152,14 +152,10 @@ impl Store {
             &mut store.conn,
             path.as_ref(),
             checkpoint::Limits::default(),
-        )?;
+        );
         Ok(store)
     }
 
-    /// Checkpoints run in the background so far (0 for stores without a file).
-    pub fn background_checkpoints(&self) -> u64 {
-        self.checkpointer.as_ref().map_or(0, |c| c.runs())
-    }
 
     /// Opens an in-memory database with explicit options.
     pub fn open_in_memory_with(options: StoreOptions) -> Result<Store> {
