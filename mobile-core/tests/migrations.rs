@@ -99,3 +99,52 @@ fn a_database_from_a_newer_app_is_refused() {
     assert!(matches!(e, Error::SchemaTooNew { found: 99, .. }), "{e}");
     assert!(e.to_string().contains("update the app"));
 }
+
+#[test]
+fn new_files_get_8_kb_pages_and_files_made_with_4_kb_pages_keep_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let page_size = |path: &std::path::Path| -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .pragma_query_value(None, "page_size", |r| r.get(0))
+            .unwrap()
+    };
+    let fresh = dir.path().join("fresh.sqlite3");
+    drop(Store::open(&fresh).unwrap());
+    assert_eq!(page_size(&fresh), 8192);
+
+    // A file made by an earlier build, at SQLite's default 4 KB, with data in it.
+    let old = dir.path().join("old.sqlite3");
+    let mut c = Connection::open(&old).unwrap();
+    c.pragma_update(None, "page_size", 4096).unwrap();
+    c.pragma_update(None, "journal_mode", "WAL").unwrap();
+    migrate_to(&mut c, MIGRATIONS.len()).unwrap();
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES ('device_id', 'old-phone')",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let mut store = Store::open(&old).unwrap();
+    assert_eq!(store.device_id().as_str(), "old-phone");
+    store
+        .set_user(xuncha_core::model::UserId::from("wang.wei"))
+        .unwrap();
+    store
+        .add_premises(xuncha_core::model::PremisesFields::new(
+            "老王面馆",
+            "幸福路1号",
+            xuncha_core::model::PremisesKind::Catering,
+        ))
+        .unwrap();
+    drop(store);
+    assert_eq!(page_size(&old), 4096, "kept");
+    assert_eq!(
+        Store::open(&old)
+            .unwrap()
+            .list_premises(false)
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -16,20 +16,24 @@ use std::time::Duration;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 
+use super::schema::WAL_CHECKPOINT_BYTES;
+
 /// When to checkpoint, in pages of the write-ahead log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limits {
-    /// Wake the checkpointer (32 MB of 4 KB pages: larger, rarer copies measured faster).
+    /// Wake the checkpointer (32 MB: larger, rarer copies measured faster).
     pub soft_pages: i32,
     /// Make the writer wait for a checkpoint (256 MB).
     pub hard_pages: i32,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
+impl Limits {
+    /// 32 MB and 256 MB in pages of `page_size` bytes.
+    pub(crate) fn for_page_size(page_size: i64) -> Limits {
+        let pages = |bytes: i64| (bytes / page_size.max(512)).clamp(1, i32::MAX as i64) as i32;
         Limits {
-            soft_pages: 8_192,
-            hard_pages: 65_536,
+            soft_pages: pages(WAL_CHECKPOINT_BYTES),
+            hard_pages: pages(8 * WAL_CHECKPOINT_BYTES),
         }
     }
 }
@@ -241,7 +245,7 @@ mod tests {
         let path = dir.path().join("c.sqlite3");
         {
             let mut conn = writer(dir.path());
-            let c = Checkpointer::start(&mut conn, &path, Limits::default()).unwrap();
+            let c = Checkpointer::start(&mut conn, &path, Limits::for_page_size(8192)).unwrap();
             fill(&conn, 30);
             drop(c);
         }

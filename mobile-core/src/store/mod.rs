@@ -148,14 +148,11 @@ impl Store {
     /// Opens a file with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let mut store = Self::setup(Connection::open(path.as_ref())?, options)?;
-        store.checkpointer = checkpoint::Checkpointer::start(
-            &mut store.conn,
-            path.as_ref(),
-            checkpoint::Limits::default(),
-        );
+        let limits = checkpoint::Limits::for_page_size(schema::page_size(&store.conn)?);
+        store.checkpointer =
+            checkpoint::Checkpointer::start(&mut store.conn, path.as_ref(), limits);
         Ok(store)
     }
-
 
     /// Opens an in-memory database with explicit options.
     pub fn open_in_memory_with(options: StoreOptions) -> Result<Store> {
