@@ -167,7 +167,8 @@ mod tests {
     use crate::store::schema::configure;
 
     fn wal_frames(conn: &Connection) -> i32 {
-        // A NOOP-like probe: PASSIVE on the test's connection reports the log's size.
+        // The log's size as PASSIVE reports it (from the test's connection, which then copies
+        // it too).
         conn.wal_checkpoint_v2(Some("main"), CheckpointMode::PASSIVE)
             .map(|(log, _)| log)
             .unwrap_or(-1)
@@ -227,16 +228,11 @@ mod tests {
             hard_pages: 40,
         };
         let c = Checkpointer::start(&mut conn, &dir.path().join("c.sqlite3"), limits).unwrap();
-        for _ in 0..5 {
+        for round in 1..=5 {
             fill(&conn, 200); // ~100 pages each: over the hard limit at every commit
-            // The commit returned only after a checkpoint covering it, so the thread has run
-            // once per commit and the log is fully copied.
-            let (log, copied) = conn
-                .wal_checkpoint_v2(Some("main"), CheckpointMode::PASSIVE)
-                .unwrap();
-            assert_eq!(log, copied);
+            // The commit returned only after a checkpoint covering it had finished.
+            assert!(c.runs() >= round, "round {round}: ran {}", c.runs());
         }
-        assert!(c.runs() >= 5, "ran {}", c.runs());
     }
 
     #[test]
