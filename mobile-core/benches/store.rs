@@ -2,8 +2,9 @@
 //!
 //! - `apply/mixed_160k/*`: the workload (20 devices; 80% single-field premises edits
 //!   over 1,000 premises x 8 fields, 20% inspections, each a full visit of ~21 answers, about
-//!   0.8 hazards per visit) applied to a fresh SQLite file, in one transaction and in pages of
-//!   1,000 ops as a sync pull delivers them. Target: at least 500,000 ops/s.
+//!   0.8 hazards per visit) applied to a fresh SQLite file, in one transaction, in pages of
+//!   1,000 ops (a push's batch, as the server applies it) and of 5,000 (a phone's pull page).
+//!   Target: at least 500,000 ops/s.
 //!   `one_transaction_and_close` also counts closing the store, which waits for the
 //!   background checkpoint and copies the rest of the log into the file.
 //! - `apply/premises_edits_128k/one_transaction`: the edits alone.
@@ -25,6 +26,7 @@ use xuncha_core::model::{
     Answer, AnswerValue, GasUse, InspectionDraft, PremisesFields, PremisesKind, UserId,
 };
 use xuncha_core::store::{Store, StoreOptions};
+use xuncha_core::sync::MAX_PULL_LIMIT;
 use xuncha_core::workload::{WorkloadSpec, generate};
 
 const PAGE: usize = 1_000;
@@ -42,6 +44,7 @@ fn apply(c: &mut Criterion) {
         ("mixed_160k/one_transaction", &mixed, mixed.len()),
         ("mixed_160k/one_transaction_and_close", &mixed, mixed.len()),
         ("mixed_160k/pages_of_1000", &mixed, PAGE),
+        ("mixed_160k/pages_of_5000", &mixed, MAX_PULL_LIMIT),
         (
             "premises_edits_128k/one_transaction",
             &edits_only,
