@@ -106,6 +106,49 @@ fn premises_are_added_edited_field_by_field_and_archived() {
 }
 
 #[test]
+fn premises_of_a_grid_are_listed_without_the_others() {
+    let mut s = phone("A");
+    let in_grid = |name: &str, grid: Option<&str>| {
+        let mut f = shop();
+        f.name = name.into();
+        f.grid_id = grid.map(Into::into);
+        f
+    };
+    s.add_premises(in_grid("乙店", Some("网格-1"))).unwrap();
+    s.add_premises(in_grid("甲店", Some("网格-1"))).unwrap();
+    s.add_premises(in_grid("丙店", Some("网格-2"))).unwrap();
+    s.add_premises(in_grid("丁店", None)).unwrap();
+    let moved = s.add_premises(in_grid("戊店", Some("网格-2"))).unwrap();
+    let mut f = moved.fields.clone();
+    f.grid_id = Some("网格-1".into());
+    s.edit_premises(&moved.id, f).unwrap(); // moved in: filed under its new grid
+    let archived = s.add_premises(in_grid("己店", Some("网格-1"))).unwrap();
+    s.archive_premises(&archived.id, true).unwrap();
+
+    let names = |list: Vec<xuncha_core::model::Premises>| {
+        list.into_iter().map(|p| p.fields.name).collect::<Vec<_>>()
+    };
+    let expected: Vec<String> = s
+        .list_premises(false)
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.fields.grid_id.as_deref() == Some("网格-1"))
+        .map(|p| p.fields.name)
+        .collect();
+    assert_eq!(
+        names(s.premises_of_grid("网格-1", false).unwrap()),
+        expected
+    );
+    assert_eq!(expected.len(), 3, "{expected:?}");
+    assert_eq!(s.premises_of_grid("网格-1", true).unwrap().len(), 4);
+    assert_eq!(
+        names(s.premises_of_grid("网格-2", false).unwrap()),
+        ["丙店"]
+    );
+    assert!(s.premises_of_grid("网格-9", true).unwrap().is_empty());
+}
+
+#[test]
 fn invalid_premises_are_refused_and_nothing_is_stored() {
     let mut s = phone("A");
     let mut bad = shop();

@@ -475,11 +475,37 @@ impl Store {
 
     /// All premises, by name; archived ones only when asked.
     pub fn list_premises(&self, include_archived: bool) -> Result<Vec<Premises>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.premises_where(
             "SELECT premises_id, field, value FROM premises_fields ORDER BY premises_id",
-        )?;
+            [],
+            include_archived,
+        )
+    }
+
+    /// The premises filed under `grid` (by their `grid_id`), sorted like [`Store::list_premises`];
+    /// reads only their registers (a grid's sticker sheet on a city's server).
+    pub fn premises_of_grid(&self, grid: &str, include_archived: bool) -> Result<Vec<Premises>> {
+        self.premises_where(
+            "SELECT premises_id, field, value FROM premises_fields WHERE premises_id IN (
+                 SELECT premises_id FROM premises_fields
+                 WHERE field = 'grid_id' AND json_extract(value, '$') = ?1)
+             ORDER BY premises_id",
+            [grid],
+            include_archived,
+        )
+    }
+
+    /// Premises from a query of `(premises_id, field, value)` rows ordered by premises, sorted
+    /// by name.
+    fn premises_where(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        include_archived: bool,
+    ) -> Result<Vec<Premises>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let mut by_id: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query(params)?;
         while let Some(r) = rows.next()? {
             let value: String = r.get(2)?;
             by_id

@@ -94,10 +94,7 @@ async fn sheet(
     let cards = state
         .read_store(move |store| {
             let mut cards = String::new();
-            for p in store.list_premises(false)? {
-                if p.fields.grid_id.as_deref() != Some(grid.as_str()) {
-                    continue;
-                }
+            for p in store.premises_of_grid(&grid, false)? {
                 cards.push_str(&format!(
                     "<figure><img src=\"/dash/premises/{id}/qr.png\" alt=\"\"><figcaption><b>{name}</b><br>{address}</figcaption></figure>",
                     id = escape(p.id.as_str()),
