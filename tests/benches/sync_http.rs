@@ -1,6 +1,6 @@
 //! Sync over real HTTP on loopback (release build): push throughput with 20 devices pushing
-//! at once, wire bytes per op after gzip, and the latency of a pull with nothing new under
-//! 1,000 concurrent clients. Clients and server share this machine's two cores.
+//! at once, wire bytes per op after gzip, a new phone's first sync, and the latency of a pull
+//! with nothing new under 1,000 concurrent clients. Clients and server share this machine's two cores.
 //!
 //! `cargo bench -p xuncha-e2e --bench sync_http` (env SYNC_OPS to change the op count).
 
@@ -14,6 +14,8 @@ use flate2::write::GzEncoder;
 use xuncha_core::clock::Hlc;
 use xuncha_core::model::{DeviceId, PremisesFields, PremisesId, PremisesKind, UserId};
 use xuncha_core::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
+use xuncha_core::store::Store;
+use xuncha_core::sync::client::{SyncClient, SyncOptions};
 use xuncha_core::sync::{PushRequest, Role};
 use xuncha_core::workload::{WorkloadSpec, generate};
 use xuncha_server::accounts::{self, Areas, Caller, Grid};
@@ -275,6 +277,47 @@ fn push_throughput(label: &str, inspection_share: f64, total: usize) {
     );
 }
 
+/// A new phone's first sync: the server holds the workload (stored in process beforehand); a
+/// fresh phone store on a file enrolls and pulls everything over HTTP with the real client
+/// (pages of 5,000, one transaction each).
+fn first_sync(label: &str, inspection_share: f64, total: usize) {
+    let bench = server(1000);
+    let now = chrono::Utc::now().timestamp_millis();
+    for (d, ops) in workload(inspection_share, total).into_iter().enumerate() {
+        let caller = Caller {
+            user: UserId(format!("worker-{d}")),
+            role: Role::Worker,
+            device: DeviceId(format!("device-{d:02}")),
+        };
+        for chunk in ops.chunks(BATCH) {
+            bench
+                .state
+                .db()
+                .write(|s| sync::push_batch(s, &caller, chunk, now, 3_600_000))
+                .unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut phone = Store::open(dir.path().join("phone.sqlite3")).unwrap();
+    let client = SyncClient::new(&bench.url, SyncOptions::default()).unwrap();
+    client
+        .enroll(&mut phone, "worker-0", "password1", Some("bench"))
+        .unwrap();
+    let started = Instant::now();
+    client.sync(&mut phone, &mut |_| {}).unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let held = phone.op_count().unwrap();
+    assert_eq!(held, total + 1000, "the phone holds every op");
+    assert_eq!(
+        phone.digest().unwrap(),
+        bench.state.db().write(|s| Ok(s.digest()?)).unwrap()
+    );
+    println!(
+        "first sync of a new phone, {label}: {held} ops in {secs:.2} s = {:.0} ops/s",
+        held as f64 / secs
+    );
+}
+
 /// 1,000 clients each pull (with nothing new) several times at once; latency percentiles.
 fn pull_latency(clients: usize, rounds: usize) {
     let bench = server(1000);
@@ -365,5 +408,6 @@ fn main() {
         push_in_process("premises edits only", 0.0, total, grouped);
         push_in_process("80% edits + 20% inspections", 0.2, total, grouped);
     }
+    first_sync("80% edits + 20% inspections", 0.2, total);
     pull_latency(if full { 1000 } else { 50 }, if full { 5 } else { 2 });
 }

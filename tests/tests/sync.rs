@@ -640,3 +640,44 @@ fn the_app_records_while_a_sync_waits_for_the_server() {
     assert_eq!(report.pushed, 0);
     assert_eq!(admin.digest().0, store.digest().unwrap());
 }
+
+#[test]
+fn a_pull_cut_off_half_way_keeps_the_pages_it_applied_and_resumes_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, admin, proxy, mut phone) = worker_behind_a_proxy(dir.path());
+    for n in 0..30 {
+        phone
+            .store
+            .add_premises(shop(&format!("小店{n}"), "g1"))
+            .unwrap();
+    }
+    phone.sync();
+    admin.worker("w2", &["g1"]);
+    let options = SyncOptions {
+        pull_limit: 3,
+        max_attempts: 2,
+        ..test_options()
+    };
+    let mut other = Phone::new(dir.path(), "phone-2", &proxy.url, now_ms(), options);
+    other.enroll("w2");
+
+    // The network goes once two pages (6 ops) are in; the next page may already be on its
+    // way (pages are fetched one ahead) and is kept if it arrives.
+    let cut = other.client.sync(&mut other.store, &mut |p| {
+        if p.pulled >= 6 {
+            proxy.drop_responses(usize::MAX);
+        }
+    });
+    assert!(cut.is_err(), "{cut:?}");
+    let held = other.store.op_count().unwrap();
+    assert!((6..=9).contains(&held), "held {held}");
+
+    proxy.drop_responses(0);
+    let report = other.sync();
+    assert_eq!(
+        report.pulled as usize,
+        30 - held,
+        "resumed after the pages held"
+    );
+    assert_eq!(other.store.digest().unwrap(), phone.store.digest().unwrap());
+}

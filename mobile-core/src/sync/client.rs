@@ -9,6 +9,8 @@
 
 use std::cell::RefCell;
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Duration;
 
 use flate2::Compression;
@@ -292,13 +294,75 @@ impl SyncClient {
                     .unwrap_or(0);
                 Ok((cursor, get_meta(s.conn(), SCOPE_KEY)?))
             })?;
+            // The next page is fetched on a thread of its own while this one applies the
+            // last, so the phone's writing overlaps the server's reading and the transfer.
+            // One page waits at most (a few MB): the fetcher blocks until it is taken.
+            let retries = AtomicU32::new(0);
+            let outcome = std::thread::scope(|threads| {
+                let (pages, fetched) = std::sync::mpsc::sync_channel(0);
+                let retries = &retries;
+                threads.spawn(move || self.fetch_pages(token, cursor, &pages, retries));
+                self.apply_pages(
+                    store,
+                    (cursor, known_scope),
+                    &fetched,
+                    report,
+                    state,
+                    progress,
+                )
+                // Leaving drops `fetched`: a fetcher still running stops at its next page.
+            });
+            report.retries += retries.load(Ordering::Relaxed);
+            match outcome? {
+                Pulled::Everything => return Ok(()),
+                Pulled::ScopeChanged => continue,
+            }
+        }
+    }
+
+    /// Fetches pages from `cursor` on until the last (or a failure), handing each over.
+    fn fetch_pages(
+        &self,
+        token: &str,
+        mut cursor: u64,
+        pages: &SyncSender<Result<PullResponse>>,
+        retries: &AtomicU32,
+    ) {
+        loop {
             let url = format!(
                 "{}{PULL_PATH}?after={cursor}&limit={}",
                 self.base, self.options.pull_limit
             );
-            let page: PullResponse = self.call(&mut report.retries, || {
-                self.http.get(&url).bearer_auth(token)
-            })?;
+            let mut tries = 0;
+            let page: Result<PullResponse> =
+                self.call(&mut tries, || self.http.get(&url).bearer_auth(token));
+            retries.fetch_add(tries, Ordering::Relaxed);
+            let next = match &page {
+                Ok(p) if p.more => Some(p.cursor),
+                _ => None,
+            };
+            if pages.send(page).is_err() {
+                return; // the applier stopped
+            }
+            match next {
+                Some(c) => cursor = c,
+                None => return,
+            }
+        }
+    }
+
+    /// Applies fetched pages in order, each in one transaction with the cursor after it.
+    fn apply_pages(
+        &self,
+        store: &impl StoreAccess,
+        (mut cursor, mut known_scope): (u64, Option<String>),
+        fetched: &Receiver<Result<PullResponse>>,
+        report: &mut SyncReport,
+        state: &mut SyncProgress,
+        progress: &mut dyn FnMut(&SyncProgress),
+    ) -> Result<Pulled> {
+        for page in fetched {
+            let page = page?;
             // What the user may see changed (new grids): start again from the beginning;
             // ops already held are skipped as duplicates.
             if cursor > 0 && known_scope.as_deref() != Some(page.scope.as_str()) {
@@ -306,7 +370,7 @@ impl SyncClient {
                     set_meta(s.conn(), CURSOR_KEY, "0")?;
                     set_meta(s.conn(), SCOPE_KEY, &page.scope)
                 })?;
-                continue;
+                return Ok(Pulled::ScopeChanged);
             }
             let next = page.cursor.to_string();
             let applied = store.with_store(|s| {
@@ -322,9 +386,15 @@ impl SyncClient {
             state.pulled = report.pulled;
             progress(state);
             if !page.more {
-                return Ok(());
+                return Ok(Pulled::Everything);
             }
+            cursor = page.cursor;
+            known_scope = Some(page.scope);
         }
+        // The fetcher always hands over a last page or a failure before it ends.
+        Err(Error::Network(
+            "the pull ended without its last page".into(),
+        ))
     }
 
     /// Takes the server's calendar and cadence when they changed.
@@ -410,6 +480,14 @@ impl SyncClient {
             .map_or(0, |d| d.subsec_nanos());
         base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
     }
+}
+
+/// How a run of pulled pages ended.
+enum Pulled {
+    /// The last page is applied.
+    Everything,
+    /// The user's scope changed: pull again from the beginning.
+    ScopeChanged,
 }
 
 /// Makes ring the process's TLS provider (reqwest is built without one, so that only ring is
