@@ -18,6 +18,9 @@ use crate::error::ApiError;
 /// Responses smaller than this are sent uncompressed (gzip would not pay).
 const GZIP_MIN_BYTES: usize = 512;
 
+/// Responses at least this large are compressed off the async runtime.
+const BLOCKING_GZIP_BYTES: usize = 64 << 10;
+
 /// The request body as JSON text: gunzipped when it says `Content-Encoding: gzip`, and at most
 /// `limit` bytes either way.
 pub fn read(
@@ -84,16 +87,33 @@ pub fn json<T: Serialize>(headers: &HeaderMap, status: StatusCode, value: &T) ->
     }
 }
 
-/// [`json`] for text already serialized.
-pub fn raw_json(headers: &HeaderMap, status: StatusCode, bytes: Vec<u8>) -> Response {
-    let gzip = bytes.len() >= GZIP_MIN_BYTES
+/// Whether a response of `len` bytes goes out gzipped.
+fn gzipped(headers: &HeaderMap, len: usize) -> bool {
+    len >= GZIP_MIN_BYTES
         && headers
             .get_all(header::ACCEPT_ENCODING)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+            .any(|v| v.split(',').any(|e| e.trim().starts_with("gzip")))
+}
+
+/// [`raw_json`] for possibly large text (a pull page is up to a few MB): compressing it takes
+/// tens of milliseconds, which would hold up every other request of an async worker thread, so
+/// it runs on a blocking thread.
+pub async fn raw_json_large(headers: &HeaderMap, status: StatusCode, bytes: Vec<u8>) -> Response {
+    if bytes.len() < BLOCKING_GZIP_BYTES || !gzipped(headers, bytes.len()) {
+        return raw_json(headers, status, bytes);
+    }
+    let headers = headers.clone();
+    tokio::task::spawn_blocking(move || raw_json(&headers, status, bytes))
+        .await
+        .unwrap_or_else(|e| ApiError::internal(e).into_response())
+}
+
+/// [`json`] for text already serialized.
+pub fn raw_json(headers: &HeaderMap, status: StatusCode, bytes: Vec<u8>) -> Response {
     let json = HeaderValue::from_static("application/json");
-    if !gzip {
+    if !gzipped(headers, bytes.len()) {
         return (status, [(header::CONTENT_TYPE, json)], bytes).into_response();
     }
     let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::default());

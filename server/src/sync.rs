@@ -560,7 +560,7 @@ pub async fn pull(
         .read(move |conn| pull_page(conn, &caller, &scope, tag, params.after, limit, hlc, now))
         .await?;
     state.metrics.pulled(sent);
-    Ok(body::raw_json(&headers, StatusCode::OK, bytes))
+    Ok(body::raw_json_large(&headers, StatusCode::OK, bytes).await)
 }
 
 /// One page of ops after `after` that the caller may see, as response JSON, and how many ops

@@ -234,6 +234,51 @@ async fn pulls_come_in_pages_and_gzip() {
 }
 
 #[tokio::test]
+async fn a_large_pull_page_is_the_same_gzipped_or_not() {
+    // Over 64 KB of JSON: compressed on a blocking thread rather than the async runtime.
+    let s = server();
+    let mut p = phone("phone-w1", "w1", now_ms());
+    for _ in 0..40 {
+        shop_with_inspection(&mut p, "g1");
+    }
+    let ops = p.pending_ops(1000).unwrap();
+    assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
+    let uri = "/v1/sync/pull?after=0&limit=5000";
+    let (code, headers, plain) = send_raw(&s, "GET", uri, Some(&s.w1b), vec![], &[]).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(headers.get("content-encoding").is_none());
+    assert!(plain.len() > 64 << 10, "{} bytes", plain.len());
+    let (code, headers, packed) = send_raw(
+        &s,
+        "GET",
+        uri,
+        Some(&s.w1b),
+        vec![],
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(headers.get("content-encoding").unwrap(), "gzip");
+    assert!(packed.len() < plain.len() / 4, "{} bytes", packed.len());
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&packed[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    // The same page (the server's clock fields aside).
+    let (a, b): (Value, Value) = (
+        serde_json::from_slice(&plain).unwrap(),
+        serde_json::from_slice(&unpacked).unwrap(),
+    );
+    assert!(a["ops"] == b["ops"] && a["cursor"] == b["cursor"] && a["more"] == false);
+    assert_eq!(
+        serde_json::from_value::<Vec<Op>>(b["ops"].clone()).unwrap(),
+        ops
+    );
+}
+
+#[tokio::test]
 async fn a_replayed_batch_changes_nothing_and_a_reused_seq_is_refused() {
     let s = server();
     let mut p = phone("phone-w1", "w1", now_ms());
