@@ -302,7 +302,7 @@ impl SyncClient {
                 let (pages, fetched) = std::sync::mpsc::sync_channel(0);
                 let retries = &retries;
                 threads.spawn(move || self.fetch_pages(token, cursor, &pages, retries));
-                self.apply_pages(
+                apply_pages(
                     store,
                     (cursor, known_scope),
                     &fetched,
@@ -349,52 +349,6 @@ impl SyncClient {
                 None => return,
             }
         }
-    }
-
-    /// Applies fetched pages in order, each in one transaction with the cursor after it.
-    fn apply_pages(
-        &self,
-        store: &impl StoreAccess,
-        (mut cursor, mut known_scope): (u64, Option<String>),
-        fetched: &Receiver<Result<PullResponse>>,
-        report: &mut SyncReport,
-        state: &mut SyncProgress,
-        progress: &mut dyn FnMut(&SyncProgress),
-    ) -> Result<Pulled> {
-        for page in fetched {
-            let page = page?;
-            // What the user may see changed (new grids): start again from the beginning;
-            // ops already held are skipped as duplicates.
-            if cursor > 0 && known_scope.as_deref() != Some(page.scope.as_str()) {
-                store.with_store(|s| {
-                    set_meta(s.conn(), CURSOR_KEY, "0")?;
-                    set_meta(s.conn(), SCOPE_KEY, &page.scope)
-                })?;
-                return Ok(Pulled::ScopeChanged);
-            }
-            let next = page.cursor.to_string();
-            let applied = store.with_store(|s| {
-                let (applied, ()) = s.apply_ops_with(&page.ops, |tx| {
-                    set_meta(tx, CURSOR_KEY, &next)?;
-                    set_meta(tx, SCOPE_KEY, &page.scope)
-                })?;
-                s.observe_hlc(page.server_hlc)?;
-                Ok(applied)
-            })?;
-            report.pulled += page.ops.len() as u64;
-            report.applied += applied.applied as u64;
-            state.pulled = report.pulled;
-            progress(state);
-            if !page.more {
-                return Ok(Pulled::Everything);
-            }
-            cursor = page.cursor;
-            known_scope = Some(page.scope);
-        }
-        // The fetcher always hands over a last page or a failure before it ends.
-        Err(Error::Network(
-            "the pull ended without its last page".into(),
-        ))
     }
 
     /// Takes the server's calendar and cadence when they changed.
@@ -480,6 +434,51 @@ impl SyncClient {
             .map_or(0, |d| d.subsec_nanos());
         base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
     }
+}
+
+/// Applies fetched pages in order, each in one transaction with the cursor after it.
+fn apply_pages(
+    store: &impl StoreAccess,
+    (mut cursor, mut known_scope): (u64, Option<String>),
+    fetched: &Receiver<Result<PullResponse>>,
+    report: &mut SyncReport,
+    state: &mut SyncProgress,
+    progress: &mut dyn FnMut(&SyncProgress),
+) -> Result<Pulled> {
+    for page in fetched {
+        let page = page?;
+        // What the user may see changed (new grids): start again from the beginning;
+        // ops already held are skipped as duplicates.
+        if cursor > 0 && known_scope.as_deref() != Some(page.scope.as_str()) {
+            store.with_store(|s| {
+                set_meta(s.conn(), CURSOR_KEY, "0")?;
+                set_meta(s.conn(), SCOPE_KEY, &page.scope)
+            })?;
+            return Ok(Pulled::ScopeChanged);
+        }
+        let next = page.cursor.to_string();
+        let applied = store.with_store(|s| {
+            let (applied, ()) = s.apply_ops_with(&page.ops, |tx| {
+                set_meta(tx, CURSOR_KEY, &next)?;
+                set_meta(tx, SCOPE_KEY, &page.scope)
+            })?;
+            s.observe_hlc(page.server_hlc)?;
+            Ok(applied)
+        })?;
+        report.pulled += page.ops.len() as u64;
+        report.applied += applied.applied as u64;
+        state.pulled = report.pulled;
+        progress(state);
+        if !page.more {
+            return Ok(Pulled::Everything);
+        }
+        cursor = page.cursor;
+        known_scope = Some(page.scope);
+    }
+    // The fetcher always hands over a last page or a failure before it ends.
+    Err(Error::Network(
+        "the pull ended without its last page".into(),
+    ))
 }
 
 /// How a run of pulled pages ended.
