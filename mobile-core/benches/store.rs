@@ -8,6 +8,11 @@
 //!   `one_transaction_and_close` also counts closing the store, which waits for the
 //!   background checkpoint and copies the rest of the log into the file.
 //! - `apply/premises_edits_128k/one_transaction`: the edits alone.
+//! - `apply/mixed_160k_clean_visits/one_transaction`: the same mix with visits that find no
+//!   hazards (what materialising hazards costs).
+//! - `floor/one_bare_row_per_op_160k`: a reference, not the store: one SQLite row per op
+//!   holding only the op's JSON, no index, one transaction, on the store's own file settings.
+//!   Any design that writes a row per op is bounded by it.
 //! - `record_inspection/30_answers`: one full visit (all four checklists, 30 answers) recorded
 //!   on a phone's file store. Target: median under 1 ms.
 //! - `due/2000_premises_10000_inspections`: a worker's due list offline. Target: at most 10 ms.
@@ -38,6 +43,10 @@ fn apply(c: &mut Criterion) {
         ops: 128_000,
         ..WorkloadSpec::default()
     });
+    let clean_visits = generate(&WorkloadSpec {
+        hazards: false,
+        ..WorkloadSpec::default()
+    });
     let mut g = c.benchmark_group("apply");
     g.sample_size(10);
     for (name, ops, page) in [
@@ -49,6 +58,11 @@ fn apply(c: &mut Criterion) {
             "premises_edits_128k/one_transaction",
             &edits_only,
             edits_only.len(),
+        ),
+        (
+            "mixed_160k_clean_visits/one_transaction",
+            &clean_visits,
+            clean_visits.len(),
         ),
     ] {
         g.throughput(Throughput::Elements(ops.len() as u64));
@@ -75,6 +89,51 @@ fn apply(c: &mut Criterion) {
             )
         });
     }
+    g.finish();
+    sqlite_floor(c, &mixed);
+}
+
+/// One bare SQLite row per op (the op's JSON under a rowid), in one transaction on a store's
+/// file: what writing a row per op costs before any index, merge or fold.
+fn sqlite_floor(c: &mut Criterion, ops: &[xuncha_core::op::Op]) {
+    let data: Vec<String> = ops
+        .iter()
+        .map(|op| {
+            let mut buf = Vec::new();
+            op.body.encode_data(&mut buf).unwrap();
+            String::from_utf8(buf).unwrap()
+        })
+        .collect();
+    let mut g = c.benchmark_group("floor");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(data.len() as u64));
+    g.bench_function("one_bare_row_per_op_160k", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(dir.path().join("bench.sqlite3")).unwrap();
+                store
+                    .conn()
+                    .execute_batch(
+                        "CREATE TABLE floor (id INTEGER PRIMARY KEY, data TEXT NOT NULL)",
+                    )
+                    .unwrap();
+                (dir, store)
+            },
+            |(dir, store)| {
+                let tx = store.conn().unchecked_transaction().unwrap();
+                {
+                    let mut insert = tx.prepare("INSERT INTO floor (data) VALUES (?1)").unwrap();
+                    for d in &data {
+                        insert.execute([d]).unwrap();
+                    }
+                }
+                tx.commit().unwrap();
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 
