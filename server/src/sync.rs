@@ -205,31 +205,22 @@ pub fn push_batch(
         .iter()
         .map(|op| Ok((op.seq, op.hlc, op_json(op)?)))
         .collect::<Result<_, ApiError>>()?;
-    let (report, ()) = store.apply_ops_with(&to_apply, |tx| {
+    // The applied new ops follow the old copies in `to_apply`.
+    let old_applied = to_apply.len() - applied_scopes.len();
+    let (report, ()) = store.apply_ops_with(&to_apply, |tx, new_rows| {
         let mut insert = tx.prepare_cached(
             "INSERT INTO server_quarantine (device_id, seq, hlc, received_ms, op) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (seq, hlc, json) in &quarantine_rows {
             insert.execute(params![caller.device.as_str(), *seq as i64, hlc.as_u64() as i64, now_ms, json])?;
         }
-        // The pull index for the new ops (contiguous from first_seq).
-        if let Some(first_seq) = stored_max
-            .checked_add(1)
-            .filter(|_| !applied_scopes.is_empty())
-        {
-            let last_seq = first_seq + applied_scopes.len() as u64 - 1;
-            let mut ids = tx.prepare_cached(
-                "SELECT o.seq, o.id FROM ops o JOIN devices d USING (device_no)
-                 WHERE d.device_id = ?1 AND o.seq BETWEEN ?2 AND ?3",
-            )?;
-            let mut index = tx.prepare_cached(
-                "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut rows = ids.query(params![caller.device.as_str(), first_seq as i64, last_seq as i64])?;
-            while let Some(r) = rows.next()? {
-                let (seq, id): (i64, i64) = (r.get(0)?, r.get(1)?);
-                let (premises, grid) = applied_scopes[(seq as u64 - first_seq) as usize];
+        // The pull index for the new ops, with the scope the rights check found for each.
+        let mut index = tx.prepare_cached(
+            "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for &(at, id) in new_rows {
+            if let Some((premises, grid)) = at.checked_sub(old_applied).map(|i| applied_scopes[i]) {
                 index.execute(params![id, premises.as_ref().map(PremisesId::as_str), grid, now_ms])?;
             }
         }
@@ -711,7 +702,7 @@ pub fn release_quarantine(
     if release.is_empty() {
         return Ok(0);
     }
-    store.apply_ops_with(&release, |tx| {
+    store.apply_ops_with(&release, |tx, _| {
         let mut delete =
             tx.prepare_cached("DELETE FROM server_quarantine WHERE device_id = ?1 AND seq = ?2")?;
         for (device, seq) in &keys {

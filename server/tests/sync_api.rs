@@ -295,6 +295,22 @@ async fn a_replayed_batch_changes_nothing_and_a_reused_seq_is_refused() {
     assert_eq!(ack["acked_seq"], ops.len() as u64);
     assert_eq!(server_ops(&s).await, held);
 
+    // A resend that overlaps (its ack was lost, then the phone recorded more): the old copies
+    // are skipped and the new ops behind them are filed under their grid for others' pulls.
+    shop_with_inspection(&mut p, "g1");
+    let all = p.pending_ops(1000).unwrap();
+    let (code, ack) = push(&s, &s.w1, &all).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    assert_eq!(
+        (ack["applied"].as_u64(), ack["duplicates"].as_u64()),
+        (Some((all.len() - ops.len()) as u64), Some(ops.len() as u64))
+    );
+    let pulled: Vec<Op> =
+        serde_json::from_value(pull(&s, &s.w1b, 0).await.1["ops"].clone()).unwrap();
+    assert_eq!(pulled, all, "every op reaches the grid once, in order");
+    assert_eq!(pull(&s, &s.w2, 0).await.1["ops"], json!([]));
+    let (ops, held) = (all, server_ops(&s).await);
+
     // Same (device, seq), other content: 409, and the new op behind it is not stored either.
     let mut forged = ops.last().unwrap().clone();
     forged.wall_ms += 1;

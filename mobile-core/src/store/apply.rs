@@ -58,12 +58,17 @@ impl DeviceNumbers {
     }
 }
 
-/// Validates, stores and applies `ops` inside `tx`. Returns the report and the highest HLC seen.
+/// The op-log rows a batch added, in batch order: each new op's index in the batch and its row
+/// id (the arrival order a server's pull cursor follows).
+pub type NewRows = Vec<(usize, i64)>;
+
+/// Validates, stores and applies `ops` inside `tx`. Returns the report, the highest HLC seen
+/// and the rows added.
 pub(crate) fn apply_batch(
     tx: &Connection,
     devices: &mut DeviceNumbers,
     ops: &[Op],
-) -> Result<(ApplyReport, Hlc)> {
+) -> Result<(ApplyReport, Hlc, NewRows)> {
     for op in ops {
         op.validate()?;
     }
@@ -72,11 +77,12 @@ pub(crate) fn apply_batch(
     let mut lww = LwwBatch::default();
     let mut touched: BTreeSet<HazardId> = BTreeSet::new();
     let mut data = Vec::with_capacity(256);
+    let mut new_rows = NewRows::with_capacity(ops.len());
     let mut insert_op = tx.prepare_cached(
         "INSERT OR IGNORE INTO ops (device_no, seq, hlc, author, schema, wall_ms, kind, data, applied)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    for op in ops {
+    for (index, op) in ops.iter().enumerate() {
         max_hlc = max_hlc.max(op.hlc);
         let device_no = devices.get_or_insert(tx, &op.device)?;
         op.body.encode_data(&mut data)?;
@@ -98,18 +104,20 @@ pub(crate) fn apply_batch(
             report.duplicates += 1;
             continue;
         }
+        let row = tx.last_insert_rowid();
+        new_rows.push((index, row));
         if !understood {
             report.deferred += 1;
             continue;
         }
         report.applied += 1;
-        apply_domain(tx, op, tx.last_insert_rowid(), &mut lww, &mut touched)?;
+        apply_domain(tx, op, row, &mut lww, &mut touched)?;
     }
     flush_premises(tx, lww)?;
     for id in &touched {
         refold_hazard(tx, id)?;
     }
-    Ok((report, max_hlc))
+    Ok((report, max_hlc, new_rows))
 }
 
 /// A second copy of a stored op is fine; a different op under the same `(device, seq)` is not.

@@ -29,7 +29,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-pub use apply::ApplyReport;
+pub use apply::{ApplyReport, NewRows};
 use apply::{DeviceNumbers, apply_batch, apply_deferred, load_hazard_events};
 
 use crate::calendar::WorkCalendar;
@@ -347,22 +347,23 @@ impl Store {
 
     /// Applies ops from elsewhere (a sync pull), all or nothing.
     pub fn apply_ops(&mut self, ops: &[Op]) -> Result<ApplyReport> {
-        Ok(self.apply_ops_with(ops, |_| Ok(()))?.0)
+        Ok(self.apply_ops_with(ops, |_, _| Ok(()))?.0)
     }
 
-    /// Applies ops from elsewhere and, in the same transaction, runs `extra` (the server keeps
-    /// its own bookkeeping beside the op log this way: scope, receipts, quarantine).
+    /// Applies ops from elsewhere and, in the same transaction, runs `extra` with the op-log
+    /// rows the batch added (the server keeps its own bookkeeping beside the op log this way:
+    /// scope, receipts, quarantine).
     pub fn apply_ops_with<T>(
         &mut self,
         ops: &[Op],
-        extra: impl FnOnce(&Connection) -> Result<T>,
+        extra: impl FnOnce(&Connection, &NewRows) -> Result<T>,
     ) -> Result<(ApplyReport, T)> {
         let mut clock = self.clock;
         let out = self.in_tx(|tx, devices| {
-            let (report, max_hlc) = apply_batch(tx, devices, ops)?;
+            let (report, max_hlc, new_rows) = apply_batch(tx, devices, ops)?;
             clock.observe(max_hlc);
             set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
-            let extra = extra(tx)?;
+            let extra = extra(tx, &new_rows)?;
             Ok((report, extra))
         })?;
         self.clock = clock;

@@ -458,7 +458,7 @@ fn apply_pages(
         }
         let next = page.cursor.to_string();
         let applied = store.with_store(|s| {
-            let (applied, ()) = s.apply_ops_with(&page.ops, |tx| {
+            let (applied, ()) = s.apply_ops_with(&page.ops, |tx, _| {
                 set_meta(tx, CURSOR_KEY, &next)?;
                 set_meta(tx, SCOPE_KEY, &page.scope)
             })?;
