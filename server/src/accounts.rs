@@ -524,8 +524,11 @@ pub fn authenticate(conn: &Connection, token: &str) -> Result<Caller, ApiError> 
 
 /// The grids a caller covers, and a tag that changes whenever what they may see changes.
 pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), ApiError> {
+    // The log's id is part of the tag: a phone pulls again from the start when the server's
+    // log is replaced by a restored backup.
+    let log = crate::backup::log_id(conn)?;
     if caller.role == Role::Admin {
-        return Ok((Scope::All, "all".to_owned()));
+        return Ok((Scope::All, format!("all-{log}")));
     }
     let mut stmt = conn.prepare_cached(
         "SELECT g.id, g.epoch FROM server_grids g
@@ -537,6 +540,7 @@ pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), A
     )?;
     let mut grids = BTreeSet::new();
     let mut tag = Sha256::new();
+    tag.update(format!("{log};"));
     let mut rows = stmt.query([caller.user.as_str()])?;
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;

@@ -99,6 +99,8 @@ impl Db {
         if store.user().is_none() {
             store.set_user(UserId::from(SYSTEM_USER))?;
         }
+        // Made here, before any pull can read it (see `backup::log_id`).
+        crate::backup::log_id(store.conn())?;
         let now = chrono::Utc::now().timestamp_millis();
         index_new_ops(store.conn(), now)?;
         let max = max_indexed(store.conn())?;

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 mod admin;
+pub mod backup;
 pub mod body;
 mod cache;
 pub mod cli;

@@ -544,6 +544,7 @@ pub async fn pull(
             scope: tag,
             server_hlc: hlc,
             server_time_ms: now,
+            acked_seq: None,
         };
         return Ok(body::json(&headers, StatusCode::OK, &page));
     }
@@ -652,7 +653,15 @@ pub fn pull_page(
         scope: String,
         server_hlc: Hlc,
         server_time_ms: i64,
+        acked_seq: u64,
     }
+    // What the server holds of the caller's own ops, as a push would acknowledge it.
+    let held: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE(MAX(o.seq), 0) FROM ops o JOIN devices d USING (device_no)
+             WHERE d.device_id = ?1",
+        )?
+        .query_row([caller.device.as_str()], |r| r.get(0))?;
     let sent = ops.len();
     let page = Page {
         ops,
@@ -661,6 +670,7 @@ pub fn pull_page(
         scope: tag,
         server_hlc,
         server_time_ms: now_ms,
+        acked_seq: (held as u64).max(quarantined_max_seq(&tx, caller)?),
     };
     let out = serde_json::to_vec(&page).map_err(ApiError::internal)?;
     // Keeps the page's type in step with the protocol's.

@@ -681,3 +681,102 @@ fn a_pull_cut_off_half_way_keeps_the_pages_it_applied_and_resumes_after_them() {
     );
     assert_eq!(other.store.digest().unwrap(), phone.store.digest().unwrap());
 }
+
+#[test]
+fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, copy) = (dir.path().join("server"), dir.path().join("backup"));
+    let server = ServerProcess::start(SERVER, &data, "127.0.0.1:0", &[]);
+    let (url, listen) = (server.url.clone(), server.addr.to_string());
+    let admin = Admin::connect(&url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    admin.worker("w2", &["g1"]);
+    let mut one = Phone::new(dir.path(), "phone-1", &url, now_ms(), test_options());
+    one.enroll("w1");
+    let mut two = Phone::new(dir.path(), "phone-2", &url, now_ms(), test_options());
+    two.enroll("w2");
+    for n in 0..5 {
+        one.store
+            .add_premises(shop(&format!("小店{n}"), "g1"))
+            .unwrap();
+    }
+    one.sync();
+    two.sync();
+
+    // A backup with the real command while the server runs; it never overwrites one.
+    let backup = || {
+        std::process::Command::new(SERVER)
+            .arg("--data")
+            .arg(&data)
+            .arg("backup")
+            .arg(&copy)
+            .output()
+            .unwrap()
+    };
+    let out = backup();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("备份完成"));
+    let again = backup();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a database"));
+
+    // Work after the backup, synced everywhere: then the server's disk is lost.
+    for p in one.store.list_premises(false).unwrap() {
+        let mut f = p.fields.clone();
+        f.phone = Some("13900000000".into());
+        one.store.edit_premises(&p.id, f).unwrap();
+    }
+    let visited = two.store.list_premises(false).unwrap().remove(0);
+    let visit = sample_visit(
+        two.store.catalog(),
+        &visited,
+        china_date(now_ms()),
+        &["EX-05"],
+    );
+    two.store.record_inspection(visit).unwrap();
+    one.sync();
+    two.sync();
+    one.sync();
+    let before = one.store.digest().unwrap();
+    assert_eq!(two.store.digest().unwrap(), before);
+    assert_eq!(admin.digest().0, before);
+    server.kill();
+
+    // The server starts from the copy, on the same address: it lacks the later work.
+    let server = ServerProcess::start(SERVER, &copy, &listen, &[]);
+    assert_ne!(admin.digest().0, before);
+    // A phone enrolled after the restore writes enough that the restored log numbers its ops
+    // past the cursors the other phones hold into the lost one.
+    let mut three = Phone::new(dir.path(), "phone-3", &url, now_ms(), test_options());
+    three.enroll("w1");
+    three.sync();
+    for n in 0..300 {
+        three
+            .store
+            .add_premises(shop(&format!("新店{n}"), "g1"))
+            .unwrap();
+    }
+    three.sync();
+
+    // The phones send again what the server lost and pull the new log from its start.
+    two.sync();
+    one.sync();
+    two.sync();
+    three.sync();
+    let (end, _) = admin.digest();
+    assert_ne!(end, before, "phone-3's work is there too");
+    for phone in [&one, &two, &three] {
+        assert_eq!(
+            phone.store.digest().unwrap(),
+            end,
+            "{}",
+            phone.store.device_id()
+        );
+    }
+    drop(server);
+}

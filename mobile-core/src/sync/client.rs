@@ -90,7 +90,8 @@ pub struct SyncProgress {
     pub phase: SyncPhase,
     /// Ops acknowledged by the server in this sync.
     pub pushed: u64,
-    /// Ops that were waiting when the sync started.
+    /// Ops to push in this sync: those waiting when it started, and any the pull then found
+    /// waiting (recorded meanwhile, or lost by a server restored from a backup).
     pub to_push: u64,
     /// Ops received in this sync.
     pub pulled: u64,
@@ -205,6 +206,14 @@ impl SyncClient {
         self.push_all(store, &token, &mut report, &mut state, progress)?;
         state.phase = SyncPhase::Pull;
         self.pull_all(store, &token, &mut report, &mut state, progress)?;
+        // Ops the pull found the server had lost, or the app recorded meanwhile.
+        let to_push = store.with_store(|s| s.pending_count())?;
+        if to_push > 0 {
+            state.phase = SyncPhase::Push;
+            state.to_push = state.pushed + to_push;
+            progress(&state);
+            self.push_all(store, &token, &mut report, &mut state, progress)?;
+        }
         self.refresh_reference(store, &token, &mut report)?;
         state.phase = SyncPhase::Done;
         progress(&state);
@@ -447,6 +456,11 @@ fn apply_pages(
 ) -> Result<Pulled> {
     for page in fetched {
         let page = page?;
+        // The server holds fewer of this device's ops than it acknowledged (restored from a
+        // backup): they are pending again, and the sync pushes them after the pull.
+        if let Some(held) = page.acked_seq {
+            store.with_store(|s| s.rewind_acked(held))?;
+        }
         // What the user may see changed (new grids): start again from the beginning;
         // ops already held are skipped as duplicates.
         if cursor > 0 && known_scope.as_deref() != Some(page.scope.as_str()) {

@@ -143,6 +143,11 @@ pub struct PullResponse {
     pub server_hlc: Hlc,
     /// Server wall time (ms since the epoch).
     pub server_time_ms: i64,
+    /// The highest seq of the caller's own ops the server holds. Less than it acknowledged
+    /// means the server was restored from a backup: the phone pushes the rest again. Left out
+    /// when a pull with nothing new is answered without the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_seq: Option<u64>,
 }
 
 /// Answer to `GET /v1/reference`: data the server owns and phones use offline.

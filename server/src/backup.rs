@@ -1,0 +1,180 @@
+//! Online backup of a data directory: a consistent copy of the database and the photo files,
+//! taken while the server runs (`xuncha-server backup DIR`).
+//!
+//! The database is copied with `VACUUM INTO`, which reads one snapshot while the server goes on
+//! writing; the photos are copied after it, so every photo the copy refers to is there (files
+//! are written before the rows that name them and never change). The copy is written under a
+//! temporary name and renamed when complete.
+//!
+//! Each copy gets a new log id (see [`log_id`]). Started from a copy, the server has lost what
+//! came after it: phones see the new id in their pull scope and pull again from the start (a
+//! cursor into the old log could skip ops the restored log numbers anew), and push again what
+//! the server no longer holds (it answers `seq_gap` with what it has).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::{ServerError, db_path};
+
+/// What a backup copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupReport {
+    /// Size of the database copy.
+    pub database_bytes: u64,
+    /// Photo files copied (full size and thumbnails).
+    pub photo_files: usize,
+}
+
+/// The id of this database's op log, made on first use. Part of every pull scope tag, so a
+/// phone notices when the log it pulled from is replaced by a restored copy.
+pub fn log_id(conn: &Connection) -> rusqlite::Result<String> {
+    let found: Option<String> = conn
+        .prepare_cached("SELECT value FROM server_meta WHERE key = 'log_id'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    conn.execute(
+        "INSERT OR IGNORE INTO server_meta (key, value) VALUES ('log_id', ?1)",
+        [new_log_id()?],
+    )?;
+    conn.query_row(
+        "SELECT value FROM server_meta WHERE key = 'log_id'",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Eight random bytes as hex (a failing random source surfaces as an SQL value error).
+fn new_log_id() -> rusqlite::Result<String> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Copies the database and photos of `data` into `dest` (created; must not hold a database).
+pub fn backup(data: &Path, dest: &Path) -> Result<BackupReport, ServerError> {
+    let dir_error = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ServerError::DataDir { path, source }
+    };
+    let source = db_path(data);
+    if !source.is_file() {
+        return Err(dir_error(data)(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no database here (xuncha.sqlite3)",
+        )));
+    }
+    std::fs::create_dir_all(dest).map_err(dir_error(dest))?;
+    let target = db_path(dest);
+    if target.exists() {
+        return Err(dir_error(dest)(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "already holds a database; back up into a new directory",
+        )));
+    }
+    let partial = target.with_extension("sqlite3.part");
+    let _ = std::fs::remove_file(&partial);
+
+    let conn = Connection::open(&source).map_err(xuncha_core::Error::from)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(xuncha_core::Error::from)?;
+    conn.execute("VACUUM INTO ?1", [partial.to_string_lossy()])
+        .map_err(xuncha_core::Error::from)?;
+    drop(conn);
+    let copy = Connection::open(&partial).map_err(xuncha_core::Error::from)?;
+    copy.execute(
+        "INSERT INTO server_meta (key, value) VALUES ('log_id', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [new_log_id().map_err(xuncha_core::Error::from)?],
+    )
+    .map_err(xuncha_core::Error::from)?;
+    drop(copy);
+    std::fs::rename(&partial, &target).map_err(dir_error(dest))?;
+    let database_bytes = std::fs::metadata(&target).map_err(dir_error(dest))?.len();
+
+    let photo_files = copy_photos(&data.join("photos"), &dest.join("photos"))?;
+    Ok(BackupReport {
+        database_bytes,
+        photo_files,
+    })
+}
+
+/// Copies the photo files (`ab/abcdef….jpg`) missing from `to`; files being written (`.part`)
+/// are left out.
+fn copy_photos(from: &Path, to: &Path) -> Result<usize, ServerError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ServerError::DataDir { path, source }
+    };
+    let Ok(fans) = std::fs::read_dir(from) else {
+        return Ok(0); // no photos yet
+    };
+    let mut copied = 0;
+    for fan in fans {
+        let fan = fan.map_err(io(from))?.path();
+        if !fan.is_dir() {
+            continue;
+        }
+        let fan_to: PathBuf = to.join(fan.file_name().unwrap_or_default());
+        for file in std::fs::read_dir(&fan).map_err(io(&fan))? {
+            let file = file.map_err(io(&fan))?.path();
+            if file.extension().is_some_and(|e| e == "part") || !file.is_file() {
+                continue;
+            }
+            let target = fan_to.join(file.file_name().unwrap_or_default());
+            if target.exists() {
+                continue;
+            }
+            std::fs::create_dir_all(&fan_to).map_err(io(&fan_to))?;
+            let partial = target.with_extension("part");
+            std::fs::copy(&file, &partial).map_err(io(&file))?;
+            std::fs::rename(&partial, &target).map_err(io(&target))?;
+            copied += 1;
+        }
+    }
+    Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_id_is_made_once_and_kept() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            .unwrap();
+        let id = log_id(&conn).unwrap();
+        assert_eq!(id.len(), 16);
+        assert_eq!(log_id(&conn).unwrap(), id);
+    }
+
+    #[test]
+    fn photos_are_copied_once_and_files_being_written_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(from.join("ab")).unwrap();
+        for name in ["abc.jpg", "abc.thumb.jpg", "abd.part"] {
+            std::fs::write(from.join("ab").join(name), name).unwrap();
+        }
+        assert_eq!(copy_photos(&from, &to).unwrap(), 2);
+        assert_eq!(
+            std::fs::read_to_string(to.join("ab/abc.thumb.jpg")).unwrap(),
+            "abc.thumb.jpg"
+        );
+        assert!(!to.join("ab/abd.part").exists());
+        assert_eq!(copy_photos(&from, &to).unwrap(), 0, "already there");
+        assert_eq!(copy_photos(&dir.path().join("none"), &to).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_directory_without_a_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = backup(dir.path(), &dir.path().join("copy")).unwrap_err();
+        assert!(err.to_string().contains("no database"), "{err}");
+    }
+}
