@@ -702,3 +702,25 @@ fn a_read_only_store_sees_what_the_writer_committed_and_changes_nothing() {
         .unwrap();
     assert!(Store::read_only(&blank).is_err());
 }
+
+#[test]
+fn ops_pushed_again_queue_their_photos_again() {
+    let mut s = phone("A");
+    let p = s.add_premises(shop()).unwrap();
+    let mut draft = visit(&s, &p.id, &[]);
+    draft.answers[0].photos.push(photo_for("FE-01"));
+    s.record_inspection(draft).unwrap();
+    let sha = photo_for("FE-01").sha256;
+    assert_eq!(s.pending_photos().unwrap(), std::slice::from_ref(&sha));
+    s.photo_uploaded(&sha).unwrap();
+    s.mark_acked(2).unwrap();
+    assert!(s.pending_photos().unwrap().is_empty());
+
+    // The server holds only the premises: the inspection goes again, and its photo with it.
+    s.rewind_acked(1).unwrap();
+    assert_eq!(s.pending_count().unwrap(), 1);
+    assert_eq!(s.pending_photos().unwrap(), [sha]);
+    // Asking for more than is acknowledged changes nothing.
+    s.rewind_acked(5).unwrap();
+    assert_eq!(s.acked_seq().unwrap(), 1);
+}

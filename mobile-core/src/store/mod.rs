@@ -975,12 +975,18 @@ impl Store {
     }
 
     /// Moves the acknowledgement back (the server says it holds less, e.g. after it was
-    /// restored from a backup), so those ops are pushed again.
+    /// restored from a backup), so those ops are pushed again, and their photos queued again
+    /// (the server may have lost them too; an upload finding one there skips it).
     pub fn rewind_acked(&mut self, seq: u64) -> Result<()> {
-        if seq < self.acked_seq()? {
-            set_meta(&self.conn, "acked_seq", &seq.to_string())?;
+        if seq >= self.acked_seq()? {
+            return Ok(());
         }
-        Ok(())
+        let wall_ms = self.wall.now_ms();
+        self.atomic(|s: &mut Store| {
+            set_meta(&s.conn, "acked_seq", &seq.to_string())?;
+            let again = s.pending_ops(i64::MAX as usize)?;
+            queue_photos(&s.conn, &again, wall_ms)
+        })
     }
 
     // ---- photo upload queue ----
