@@ -9,7 +9,7 @@
 //! Each copy gets a new log id (see [`log_id`]). Started from a copy, the server has lost what
 //! came after it: phones see the new id in their pull scope and pull again from the start (a
 //! cursor into the old log could skip ops the restored log numbers anew), and push again what
-//! the server no longer holds (it answers `seq_gap` with what it has).
+//! the server no longer holds (a pull says how much of the phone's own work it has).
 
 use std::path::{Path, PathBuf};
 
@@ -57,44 +57,26 @@ fn new_log_id() -> rusqlite::Result<String> {
 
 /// Copies the database and photos of `data` into `dest` (created; must not hold a database).
 pub fn backup(data: &Path, dest: &Path) -> Result<BackupReport, ServerError> {
-    let dir_error = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| ServerError::DataDir { path, source }
-    };
     let source = db_path(data);
     if !source.is_file() {
-        return Err(dir_error(data)(std::io::Error::new(
+        return Err(io_error(data)(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             "no database here (xuncha.sqlite3)",
         )));
     }
-    std::fs::create_dir_all(dest).map_err(dir_error(dest))?;
+    std::fs::create_dir_all(dest).map_err(io_error(dest))?;
     let target = db_path(dest);
     if target.exists() {
-        return Err(dir_error(dest)(std::io::Error::new(
+        return Err(io_error(dest)(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
             "already holds a database; back up into a new directory",
         )));
     }
     let partial = target.with_extension("sqlite3.part");
     let _ = std::fs::remove_file(&partial);
-
-    let conn = Connection::open(&source).map_err(xuncha_core::Error::from)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))
-        .map_err(xuncha_core::Error::from)?;
-    conn.execute("VACUUM INTO ?1", [partial.to_string_lossy()])
-        .map_err(xuncha_core::Error::from)?;
-    drop(conn);
-    let copy = Connection::open(&partial).map_err(xuncha_core::Error::from)?;
-    copy.execute(
-        "INSERT INTO server_meta (key, value) VALUES ('log_id', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [new_log_id().map_err(xuncha_core::Error::from)?],
-    )
-    .map_err(xuncha_core::Error::from)?;
-    drop(copy);
-    std::fs::rename(&partial, &target).map_err(dir_error(dest))?;
-    let database_bytes = std::fs::metadata(&target).map_err(dir_error(dest))?.len();
+    copy_database(&source, &partial)?;
+    std::fs::rename(&partial, &target).map_err(io_error(dest))?;
+    let database_bytes = std::fs::metadata(&target).map_err(io_error(dest))?.len();
 
     let photo_files = copy_photos(&data.join("photos"), &dest.join("photos"))?;
     Ok(BackupReport {
@@ -103,25 +85,35 @@ pub fn backup(data: &Path, dest: &Path) -> Result<BackupReport, ServerError> {
     })
 }
 
+/// One consistent snapshot of `source` into the new file `to`, with a log id of its own.
+fn copy_database(source: &Path, to: &Path) -> Result<(), xuncha_core::Error> {
+    let conn = Connection::open(source)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
+    drop(conn);
+    Connection::open(to)?.execute(
+        "INSERT INTO server_meta (key, value) VALUES ('log_id', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [new_log_id()?],
+    )?;
+    Ok(())
+}
+
 /// Copies the photo files (`ab/abcdef….jpg`) missing from `to`; files being written (`.part`)
 /// are left out.
 fn copy_photos(from: &Path, to: &Path) -> Result<usize, ServerError> {
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| ServerError::DataDir { path, source }
-    };
     let Ok(fans) = std::fs::read_dir(from) else {
         return Ok(0); // no photos yet
     };
     let mut copied = 0;
     for fan in fans {
-        let fan = fan.map_err(io(from))?.path();
+        let fan = fan.map_err(io_error(from))?.path();
         if !fan.is_dir() {
             continue;
         }
         let fan_to: PathBuf = to.join(fan.file_name().unwrap_or_default());
-        for file in std::fs::read_dir(&fan).map_err(io(&fan))? {
-            let file = file.map_err(io(&fan))?.path();
+        for file in std::fs::read_dir(&fan).map_err(io_error(&fan))? {
+            let file = file.map_err(io_error(&fan))?.path();
             if file.extension().is_some_and(|e| e == "part") || !file.is_file() {
                 continue;
             }
@@ -129,14 +121,20 @@ fn copy_photos(from: &Path, to: &Path) -> Result<usize, ServerError> {
             if target.exists() {
                 continue;
             }
-            std::fs::create_dir_all(&fan_to).map_err(io(&fan_to))?;
+            std::fs::create_dir_all(&fan_to).map_err(io_error(&fan_to))?;
             let partial = target.with_extension("part");
-            std::fs::copy(&file, &partial).map_err(io(&file))?;
-            std::fs::rename(&partial, &target).map_err(io(&target))?;
+            std::fs::copy(&file, &partial).map_err(io_error(&file))?;
+            std::fs::rename(&partial, &target).map_err(io_error(&target))?;
             copied += 1;
         }
     }
     Ok(copied)
+}
+
+/// Names the path an I/O error happened at.
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ServerError {
+    let path = path.display().to_string();
+    move |source| ServerError::DataDir { path, source }
 }
 
 #[cfg(test)]
