@@ -25,6 +25,16 @@ fn shop(name: &str, grid: &str) -> PremisesFields {
     f
 }
 
+/// Adds `count` shops in g1 named `prefix` and a number.
+fn add_shops(phone: &mut Phone, prefix: &str, count: usize) {
+    for n in 0..count {
+        phone
+            .store
+            .add_premises(shop(&format!("{prefix}{n}"), "g1"))
+            .unwrap();
+    }
+}
+
 /// A server with grid g1 and its worker w1, and w1's phone enrolled through a [`DropProxy`]
 /// (the server process lives as long as the first value).
 fn worker_behind_a_proxy(dir: &std::path::Path) -> (ServerProcess, Admin, DropProxy, Phone) {
@@ -123,12 +133,7 @@ fn five_phones_with_skewed_clocks_converge_with_the_server() {
         .unwrap();
     outsider.sync();
 
-    for n in 0..4 {
-        phones[0]
-            .store
-            .add_premises(shop(&format!("面馆{n}"), "g1"))
-            .unwrap();
-    }
+    add_shops(&mut phones[0], "面馆", 4);
     phones[0].sync();
     for p in phones.iter_mut().skip(1) {
         assert_eq!(p.sync().pulled, 4);
@@ -187,12 +192,7 @@ fn five_phones_with_skewed_clocks_converge_with_the_server() {
 fn a_response_lost_after_commit_is_retried_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, admin, proxy, mut phone) = worker_behind_a_proxy(dir.path());
-    for n in 0..20 {
-        phone
-            .store
-            .add_premises(shop(&format!("小店{n}"), "g1"))
-            .unwrap();
-    }
+    add_shops(&mut phone, "小店", 20);
     let (_, before) = admin.digest();
     proxy.drop_responses(1);
     let report = phone.sync();
@@ -645,12 +645,7 @@ fn the_app_records_while_a_sync_waits_for_the_server() {
 fn a_pull_cut_off_half_way_keeps_the_pages_it_applied_and_resumes_after_them() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, admin, proxy, mut phone) = worker_behind_a_proxy(dir.path());
-    for n in 0..30 {
-        phone
-            .store
-            .add_premises(shop(&format!("小店{n}"), "g1"))
-            .unwrap();
-    }
+    add_shops(&mut phone, "小店", 30);
     phone.sync();
     admin.worker("w2", &["g1"]);
     let options = SyncOptions {
@@ -696,11 +691,7 @@ fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
     one.enroll("w1");
     let mut two = Phone::new(dir.path(), "phone-2", &url, now_ms(), test_options());
     two.enroll("w2");
-    for n in 0..5 {
-        one.store
-            .add_premises(shop(&format!("小店{n}"), "g1"))
-            .unwrap();
-    }
+    add_shops(&mut one, "小店", 5);
     one.sync();
     two.sync();
 
@@ -755,12 +746,7 @@ fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
     let mut three = Phone::new(dir.path(), "phone-3", &url, now_ms(), test_options());
     three.enroll("w1");
     three.sync();
-    for n in 0..300 {
-        three
-            .store
-            .add_premises(shop(&format!("新店{n}"), "g1"))
-            .unwrap();
-    }
+    add_shops(&mut three, "新店", 300);
     three.sync();
 
     // The phones send again what the server lost and pull the new log from its start.
