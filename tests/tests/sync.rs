@@ -25,6 +25,19 @@ fn shop(name: &str, grid: &str) -> PremisesFields {
     f
 }
 
+/// A server on `data` with grid g1 and its workers w1 and w2.
+fn server_with_two_workers(
+    dir: &std::path::Path,
+    data: &std::path::Path,
+) -> (ServerProcess, Admin) {
+    let server = ServerProcess::start(SERVER, data, "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir);
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    admin.worker("w2", &["g1"]);
+    (server, admin)
+}
+
 /// Adds `count` shops in g1 named `prefix` and a number.
 fn add_shops(phone: &mut Phone, prefix: &str, count: usize) {
     for n in 0..count {
@@ -222,12 +235,8 @@ fn a_response_lost_after_commit_is_retried_without_duplicates() {
 fn a_server_killed_mid_push_loses_nothing_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
-    let server = ServerProcess::start(SERVER, &data, "127.0.0.1:0", &[]);
+    let (server, admin) = server_with_two_workers(dir.path(), &data);
     let (url, listen) = (server.url.clone(), server.addr.to_string());
-    let admin = Admin::connect(&url, dir.path());
-    admin.grid("g1", "幸福社区");
-    admin.worker("w1", &["g1"]);
-    admin.worker("w2", &["g1"]);
     let options = SyncOptions {
         push_batch: 200,
         max_attempts: 2,
@@ -681,12 +690,8 @@ fn a_pull_cut_off_half_way_keeps_the_pages_it_applied_and_resumes_after_them() {
 fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
     let dir = tempfile::tempdir().unwrap();
     let (data, copy) = (dir.path().join("server"), dir.path().join("backup"));
-    let server = ServerProcess::start(SERVER, &data, "127.0.0.1:0", &[]);
+    let (server, admin) = server_with_two_workers(dir.path(), &data);
     let (url, listen) = (server.url.clone(), server.addr.to_string());
-    let admin = Admin::connect(&url, dir.path());
-    admin.grid("g1", "幸福社区");
-    admin.worker("w1", &["g1"]);
-    admin.worker("w2", &["g1"]);
     let mut one = Phone::new(dir.path(), "phone-1", &url, now_ms(), test_options());
     one.enroll("w1");
     let mut two = Phone::new(dir.path(), "phone-2", &url, now_ms(), test_options());
