@@ -235,7 +235,7 @@ fn a_response_lost_after_commit_is_retried_without_duplicates() {
 fn a_server_killed_mid_push_loses_nothing_it_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("server");
-    let (server, admin) = server_with_two_workers(dir.path(), &data);
+    let (server, _admin) = server_with_two_workers(dir.path(), &data);
     let (url, listen) = (server.url.clone(), server.addr.to_string());
     let options = SyncOptions {
         push_batch: 200,
