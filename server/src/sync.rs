@@ -545,6 +545,7 @@ pub async fn pull(
             server_hlc: hlc,
             server_time_ms: now,
             acked_seq: None,
+            missing_photos: Vec::new(),
         };
         return Ok(body::json(&headers, StatusCode::OK, &page));
     }
@@ -654,6 +655,8 @@ pub fn pull_page(
         server_hlc: Hlc,
         server_time_ms: i64,
         acked_seq: u64,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        missing_photos: Vec<String>,
     }
     // What the server holds of the caller's own ops, as a push would acknowledge it.
     let held: i64 = tx
@@ -662,6 +665,22 @@ pub fn pull_page(
              WHERE d.device_id = ?1",
         )?
         .query_row([caller.device.as_str()], |r| r.get(0))?;
+    // With the first page of a pull from the start: photos of the caller's own records the
+    // server has not got (lost with a restore, say), so the phone sends them again.
+    let missing_photos = if after == 0 {
+        tx.prepare_cached(
+            "SELECT DISTINCT j.value
+             FROM ops o JOIN devices d USING (device_no), json_tree(o.data) j
+             WHERE d.device_id = ?1 AND o.kind IN ('inspection', 'hazard_event')
+               AND j.key = 'sha256' AND j.type = 'text'
+               AND NOT EXISTS (SELECT 1 FROM server_photos p WHERE p.sha256 = j.value)
+             LIMIT 10000",
+        )?
+        .query_map([caller.device.as_str()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?
+    } else {
+        Vec::new()
+    };
     let sent = ops.len();
     let page = Page {
         ops,
@@ -671,6 +690,7 @@ pub fn pull_page(
         server_hlc,
         server_time_ms: now_ms,
         acked_seq: (held as u64).max(quarantined_max_seq(&tx, caller)?),
+        missing_photos,
     };
     let out = serde_json::to_vec(&page).map_err(ApiError::internal)?;
     // Keeps the page's type in step with the protocol's.

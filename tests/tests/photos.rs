@@ -1,5 +1,6 @@
 //! Photos end to end: phones upload through a connection that drops, another phone of the
-//! grid downloads, other grids are refused, and bad uploads leave the server's memory bounded.
+//! grid downloads, other grids are refused, bad uploads leave the server's memory bounded, and
+//! photos a server restored from a backup lacks are sent again.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failure
 
@@ -201,4 +202,67 @@ fn bad_uploads_are_refused_and_the_servers_memory_stays_bounded() {
     );
     // A 20 MiB upload is held once (plus one 10 MiB chunk); the bomb is refused from its header.
     assert!(after < 150 * 1024, "peak RSS {after} KiB");
+}
+
+#[test]
+fn photos_a_restored_server_lacks_are_uploaded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, copy) = (dir.path().join("server"), dir.path().join("backup"));
+    let server = ServerProcess::start(SERVER, &data, "127.0.0.1:0", &[]);
+    let (url, listen) = (server.url.clone(), server.addr.to_string());
+    let admin = Admin::connect(&url, dir.path());
+    admin.grid("g1", "c1");
+    admin.worker("w1", &["g1"]);
+    let mut a = Phone::new(dir.path(), "phone-a", &url, now_ms(), test_options());
+    a.enroll("w1");
+    let photos_a = PhotoDir(dir.path().join("photos-a"));
+    let processed = process(
+        &testdata("Landscape_6.jpg"),
+        &PhotoOptions::default(),
+        &PhotoLimits::default(),
+    )
+    .unwrap();
+    let photo = photos_a.save(&processed).unwrap();
+    inspect_with(&mut a, vec![photo.clone()]);
+
+    // The record reaches the server before the backup, the photo (wifi only, say) after it.
+    a.sync();
+    let out = std::process::Command::new(SERVER)
+        .arg("--data")
+        .arg(&data)
+        .arg("backup")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(upload_all(&mut a, &photos_a).uploaded, 1);
+    assert_eq!(a.store.pending_photo_count().unwrap(), 0);
+    server.kill();
+
+    // Restored from the copy: it holds the record but not the photo.
+    let _server = ServerProcess::start(SERVER, &copy, &listen, &[]);
+    let mut b = Phone::new(dir.path(), "phone-b", &url, now_ms(), test_options());
+    let token_b = b.enroll("w1");
+    b.sync();
+    let err = b
+        .client
+        .download_photo(&token_b, &photo.sha256, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, xuncha_core::Error::Server { status: 404, .. }),
+        "{err}"
+    );
+    // Phone a's next sync pulls from the start and hears which of its photos are missing.
+    a.sync();
+    assert_eq!(a.store.pending_photo_count().unwrap(), 1);
+    assert_eq!(upload_all(&mut a, &photos_a).uploaded, 1);
+    let full = b
+        .client
+        .download_photo(&token_b, &photo.sha256, false)
+        .unwrap();
+    assert_eq!(full, std::fs::read(photos_a.full(&photo.sha256)).unwrap());
 }

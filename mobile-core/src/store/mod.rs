@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
 use crate::location::{GridArea, GridIndex, ProximityRule, check_proximity};
 use crate::model::{
-    DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, Premises,
+    DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, PhotoRef, Premises,
     PremisesFields, PremisesId, UserId,
 };
 use crate::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
@@ -998,6 +998,19 @@ impl Store {
         )?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Queues photos for upload again because the server lacks them; ids of the wrong shape
+    /// are ignored, and photos queued already keep their place.
+    pub fn requeue_photos(&mut self, sha256s: &[String]) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT OR IGNORE INTO photo_uploads (sha256, queued_ms) VALUES (?1, ?2)",
+        )?;
+        let now = self.wall.now_ms();
+        for sha in sha256s.iter().filter(|s| PhotoRef::is_photo_id(s)) {
+            stmt.execute(params![sha, now])?;
+        }
+        Ok(())
     }
 
     /// How many photos wait for upload.

@@ -461,6 +461,9 @@ fn apply_pages(
         if let Some(held) = page.acked_seq {
             store.with_store(|s| s.rewind_acked(held))?;
         }
+        if !page.missing_photos.is_empty() {
+            store.with_store(|s| s.requeue_photos(&page.missing_photos))?;
+        }
         // What the user may see changed (new grids): start again from the beginning;
         // ops already held are skipped as duplicates.
         if cursor > 0 && known_scope.as_deref() != Some(page.scope.as_str()) {

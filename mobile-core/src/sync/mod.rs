@@ -148,6 +148,11 @@ pub struct PullResponse {
     /// when a pull with nothing new is answered without the database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acked_seq: Option<u64>,
+    /// Photos the caller's own records refer to that the server lacks (sent with the first page
+    /// of a pull from the start, e.g. after the server was restored from a backup): the phone
+    /// queues them for upload again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_photos: Vec<String>,
 }
 
 /// Answer to `GET /v1/reference`: data the server owns and phones use offline.
