@@ -74,27 +74,54 @@ pub fn backup(data: &Path, dest: &Path) -> Result<BackupReport, ServerError> {
     }
     let partial = target.with_extension("sqlite3.part");
     let _ = std::fs::remove_file(&partial);
-    copy_database(&source, &partial)?;
+    let at = chrono::Utc::now().timestamp_millis().to_string();
+    copy_database(&source, &partial, &at)?;
     std::fs::rename(&partial, &target).map_err(io_error(dest))?;
     let database_bytes = std::fs::metadata(&target).map_err(io_error(dest))?.len();
 
     let photo_files = copy_photos(&data.join("photos"), &dest.join("photos"))?;
+    record_backup(&source, &at)?;
     Ok(BackupReport {
         database_bytes,
         photo_files,
     })
 }
 
-/// One consistent snapshot of `source` into the new file `to`, with a log id of its own.
-fn copy_database(source: &Path, to: &Path) -> Result<(), xuncha_core::Error> {
+/// One consistent snapshot of `source` into the new file `to`, with a log id of its own and
+/// the time `at` of the backup.
+fn copy_database(source: &Path, to: &Path, at: &str) -> Result<(), xuncha_core::Error> {
     let conn = Connection::open(source)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
-    drop(conn);
-    Connection::open(to)?.execute(
-        "INSERT INTO server_meta (key, value) VALUES ('log_id', ?1)
+    let copy = Connection::open(to)?;
+    set_meta(&copy, "log_id", &new_log_id()?)?;
+    set_meta(&copy, LAST_BACKUP, at)?;
+    Ok(())
+}
+
+/// Notes in the live database that a backup was completed at `at` (the server shows it on
+/// `/status` and in `/metrics`, to alert on when backups stop).
+fn record_backup(source: &Path, at: &str) -> Result<(), xuncha_core::Error> {
+    let conn = Connection::open(source)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    set_meta(&conn, LAST_BACKUP, at)?;
+    Ok(())
+}
+
+const LAST_BACKUP: &str = "last_backup_ms";
+
+/// When the last backup of this database was taken (ms since the epoch), if ever.
+pub fn last_backup_ms(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT CAST(value AS INTEGER) FROM server_meta WHERE key = ?1")?
+        .query_row([LAST_BACKUP], |r| r.get(0))
+        .optional()
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO server_meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [new_log_id()?],
+        [key, value],
     )?;
     Ok(())
 }

@@ -74,6 +74,7 @@ pub struct Metrics {
     held: Family<HeldLabels, Gauge>,
     calendar_official: Family<YearLabels, Gauge>,
     overdue: Family<SeverityLabels, Gauge>,
+    last_backup: Gauge,
 }
 
 /// A hazard's severity.
@@ -136,7 +137,14 @@ impl Metrics {
             "Open hazards past their rectification deadline (逾期隐患), by severity",
             overdue.clone(),
         );
+        let last_backup = Gauge::default();
+        registry.register(
+            "last_backup_timestamp_seconds",
+            "When `xuncha-server backup` last copied the database (Unix time; 0: never)",
+            last_backup.clone(),
+        );
         Metrics {
+            last_backup,
             overdue,
             registry,
             requests,
@@ -203,7 +211,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let now = state.now_ms();
-    let (counts, extra, years) = state
+    let (counts, extra, years, last_backup_ms) = state
         .read_store(move |store| {
             let count = |sql: &str| -> Result<i64, ApiError> {
                 Ok(store.conn().query_row(sql, [], |r| r.get(0))?)
@@ -219,6 +227,7 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
                 store.counts()?,
                 extra,
                 crate::status::calendar_years(store.calendar(), now),
+                crate::backup::last_backup_ms(store.conn())?,
             ))
         })
         .await?;
@@ -261,6 +270,9 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
             .get_or_create(&YearLabels { year: y.year })
             .set(i64::from(y.status == YearStatus::Official));
     }
+    metrics
+        .last_backup
+        .set(last_backup_ms.map_or(0, |ms| ms.div_euclid(1000)));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics.registry)
         .map_err(ApiError::internal)?;

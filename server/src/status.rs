@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use chrono::Datelike;
 use xuncha_core::calendar::{WorkCalendar, YearStatus};
-use xuncha_core::clock::china_date;
+use xuncha_core::clock::{china_date, china_offset};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -25,6 +25,9 @@ pub struct Status {
     pub ops: usize,
     /// The working-day calendar for this year and the next.
     pub calendar: Vec<CalendarYear>,
+    /// When `xuncha-server backup` last copied this database (ms since the epoch).
+    #[serde(default)]
+    pub last_backup_ms: Option<i64>,
 }
 
 /// Whether a year's working days are official (deadlines count them).
@@ -59,6 +62,7 @@ async fn load(state: &AppState) -> Result<Status, ApiError> {
                 open_hazards: counts.open_hazards,
                 ops: counts.ops,
                 calendar: calendar_years(s.calendar(), now),
+                last_backup_ms: crate::backup::last_backup_ms(s.conn())?,
             })
         })
         .await
@@ -116,6 +120,18 @@ pub async fn page(
             y.year
         ));
     }
+    let backup = s.last_backup_ms.map_or_else(
+        || (if en { "never" } else { "从未" }).to_owned(),
+        |ms| {
+            chrono::DateTime::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .with_timezone(&china_offset())
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        },
+    );
+    let label = if en { "Last backup" } else { "最近备份" };
+    rows.push_str(&format!("<tr><th>{label}</th><td>{backup}</td></tr>"));
     Ok(Html(format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body><h1>{title}</h1><table>{rows}</table><p>{switch}</p></body></html>",

@@ -127,6 +127,7 @@ async fn metrics_count_requests_ops_and_what_the_replica_holds() {
     assert_eq!(get(r#"xuncha_held{what="open_hazards"}"#), 1.0);
     assert_eq!(get(r#"xuncha_held{what="ops"}"#), n);
     assert_eq!(get(r#"xuncha_held{what="quarantined_ops"}"#), 0.0);
+    assert_eq!(get("xuncha_last_backup_timestamp_seconds"), 0.0, "never");
     assert_eq!(get(r#"xuncha_overdue_hazards{severity="general"}"#), 1.0);
     assert_eq!(
         get(r#"xuncha_overdue_hazards{severity="suspected_major"}"#),

@@ -710,6 +710,9 @@ fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
             .output()
             .unwrap()
     };
+    let (_, status) = admin.call("GET", "/v1/status", None);
+    assert_eq!(status["last_backup_ms"], serde_json::Value::Null);
+    let started = now_ms();
     let out = backup();
     assert!(
         out.status.success(),
@@ -717,6 +720,15 @@ fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("备份完成"));
+    // The server shows when (on /status and in /metrics, to alert on when backups stop).
+    let (_, status) = admin.call("GET", "/v1/status", None);
+    let taken = status["last_backup_ms"].as_i64().unwrap();
+    assert!((started..=now_ms()).contains(&taken), "{status}");
+    let (_, page) = admin.call("GET", "/status", None);
+    assert!(page.as_str().unwrap().contains("最近备份"));
+    let (_, metrics) = admin.call("GET", "/metrics", None);
+    let line = format!("xuncha_last_backup_timestamp_seconds {}", taken / 1000);
+    assert!(metrics.as_str().unwrap().contains(&line), "{line}");
     let again = backup();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a database"));
@@ -746,6 +758,12 @@ fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
     // The server starts from the copy, on the same address: it lacks the later work.
     let server = ServerProcess::start(SERVER, &copy, &listen, &[]);
     assert_ne!(admin.digest().0, before);
+    let (_, status) = admin.call("GET", "/v1/status", None);
+    assert_eq!(
+        status["last_backup_ms"].as_i64(),
+        Some(taken),
+        "the copy knows its time"
+    );
     // A phone enrolled after the restore writes enough that the restored log numbers its ops
     // past the cursors the other phones hold into the lost one.
     let mut three = Phone::new(dir.path(), "phone-3", &url, now_ms(), test_options());
