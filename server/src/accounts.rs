@@ -525,10 +525,15 @@ pub fn authenticate(conn: &Connection, token: &str) -> Result<Caller, ApiError> 
 /// The grids a caller covers, and a tag that changes whenever what they may see changes.
 pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), ApiError> {
     // The log's id is part of the tag: a phone pulls again from the start when the server's
-    // log is replaced by a restored backup.
+    // log is replaced by a restored backup (the original's id is empty: tags stay as they were).
     let log = crate::backup::log_id(conn)?;
     if caller.role == Role::Admin {
-        return Ok((Scope::All, format!("all-{log}")));
+        let tag = if log.is_empty() {
+            "all".to_owned()
+        } else {
+            format!("all-{log}")
+        };
+        return Ok((Scope::All, tag));
     }
     let mut stmt = conn.prepare_cached(
         "SELECT g.id, g.epoch FROM server_grids g
@@ -540,7 +545,9 @@ pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), A
     )?;
     let mut grids = BTreeSet::new();
     let mut tag = Sha256::new();
-    tag.update(format!("{log};"));
+    if !log.is_empty() {
+        tag.update(format!("{log};"));
+    }
     let mut rows = stmt.query([caller.user.as_str()])?;
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;

@@ -6,7 +6,7 @@
 //! are written before the rows that name them and never change). The copy is written under a
 //! temporary name and renamed when complete.
 //!
-//! Each copy gets a new log id (see [`log_id`]). Started from a copy, the server has lost what
+//! A server started on a copy gives it a new log id (see [`log_id`]). It has lost what
 //! came after it: phones see the new id in their pull scope and pull again from the start (a
 //! cursor into the old log could skip ops the restored log numbers anew), and push again what
 //! the server no longer holds (a pull says how much of the phone's own work it has).
@@ -26,26 +26,33 @@ pub struct BackupReport {
     pub photo_files: usize,
 }
 
-/// The id of this database's op log, made on first use. Part of every pull scope tag, so a
-/// phone notices when the log it pulled from is replaced by a restored copy.
+/// The id of this database's op log: empty for the original, a new random one each time a
+/// server starts on a backup copy (see [`start_restored`]). Part of every pull scope tag, so a
+/// phone notices when the log it pulled from is replaced by a restored copy, even the same
+/// copy restored twice (and an upgrade, which keeps the original's empty id, makes no phone
+/// pull everything again).
 pub fn log_id(conn: &Connection) -> rusqlite::Result<String> {
-    let found: Option<String> = conn
+    Ok(conn
         .prepare_cached("SELECT value FROM server_meta WHERE key = 'log_id'")?
         .query_row([], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = found {
-        return Ok(id);
-    }
-    conn.execute(
-        "INSERT OR IGNORE INTO server_meta (key, value) VALUES ('log_id', ?1)",
-        [new_log_id()?],
-    )?;
-    conn.query_row(
-        "SELECT value FROM server_meta WHERE key = 'log_id'",
-        [],
-        |r| r.get(0),
-    )
+        .optional()?
+        .unwrap_or_default())
 }
+
+/// At a server's start: a database that is a fresh backup copy gets a log id of its own.
+/// Returns whether it was one.
+pub fn start_restored(conn: &Connection) -> rusqlite::Result<bool> {
+    let tx = conn.unchecked_transaction()?;
+    let restored = tx.execute("DELETE FROM server_meta WHERE key = ?1", [RESTORED])? > 0;
+    if restored {
+        set_meta(&tx, "log_id", &new_log_id()?)?;
+    }
+    tx.commit()?;
+    Ok(restored)
+}
+
+/// Marks a backup copy: the first server started on it gives it a new log id.
+const RESTORED: &str = "backup_copy";
 
 /// Eight random bytes as hex (a failing random source surfaces as an SQL value error).
 fn new_log_id() -> rusqlite::Result<String> {
@@ -87,14 +94,14 @@ pub fn backup(data: &Path, dest: &Path) -> Result<BackupReport, ServerError> {
     })
 }
 
-/// One consistent snapshot of `source` into the new file `to`, with a log id of its own and
-/// the time `at` of the backup.
+/// One consistent snapshot of `source` into the new file `to`, marked as a copy and with the
+/// time `at` of the backup.
 fn copy_database(source: &Path, to: &Path, at: &str) -> Result<(), xuncha_core::Error> {
     let conn = Connection::open(source)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
     let copy = Connection::open(to)?;
-    set_meta(&copy, "log_id", &new_log_id()?)?;
+    set_meta(&copy, RESTORED, "1")?;
     set_meta(&copy, LAST_BACKUP, at)?;
     Ok(())
 }
@@ -169,13 +176,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_log_id_is_made_once_and_kept() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    fn each_start_on_a_copy_gives_it_a_log_id_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, dest) = (dir.path().join("data"), dir.path().join("copy"));
+        std::fs::create_dir_all(&data).unwrap();
+        let live = Connection::open(db_path(&data)).unwrap();
+        live.execute_batch("CREATE TABLE server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             .unwrap();
-        let id = log_id(&conn).unwrap();
-        assert_eq!(id.len(), 16);
-        assert_eq!(log_id(&conn).unwrap(), id);
+        assert_eq!(log_id(&live).unwrap(), "", "the original's");
+        assert_eq!(last_backup_ms(&live).unwrap(), None);
+
+        let report = backup(&data, &dest).unwrap();
+        assert!(report.database_bytes > 0);
+        assert_eq!(report.photo_files, 0);
+        assert!(!db_path(&dest).with_extension("sqlite3.part").exists());
+        let taken = last_backup_ms(&live).unwrap().unwrap();
+        assert!(!start_restored(&live).unwrap(), "the original is no copy");
+        assert_eq!(log_id(&live).unwrap(), "", "and keeps its id");
+
+        // Each start on a fresh copy gives it an id of its own, once.
+        let started = |dir: &Path| {
+            let copy = Connection::open(db_path(dir)).unwrap();
+            assert_eq!(last_backup_ms(&copy).unwrap(), Some(taken));
+            assert!(start_restored(&copy).unwrap());
+            assert!(!start_restored(&copy).unwrap(), "only the first start");
+            log_id(&copy).unwrap()
+        };
+        let again = dir.path().join("again");
+        std::fs::create_dir_all(&again).unwrap();
+        std::fs::copy(db_path(&dest), db_path(&again)).unwrap();
+        let first = started(&dest);
+        assert_eq!(first.len(), 16);
+        assert_ne!(started(&again), first, "the same copy restored twice");
     }
 
     #[test]

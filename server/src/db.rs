@@ -99,8 +99,11 @@ impl Db {
         if store.user().is_none() {
             store.set_user(UserId::from(SYSTEM_USER))?;
         }
-        // Made here, before any pull can read it (see `backup::log_id`).
-        crate::backup::log_id(store.conn())?;
+        if crate::backup::start_restored(store.conn())? {
+            eprintln!(
+                "从备份恢复：手机将重新拉取并补传缺失的记录 / started on a backup copy: phones pull again and resend what it lacks"
+            );
+        }
         let now = chrono::Utc::now().timestamp_millis();
         index_new_ops(store.conn(), now)?;
         let max = max_indexed(store.conn())?;
