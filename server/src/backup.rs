@@ -81,38 +81,31 @@ pub fn backup(data: &Path, dest: &Path) -> Result<BackupReport, ServerError> {
     }
     let partial = target.with_extension("sqlite3.part");
     let _ = std::fs::remove_file(&partial);
+    let live = Connection::open(&source).map_err(xuncha_core::Error::from)?;
+    live.busy_timeout(std::time::Duration::from_secs(30))
+        .map_err(xuncha_core::Error::from)?;
     let at = chrono::Utc::now().timestamp_millis().to_string();
-    copy_database(&source, &partial, &at)?;
+    copy_database(&live, &partial, &at).map_err(xuncha_core::Error::from)?;
     std::fs::rename(&partial, &target).map_err(io_error(dest))?;
     let database_bytes = std::fs::metadata(&target).map_err(io_error(dest))?.len();
 
     let photo_files = copy_photos(&data.join("photos"), &dest.join("photos"))?;
-    record_backup(&source, &at)?;
+    // Noted once the backup is complete (shown on `/status` and in `/metrics`, to alert on
+    // when backups stop).
+    set_meta(&live, LAST_BACKUP, &at).map_err(xuncha_core::Error::from)?;
     Ok(BackupReport {
         database_bytes,
         photo_files,
     })
 }
 
-/// One consistent snapshot of `source` into the new file `to`, marked as a copy and with the
-/// time `at` of the backup.
-fn copy_database(source: &Path, to: &Path, at: &str) -> Result<(), xuncha_core::Error> {
-    let conn = Connection::open(source)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    conn.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
+/// One consistent snapshot of the `live` database into the new file `to`, marked as a copy
+/// and with the time `at` of the backup.
+fn copy_database(live: &Connection, to: &Path, at: &str) -> rusqlite::Result<()> {
+    live.execute("VACUUM INTO ?1", [to.to_string_lossy()])?;
     let copy = Connection::open(to)?;
     set_meta(&copy, RESTORED, "1")?;
-    set_meta(&copy, LAST_BACKUP, at)?;
-    Ok(())
-}
-
-/// Notes in the live database that a backup was completed at `at` (the server shows it on
-/// `/status` and in `/metrics`, to alert on when backups stop).
-fn record_backup(source: &Path, at: &str) -> Result<(), xuncha_core::Error> {
-    let conn = Connection::open(source)?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
-    set_meta(&conn, LAST_BACKUP, at)?;
-    Ok(())
+    set_meta(&copy, LAST_BACKUP, at)
 }
 
 const LAST_BACKUP: &str = "last_backup_ms";

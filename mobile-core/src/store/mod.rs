@@ -1003,14 +1003,12 @@ impl Store {
     /// Queues photos for upload again because the server lacks them; ids of the wrong shape
     /// are ignored, and photos queued already keep their place.
     pub fn requeue_photos(&mut self, sha256s: &[String]) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT OR IGNORE INTO photo_uploads (sha256, queued_ms) VALUES (?1, ?2)",
-        )?;
-        let now = self.wall.now_ms();
-        for sha in sha256s.iter().filter(|s| PhotoRef::is_photo_id(s)) {
-            stmt.execute(params![sha, now])?;
-        }
-        Ok(())
+        let ids = sha256s.iter().map(String::as_str);
+        queue_photo_ids(
+            &self.conn,
+            ids.filter(|s| PhotoRef::is_photo_id(s)),
+            self.wall.now_ms(),
+        )
     }
 
     /// How many photos wait for upload.
@@ -1137,11 +1135,21 @@ impl Store {
 
 /// Queues the photos of this device's new ops for upload.
 fn queue_photos(tx: &Connection, ops: &[Op], now_ms: i64) -> Result<()> {
+    let photos: Vec<_> = ops.iter().flat_map(|op| op.body.photos()).collect();
+    queue_photo_ids(tx, photos.iter().map(|p| p.sha256.as_str()), now_ms)
+}
+
+/// Adds photos to the upload queue; ones queued already keep their place.
+fn queue_photo_ids<'a>(
+    tx: &Connection,
+    sha256s: impl Iterator<Item = &'a str>,
+    now_ms: i64,
+) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO photo_uploads (sha256, queued_ms) VALUES (?1, ?2)",
     )?;
-    for photo in ops.iter().flat_map(|op| op.body.photos()) {
-        stmt.execute(params![photo.sha256, now_ms])?;
+    for sha in sha256s {
+        stmt.execute(params![sha, now_ms])?;
     }
     Ok(())
 }
