@@ -145,6 +145,7 @@ fn record_inspection(c: &mut Criterion) {
         StoreOptions {
             wall: clock.clone(),
             device: None,
+            ..StoreOptions::default()
         },
     )
     .unwrap();
@@ -196,6 +197,7 @@ fn due_list(c: &mut Criterion) {
         StoreOptions {
             wall: clock.clone(),
             device: None,
+            ..StoreOptions::default()
         },
     )
     .unwrap();

@@ -104,6 +104,24 @@ impl HlcClock {
             self.last = remote;
         }
     }
+
+    /// [`HlcClock::observe`], but never past `limit_ms`: a stamp from a clock far ahead (a
+    /// phone set days forward, released from quarantine) must not drag this clock with it,
+    /// or every op stamped here afterwards would be as far ahead and quarantined in turn.
+    /// Ops stamped later here may then order before that one op; that is the price of its
+    /// wrong clock, paid by it alone.
+    pub fn observe_within(&mut self, remote: Hlc, limit_ms: u64) {
+        self.observe(remote.min(Hlc::new(limit_ms, 0)));
+    }
+}
+
+/// How far ahead of the wall clock a stamp may be before it is treated as wrong: the
+/// server quarantines ops stamped further ahead, and no clock adopts a stamp beyond it.
+pub const DEFAULT_MAX_CLOCK_AHEAD_MS: i64 = 12 * 3_600_000;
+
+/// The latest stamp a clock showing `wall_ms` may adopt with `max_ahead_ms` of tolerance.
+pub fn adoption_limit(wall_ms: i64, max_ahead_ms: i64) -> u64 {
+    wall_ms.saturating_add(max_ahead_ms).max(0) as u64
 }
 
 /// The next stamp after `h`: counter + 1, carrying into the milliseconds when it is full.
@@ -192,6 +210,19 @@ mod tests {
         let remote = Hlc::new(9_000, 3);
         c.observe(remote);
         assert!(c.tick(2_000) > remote);
+    }
+
+    #[test]
+    fn a_stamp_far_ahead_is_adopted_only_up_to_the_limit() {
+        let mut c = HlcClock::default();
+        c.tick(1_000);
+        c.observe_within(Hlc::new(500_000, 7), 10_000);
+        assert_eq!(c.last(), Hlc::new(10_000, 0));
+        // Within the limit a stamp is adopted as it is.
+        c.observe_within(Hlc::new(9_000, 3), 20_000);
+        assert_eq!(c.last(), Hlc::new(10_000, 0));
+        c.observe_within(Hlc::new(15_000, 3), 20_000);
+        assert_eq!(c.last(), Hlc::new(15_000, 3));
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn replicas(skews_h: &[i64]) -> Vec<Replica> {
             let mut store = Store::open_in_memory_with(StoreOptions {
                 wall: clock.clone(),
                 device: Some(DeviceId(format!("phone-{i}"))),
+                ..StoreOptions::default()
             })
             .unwrap();
             store.set_user(UserId(format!("worker-{i}"))).unwrap();

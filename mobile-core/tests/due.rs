@@ -22,6 +22,7 @@ fn phone() -> (Store, Arc<ManualClock>) {
     let mut s = Store::open_in_memory_with(StoreOptions {
         wall: clock.clone(),
         device: Some(DeviceId::from("p")),
+        ..StoreOptions::default()
     })
     .unwrap();
     s.set_user(UserId::from("w")).unwrap();
@@ -262,6 +263,7 @@ fn the_due_list_counts_working_days_across_holidays() {
     let mut s = Store::open_in_memory_with(StoreOptions {
         wall: clock.clone(),
         device: Some(DeviceId::from("p")),
+        ..StoreOptions::default()
     })
     .unwrap();
     s.set_user(UserId::from("w")).unwrap();

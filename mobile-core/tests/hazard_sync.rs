@@ -21,6 +21,7 @@ fn phone(device: &str, user: &str, skew: i64) -> (Store, Arc<ManualClock>) {
     let mut s = Store::open_in_memory_with(StoreOptions {
         wall: clock.clone(),
         device: Some(DeviceId::from(device)),
+        ..StoreOptions::default()
     })
     .unwrap();
     s.set_user(UserId::from(user)).unwrap();

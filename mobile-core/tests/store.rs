@@ -24,6 +24,7 @@ fn store_at(clock: &Arc<ManualClock>, device: &str, user: &str) -> Store {
     let mut s = Store::open_in_memory_with(StoreOptions {
         wall: clock.clone(),
         device: Some(DeviceId::from(device)),
+        ..StoreOptions::default()
     })
     .unwrap();
     s.set_user(UserId::from(user)).unwrap();
@@ -103,6 +104,77 @@ fn premises_are_added_edited_field_by_field_and_archived() {
         s.archive_premises(&"nope".into(), true),
         Err(Error::NotFound(_))
     ));
+}
+
+#[test]
+fn a_patch_writes_only_what_the_user_changed() {
+    let mut s = phone("A");
+    let mut full = shop();
+    full.licence_no = Some("JY13101010012345".into());
+    full.gas_supplier = Some("上海燃气".into());
+    full.phone = Some("13800138000".into());
+    let p = s.add_premises(full).unwrap();
+    s.archive_premises(&p.id, true).unwrap();
+    // An app that knows fewer fields shows the record without them (they take defaults)...
+    let mut shown = shop();
+    shown.phone = Some("13800138000".into());
+    // ...meanwhile a sync changes the phone number...
+    let mut synced = s.premises(&p.id).unwrap().unwrap().fields;
+    synced.phone = Some("13900139000".into());
+    s.edit_premises(&p.id, synced).unwrap();
+    // ...and the user renames the shop.
+    let mut after = shown.clone();
+    after.name = "老王面馆（新店）".into();
+    let saved = s.patch_premises(&p.id, &shown, after).unwrap().fields;
+    assert_eq!(saved.name, "老王面馆（新店）");
+    assert!(
+        saved.archived,
+        "editing an archived shop does not restore it"
+    );
+    assert_eq!(saved.licence_no.as_deref(), Some("JY13101010012345"));
+    assert_eq!(saved.gas_supplier.as_deref(), Some("上海燃气"));
+    assert_eq!(
+        saved.phone.as_deref(),
+        Some("13900139000"),
+        "the synced change survives"
+    );
+    match &s.pending_ops(10).unwrap().last().unwrap().body {
+        xuncha_core::op::OpBody::PremisesPatch(patch) => {
+            assert_eq!(patch.fields.keys().collect::<Vec<_>>(), vec!["name"])
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_clock_far_ahead_elsewhere_does_not_move_this_one_past_the_bound() {
+    const HOUR: i64 = 3_600_000;
+    let bound = xuncha_core::clock::DEFAULT_MAX_CLOCK_AHEAD_MS;
+    let limit = Hlc::new((NOW + bound) as u64, 0);
+    // A phone three days ahead writes a shop; ours applies it (released from quarantine).
+    let mut fast = store_at(&Arc::new(ManualClock::new(NOW + 72 * HOUR)), "F", "li.na");
+    fast.add_premises(shop()).unwrap();
+    let mut s = phone("A");
+    s.apply_ops(&fast.all_ops().unwrap()).unwrap();
+    assert!(s.hlc() <= limit, "applying moved the clock to {}", s.hlc());
+    // A server carrying such a stamp, while its own wall clock is right, does not move it either.
+    s.observe_server_hlc(Hlc::new((NOW + 72 * HOUR) as u64, 5), NOW)
+        .unwrap();
+    s.observe_hlc(Hlc::new((NOW + 72 * HOUR) as u64, 5))
+        .unwrap();
+    assert!(s.hlc() <= limit, "observing moved the clock to {}", s.hlc());
+    // Our next op is stamped within the bound.
+    s.add_premises(shop()).unwrap();
+    let last = s.pending_ops(10).unwrap().pop().unwrap();
+    assert!(last.hlc.physical_ms() as i64 <= NOW + bound);
+
+    // A phone whose clock is a day behind does adopt the server's (right) clock.
+    let mut slow = store_at(&Arc::new(ManualClock::new(NOW - 24 * HOUR)), "S", "li.na");
+    slow.observe_server_hlc(Hlc::new(NOW as u64, 0), NOW)
+        .unwrap();
+    assert_eq!(slow.hlc(), Hlc::new(NOW as u64, 0));
+    slow.add_premises(shop()).unwrap();
+    assert!(slow.pending_ops(1).unwrap()[0].hlc > Hlc::new(NOW as u64, 0));
 }
 
 #[test]
@@ -531,6 +603,7 @@ fn a_file_store_keeps_everything_across_reopen_and_its_clock_never_goes_back() {
     let opts = || StoreOptions {
         wall: clock.clone(),
         device: Some(DeviceId::from("A")),
+        ..StoreOptions::default()
     };
     let (digest, last) = {
         let mut s = Store::open_with(&path, opts()).unwrap();
@@ -665,6 +738,7 @@ fn a_read_only_store_sees_what_the_writer_committed_and_changes_nothing() {
         StoreOptions {
             wall: clock.clone(),
             device: Some(DeviceId::from("server")),
+            ..StoreOptions::default()
         },
     )
     .unwrap();

@@ -94,6 +94,12 @@ impl Db {
     }
 
     fn setup(mut store: Store, path: Option<PathBuf>) -> Result<Db, xuncha_core::Error> {
+        // A push is answered once it is committed, and the phone then forgets it may have to
+        // send it again: the commit must survive a power loss, so the log is synced at each
+        // commit (group commit shares one sync among the pushes that arrived together). Phones
+        // keep NORMAL: what an OS crash loses there was not acknowledged, or is still on the
+        // server.
+        store.conn().pragma_update(None, "synchronous", "FULL")?;
         migrate(store.conn())?;
         // Ops the server writes itself (escalations, later dashboard actions) are authored so.
         if store.user().is_none() {

@@ -170,6 +170,7 @@ pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerEr
         StoreOptions {
             wall: clock.clone(),
             device: Some(DeviceId::from("demo-phone")),
+            ..StoreOptions::default()
         },
     )?;
     store.set_user(UserId::from("demo.worker"))?;

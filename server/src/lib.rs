@@ -158,6 +158,11 @@ impl AppState {
 
     /// Wraps an open database and photo store.
     pub fn new(db: Db, photos: photos::Photos, config: Config) -> AppState {
+        let bound = config.max_clock_ahead_ms;
+        let _ = db.write(|store| {
+            store.set_max_clock_ahead_ms(bound);
+            Ok(())
+        });
         AppState {
             photos: Arc::new(photos),
             map_index: Arc::default(),
@@ -258,13 +263,18 @@ impl AppState {
         chrono::Utc::now().timestamp_millis()
     }
 
-    /// Takes in an HLC and returns the server's current one (never behind its wall clock).
+    /// Takes in an HLC and returns the server's current one (never behind its wall clock,
+    /// never further ahead of it than the quarantine bound: one released op from a phone days
+    /// ahead must not move every phone's clock that far).
     pub fn observe_hlc(&self, seen: Hlc) -> Hlc {
-        let wall = Hlc::new(self.now_ms().max(0) as u64, 0);
-        let prev = self
-            .hlc
-            .fetch_max(seen.max(wall).as_u64(), Ordering::AcqRel);
-        Hlc::from_u64(prev.max(seen.as_u64()).max(wall.as_u64()))
+        let now = self.now_ms();
+        let wall = Hlc::new(now.max(0) as u64, 0);
+        let limit = xuncha_core::clock::adoption_limit(now, self.config.max_clock_ahead_ms);
+        let limit = Hlc::new(limit, 0);
+        let seen = seen.min(limit).max(wall);
+        let prev = self.hlc.fetch_max(seen.as_u64(), Ordering::AcqRel);
+        // A stamp kept from before the bound was lowered is not handed on either.
+        Hlc::from_u64(prev.max(seen.as_u64())).min(limit.max(wall))
     }
 }
 

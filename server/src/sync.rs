@@ -121,6 +121,9 @@ pub fn push_batch(
 
     let conn = store.conn();
     let quarantined_max = quarantined_max_seq(conn, caller)?;
+    let held_before: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM server_quarantine WHERE device_id = ?1")?
+        .query_row([caller.device.as_str()], |r| r.get(0))?;
     let stored_max = store.max_seq(&caller.device)?.max(quarantined_max);
     let first_new = ops.iter().position(|op| op.seq > stored_max);
     if let Some(i) = first_new
@@ -248,6 +251,7 @@ pub fn push_batch(
             duplicates: report.duplicates + quarantined_copies,
             deferred: report.deferred,
             quarantined: quarantine_rows.len(),
+            held: held_before as usize + quarantine_rows.len(),
             server_hlc: store.hlc(),
             server_time_ms: now_ms,
         },

@@ -729,6 +729,7 @@ async fn ops_from_a_clock_far_ahead_wait_in_quarantine() {
     let mut ahead = Store::open_in_memory_with(StoreOptions {
         wall: Arc::new(ManualClock::new(now_ms() + 2 * day)),
         device: Some(DeviceId::from("phone-w1")),
+        ..StoreOptions::default()
     })
     .unwrap();
     ahead.set_user(UserId::from("w1")).unwrap();
@@ -750,8 +751,14 @@ async fn ops_from_a_clock_far_ahead_wait_in_quarantine() {
         (Some(1), Some(0))
     );
     assert_eq!(ack["acked_seq"], later[0].seq);
-    // A replay is a duplicate, not a second copy.
-    assert_eq!(push(&s, &s.w1, &later).await.1["duplicates"], 1);
+    assert_eq!(ack["held"], 1);
+    // A replay is a duplicate, not a second copy, and the answer still says the op is held
+    // (the first answer may have been lost: the phone must still learn its clock is wrong).
+    let replay = push(&s, &s.w1, &later).await.1;
+    assert_eq!(
+        (replay["duplicates"].as_u64(), replay["held"].as_u64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(
         pull(&s, &s.w1b, 0).await.1["ops"].as_array().unwrap().len(),
         first.len()
@@ -792,6 +799,81 @@ async fn ops_from_a_clock_far_ahead_wait_in_quarantine() {
     let got: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
     assert_eq!(got.len(), first.len() + 1);
     assert_eq!(got.last(), later.last());
+}
+
+#[tokio::test]
+async fn releasing_a_clock_days_ahead_does_not_drag_everyone_elses_clock() {
+    let s = server(); // quarantine bound: 1 h
+    let hour = 3_600_000;
+    let mut fast = phone("phone-w1", "w1", now_ms() + 72 * hour);
+    shop_with_inspection(&mut fast, "g1");
+    let ops = fast.pending_ops(1000).unwrap();
+    let (code, ack) = push(&s, &s.w1, &ops).await;
+    assert_eq!(
+        (code, ack["quarantined"].as_u64()),
+        (StatusCode::OK, Some(2))
+    );
+    let (code, _) = send(
+        &s,
+        "POST",
+        "/v1/admin/quarantine/release",
+        Some(&s.admin),
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+
+    // Every answer now carries a clock at most the bound ahead of the server's wall clock.
+    let within = |hlc: &Value| {
+        let h: Hlc = serde_json::from_value(hlc.clone()).unwrap();
+        h.physical_ms() as i64 <= now_ms() + hour
+    };
+    let (_, page) = pull(&s, &s.w2, 0).await;
+    assert!(within(&page["server_hlc"]), "pull: {}", page["server_hlc"]);
+    let (_, ack) = push(&s, &s.w1, &[]).await;
+    assert!(within(&ack["server_hlc"]), "push: {}", ack["server_hlc"]);
+    // Even the server's own writes (a dashboard action, a job) are stamped within the bound.
+    let own = s.state.db().write(|store| Ok(store.hlc())).unwrap();
+    assert!(
+        own.physical_ms() as i64 <= now_ms() + hour,
+        "store clock {own}"
+    );
+
+    // A phone with a right clock takes the answer in and its next ops are not held.
+    let mut other = phone("phone-w2", "w2", now_ms());
+    let page_ops: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
+    other.apply_ops(&page_ops).unwrap();
+    let server_hlc: Hlc = serde_json::from_value(page["server_hlc"].clone()).unwrap();
+    other
+        .observe_server_hlc(server_hlc, page["server_time_ms"].as_i64().unwrap())
+        .unwrap();
+    shop_with_inspection(&mut other, "g2");
+    let (code, ack) = push(&s, &s.w2, &other.pending_ops(1000).unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    assert_eq!(
+        (ack["applied"].as_u64(), ack["quarantined"].as_u64()),
+        (Some(2), Some(0)),
+        "the other phone's ops are not quarantined: {ack}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_syncs_each_commit_to_disk() {
+    let s = server();
+    let mode: i64 = s
+        .state
+        .db()
+        .write(|store| {
+            Ok(store
+                .conn()
+                .pragma_query_value(None, "synchronous", |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(
+        mode, 2,
+        "synchronous=FULL: an acknowledged push survives a power loss"
+    );
 }
 
 #[tokio::test]

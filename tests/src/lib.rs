@@ -125,6 +125,7 @@ impl Phone {
             StoreOptions {
                 wall: clock.clone(),
                 device: Some(DeviceId::from(name)),
+                ..StoreOptions::default()
             },
         )
         .expect("phone store opens");

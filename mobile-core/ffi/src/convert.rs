@@ -122,6 +122,8 @@ pub struct PremisesFields {
     pub grid_id: Option<String>,
     /// 统一社会信用代码.
     pub credit_code: Option<String>,
+    /// Business licence number (营业执照号), where there is no credit code.
+    pub licence_no: Option<String>,
     /// 负责人.
     pub contact_person: Option<String>,
     /// 联系电话.
@@ -132,6 +134,8 @@ pub struct PremisesFields {
     pub floor_area_m2: Option<f64>,
     /// Most people present at once.
     pub max_occupants: Option<u32>,
+    /// Gas supplier (燃气供应单位).
+    pub gas_supplier: Option<String>,
     /// People sleep on site.
     pub sleeps_on_site: bool,
     /// Latitude (WGS-84).
@@ -146,6 +150,8 @@ impl PremisesFields {
         f.gas_use = self.gas_use.into_core();
         f.grid_id = self.grid_id;
         f.credit_code = self.credit_code;
+        f.licence_no = self.licence_no;
+        f.gas_supplier = self.gas_supplier;
         f.contact_person = self.contact_person;
         f.phone = self.phone;
         f.storeys = self.storeys;
@@ -167,6 +173,8 @@ impl PremisesFields {
             gas_use: GasUse::from_core(f.gas_use),
             grid_id: f.grid_id.clone(),
             credit_code: f.credit_code.clone(),
+            licence_no: f.licence_no.clone(),
+            gas_supplier: f.gas_supplier.clone(),
             contact_person: f.contact_person.clone(),
             phone: f.phone.clone(),
             storeys: f.storeys,

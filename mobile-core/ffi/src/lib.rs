@@ -187,11 +187,18 @@ impl Phone {
         Ok(Premises::from_core(p))
     }
 
-    /// Changes premises (every field given; unchanged ones are not sent).
-    pub fn edit_premises(&self, id: String, fields: PremisesFields) -> Result<Premises> {
-        let p = self
-            .store()
-            .edit_premises(&PremisesId(id), fields.into_core())?;
+    /// Saves what the user changed on a premises: `before` is the record as the app showed
+    /// it, `after` as the user left it. Only the fields that differ are written; every other
+    /// field keeps what it holds (set meanwhile by a sync, the dashboard or an import).
+    pub fn edit_premises(
+        &self,
+        id: String,
+        before: PremisesFields,
+        after: PremisesFields,
+    ) -> Result<Premises> {
+        let p =
+            self.store()
+                .patch_premises(&PremisesId(id), &before.into_core(), after.into_core())?;
         Ok(Premises::from_core(p))
     }
 

@@ -2,6 +2,7 @@
 server on loopback. Run by scripts/ffi-test (which builds the library, generates the bindings
 and points XUNCHA_SERVER_BIN at the server binary)."""
 
+import copy
 import json
 import os
 import subprocess
@@ -54,8 +55,9 @@ class Server:
 def shop(name, grid="g1"):
     return x.PremisesFields(
         name=name, address="幸福路 8 号", kind=x.PremisesKind.CATERING, gas_use=x.GasUse.NONE,
-        grid_id=grid, credit_code=None, contact_person="王伟", phone=None, storeys=1,
-        floor_area_m2=80.0, max_occupants=20, sleeps_on_site=False, lat=31.23, lon=121.47)
+        grid_id=grid, credit_code=None, licence_no=None, contact_person="王伟", phone=None, storeys=1,
+        floor_area_m2=80.0, max_occupants=20, gas_supplier=None, sleeps_on_site=False,
+        lat=31.23, lon=121.47)
 
 
 def exits_answers(lighting_works):
@@ -205,6 +207,22 @@ class PhoneWorkflow(unittest.TestCase):
         self.assertEqual(b.photo_path(sha, False), full)
         with self.assertRaises(x.XunchaError.Invalid):
             b.fetch_photo("../../etc/passwd", False)
+
+    def test_an_edit_writes_only_the_fields_changed(self):
+        phone = self.phone("edit", "w1")
+        fields = shop("老王面馆")
+        fields.licence_no = "JY13101010012345"
+        fields.gas_supplier = "上海燃气"
+        p = phone.add_premises(fields)
+        phone.archive_premises(p.id, True)
+        shown = [q for q in phone.list_premises(True) if q.id == p.id][0].fields
+        after = copy.copy(shown)
+        after.name = "老王面馆（新店）"
+        saved = phone.edit_premises(p.id, shown, after)
+        self.assertEqual(saved.fields.name, "老王面馆（新店）")
+        self.assertTrue(saved.archived, "editing an archived shop does not restore it")
+        self.assertEqual(saved.fields.licence_no, "JY13101010012345")
+        self.assertEqual(saved.fields.gas_supplier, "上海燃气")
 
     def test_errors_arrive_as_exceptions_with_their_message(self):
         a = self.phone("errors", "w1")

@@ -34,7 +34,9 @@ use apply::{DeviceNumbers, apply_batch, apply_deferred, load_hazard_events};
 
 use crate::calendar::WorkCalendar;
 use crate::checklist::{Catalog, ChecklistKind, evaluate};
-use crate::clock::{Hlc, HlcClock, SystemClock, WallClock, china_date};
+use crate::clock::{
+    DEFAULT_MAX_CLOCK_AHEAD_MS, Hlc, HlcClock, SystemClock, WallClock, adoption_limit, china_date,
+};
 use crate::due::{self, Cadence, DueItem, HazardFacts, PremisesFacts};
 use crate::error::{Error, Result};
 use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
@@ -52,6 +54,9 @@ pub struct StoreOptions {
     pub wall: Arc<dyn WallClock>,
     /// Device id to use when the database is new; a random one when `None`.
     pub device: Option<DeviceId>,
+    /// How far ahead of this replica's wall clock (or the server's, when it says) a stamp
+    /// seen from elsewhere may move its HLC (see [`HlcClock::observe_within`]).
+    pub max_clock_ahead_ms: i64,
 }
 
 impl Default for StoreOptions {
@@ -59,6 +64,7 @@ impl Default for StoreOptions {
         StoreOptions {
             wall: Arc::new(SystemClock),
             device: None,
+            max_clock_ahead_ms: DEFAULT_MAX_CLOCK_AHEAD_MS,
         }
     }
 }
@@ -122,6 +128,8 @@ pub struct Store {
     user: Option<UserId>,
     clock: HlcClock,
     wall: Arc<dyn WallClock>,
+    /// See [`StoreOptions::max_clock_ahead_ms`].
+    max_clock_ahead_ms: i64,
     devices: DeviceNumbers,
     catalog: &'static Catalog,
     /// Working days: the server's calendar once synced, else the one built in.
@@ -176,6 +184,7 @@ impl Store {
             .map(Hlc::from_u64)
             .unwrap_or_default();
         let mut store = Self::assemble(conn, device, user, HlcClock::resume(last), options.wall)?;
+        store.max_clock_ahead_ms = options.max_clock_ahead_ms;
         // Ops kept from a newer version may be understood now (after an app upgrade).
         store.in_tx(apply_deferred)?;
         Ok(store)
@@ -213,6 +222,7 @@ impl Store {
             user,
             clock,
             wall,
+            max_clock_ahead_ms: DEFAULT_MAX_CLOCK_AHEAD_MS,
             devices: DeviceNumbers::default(),
             catalog: Catalog::builtin(),
             calendar: WorkCalendar::builtin().clone(),
@@ -257,6 +267,16 @@ impl Store {
     /// The checklists this store evaluates with.
     pub fn catalog(&self) -> &'static Catalog {
         self.catalog
+    }
+
+    /// Changes the tolerance of [`StoreOptions::max_clock_ahead_ms`] (a server's setting).
+    pub fn set_max_clock_ahead_ms(&mut self, ms: i64) {
+        self.max_clock_ahead_ms = ms;
+    }
+
+    /// The wall time this replica's clock shows (ms since the epoch).
+    pub fn now_ms(&self) -> i64 {
+        self.wall.now_ms()
     }
 
     /// The current HLC (the newest stamp issued or seen).
@@ -359,9 +379,10 @@ impl Store {
         extra: impl FnOnce(&Connection, &NewRows) -> Result<T>,
     ) -> Result<(ApplyReport, T)> {
         let mut clock = self.clock;
+        let limit = self.adoption_limit(None);
         let out = self.in_tx(|tx, devices| {
             let (report, max_hlc, new_rows) = apply_batch(tx, devices, ops)?;
-            clock.observe(max_hlc);
+            clock.observe_within(max_hlc, limit);
             set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
             let extra = extra(tx, &new_rows)?;
             Ok((report, extra))
@@ -389,10 +410,34 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Takes in the server's clock so local ops order after what it has seen.
+    /// Takes in another replica's clock so local ops order after what it has seen; a stamp
+    /// beyond this replica's wall clock plus the tolerance is taken only up to that point.
     pub fn observe_hlc(&mut self, remote: Hlc) -> Result<()> {
-        self.clock.observe(remote);
+        self.observe_hlc_within(remote, None)
+    }
+
+    /// Takes in the server's clock along with the server's wall time: a phone whose own clock
+    /// is behind adopts the server's stamp (so its ops order after what the server has
+    /// seen), but no stamp far ahead of both clocks, even from a server that carries one.
+    pub fn observe_server_hlc(&mut self, remote: Hlc, server_time_ms: i64) -> Result<()> {
+        self.observe_hlc_within(remote, Some(server_time_ms))
+    }
+
+    fn observe_hlc_within(&mut self, remote: Hlc, other_wall_ms: Option<i64>) -> Result<()> {
+        let before = self.clock.last();
+        self.clock
+            .observe_within(remote, self.adoption_limit(other_wall_ms));
+        if self.clock.last() == before {
+            return Ok(());
+        }
         set_meta(&self.conn, "hlc", &self.clock.last().as_u64().to_string())
+    }
+
+    /// The latest stamp this replica adopts from elsewhere: its wall clock (or `other_wall_ms`
+    /// when later) plus the tolerance.
+    fn adoption_limit(&self, other_wall_ms: Option<i64>) -> u64 {
+        let wall = self.wall.now_ms().max(other_wall_ms.unwrap_or(i64::MIN));
+        adoption_limit(wall, self.max_clock_ahead_ms)
     }
 
     // ---- premises ----
@@ -409,18 +454,43 @@ impl Store {
         Ok(Premises { id, fields })
     }
 
-    /// Saves an edited premises record; only the fields that changed become writes, so
-    /// concurrent edits of other fields survive. Returns the merged record.
+    /// Saves an edited premises record; only the fields that differ from what the replica
+    /// holds now become writes, so concurrent edits of other fields survive. Returns the
+    /// merged record. An app that shows a record and saves it later should use
+    /// [`Store::patch_premises`], which compares with what the user saw.
     pub fn edit_premises(&mut self, id: &PremisesId, fields: PremisesFields) -> Result<Premises> {
-        fields.validate()?;
         let current = self.premises_registers(id)?;
-        if current.is_empty() {
+        self.write_changed_fields(id, &current, fields)
+    }
+
+    /// Saves what the user changed: the fields that differ between `before` (the record as
+    /// the app showed it) and `after` (as the user left it) become writes, and no other.
+    /// Fields the app does not show (it passes them through as it got them, or leaves them at
+    /// their defaults in both) keep what they hold, and so do fields a sync changed while the
+    /// user was editing.
+    pub fn patch_premises(
+        &mut self,
+        id: &PremisesId,
+        before: &PremisesFields,
+        after: PremisesFields,
+    ) -> Result<Premises> {
+        self.write_changed_fields(id, &before.to_registers(), after)
+    }
+
+    fn write_changed_fields(
+        &mut self,
+        id: &PremisesId,
+        base: &Map<String, Value>,
+        fields: PremisesFields,
+    ) -> Result<Premises> {
+        fields.validate()?;
+        if self.premises_registers(id)?.is_empty() {
             return Err(Error::NotFound(format!("premises {id}")));
         }
         let changed: Map<String, Value> = fields
             .to_registers()
             .into_iter()
-            .filter(|(k, v)| current.get(k) != Some(v))
+            .filter(|(k, v)| base.get(k) != Some(v))
             .collect();
         if !changed.is_empty() {
             self.commit_local(vec![OpBody::PremisesPatch(PremisesPatch {
@@ -1090,16 +1160,22 @@ impl Store {
     }
 
     /// A digest of the replica's state: equal digests mean equal premises, inspections,
-    /// hazards and kept-but-unapplied ops.
+    /// hazards and kept-but-unapplied ops. Op payloads are fed as the values they hold (parsed
+    /// and encoded again), not as stored text, so two replicas holding one op in two spellings
+    /// (its author's and a re-encoding, e.g. an op of a newer app) agree.
     pub fn digest(&self) -> Result<String> {
         let mut h = Sha256::new();
-        let mut feed = |sql: &str| -> Result<()> {
+        let mut feed = |sql: &str, payload_col: Option<usize>| -> Result<()> {
             let mut stmt = self.conn.prepare(sql)?;
             let cols = stmt.column_count();
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 for i in 0..cols {
                     match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Text(t) if payload_col == Some(i) => {
+                            let value: Value = serde_json::from_slice(t)?;
+                            h.update(serde_json::to_vec(&value)?);
+                        }
                         rusqlite::types::ValueRef::Text(t) => h.update(t),
                         rusqlite::types::ValueRef::Integer(n) => h.update(n.to_le_bytes()),
                         rusqlite::types::ValueRef::Null => h.update([0xff]),
@@ -1112,12 +1188,19 @@ impl Store {
             h.update([b'|']);
             Ok(())
         };
-        feed("SELECT premises_id, field, value FROM premises_fields ORDER BY premises_id, field")?;
-        feed("SELECT i.id, o.data FROM inspections i JOIN ops o ON o.id = i.op_id ORDER BY i.id")?;
-        feed("SELECT id, state FROM hazards ORDER BY id")?;
+        feed(
+            "SELECT premises_id, field, value FROM premises_fields ORDER BY premises_id, field",
+            None,
+        )?;
+        feed(
+            "SELECT i.id, o.data FROM inspections i JOIN ops o ON o.id = i.op_id ORDER BY i.id",
+            Some(1),
+        )?;
+        feed("SELECT id, state FROM hazards ORDER BY id", None)?;
         feed(
             "SELECT d.device_id, o.seq, o.data FROM ops o JOIN devices d USING (device_no)
              WHERE o.applied = 0 ORDER BY d.device_id, o.seq",
+            Some(2),
         )?;
         Ok(hex::encode(h.finalize()))
     }

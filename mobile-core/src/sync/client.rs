@@ -102,7 +102,8 @@ pub struct SyncProgress {
 pub struct SyncReport {
     /// Ops acknowledged by the server.
     pub pushed: u64,
-    /// Of those, how many the server quarantined (clock too far ahead).
+    /// How many of this device's ops the server holds back in quarantine after this sync
+    /// (their clock was too far ahead), however many syncs ago they were sent.
     pub quarantined: u64,
     /// Ops received.
     pub pulled: u64,
@@ -235,7 +236,7 @@ impl SyncClient {
                 return Ok(());
             };
             let body = gzip_json(&PushRequest { ops })?;
-            let sent = std::time::SystemTime::now();
+            let sent = store.with_store(|s| Ok(s.now_ms()))?;
             let answer: Result<PushResponse> = self.push(token, &body, &mut report.retries);
             let answer = match answer {
                 Ok(a) => a,
@@ -258,12 +259,12 @@ impl SyncClient {
             let before = store.with_store(|s| {
                 let before = s.acked_seq()?;
                 s.mark_acked(answer.acked_seq)?;
-                s.observe_hlc(answer.server_hlc)?;
+                s.observe_server_hlc(answer.server_hlc, answer.server_time_ms)?;
                 Ok(before)
             })?;
             report.pushed += answer.acked_seq.saturating_sub(before);
-            report.quarantined += answer.quarantined as u64;
-            report.server_clock_offset_ms = clock_offset(sent, answer.server_time_ms);
+            report.quarantined = answer.held.max(answer.quarantined) as u64;
+            report.server_clock_offset_ms = answer.server_time_ms - sent;
             state.pushed = report.pushed;
             progress(state);
         }
@@ -479,7 +480,7 @@ fn apply_pages(
                 set_meta(tx, CURSOR_KEY, &next)?;
                 set_meta(tx, SCOPE_KEY, &page.scope)
             })?;
-            s.observe_hlc(page.server_hlc)?;
+            s.observe_server_hlc(page.server_hlc, page.server_time_ms)?;
             Ok(applied)
         })?;
         report.pulled += page.ops.len() as u64;
@@ -547,13 +548,6 @@ fn gzip_json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     enc.write_all(&json)
         .and_then(|()| enc.finish())
         .map_err(|e| Error::Network(format!("compressing the request failed: {e}")))
-}
-
-fn clock_offset(sent: std::time::SystemTime, server_ms: i64) -> i64 {
-    let local_ms = sent
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    server_ms - local_ms
 }
 
 /// How a sync reaches the store: taken for each piece of local work, released while waiting

@@ -122,6 +122,11 @@ pub struct PushResponse {
     pub deferred: usize,
     /// New ops stored but held back because their clock is too far ahead of the server's.
     pub quarantined: usize,
+    /// How many of this device's ops the server holds back now, whether sent in this push or
+    /// before (a replay of a push whose answer was lost counts them as duplicates above, but
+    /// they are still held): the phone tells the worker their clock is wrong while it is not 0.
+    #[serde(default)]
+    pub held: usize,
     /// Server clock.
     pub server_hlc: Hlc,
     /// Server wall time (ms since the epoch), so a phone can tell its clock is wrong.

@@ -99,6 +99,7 @@ pub fn phone(device: &str, user: &str, at_ms: i64) -> Store {
     let mut s = Store::open_in_memory_with(StoreOptions {
         wall: Arc::new(ManualClock::new(at_ms)),
         device: Some(DeviceId::from(device)),
+        ..StoreOptions::default()
     })
     .unwrap();
     s.set_user(UserId::from(user)).unwrap();
