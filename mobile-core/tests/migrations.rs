@@ -24,6 +24,10 @@ const RELEASED: &[(&str, &str)] = &[
         "0003_photo_uploads.sql",
         "14ed9efe23d1cd74f7a8d980b1fb0f15821bf11ad4e51e8fdac296220e67afc9",
     ),
+    (
+        "0004_set_aside.sql",
+        "5cc3fd3d1306eda14b80940759941346707df800d4675df4ea8d7ecfc6dedcf2",
+    ),
 ];
 
 fn schema_of(path: &std::path::Path) -> (i64, Vec<(String, String, Option<String>)>) {

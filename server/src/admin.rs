@@ -30,6 +30,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin/cadence", put(put_cadence))
         .route("/v1/admin/quarantine", get(quarantine))
         .route("/v1/admin/quarantine/release", post(release))
+        .route("/v1/admin/set-aside", get(set_aside))
+        .route("/v1/admin/set-aside/retry", post(retry_set_aside))
 }
 
 pub(crate) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
@@ -325,6 +327,51 @@ async fn quarantine(
             Ok(Json(json!({ "ops": rows })))
         })
         .await
+}
+
+/// Ops set aside: refused for their author (the shop had left the author's grids, say),
+/// kept but applied nowhere, with the reason.
+async fn set_aside(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .read_store(|store| {
+            let rows: Vec<Value> = store
+                .set_aside_ops()?
+                .into_iter()
+                .take(1000)
+                .map(|(op, why)| {
+                    json!({
+                        "device": op.device,
+                        "seq": op.seq,
+                        "author": op.author,
+                        "type": op.body.kind(),
+                        "wall_ms": op.wall_ms,
+                        "code": why.code,
+                        "message": why.message,
+                        "message_en": why.message_en,
+                        "op": op,
+                    })
+                })
+                .collect();
+            Ok(Json(json!({ "ops": rows })))
+        })
+        .await
+}
+
+/// Checks the ops set aside again with their authors' rights as they are now and lets through
+/// the ones now allowed.
+async fn retry_set_aside(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    let now = state.now_ms();
+    let (through, still) = state
+        .write(move |store| sync::retry_set_aside(store, now))
+        .await?;
+    Ok(Json(
+        json!({ "let_through": through, "still_set_aside": still }),
+    ))
 }
 
 /// Applies every quarantined op now (after an admin has reviewed them).

@@ -334,7 +334,8 @@ pub(crate) fn index_new_ops(conn: &Connection, received_ms: i64) -> rusqlite::Re
                        (SELECT h.premises_id FROM hazards h WHERE h.id = json_extract(o.data, '$.hazard_id'))
                    ELSE json_extract(o.data, '$.premises_id') END AS premises_id
                FROM ops o
-               WHERE o.id > (SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope)) t",
+               WHERE o.id > (SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope)
+                 AND o.applied <> 2) t",
     )?
     .execute([received_ms])?;
     if added > 0 {

@@ -40,7 +40,8 @@ use axum::{Json, Router};
 use xuncha_core::clock::Hlc;
 use xuncha_core::location::GridArea;
 use xuncha_core::sync::{
-    ENROLL_PATH, EnrollRequest, EnrollResponse, PULL_PATH, PUSH_PATH, REFERENCE_PATH, ReferenceData,
+    ENROLL_PATH, EnrollRequest, EnrollResponse, OWN_PATH, PULL_PATH, PUSH_PATH, REFERENCE_PATH,
+    ReferenceData,
 };
 
 use crate::accounts::{Caller, Scope};
@@ -452,6 +453,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me", get(me))
         .route(PUSH_PATH, post(sync::push))
         .route(PULL_PATH, get(sync::pull))
+        .route(OWN_PATH, get(sync::own))
         .route(REFERENCE_PATH, get(reference))
         .route("/v1/overdue", get(overdue::overdue))
         .route("/v1/feeds/{user}/{file}", get(ical::feed))

@@ -20,11 +20,12 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use xuncha_core::clock::Hlc;
 use xuncha_core::hazard::HazardAction;
-use xuncha_core::model::{HazardId, PremisesId};
-use xuncha_core::op::{Op, OpBody};
-use xuncha_core::store::Store;
+use xuncha_core::model::{DeviceId, HazardId, PremisesId};
+use xuncha_core::op::{Op, OpBody, OpKey};
+use xuncha_core::store::{Aside, Store};
 use xuncha_core::sync::{
-    DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PullResponse, PushRequest, PushResponse, RawOp, Role,
+    DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, OwnOpsResponse, PullResponse, PushRequest, PushResponse,
+    RawOp, Role, SetAside,
 };
 
 use crate::accounts::{Caller, Scope, scope_of};
@@ -52,7 +53,7 @@ pub async fn push(
     let now = state.now_ms();
     let (outcome, request) = state
         .write_grouped(move |store| {
-            let outcome = push_batch(store, &caller, &request.ops, now, bound)?;
+            let outcome = push_batch(store, &caller, &request.ops, request.pulled_to, now, bound)?;
             // Freed after the writer is released, not while others wait for it, and off the
             // async runtime (a thousand ops take a fraction of a millisecond to free).
             Ok((outcome, request))
@@ -72,10 +73,12 @@ pub async fn push(
 }
 
 /// Checks and stores one pushed batch (see the module docs). Blocking.
+/// `pulled_to`: the phone's pull cursor, as [`PushRequest::pulled_to`].
 pub fn push_batch(
     store: &mut Store,
     caller: &Caller,
     ops: &[Op],
+    pulled_to: Option<u64>,
     now_ms: i64,
     max_ahead_ms: i64,
 ) -> Result<PushOutcome, ApiError> {
@@ -159,58 +162,80 @@ pub fn push_batch(
 
     let (scope, _) = scope_of(conn, caller)?;
     let mut rights = Rights::new(conn, &scope, caller.role);
+    rights.known_to = Some((caller.device.clone(), pulled_to.unwrap_or(0)));
     rights.prefetch(new)?;
-    let scopes: Vec<(Option<PremisesId>, Option<String>)> = new
-        .iter()
-        .map(|op| rights.check(op))
-        .collect::<Result<_, _>>()?;
+    // What becomes of each new op: applied (with the scope it is filed under), held in
+    // quarantine, or set aside because its author may not make it. A refusal sets the op
+    // aside instead of refusing the push, so one op never blocks the device's later work.
+    let mut fates: Vec<Fate> = Vec::with_capacity(new.len());
+    // Once one op of a device waits in quarantine, its later ops wait too (seq order).
+    let mut waiting = quarantined_max > 0;
+    for op in new {
+        fates.push(match rights.check(op) {
+            Ok(scope) => {
+                waiting =
+                    waiting || op.hlc.physical_ms() as i64 > now_ms.saturating_add(max_ahead_ms);
+                if waiting {
+                    Fate::Hold
+                } else {
+                    Fate::Apply(scope)
+                }
+            }
+            Err(e) if e.status.is_client_error() => Fate::Aside(SetAside {
+                seq: op.seq,
+                code: e.code.to_owned(),
+                message: e.zh,
+                message_en: e.en,
+            }),
+            Err(e) => return Err(e),
+        });
+    }
     let moved_into = std::mem::take(&mut rights.moved_into);
 
-    // Once one op of a device waits in quarantine, its later ops wait too (seq order).
+    // What the store takes: the old copies not in quarantine, then the new ops not held back,
+    // applied or set aside. Usually that is the whole batch, taken without a copy.
     let mut quarantine: Vec<&Op> = Vec::new();
-    let mut applied_scopes: Vec<&(Option<PremisesId>, Option<String>)> = Vec::new();
+    let mut row_scopes: Vec<Option<&OpScope>> = vec![None; old_to_apply.len()];
+    let mut aside = Aside::new();
+    let mut taken: Vec<&Op> = old_to_apply;
     // Photos the applied ops refer to, by premises: who may upload and see them.
     let mut photo_refs: Vec<(String, PremisesId)> = Vec::new();
-    let mut waiting = quarantined_max > 0;
-    for (op, scope) in new.iter().zip(&scopes) {
-        waiting = waiting || op.hlc.physical_ms() as i64 > now_ms.saturating_add(max_ahead_ms);
-        if waiting {
-            quarantine.push(op);
-        } else {
-            applied_scopes.push(scope);
-            if let Some(premises) = &scope.0 {
-                photo_refs.extend(
-                    op.body
-                        .photos()
-                        .into_iter()
-                        .map(|p| (p.sha256.clone(), premises.clone())),
-                );
+    for (op, fate) in new.iter().zip(&fates) {
+        match fate {
+            Fate::Apply(scope) => {
+                if let Some(premises) = &scope.0 {
+                    photo_refs.extend(
+                        op.body
+                            .photos()
+                            .into_iter()
+                            .map(|p| (p.sha256.clone(), premises.clone())),
+                    );
+                }
+                row_scopes.push(Some(scope));
+                taken.push(op);
             }
+            Fate::Aside(why) => {
+                aside.insert(taken.len(), why);
+                row_scopes.push(None);
+                taken.push(op);
+            }
+            Fate::Hold => quarantine.push(op),
         }
     }
-
-    // What the store applies: the old copies not in quarantine, then the new ops before the
-    // first one held back. Usually that is a prefix of the batch, applied without a copy.
-    let applied_len = old.len() + applied_scopes.len();
-    let to_apply: std::borrow::Cow<'_, [Op]> = if old_to_apply.len() == old.len() {
-        std::borrow::Cow::Borrowed(&ops[..applied_len])
+    let to_apply: std::borrow::Cow<'_, [Op]> = if taken.len() == ops.len() {
+        std::borrow::Cow::Borrowed(ops)
     } else {
-        let applied_new = &new[..applied_scopes.len()];
-        std::borrow::Cow::Owned(
-            old_to_apply
-                .into_iter()
-                .chain(applied_new)
-                .cloned()
-                .collect(),
-        )
+        std::borrow::Cow::Owned(taken.into_iter().cloned().collect())
     };
     let quarantine_rows: Vec<(u64, Hlc, String)> = quarantine
         .iter()
         .map(|op| Ok((op.seq, op.hlc, op_json(op)?)))
         .collect::<Result<_, ApiError>>()?;
-    // The applied new ops follow the old copies in `to_apply`.
-    let old_applied = to_apply.len() - applied_scopes.len();
-    let (report, ()) = store.apply_ops_with(&to_apply, |tx, new_rows| {
+    let (first, last) = (
+        ops.first().map_or(0, |op| op.seq),
+        ops.last().map_or(0, |op| op.seq),
+    );
+    let (report, set_aside) = store.apply_ops_setting_aside(&to_apply, &aside, |tx, new_rows| {
         let mut insert = tx.prepare_cached(
             "INSERT INTO server_quarantine (device_id, seq, hlc, received_ms, op) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -223,7 +248,7 @@ pub fn push_batch(
              VALUES (?1, ?2, ?3, ?4)",
         )?;
         for &(at, id) in new_rows {
-            if let Some((premises, grid)) = at.checked_sub(old_applied).map(|i| applied_scopes[i]) {
+            if let Some((premises, grid)) = row_scopes[at] {
                 index.execute(params![id, premises.as_ref().map(PremisesId::as_str), grid, now_ms])?;
             }
         }
@@ -241,21 +266,67 @@ pub fn push_batch(
             tx.prepare_cached("UPDATE server_grids SET epoch = epoch + 1 WHERE id = ?1")?
                 .execute([grid])?;
         }
-        Ok(())
+        // Set aside now or before: a replay must say so as well as the first answer.
+        set_aside_of(tx, &caller.device, first, last)
     })?;
     Ok(PushOutcome {
         moved_premises: !moved_into.is_empty(),
         response: PushResponse {
-            acked_seq: stored_max.max(ops.last().map_or(0, |op| op.seq)),
+            acked_seq: stored_max.max(last),
             applied: report.applied,
             duplicates: report.duplicates + quarantined_copies,
             deferred: report.deferred,
             quarantined: quarantine_rows.len(),
             held: held_before as usize + quarantine_rows.len(),
+            set_aside,
             server_hlc: store.hlc(),
             server_time_ms: now_ms,
         },
     })
+}
+
+/// The premises an op is about and their grid (`None`s: not about premises), under which the
+/// pull index files it.
+type OpScope = (Option<PremisesId>, Option<String>);
+
+/// What becomes of a pushed op.
+enum Fate {
+    /// Applied and filed under this scope.
+    Apply(OpScope),
+    /// Held in quarantine (its clock, or an earlier op's, is too far ahead).
+    Hold,
+    /// Kept but set aside: its author may not make it.
+    Aside(SetAside),
+}
+
+/// The device's ops held set aside with seqs from `first` to `last` (all: `0..=u64::MAX`).
+pub(crate) fn set_aside_of(
+    conn: &Connection,
+    device: &DeviceId,
+    first: u64,
+    last: u64,
+) -> Result<Vec<SetAside>, xuncha_core::Error> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.seq, a.code, a.message, a.message_en
+         FROM set_aside a JOIN ops o ON o.id = a.op_id JOIN devices d USING (device_no)
+         WHERE d.device_id = ?1 AND o.seq BETWEEN ?2 AND ?3 ORDER BY o.seq LIMIT 10000",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            device.as_str(),
+            first as i64,
+            last.min(i64::MAX as u64) as i64
+        ],
+        |r| {
+            Ok(SetAside {
+                seq: r.get::<_, i64>(0)? as u64,
+                code: r.get(1)?,
+                message: r.get(2)?,
+                message_en: r.get(3)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// What a push did.
@@ -302,6 +373,8 @@ struct Rights<'a> {
     stored_grid: HashMap<PremisesId, Option<Option<String>>>,
     /// Existing premises moved into another grid, with that grid.
     moved_into: BTreeSet<(PremisesId, String)>,
+    /// The pushing device and how far it had pulled: the grid moves it could know of.
+    known_to: Option<(DeviceId, u64)>,
 }
 
 impl<'a> Rights<'a> {
@@ -314,6 +387,7 @@ impl<'a> Rights<'a> {
             hazard_premises: HashMap::new(),
             stored_grid: HashMap::new(),
             moved_into: BTreeSet::new(),
+            known_to: None,
         }
     }
 
@@ -403,6 +477,56 @@ impl<'a> Rights<'a> {
         .with_detail(serde_json::json!({ "premises_id": premises, "grid_id": grid })))
     }
 
+    /// [`Rights::require`], or else whether the premises were in a grid the caller covers as
+    /// far as the pushing phone knew: by the grid moves in the log up to where it had pulled
+    /// (and its own). So work done offline on a shop a supervisor moved away meanwhile stays
+    /// accepted; once the phone has pulled past the move, new work there is refused. Refused
+    /// with the first refusal otherwise.
+    fn require_known(&self, premises: &PremisesId, grid: Option<&str>) -> Result<(), ApiError> {
+        let refusal = match self.require(premises, grid) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        match self.grid_known(premises)? {
+            Some(then) if then.as_deref() != grid => {
+                self.require(premises, then.as_deref()).map_err(|_| refusal)
+            }
+            _ => Err(refusal),
+        }
+    }
+
+    /// The grid the pushing phone knew the premises in: the last-writer-wins winner among the
+    /// grid writes it had pulled or made itself (`None`: it knew of none).
+    fn grid_known(&self, premises: &PremisesId) -> Result<Option<Option<String>>, ApiError> {
+        let Some((device, pulled_to)) = &self.known_to else {
+            return Ok(None);
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT o.hlc, d.device_id, o.seq, json_extract(o.data, '$.fields.grid_id')
+             FROM server_op_scope s JOIN ops o ON o.id = s.op_id JOIN devices d USING (device_no)
+             WHERE s.premises_id = ?1 AND o.kind = 'premises_patch' AND o.applied = 1
+               AND json_type(o.data, '$.fields.grid_id') IS NOT NULL
+               AND (s.op_id <= ?2 OR d.device_id = ?3)",
+        )?;
+        let mut rows = stmt.query(params![
+            premises.as_str(),
+            (*pulled_to).min(i64::MAX as u64) as i64,
+            device.as_str()
+        ])?;
+        let mut latest: Option<(OpKey, Option<String>)> = None;
+        while let Some(r) = rows.next()? {
+            let write = OpKey {
+                hlc: Hlc::from_u64(r.get::<_, i64>(0)? as u64),
+                device: DeviceId(r.get(1)?),
+                seq: r.get::<_, i64>(2)? as u64,
+            };
+            if latest.as_ref().is_none_or(|(k, _)| write > *k) {
+                latest = Some((write, r.get(3)?));
+            }
+        }
+        Ok(latest.map(|(_, grid)| grid))
+    }
+
     fn premises_of_hazard(&self, hazard: &HazardId) -> Result<Option<PremisesId>, ApiError> {
         if let Some(p) = self.hazard_premises.get(hazard) {
             return Ok(Some(p.clone()));
@@ -421,14 +545,22 @@ impl<'a> Rights<'a> {
             OpBody::PremisesPatch(p) => {
                 let current = self.grid_of(&p.premises_id)?;
                 if let Some(current) = &current {
-                    self.require(&p.premises_id, current.as_deref())?;
+                    // An edit made before the shop moved away stays; a move does not.
+                    if p.fields.contains_key("grid_id") {
+                        self.require(&p.premises_id, current.as_deref())?;
+                    } else {
+                        self.require_known(&p.premises_id, current.as_deref())?;
+                    }
                 }
                 let effective = match p.fields.get("grid_id") {
                     Some(Value::String(g)) => Some(g.clone()),
                     Some(_) => None,
                     None => current.clone().flatten(),
                 };
-                self.require(&p.premises_id, effective.as_deref())?;
+                // A new premises, or a move: the caller must cover where it goes.
+                if current.is_none() || p.fields.contains_key("grid_id") {
+                    self.require(&p.premises_id, effective.as_deref())?;
+                }
                 if let (Some(Some(from)), Some(to)) = (&current, &effective)
                     && from != to
                 {
@@ -440,7 +572,7 @@ impl<'a> Rights<'a> {
             }
             OpBody::Inspection(i) => {
                 let grid = self.known_grid(&i.premises_id)?;
-                self.require(&i.premises_id, grid.as_deref())?;
+                self.require_known(&i.premises_id, grid.as_deref())?;
                 for f in &i.findings {
                     self.hazard_premises
                         .insert(f.hazard_id.clone(), i.premises_id.clone());
@@ -473,7 +605,7 @@ impl<'a> Rights<'a> {
                     )
                 })?;
                 let grid = self.known_grid(&premises)?;
-                self.require(&premises, grid.as_deref())?;
+                self.require_known(&premises, grid.as_deref())?;
                 (Some(premises), grid)
             }
             // Newer op types: checked where they name premises; applied only by newer servers.
@@ -505,6 +637,73 @@ impl<'a> Rights<'a> {
             )
         })
     }
+}
+
+/// Query of `GET /v1/sync/own`.
+#[derive(Debug, Deserialize)]
+pub struct OwnParams {
+    /// Seq after which to answer (0 at first).
+    #[serde(default)]
+    pub after: u64,
+    /// Page size.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/sync/own`: the caller's device's own ops as the server holds them, for a phone
+/// whose database was restored from an older copy (it takes them back and continues after
+/// them instead of reusing their seqs).
+pub async fn own(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    params: Result<Query<OwnParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| {
+        ApiError::invalid(
+            "bad_query",
+            "查询参数不正确",
+            format!("{e}; use ?after=SEQ&limit=N"),
+        )
+    })?;
+    let limit = params
+        .limit
+        .unwrap_or(DEFAULT_PULL_LIMIT)
+        .clamp(1, MAX_PULL_LIMIT);
+    let page = state
+        .read_store(move |store| own_ops(store, &caller, params.after, limit))
+        .await?;
+    Ok(body::json(&headers, StatusCode::OK, &page))
+}
+
+/// The caller's device's ops after seq `after`: those in the log and those in quarantine.
+fn own_ops(
+    store: &Store,
+    caller: &Caller,
+    after: u64,
+    limit: usize,
+) -> Result<OwnOpsResponse, ApiError> {
+    let conn = store.conn();
+    let tx = conn.unchecked_transaction()?;
+    let after = after.min(i64::MAX as u64) as i64;
+    let mut ops: Vec<Op> = store.own_ops_after(&caller.device, after as u64, limit + 1)?;
+    let mut held = tx.prepare_cached(
+        "SELECT op FROM server_quarantine WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = held.query_map(
+        params![caller.device.as_str(), after, (limit + 1) as i64],
+        |r| r.get::<_, String>(0),
+    )?;
+    for row in rows {
+        ops.push(serde_json::from_str(&row?).map_err(ApiError::internal)?);
+    }
+    ops.sort_by_key(|op| op.seq);
+    let more = ops.len() > limit;
+    ops.truncate(limit);
+    let held_to = store
+        .max_seq(&caller.device)?
+        .max(quarantined_max_seq(&tx, caller)?);
+    Ok(OwnOpsResponse { ops, more, held_to })
 }
 
 /// Query of `GET /v1/sync/pull`.
@@ -550,6 +749,7 @@ pub async fn pull(
             server_time_ms: now,
             acked_seq: None,
             missing_photos: Vec::new(),
+            set_aside: None,
         };
         return Ok(body::json(&headers, StatusCode::OK, &page));
     }
@@ -661,6 +861,7 @@ pub fn pull_page(
         acked_seq: u64,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         missing_photos: Vec<String>,
+        set_aside: Vec<SetAside>,
     }
     // What the server holds of the caller's own ops, as a push would acknowledge it.
     let held: i64 = tx
@@ -695,11 +896,51 @@ pub fn pull_page(
         server_time_ms: now_ms,
         acked_seq: (held as u64).max(quarantined_max_seq(&tx, caller)?),
         missing_photos,
+        set_aside: set_aside_of(&tx, &caller.device, 0, u64::MAX)?,
     };
     let out = serde_json::to_vec(&page).map_err(ApiError::internal)?;
     // Keeps the page's type in step with the protocol's.
     debug_assert!(serde_json::from_slice::<PullResponse>(&out).is_ok());
     Ok((out, sent))
+}
+
+/// Checks every op held set aside again with its author's rights as they are now, and lets
+/// through those now allowed (after an admin gave the author the grid back, say): they are
+/// applied at the end of the log, so every phone that may see them pulls them, and the
+/// author's phone puts them back into its state at its next pull. Returns how many went
+/// through and how many stay set aside.
+pub fn retry_set_aside(store: &mut Store, now_ms: i64) -> Result<(usize, usize), ApiError> {
+    let held = store.set_aside_ops()?;
+    let mut through: Vec<Op> = Vec::new();
+    {
+        let conn = store.conn();
+        for (op, _) in &held {
+            let role: Option<String> = conn
+                .prepare_cached("SELECT role FROM server_users WHERE id = ?1 AND disabled = 0")?
+                .query_row([op.author.as_str()], |r| r.get(0))
+                .optional()?;
+            let Some(role) = role.as_deref().and_then(Role::parse) else {
+                continue;
+            };
+            let author = Caller {
+                user: op.author.clone(),
+                role,
+                device: op.device.clone(),
+            };
+            let (scope, _) = scope_of(conn, &author)?;
+            let mut rights = Rights::new(conn, &scope, role);
+            rights.prefetch(std::slice::from_ref(op))?;
+            match rights.check(op) {
+                Ok(_) => through.push(op.clone()),
+                Err(e) if e.status.is_client_error() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if !through.is_empty() {
+        store.let_through(&through, |tx, _| Ok(db::index_new_ops(tx, now_ms)?))?;
+    }
+    Ok((through.len(), held.len() - through.len()))
 }
 
 /// Applies quarantined ops whose clock the server has caught up with, in seq order per device.

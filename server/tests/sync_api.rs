@@ -367,9 +367,16 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
         batches.push((token.clone(), ops));
     }
     // w2 writes into g1, which is not theirs: refused whole, in the middle of the others.
-    let mut intruder = phone("phone-w2", "w2", now_ms());
-    shop_with_inspection(&mut intruder, "g1");
-    batches.insert(4, (s.w2.clone(), intruder.pending_ops(1000).unwrap()));
+    // A broken batch (it starts after a gap) is refused whole, inside the group.
+    let mut broken = phone("phone-w2", "w2", now_ms());
+    shop_with_inspection(&mut broken, "g2");
+    batches.insert(
+        4,
+        (
+            s.w2.clone(),
+            broken.pending_ops(1000).unwrap()[1..].to_vec(),
+        ),
+    );
 
     // Keep the writer busy so that the pushes queue up and commit as groups.
     let (before_commits, before_writes) = s.state.db().group_stats();
@@ -392,7 +399,8 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
     assert!(busy.join().unwrap());
     for (i, n, (code, body)) in &answers {
         if *i == 4 {
-            assert_eq!(code, &StatusCode::FORBIDDEN, "{body}");
+            assert_eq!(code, &StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(body["error"]["code"], "seq_gap");
         } else {
             assert_eq!(code, &StatusCode::OK, "{body}");
             assert_eq!(body["acked_seq"], *n as u64, "{body}");
@@ -649,29 +657,71 @@ async fn bad_requests_get_json_errors_and_store_nothing() {
 }
 
 #[tokio::test]
-async fn ops_outside_the_callers_grids_are_refused_whole() {
+async fn ops_outside_the_callers_grids_are_set_aside_and_the_rest_applied() {
     let s = server();
-    // w2 covers g2 only; its batch has a g2 shop first, then a g1 shop: nothing is stored.
+    // w2 covers g2 only; its batch has a g2 shop first, then a g1 shop: the g2 shop is taken,
+    // the g1 shop and its inspection are set aside (kept, applied nowhere), and the push
+    // succeeds, so the phone is not stuck behind them.
     let mut p = phone("phone-w2", "w2", now_ms());
     shop_with_inspection(&mut p, "g2");
     shop_with_inspection(&mut p, "g1");
     let ops = p.pending_ops(1000).unwrap();
-    let (code, err) = push(&s, &s.w2, &ops).await;
-    assert_eq!(code, StatusCode::FORBIDDEN, "{err}");
-    assert_eq!(err["error"]["code"], "out_of_scope");
-    assert_eq!(err["error"]["detail"]["grid_id"], "g1");
-    assert_eq!(server_ops(&s).await, 0);
+    let (code, ack) = push(&s, &s.w2, &ops).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    assert_eq!(ack["applied"], 2, "{ack}");
+    let set_aside: Vec<(u64, String)> = ack["set_aside"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["seq"].as_u64().unwrap(),
+                w["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        set_aside,
+        vec![(3, "out_of_scope".into()), (4, "unknown_premises".into())]
+    );
+    assert_eq!(ack["acked_seq"], 4);
+    // Nobody receives them; a replay says the same and changes nothing.
+    let (_, everything) = pull(&s, &s.admin, 0).await;
+    assert_eq!(everything["ops"].as_array().unwrap().len(), 2);
+    let replay = push(&s, &s.w2, &ops).await.1;
+    assert_eq!(
+        (
+            replay["duplicates"].as_u64(),
+            replay["set_aside"].as_array().map(Vec::len)
+        ),
+        (Some(4), Some(2))
+    );
+    // The phone takes them out of its state as well: it then holds what the server holds.
+    let listed: Vec<xuncha_core::sync::SetAside> =
+        serde_json::from_value(ack["set_aside"].clone()).unwrap();
+    assert!(p.follow_set_aside(&listed, false).unwrap());
+    let on_server = s.state.db().write(|store| Ok(store.digest()?)).unwrap();
+    assert_eq!(p.digest().unwrap(), on_server);
+    assert_eq!(p.set_aside_ops().unwrap().len(), 2);
+    // The pull lists them too (all of the device's), so a phone that missed the answer learns.
+    let (_, page) = pull(&s, &s.w2, 0).await;
+    assert_eq!(page["set_aside"].as_array().unwrap().len(), 2, "{page}");
 
     // Premises without a grid belong to no worker.
     let mut q = phone("phone-w2", "w2", now_ms());
+    q.apply_ops(&ops).unwrap();
+    q.mark_acked(4).unwrap();
     q.add_premises(PremisesFields::new(
         "无网格小店",
         "某路",
         PremisesKind::Retail,
     ))
     .unwrap();
-    let (code, _) = push(&s, &s.w2, &q.pending_ops(10).unwrap()).await;
-    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, ack) = push(&s, &s.w2, &q.pending_ops(10).unwrap()).await;
+    assert_eq!(
+        (code, ack["set_aside"][0]["code"].as_str()),
+        (StatusCode::OK, Some("out_of_scope"))
+    );
 
     // Moving a g1 shop into g2 needs both grids: w1 may not.
     let mut a = phone("phone-w1", "w1", now_ms());
@@ -680,14 +730,23 @@ async fn ops_outside_the_callers_grids_are_refused_whole() {
         push(&s, &s.w1, &a.pending_ops(1000).unwrap()).await.0,
         StatusCode::OK
     );
+    a.mark_acked(2).unwrap();
     let shop = a.list_premises(false).unwrap()[0].clone();
     let mut moved = shop.fields.clone();
     moved.grid_id = Some("g2".into());
     a.edit_premises(&shop.id, moved).unwrap();
-    let (code, err) = push(&s, &s.w1, &a.pending_ops(1000).unwrap()).await;
+    let (code, ack) = push(&s, &s.w1, &a.pending_ops(1000).unwrap()).await;
     assert_eq!(
-        (code, err["error"]["detail"]["grid_id"].as_str()),
-        (StatusCode::FORBIDDEN, Some("g2"))
+        (code, ack["set_aside"][0]["code"].as_str()),
+        (StatusCode::OK, Some("out_of_scope"))
+    );
+    assert!(
+        pull(&s, &s.w2, 0).await.1["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["device"] != "phone-w1"),
+        "the move does not reach g2"
     );
 
     // An admin may move it; g2's scope tag changes so its phones pull the shop's history.
@@ -1032,6 +1091,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/v1/me"),
         ("post", "/v1/sync/push"),
         ("get", "/v1/sync/pull"),
+        ("get", "/v1/sync/own"),
+        ("get", "/v1/admin/set-aside"),
+        ("post", "/v1/admin/set-aside/retry"),
         ("post", "/v1/admin/users"),
         ("put", "/v1/admin/users/{id}/areas"),
         ("put", "/v1/admin/grids/{id}"),
@@ -1099,14 +1161,18 @@ async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
     let ops = p.pending_ops(1000).unwrap();
     assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
     let hazard = p.open_hazards().unwrap()[0].id.clone();
-    for action in [
+    let before = s.state.db().write(|st| Ok(st.digest()?)).unwrap();
+    for (n, action) in [
         HazardAction::ClosureApproved,
         HazardAction::Escalated { level: 1 },
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let last = ops.last().unwrap();
         let op = Op {
-            seq: last.seq + 1,
-            hlc: Hlc::new(last.hlc.physical_ms() + 1, 0),
+            seq: last.seq + 1 + n as u64,
+            hlc: Hlc::new(last.hlc.physical_ms() + 1 + n as u64, 0),
             body: OpBody::HazardEvent(HazardEvent {
                 hazard_id: hazard.clone(),
                 action,
@@ -1115,13 +1181,16 @@ async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
             }),
             ..last.clone()
         };
-        let (code, err) = push(&s, &s.w1, &[op]).await;
+        // Set aside (kept, applied nowhere), so the worker's later work is not held up.
+        let (code, ack) = push(&s, &s.w1, &[op]).await;
         assert_eq!(
-            (code, err["error"]["code"].as_str()),
-            (StatusCode::FORBIDDEN, Some("supervisor_only")),
-            "{err}"
+            (code, ack["set_aside"][0]["code"].as_str()),
+            (StatusCode::OK, Some("supervisor_only")),
+            "{ack}"
         );
     }
+    let after = s.state.db().write(|st| Ok(st.digest()?)).unwrap();
+    assert_eq!(before, after, "the hazard is as it was");
 }
 
 /// A g1 shop inspected 20 days ago by w1's phone, with a hazard whose notice deadline passed

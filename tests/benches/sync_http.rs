@@ -98,7 +98,7 @@ fn server(premises: usize) -> Bench {
     };
     state
         .db()
-        .write(|s| sync::push_batch(s, &caller, &seed, now, 3_600_000))
+        .write(|s| sync::push_batch(s, &caller, &seed, None, now, 3_600_000))
         .unwrap();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -183,7 +183,7 @@ fn push_in_process(label: &str, inspection_share: f64, total: usize, grouped: bo
                     for ops in mine {
                         let caller = caller(d);
                         db.write_grouped(move |s| {
-                            sync::push_batch(s, &caller, &ops, now, 3_600_000)
+                            sync::push_batch(s, &caller, &ops, None, now, 3_600_000)
                         })
                         .unwrap();
                     }
@@ -196,7 +196,7 @@ fn push_in_process(label: &str, inspection_share: f64, total: usize, grouped: bo
             bench
                 .state
                 .db()
-                .write(|s| sync::push_batch(s, &caller, ops, now, 3_600_000))
+                .write(|s| sync::push_batch(s, &caller, ops, None, now, 3_600_000))
                 .unwrap();
         }
     }
@@ -226,6 +226,7 @@ fn push_throughput(label: &str, inspection_share: f64, total: usize) {
                 .map(|chunk| {
                     let json = serde_json::to_vec(&PushRequest {
                         ops: chunk.to_vec(),
+                        pulled_to: None,
                     })
                     .unwrap();
                     let gz = gzip(&json);
@@ -293,7 +294,7 @@ fn first_sync(label: &str, inspection_share: f64, total: usize) {
             bench
                 .state
                 .db()
-                .write(|s| sync::push_batch(s, &caller, chunk, now, 3_600_000))
+                .write(|s| sync::push_batch(s, &caller, chunk, None, now, 3_600_000))
                 .unwrap();
         }
     }

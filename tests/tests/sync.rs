@@ -12,6 +12,7 @@ use xuncha_core::checklist::sample::sample_visit;
 use xuncha_core::clock::{WallClock, china_date};
 use xuncha_core::hazard::{HazardAction, HazardStatus};
 use xuncha_core::model::{PremisesFields, PremisesKind};
+use xuncha_core::op::OpBody;
 use xuncha_core::sync::client::SyncOptions;
 use xuncha_core::workload::Rng;
 use xuncha_e2e::{Admin, DropProxy, Phone, ServerProcess, now_ms, test_options};
@@ -364,7 +365,7 @@ fn many_devices_push_at_once() {
 }
 
 #[test]
-fn refusals_reach_the_phone_and_keep_its_outbox() {
+fn an_op_refused_for_its_author_is_set_aside_and_the_rest_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
     let admin = Admin::connect(&server.url, dir.path());
@@ -385,26 +386,34 @@ fn refusals_reach_the_phone_and_keep_its_outbox() {
         .add_premises(shop("别的网格小店", "g2"))
         .unwrap();
     let mut seen = Vec::new();
-    let err = phone
+    // The shop outside the worker's grids is set aside, not the whole sync refused: the
+    // rest goes through, and the phone shows the worker what was not accepted and why.
+    let report = phone
         .client
         .sync(&mut phone.store, &mut |p| seen.push(*p))
-        .unwrap_err();
-    match err {
-        xuncha_core::Error::Server {
-            status,
-            code,
-            message,
-            ..
-        } => {
-            assert_eq!((status, code.as_str()), (403, "out_of_scope"));
-            assert!(message.contains("不在您的负责范围内"), "{message}");
-        }
-        other => panic!("{other}"),
-    }
+        .unwrap();
     assert_eq!(seen[0].to_push, 2);
-    // Nothing of the refused batch is acknowledged; both ops wait in the outbox.
-    assert_eq!(phone.store.pending_count().unwrap(), 2);
-    assert_eq!(admin.digest().1, 0);
+    assert_eq!((report.pushed, report.set_aside), (2, 1));
+    assert_eq!(phone.store.pending_count().unwrap(), 0);
+    let aside = phone.store.set_aside_ops().unwrap();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        (aside[0].0.seq, aside[0].1.code.as_str()),
+        (2, "out_of_scope")
+    );
+    assert!(
+        aside[0].1.message.contains("不在您的负责范围内"),
+        "{:?}",
+        aside[0].1
+    );
+    assert_eq!(phone.store.list_premises(false).unwrap().len(), 1);
+    // Phone and server hold the same state; both keep the op (2 ops), applied nowhere.
+    assert_eq!(admin.digest(), (phone.store.digest().unwrap(), 2));
+    let (status, listed) = admin.call("GET", "/v1/admin/set-aside", None);
+    assert_eq!(
+        (status, listed["ops"][0]["code"].as_str()),
+        (200, Some("out_of_scope"))
+    );
 
     // A wrong password is a clear refusal, not a retry loop.
     let mut stranger = Phone::new(dir.path(), "phone-2", &server.url, now_ms(), test_options());
@@ -416,6 +425,105 @@ fn refusals_reach_the_phone_and_keep_its_outbox() {
         matches!(&err, xuncha_core::Error::Server { status: 401, .. }),
         "{err}"
     );
+}
+
+#[test]
+fn a_shop_moved_away_while_its_worker_was_offline_keeps_the_workers_inspection() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(SERVER, &dir.path().join("server"), "127.0.0.1:0", &[]);
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.grid("g2", "和平社区");
+    admin.worker("w1", &["g1"]);
+    admin.worker("w2", &["g2"]);
+    let phone = |name: &str, user: &str| {
+        let mut p = Phone::new(dir.path(), name, &server.url, now_ms(), test_options());
+        p.enroll(user);
+        p
+    };
+    let mut w1 = phone("phone-w1", "w1");
+    let mut w2 = phone("phone-w2", "w2");
+    let mut desk = phone("desk", "admin");
+    let shop = w1.store.add_premises(shop("老王面馆", "g1")).unwrap();
+    w1.sync();
+
+    // The supervisor's desk moves the shop to g2 while w1 is out of reach...
+    desk.sync();
+    let mut moved = desk.store.premises(&shop.id).unwrap().unwrap().fields;
+    moved.grid_id = Some("g2".into());
+    desk.store.edit_premises(&shop.id, moved).unwrap();
+    desk.sync();
+    // ...and w1, offline, inspects it, finds a hazard and issues a notice.
+    let today = china_date(w1.clock.now_ms());
+    let found = w1
+        .store
+        .record_inspection(sample_visit(w1.store.catalog(), &shop, today, &["FE-03"]))
+        .unwrap();
+    let hazard = found.findings[0].hazard_id.clone();
+    let notice = HazardAction::NoticeIssued {
+        deadline: today + chrono::Days::new(7),
+        notice_no: None,
+    };
+    w1.store
+        .record_hazard_event(&hazard, notice, None, None)
+        .unwrap();
+
+    // The field work is accepted: w1 had the right as far as its phone knew.
+    let report = w1.sync();
+    assert_eq!((report.pushed, report.set_aside), (2, 0), "{report:?}");
+    w2.sync();
+    desk.sync();
+    let h = w2
+        .store
+        .hazard(&hazard)
+        .unwrap()
+        .expect("g2's worker sees the hazard");
+    assert_eq!(h.status, HazardStatus::Rectifying);
+    let on_server = admin.digest().0;
+    assert_eq!(w2.store.digest().unwrap(), on_server);
+    assert_eq!(desk.store.digest().unwrap(), on_server);
+
+    // Having pulled past the move, w1's next inspection of the shop is not its to make: it is
+    // set aside, the sync still succeeds, and the phone says so.
+    let again = w1
+        .store
+        .record_inspection(sample_visit(w1.store.catalog(), &shop, today, &[]))
+        .unwrap();
+    let report = w1.sync();
+    assert_eq!((report.pushed, report.set_aside), (1, 1), "{report:?}");
+    let aside = w1.store.set_aside_ops().unwrap();
+    assert_eq!(aside[0].1.code, "out_of_scope");
+    assert!(
+        matches!(&aside[0].0.body, OpBody::Inspection(i) if i.id == again.id),
+        "kept on the phone, with the reason"
+    );
+    assert_eq!(
+        w1.store.inspections_of(&shop.id).unwrap().len(),
+        1,
+        "but not part of its records"
+    );
+
+    // An admin gives w1 the grid and lets it through: it reaches g2 and comes back on w1.
+    let (status, body) = admin.call(
+        "PUT",
+        "/v1/admin/users/w1/areas",
+        Some(serde_json::json!({ "grids": ["g1", "g2"] })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = admin.call("POST", "/v1/admin/set-aside/retry", None);
+    assert_eq!(
+        (status, body["let_through"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let report = w1.sync();
+    assert_eq!(report.set_aside, 0, "{report:?}");
+    assert!(w1.store.set_aside_ops().unwrap().is_empty());
+    w2.sync();
+    assert_eq!(w2.store.inspections_of(&shop.id).unwrap().len(), 2);
+    let on_server = admin.digest().0;
+    assert_eq!(w2.store.digest().unwrap(), on_server);
+    assert_eq!(w1.store.digest().unwrap(), on_server);
 }
 
 #[test]
@@ -788,4 +896,77 @@ fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
         );
     }
     drop(server);
+}
+
+/// Copies a phone's database as a backup would (one consistent snapshot).
+fn snapshot(phone: &Phone, to: &std::path::Path) {
+    phone
+        .store
+        .conn()
+        .execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+        .unwrap();
+}
+
+/// Replaces a phone's database with a snapshot, as restoring the app's data would, and opens
+/// the phone again on it.
+fn restore(phone: Phone, from: &std::path::Path, url: &str, dir: &std::path::Path) -> Phone {
+    let (path, name) = (
+        phone.path.clone(),
+        phone.store.device_id().as_str().to_owned(),
+    );
+    drop(phone);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(from, &path).unwrap();
+    Phone::new(dir, &name, url, now_ms(), test_options())
+}
+
+#[test]
+fn a_phone_restored_from_an_older_copy_of_its_database_takes_its_work_back_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, admin) = server_with_two_workers(dir.path(), &dir.path().join("server"));
+    let mut phone = Phone::new(dir.path(), "phone-1", &server.url, now_ms(), test_options());
+    phone.enroll("w1");
+    add_shops(&mut phone, "早", 5);
+    phone.sync();
+    let backup = dir.path().join("phone-1.backup.sqlite3");
+    snapshot(&phone, &backup);
+    // Work after the backup, synced: the server holds it, the copy does not.
+    add_shops(&mut phone, "后", 5);
+    phone.sync();
+
+    // The phone is restored from the older copy and, offline, records new work under seqs
+    // the server already holds with other content.
+    let mut phone = restore(phone, &backup, &server.url, dir.path());
+    assert_eq!(phone.store.list_premises(false).unwrap().len(), 5);
+    add_shops(&mut phone, "新", 2);
+    let report = phone.sync();
+    assert_eq!(report.pushed, 2, "{report:?}");
+    assert_eq!(phone.store.pending_count().unwrap(), 0);
+    assert_eq!(phone.store.list_premises(false).unwrap().len(), 12);
+
+    // Everyone converges, and the phone goes on without a conflict.
+    let mut other = Phone::new(dir.path(), "phone-2", &server.url, now_ms(), test_options());
+    other.enroll("w2");
+    other.sync();
+    let (on_server, ops) = admin.digest();
+    assert_eq!(ops, 12);
+    assert_eq!(phone.store.digest().unwrap(), on_server);
+    assert_eq!(other.store.digest().unwrap(), on_server);
+    add_shops(&mut phone, "再", 1);
+    assert_eq!(phone.sync().pushed, 1);
+
+    // Restored again, with nothing new recorded: the first pull says the server holds more of
+    // its work than it has, and the phone takes it back before it writes anything.
+    let mut phone = restore(phone, &backup, &server.url, dir.path());
+    phone.sync();
+    assert_eq!(phone.store.list_premises(false).unwrap().len(), 13);
+    add_shops(&mut phone, "末", 1);
+    assert_eq!(phone.sync().pushed, 1);
+    other.sync();
+    let (on_server, ops) = admin.digest();
+    assert_eq!(ops, 14);
+    assert_eq!(phone.store.digest().unwrap(), on_server);
+    assert_eq!(other.store.digest().unwrap(), on_server);
 }

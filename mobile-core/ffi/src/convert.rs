@@ -694,6 +694,53 @@ pub struct SyncReport {
     pub retries: u32,
     /// Server clock minus this phone's (ms): warn the user when it is large.
     pub server_clock_offset_ms: i64,
+    /// This phone's changes the server holds set aside (see `Phone::set_aside_changes`).
+    pub set_aside: u64,
+}
+
+/// A change of this phone's that the server set aside: refused for its author (the shop had
+/// left the worker's grids, say), kept on the phone and the server but applied nowhere. The
+/// app lists them with the reason; a supervisor can let them through.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SetAsideChange {
+    /// Its number on this phone.
+    pub seq: u64,
+    /// `premises_patch`, `inspection` or `hazard_event`.
+    pub kind: String,
+    /// The premises it is about, when it names them.
+    pub premises_id: Option<String>,
+    /// The hazard it is about (hazard actions).
+    pub hazard_id: Option<String>,
+    /// When it was recorded (this phone's clock, ms since the epoch).
+    pub recorded_at_ms: i64,
+    /// The server's reason code, e.g. `out_of_scope`.
+    pub code: String,
+    /// 中文说明.
+    pub message: String,
+    /// English message.
+    pub message_en: String,
+}
+
+impl SetAsideChange {
+    pub(crate) fn from_core(op: &xuncha_core::op::Op, why: xuncha_core::sync::SetAside) -> Self {
+        use xuncha_core::op::OpBody;
+        let (premises_id, hazard_id) = match &op.body {
+            OpBody::PremisesPatch(p) => (Some(p.premises_id.0.clone()), None),
+            OpBody::Inspection(i) => (Some(i.premises_id.0.clone()), None),
+            OpBody::HazardEvent(e) => (None, Some(e.hazard_id.0.clone())),
+            OpBody::Unknown { .. } => (None, None),
+        };
+        SetAsideChange {
+            seq: op.seq,
+            kind: op.body.kind().to_owned(),
+            premises_id,
+            hazard_id,
+            recorded_at_ms: op.wall_ms,
+            code: why.code,
+            message: why.message,
+            message_en: why.message_en,
+        }
+    }
 }
 
 impl SyncReport {
@@ -705,6 +752,7 @@ impl SyncReport {
             applied: r.applied,
             retries: r.retries,
             server_clock_offset_ms: r.server_clock_offset_ms,
+            set_aside: r.set_aside,
         }
     }
 }

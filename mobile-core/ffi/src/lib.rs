@@ -122,6 +122,29 @@ pub trait UploadListener: Send + Sync {
     fn on_photo(&self, done: u32, total: u32);
 }
 
+/// A wall clock the host provides instead of the system's (tests that set a phone's clock
+/// wrong; a host with a trusted time source).
+#[uniffi::export(with_foreign)]
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The host's clock as the core's.
+struct HostClock(Arc<dyn Clock>);
+
+impl std::fmt::Debug for HostClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostClock")
+    }
+}
+
+impl xuncha_core::clock::WallClock for HostClock {
+    fn now_ms(&self) -> i64 {
+        self.0.now_ms()
+    }
+}
+
 /// One phone's database and its connection to the server.
 #[derive(Debug, uniffi::Object)]
 pub struct Phone {
@@ -144,7 +167,22 @@ impl Phone {
     /// Opens (creating and migrating) the database at `db_path`, syncing with `server_url`.
     #[uniffi::constructor]
     pub fn open(db_path: String, server_url: String) -> Result<Arc<Phone>> {
-        let store = Store::open(&db_path)?;
+        Self::open_with_clock(db_path, server_url, None)
+    }
+
+    /// [`Phone::open`] with the wall clock the phone stamps its changes with (`None`: the
+    /// system's).
+    #[uniffi::constructor]
+    pub fn open_with_clock(
+        db_path: String,
+        server_url: String,
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Result<Arc<Phone>> {
+        let mut options = xuncha_core::store::StoreOptions::default();
+        if let Some(clock) = clock {
+            options.wall = Arc::new(HostClock(clock));
+        }
+        let store = Store::open_with(&db_path, options)?;
         let client = SyncClient::new(&server_url, SyncOptions::default())?;
         // Photos live beside the database, in `photos/`.
         let dir = std::path::Path::new(&db_path)
@@ -423,6 +461,17 @@ impl Phone {
         let path = self.photos.path(&sha256, thumbnail);
         self.photos.put(&path, &bytes)?;
         Ok(path.display().to_string())
+    }
+
+    /// This phone's changes the server set aside, oldest first, with the reason: show them to
+    /// the worker (they are not part of the records any more, here or anywhere).
+    pub fn set_aside_changes(&self) -> Result<Vec<SetAsideChange>> {
+        Ok(self
+            .store()
+            .set_aside_ops()?
+            .into_iter()
+            .map(|(op, why)| SetAsideChange::from_core(&op, why))
+            .collect())
     }
 
     /// Fingerprint of the phone's state (equal on phones holding the same changes).

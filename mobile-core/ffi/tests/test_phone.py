@@ -224,6 +224,44 @@ class PhoneWorkflow(unittest.TestCase):
         self.assertEqual(saved.fields.licence_no, "JY13101010012345")
         self.assertEqual(saved.fields.gas_supplier, "上海燃气")
 
+    def test_a_change_refused_for_its_author_is_set_aside_and_listed(self):
+        phone = self.phone("aside", "w1")
+        phone.add_premises(shop("本网格小店"))
+        phone.add_premises(shop("别的网格小店", grid="g9"))
+        report = phone.sync(None)
+        self.assertEqual((report.pushed, report.set_aside), (2, 1))
+        [change] = phone.set_aside_changes()
+        self.assertEqual((change.seq, change.kind, change.code), (2, "premises_patch", "out_of_scope"))
+        self.assertIn("不在您的负责范围内", change.message)
+        self.assertEqual(phone.pending_count(), 0)
+        self.assertEqual([p.fields.name for p in phone.list_premises(False)], ["本网格小店"])
+
+    def test_a_phone_days_ahead_is_held_and_does_not_move_the_others_clocks(self):
+        class Clock(x.Clock):
+            def __init__(self, offset_ms):
+                self.offset_ms = offset_ms
+
+            def now_ms(self):
+                return int(time.time() * 1000) + self.offset_ms
+
+        def phone(name, offset_ms):
+            p = x.Phone.open_with_clock(
+                os.path.join(self.tmp.name, name + ".sqlite3"), self.server.url, Clock(offset_ms))
+            p.enroll("w3", PASSWORD, None)
+            return p
+
+        fast = phone("fast", 72 * 3600 * 1000)
+        fast.add_premises(shop("钟快的店"))
+        report = fast.sync(None)
+        self.assertEqual(report.quarantined, 1)
+        self.assertGreater(report.server_clock_offset_ms, -73 * 3600 * 1000)
+        self.server.call("POST", "/v1/admin/quarantine/release", None)
+        right = phone("right", 0)
+        right.sync(None)
+        right.add_premises(shop("钟准的店"))
+        report = right.sync(None)
+        self.assertEqual((report.pushed, report.quarantined), (1, 0))
+
     def test_errors_arrive_as_exceptions_with_their_message(self):
         a = self.phone("errors", "w1")
         premises = a.add_premises(shop("错误测试店"))
@@ -265,13 +303,6 @@ class PhoneWorkflow(unittest.TestCase):
             stranger.enroll("w1", "wrong password", None)
         self.assertEqual((caught.exception.status, caught.exception.code), (401, "bad_login"))
         self.assertEqual(caught.exception.message, "用户名或密码错误")
-
-        # A shop in a grid the worker does not cover is refused by the server, and kept.
-        a.add_premises(shop("别处的店", grid="g9"))
-        with self.assertRaises(x.XunchaError.Server) as caught:
-            a.sync(None)
-        self.assertEqual(caught.exception.code, "out_of_scope")
-        self.assertGreater(a.pending_count(), 0)
 
     def test_calls_from_many_threads_are_safe(self):
         a = self.phone("threads", "w3")

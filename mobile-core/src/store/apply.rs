@@ -15,6 +15,7 @@ use crate::hazard::{HazardOrigin, HistoryEntry, fold};
 use crate::merge::{FieldWrite, LwwBatch};
 use crate::model::{DeviceId, HazardId, UserId};
 use crate::op::{Op, OpBody, OpKey};
+use crate::sync::SetAside;
 
 /// What a batch did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -25,7 +26,16 @@ pub struct ApplyReport {
     pub duplicates: usize,
     /// New ops kept but not applied (unknown type or newer schema).
     pub deferred: usize,
+    /// New ops kept but set aside (refused for their author).
+    pub set_aside: usize,
 }
+
+/// `ops.applied`: kept, not understood by this version (applied after an upgrade).
+const DEFERRED: i64 = 0;
+/// `ops.applied`: part of the state.
+const APPLIED: i64 = 1;
+/// `ops.applied`: kept, but set aside: refused for its author, never part of the state.
+pub(crate) const SET_ASIDE: i64 = 2;
 
 /// Maps device ids to their local numbers; cached across batches.
 #[derive(Debug, Default)]
@@ -59,18 +69,25 @@ impl DeviceNumbers {
 }
 
 /// The op-log rows a batch added, in batch order: each new op's index in the batch and its row
-/// id (the arrival order a server's pull cursor follows).
+/// id (the arrival order a server's pull cursor follows). Ops set aside are not among them.
 pub type NewRows = Vec<(usize, i64)>;
 
-/// Validates, stores and applies `ops` inside `tx`. Returns the report, the highest HLC seen
-/// and the rows added.
+/// Ops of a batch to keep set aside, by their index in the batch, with the reason.
+pub type Aside<'a> = HashMap<usize, &'a SetAside>;
+
+/// Validates, stores and applies `ops` inside `tx`; the ops in `aside` are stored set aside
+/// instead of applied (they need not be valid: a refusal may be why). Returns the report, the
+/// highest HLC seen and the rows added.
 pub(crate) fn apply_batch(
     tx: &Connection,
     devices: &mut DeviceNumbers,
     ops: &[Op],
+    aside: &Aside<'_>,
 ) -> Result<(ApplyReport, Hlc, NewRows)> {
-    for op in ops {
-        op.validate()?;
+    for (i, op) in ops.iter().enumerate() {
+        if !aside.contains_key(&i) {
+            op.validate()?;
+        }
     }
     let mut report = ApplyReport::default();
     let mut max_hlc = Hlc::default();
@@ -83,11 +100,19 @@ pub(crate) fn apply_batch(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for (index, op) in ops.iter().enumerate() {
-        max_hlc = max_hlc.max(op.hlc);
+        let set_aside = aside.get(&index);
+        if set_aside.is_none() {
+            max_hlc = max_hlc.max(op.hlc);
+        }
         let device_no = devices.get_or_insert(tx, &op.device)?;
         op.body.encode_data(&mut data)?;
         let data_text = std::str::from_utf8(&data).map_err(|e| Error::Batch(e.to_string()))?;
         let understood = op.is_understood();
+        let state = match (set_aside, understood) {
+            (Some(_), _) => SET_ASIDE,
+            (None, true) => APPLIED,
+            (None, false) => DEFERRED,
+        };
         let inserted = insert_op.execute(params![
             device_no,
             op.seq as i64,
@@ -97,7 +122,7 @@ pub(crate) fn apply_batch(
             op.wall_ms,
             op.body.kind(),
             data_text,
-            understood,
+            state,
         ])?;
         if inserted == 0 {
             check_duplicate(tx, device_no, op, data_text)?;
@@ -105,6 +130,11 @@ pub(crate) fn apply_batch(
             continue;
         }
         let row = tx.last_insert_rowid();
+        if let Some(why) = set_aside {
+            record_set_aside(tx, row, why)?;
+            report.set_aside += 1;
+            continue;
+        }
         new_rows.push((index, row));
         if !understood {
             report.deferred += 1;
@@ -118,6 +148,17 @@ pub(crate) fn apply_batch(
         refold_hazard(tx, id)?;
     }
     Ok((report, max_hlc, new_rows))
+}
+
+/// Keeps why an op was set aside.
+pub(crate) fn record_set_aside(tx: &Connection, op_id: i64, why: &SetAside) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO set_aside (op_id, code, message, message_en) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (op_id) DO UPDATE SET code = excluded.code, message = excluded.message,
+           message_en = excluded.message_en",
+    )?
+    .execute(params![op_id, why.code, why.message, why.message_en])?;
+    Ok(())
 }
 
 /// A second copy of a stored op is fine; a different op under the same `(device, seq)` is not.
@@ -168,7 +209,10 @@ pub(crate) fn apply_deferred(tx: &Connection, _devices: &mut DeviceNumbers) -> R
     let mut lww = LwwBatch::default();
     let mut touched = BTreeSet::new();
     for (op_id, op) in &now_understood {
-        tx.execute("UPDATE ops SET applied = 1 WHERE id = ?1", [op_id])?;
+        tx.execute(
+            "UPDATE ops SET applied = ?2 WHERE id = ?1",
+            [*op_id, APPLIED],
+        )?;
         apply_domain(tx, op, *op_id, &mut lww, &mut touched)?;
     }
     flush_premises(tx, lww)?;
@@ -176,6 +220,47 @@ pub(crate) fn apply_deferred(tx: &Connection, _devices: &mut DeviceNumbers) -> R
         refold_hazard(tx, id)?;
     }
     Ok(now_understood.len())
+}
+
+/// Derives the replica's state again from its op log: every applied op, in arrival order.
+/// For the rare repairs that take ops back out of the state (ops the server set aside) or put
+/// them back; everything else applies ops one batch at a time.
+pub(crate) fn rebuild(tx: &Connection) -> Result<()> {
+    clear_state(tx)?;
+    let ops: Vec<(i64, Op)> = {
+        let mut stmt = tx.prepare(
+            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data, o.id
+             FROM ops o JOIN devices d USING (device_no) WHERE o.applied = 1 ORDER BY o.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(super::read_op(r)?.map(|op| (r.get::<_, i64>(8), op)))
+        })?;
+        let mut ops = Vec::new();
+        for row in rows {
+            let (id, op) = row??;
+            ops.push((id?, op));
+        }
+        ops
+    };
+    let mut lww = LwwBatch::default();
+    let mut touched = BTreeSet::new();
+    for (op_id, op) in &ops {
+        apply_domain(tx, op, *op_id, &mut lww, &mut touched)?;
+    }
+    flush_premises(tx, lww)?;
+    for id in &touched {
+        refold_hazard(tx, id)?;
+    }
+    Ok(())
+}
+
+/// Empties the state derived from the op log (the log itself stays).
+pub(crate) fn clear_state(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "DELETE FROM premises_fields; DELETE FROM inspections; DELETE FROM hazard_events;
+         DELETE FROM hazards;",
+    )?;
+    Ok(())
 }
 
 fn apply_domain<'a>(

@@ -29,8 +29,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-pub use apply::{ApplyReport, NewRows};
-use apply::{DeviceNumbers, apply_batch, apply_deferred, load_hazard_events};
+pub use apply::{ApplyReport, Aside, NewRows};
+use apply::{
+    DeviceNumbers, SET_ASIDE, apply_batch, apply_deferred, clear_state, load_hazard_events,
+    rebuild, record_set_aside,
+};
 
 use crate::calendar::WorkCalendar;
 use crate::checklist::{Catalog, ChecklistKind, evaluate};
@@ -46,6 +49,7 @@ use crate::model::{
     PremisesFields, PremisesId, UserId,
 };
 use crate::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
+use crate::sync::SetAside;
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -356,7 +360,7 @@ impl Store {
                     body,
                 })
                 .collect();
-            apply_batch(tx, devices, &ops)?;
+            apply_batch(tx, devices, &ops, &Aside::new())?;
             queue_photos(tx, &ops, wall_ms)?;
             set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
             Ok(ops)
@@ -378,14 +382,134 @@ impl Store {
         ops: &[Op],
         extra: impl FnOnce(&Connection, &NewRows) -> Result<T>,
     ) -> Result<(ApplyReport, T)> {
+        self.apply_ops_setting_aside(ops, &Aside::new(), extra)
+    }
+
+    /// [`Store::apply_ops_with`], keeping the ops in `aside` (by index in `ops`) in the log but
+    /// set aside: not applied, not among the new rows, and not moving the clock. A server
+    /// keeps a push's refused ops this way instead of refusing the whole push.
+    pub fn apply_ops_setting_aside<T>(
+        &mut self,
+        ops: &[Op],
+        aside: &Aside<'_>,
+        extra: impl FnOnce(&Connection, &NewRows) -> Result<T>,
+    ) -> Result<(ApplyReport, T)> {
         let mut clock = self.clock;
         let limit = self.adoption_limit(None);
         let out = self.in_tx(|tx, devices| {
-            let (report, max_hlc, new_rows) = apply_batch(tx, devices, ops)?;
+            let (report, max_hlc, new_rows) = apply_batch(tx, devices, ops, aside)?;
             clock.observe_within(max_hlc, limit);
             set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
             let extra = extra(tx, &new_rows)?;
             Ok((report, extra))
+        })?;
+        self.clock = clock;
+        Ok(out)
+    }
+
+    /// Follows the server's word on this device's ops it set aside: the listed ones leave the
+    /// state (kept in the log, with the reason, to show the worker). With `complete` the list
+    /// is all the server holds set aside for this device, and own ops set aside here but not
+    /// listed any more come back into the state (a supervisor let them through). Returns
+    /// whether anything changed. The state is derived again from the log when it does (rare).
+    pub fn follow_set_aside(&mut self, listed: &[SetAside], complete: bool) -> Result<bool> {
+        let device = self.device.clone();
+        self.in_tx(|tx, _| {
+            let mut changed = 0;
+            let mut find = tx.prepare_cached(
+                "SELECT o.id, o.applied FROM ops o JOIN devices d USING (device_no)
+                 WHERE d.device_id = ?1 AND o.seq = ?2",
+            )?;
+            for why in listed {
+                let found: Option<(i64, i64)> = find
+                    .query_row(params![device.as_str(), why.seq as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .optional()?;
+                let Some((id, state)) = found else { continue };
+                if state != SET_ASIDE {
+                    tx.prepare_cached("UPDATE ops SET applied = ?2 WHERE id = ?1")?
+                        .execute(params![id, SET_ASIDE])?;
+                    changed += 1;
+                }
+                record_set_aside(tx, id, why)?;
+            }
+            if complete {
+                let kept: Vec<i64> = listed.iter().map(|w| w.seq as i64).collect();
+                let kept = serde_json::to_string(&kept)?;
+                changed += tx
+                    .prepare_cached(
+                        "UPDATE ops SET applied = 1 WHERE applied = ?3 AND device_no =
+                           (SELECT device_no FROM devices WHERE device_id = ?1)
+                         AND seq NOT IN (SELECT value FROM json_each(?2))",
+                    )?
+                    .execute(params![device.as_str(), kept, SET_ASIDE])?;
+                tx.execute_batch(
+                    "DELETE FROM set_aside WHERE op_id IN (SELECT id FROM ops WHERE applied <> 2)",
+                )?;
+            }
+            if changed > 0 {
+                rebuild(tx)?;
+            }
+            Ok(changed > 0)
+        })
+    }
+
+    /// Ops held set aside (refused by the server for their author), with the reason, in
+    /// arrival order. On a phone: its own ops the worker should know were not accepted.
+    pub fn set_aside_ops(&self) -> Result<Vec<(Op, SetAside)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data,
+                    a.code, a.message, a.message_en
+             FROM ops o JOIN devices d USING (device_no) JOIN set_aside a ON a.op_id = o.id
+             WHERE o.applied = ?1 ORDER BY o.id",
+        )?;
+        let rows = stmt.query_map([SET_ASIDE], |r| {
+            let why = SetAside {
+                seq: r.get::<_, i64>(1)? as u64,
+                code: r.get(8)?,
+                message: r.get(9)?,
+                message_en: r.get(10)?,
+            };
+            Ok(read_op(r)?.map(|op| (op, why)))
+        })?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Lets ops held set aside through (a supervisor's decision on the server): they leave the
+    /// set-aside state and are applied as if they arrived now, at the end of the log (so a
+    /// pull cursor past their old place still reaches them). `extra` runs in the same
+    /// transaction with the rows added, as in [`Store::apply_ops_with`].
+    pub fn let_through<T>(
+        &mut self,
+        ops: &[Op],
+        extra: impl FnOnce(&Connection, &NewRows) -> Result<T>,
+    ) -> Result<(ApplyReport, T)> {
+        let mut clock = self.clock;
+        let limit = self.adoption_limit(None);
+        let out = self.in_tx(|tx, devices| {
+            let mut forget = tx.prepare_cached(
+                "SELECT o.id FROM ops o JOIN devices d USING (device_no)
+                 WHERE d.device_id = ?1 AND o.seq = ?2 AND o.applied = ?3",
+            )?;
+            for op in ops {
+                let id: Option<i64> = forget
+                    .query_row(params![op.device.as_str(), op.seq as i64, SET_ASIDE], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                let id = id.ok_or_else(|| {
+                    Error::NotFound(format!("op {}/{} set aside", op.device, op.seq))
+                })?;
+                tx.prepare_cached("DELETE FROM set_aside WHERE op_id = ?1")?
+                    .execute([id])?;
+                tx.prepare_cached("DELETE FROM ops WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            let (report, max_hlc, new_rows) = apply_batch(tx, devices, ops, &Aside::new())?;
+            clock.observe_within(max_hlc, limit);
+            set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
+            Ok((report, extra(tx, &new_rows)?))
         })?;
         self.clock = clock;
         Ok(out)
@@ -1022,6 +1146,25 @@ impl Store {
         rows.map(|r| r?).collect()
     }
 
+    /// A device's ops after seq `after`, at most `limit`, in seq order, whatever their state
+    /// (applied, deferred or set aside).
+    pub fn own_ops_after(&self, device: &DeviceId, after: u64, limit: usize) -> Result<Vec<Op>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
+             FROM ops o JOIN devices d USING (device_no)
+             WHERE d.device_id = ?1 AND o.seq > ?2 ORDER BY o.seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                device.as_str(),
+                after.min(i64::MAX as u64) as i64,
+                limit as i64
+            ],
+            read_op,
+        )?;
+        rows.map(|r| r?).collect()
+    }
+
     /// How many of this device's ops wait to be pushed.
     pub fn pending_count(&self) -> Result<u64> {
         Ok(self
@@ -1057,6 +1200,74 @@ impl Store {
             let again = s.pending_ops(i64::MAX as usize)?;
             queue_photos(&s.conn, &again, wall_ms)
         })
+    }
+
+    /// Takes back this device's own ops as the server holds them (`held`, oldest first, from
+    /// some seq on), after the phone's database was restored from an older copy: the server
+    /// holds ops of this device the phone no longer has, and the phone may meanwhile have
+    /// written new ops under seqs the server already holds with other content. The server's
+    /// ops are taken in; the phone's own ops from the first one the server holds otherwise
+    /// on (unsynced work) keep their content, clock and author but move after the server's
+    /// last seq, to be pushed. The state is derived again from the log. Returns how many ops
+    /// moved. `held_to` is the highest seq the server holds of this device; it becomes the
+    /// acknowledged seq.
+    pub fn adopt_own_ops(&mut self, held: &[Op], held_to: u64) -> Result<usize> {
+        let device = self.device.clone();
+        if held.iter().any(|op| op.device != device) {
+            return Err(Error::Batch(
+                "ops of another device are not this phone's own".into(),
+            ));
+        }
+        let first = held.first().map_or(held_to + 1, |op| op.seq);
+        let mine: Vec<Op> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
+                 FROM ops o JOIN devices d USING (device_no)
+                 WHERE d.device_id = ?1 AND o.seq >= ?2 ORDER BY o.seq",
+            )?;
+            let rows = stmt.query_map(params![device.as_str(), first as i64], read_op)?;
+            rows.map(|r| r?).collect::<Result<_>>()?
+        };
+        let by_seq: HashMap<u64, &Op> = held.iter().map(|op| (op.seq, op)).collect();
+        // From the first op the server does not hold as it is here, the phone's ops move.
+        let diverge = mine.iter().position(|op| {
+            by_seq
+                .get(&op.seq)
+                .is_none_or(|theirs| !same_op(theirs, op))
+        });
+        let moving: Vec<Op> = diverge.map_or_else(Vec::new, |i| mine[i..].to_vec());
+        let last = held_to.max(held.last().map_or(0, |op| op.seq));
+        let moved = moving.len();
+        self.in_tx(|tx, devices| {
+            // The state is derived again at the end; cleared first, nothing refers to the
+            // rows about to go.
+            clear_state(tx)?;
+            let mut forget = tx.prepare_cached(
+                "DELETE FROM ops WHERE seq = ?2
+                   AND device_no = (SELECT device_no FROM devices WHERE device_id = ?1)",
+            )?;
+            for op in &moving {
+                tx.prepare_cached(
+                    "DELETE FROM set_aside WHERE op_id IN (SELECT o.id FROM ops o
+                       JOIN devices d USING (device_no) WHERE d.device_id = ?1 AND o.seq = ?2)",
+                )?
+                .execute(params![device.as_str(), op.seq as i64])?;
+                forget.execute(params![device.as_str(), op.seq as i64])?;
+            }
+            let renumbered: Vec<Op> = moving
+                .into_iter()
+                .enumerate()
+                .map(|(i, op)| Op {
+                    seq: last + 1 + i as u64,
+                    ..op
+                })
+                .collect();
+            apply_batch(tx, devices, held, &Aside::new())?;
+            apply_batch(tx, devices, &renumbered, &Aside::new())?;
+            rebuild(tx)?;
+            set_meta(tx, "acked_seq", &last.to_string())
+        })?;
+        Ok(moved)
     }
 
     // ---- photo upload queue ----
@@ -1214,6 +1425,15 @@ impl Store {
         kinds.extend([ChecklistKind::EBike, ChecklistKind::Exits]);
         kinds
     }
+}
+
+/// Whether two copies of an op under one `(device, seq)` are the same op.
+fn same_op(a: &Op, b: &Op) -> bool {
+    a.hlc == b.hlc
+        && a.author == b.author
+        && a.schema == b.schema
+        && a.wall_ms == b.wall_ms
+        && a.body == b.body
 }
 
 /// Queues the photos of this device's new ops for upload.

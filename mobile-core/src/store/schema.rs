@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_photo_uploads.sql",
         include_str!("../../migrations/0003_photo_uploads.sql"),
     ),
+    (
+        "0004_set_aside.sql",
+        include_str!("../../migrations/0004_set_aside.sql"),
+    ),
 ];
 
 /// Page size of new files: 8 KB instead of SQLite's 4 KB. An inspection's op (1-2 KB of

@@ -21,8 +21,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, MAX_PULL_LIMIT, PULL_PATH, PUSH_PATH,
-    PullResponse, PushRequest, PushResponse, REFERENCE_PATH, ReferenceData,
+    ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, MAX_PULL_LIMIT, OWN_PATH,
+    OwnOpsResponse, PULL_PATH, PUSH_PATH, PullResponse, PushRequest, PushResponse, REFERENCE_PATH,
+    ReferenceData,
 };
 use crate::error::{Error, Result};
 use crate::model::UserId;
@@ -113,6 +114,9 @@ pub struct SyncReport {
     pub retries: u32,
     /// How far the server's clock is ahead of this device's (ms; negative: behind).
     pub server_clock_offset_ms: i64,
+    /// How many of this device's ops the server holds set aside after this sync: refused for
+    /// their author (see [`Store::set_aside_ops`] for which and why), kept but not applied.
+    pub set_aside: u64,
 }
 
 /// An HTTP client for one server.
@@ -204,9 +208,20 @@ impl SyncClient {
             pulled: 0,
         };
         progress(&state);
-        self.push_all(store, &token, &mut report, &mut state, progress)?;
+        // A push the server refuses (a broken batch, not one op: those it sets aside) does not
+        // keep the phone from receiving others' work: pull anyway, then report the refusal.
+        let pushed = self.push_all(store, &token, &mut report, &mut state, progress);
+        if let Err(e) = &pushed
+            && !matches!(e, Error::Server { status, .. } if *status < 500)
+        {
+            return pushed.map(|()| report);
+        }
         state.phase = SyncPhase::Pull;
-        self.pull_all(store, &token, &mut report, &mut state, progress)?;
+        let missing_own = self.pull_all(store, &token, &mut report, &mut state, progress)?;
+        pushed?;
+        if missing_own {
+            self.take_back_own_ops(store, &token, &mut report.retries)?;
+        }
         // Ops the pull found the server had lost, or the app recorded meanwhile.
         let to_push = store.with_store(|s| s.pending_count())?;
         if to_push > 0 {
@@ -216,6 +231,7 @@ impl SyncClient {
             self.push_all(store, &token, &mut report, &mut state, progress)?;
         }
         self.refresh_reference(store, &token, &mut report)?;
+        report.set_aside = store.with_store(|s| s.set_aside_ops())?.len() as u64;
         state.phase = SyncPhase::Done;
         progress(&state);
         Ok(report)
@@ -230,12 +246,17 @@ impl SyncClient {
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<()> {
         let mut rewound = false;
+        let mut took_back = false;
         loop {
             let ops = store.with_store(|s| s.pending_ops(self.options.push_batch))?;
             let Some(last) = ops.last().map(|op| op.seq) else {
                 return Ok(());
             };
-            let body = gzip_json(&PushRequest { ops })?;
+            let pulled_to = store.with_store(|s| pull_cursor(s))?;
+            let body = gzip_json(&PushRequest {
+                ops,
+                pulled_to: Some(pulled_to),
+            })?;
             let sent = store.with_store(|s| Ok(s.now_ms()))?;
             let answer: Result<PushResponse> = self.push(token, &body, &mut report.retries);
             let answer = match answer {
@@ -248,8 +269,24 @@ impl SyncClient {
                     store.with_store(|s| s.rewind_acked(held))?;
                     continue;
                 }
+                // The server holds other ops under seqs this phone used again: its database
+                // was restored from an older copy. Take the server's back, move the new work
+                // after them and push again. Once per sync.
+                Err(Error::Server { code, .. }) if code == "op_conflict" && !took_back => {
+                    took_back = true;
+                    self.take_back_own_ops(store, token, &mut report.retries)?;
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
+            let own_max = store.with_store(|s| s.max_seq(&s.device_id().clone()))?;
+            if answer.acked_seq > own_max && !took_back {
+                // The server holds more of this phone's ops than it has (restored from an
+                // older copy): take them back before going on after them.
+                took_back = true;
+                self.take_back_own_ops(store, token, &mut report.retries)?;
+                continue;
+            }
             if answer.acked_seq < last {
                 return Err(Error::Network(format!(
                     "server acknowledged up to {} of ops up to {last}",
@@ -258,6 +295,7 @@ impl SyncClient {
             }
             let before = store.with_store(|s| {
                 let before = s.acked_seq()?;
+                s.follow_set_aside(&answer.set_aside, false)?;
                 s.mark_acked(answer.acked_seq)?;
                 s.observe_server_hlc(answer.server_hlc, answer.server_time_ms)?;
                 Ok(before)
@@ -270,9 +308,41 @@ impl SyncClient {
         }
     }
 
+    /// Takes back this device's ops as the server holds them, from the last seq both agree
+    /// on, and moves this phone's own unsynced work after them ([`Store::adopt_own_ops`]).
+    fn take_back_own_ops(
+        &self,
+        store: &impl StoreAccess,
+        token: &str,
+        retries: &mut u32,
+    ) -> Result<()> {
+        let mut after =
+            store.with_store(|s| Ok(s.acked_seq()?.min(s.max_seq(&s.device_id().clone())?)))?;
+        let mut held = Vec::new();
+        let held_to = loop {
+            let url = format!(
+                "{}{OWN_PATH}?after={after}&limit={}",
+                self.base, self.options.pull_limit
+            );
+            let page: OwnOpsResponse =
+                self.call(retries, || self.http.get(&url).bearer_auth(token))?;
+            if let Some(last) = page.ops.last() {
+                after = last.seq;
+            }
+            held.extend(page.ops);
+            if !page.more {
+                break page.held_to;
+            }
+        };
+        store.with_store(|s| s.adopt_own_ops(&held, held_to).map(|_| ()))
+    }
+
     /// What the server holds of this device, read from a push of nothing.
     fn server_acked(&self, token: &str, retries: &mut u32) -> Result<u64> {
-        let body = gzip_json(&PushRequest { ops: Vec::new() })?;
+        let body = gzip_json(&PushRequest {
+            ops: Vec::new(),
+            pulled_to: None,
+        })?;
         let answer = self.push(token, &body, retries)?;
         Ok(answer.acked_seq)
     }
@@ -289,6 +359,8 @@ impl SyncClient {
         })
     }
 
+    /// Pulls until caught up; returns whether the server holds ops of this device the phone
+    /// lacks (its database was restored from an older copy).
     fn pull_all(
         &self,
         store: &impl StoreAccess,
@@ -296,14 +368,11 @@ impl SyncClient {
         report: &mut SyncReport,
         state: &mut SyncProgress,
         progress: &mut dyn FnMut(&SyncProgress),
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        let mut missing_own = false;
         loop {
-            let (cursor, known_scope) = store.with_store(|s| {
-                let cursor: u64 = get_meta(s.conn(), CURSOR_KEY)?
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(0);
-                Ok((cursor, get_meta(s.conn(), SCOPE_KEY)?))
-            })?;
+            let (cursor, known_scope) =
+                store.with_store(|s| Ok((pull_cursor(s)?, get_meta(s.conn(), SCOPE_KEY)?)))?;
             // The next page is fetched on a thread of its own while this one applies the
             // last, so the phone's writing overlaps the server's reading and the transfer.
             // One page waits at most (a few MB): the fetcher blocks until it is taken.
@@ -319,12 +388,13 @@ impl SyncClient {
                     report,
                     state,
                     progress,
+                    &mut missing_own,
                 )
                 // Leaving drops `fetched`: a fetcher still running stops at its next page.
             });
             report.retries += retries.load(Ordering::Relaxed);
             match outcome? {
-                Pulled::Everything => return Ok(()),
+                Pulled::Everything => return Ok(missing_own),
                 Pulled::ScopeChanged => continue,
             }
         }
@@ -446,7 +516,15 @@ impl SyncClient {
     }
 }
 
+/// Where the next pull starts (0: from the beginning).
+fn pull_cursor(store: &Store) -> Result<u64> {
+    Ok(get_meta(store.conn(), CURSOR_KEY)?
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
 /// Applies fetched pages in order, each in one transaction with the cursor after it.
+#[allow(clippy::too_many_arguments)] // one pull's state, threaded through
 fn apply_pages(
     store: &impl StoreAccess,
     (mut cursor, mut known_scope): (u64, Option<String>),
@@ -454,16 +532,24 @@ fn apply_pages(
     report: &mut SyncReport,
     state: &mut SyncProgress,
     progress: &mut dyn FnMut(&SyncProgress),
+    missing_own: &mut bool,
 ) -> Result<Pulled> {
     for page in fetched {
         let page = page?;
         // The server holds fewer of this device's ops than it acknowledged (restored from a
-        // backup): they are pending again, and the sync pushes them after the pull.
+        // backup): they are pending again, and the sync pushes them after the pull. More
+        // than the phone has: the phone was restored from an older copy.
         if let Some(held) = page.acked_seq {
-            store.with_store(|s| s.rewind_acked(held))?;
+            *missing_own |= store.with_store(|s| {
+                s.rewind_acked(held)?;
+                Ok(held > s.max_seq(&s.device_id().clone())?)
+            })?;
         }
         if !page.missing_photos.is_empty() {
             store.with_store(|s| s.requeue_photos(&page.missing_photos))?;
+        }
+        if let Some(listed) = &page.set_aside {
+            store.with_store(|s| s.follow_set_aside(listed, true))?;
         }
         // What the user may see changed (new grids): start again from the beginning;
         // ops already held are skipped as duplicates.

@@ -27,6 +27,9 @@ pub const ENROLL_PATH: &str = "/v1/enroll";
 pub const PUSH_PATH: &str = "/v1/sync/push";
 /// Pull endpoint.
 pub const PULL_PATH: &str = "/v1/sync/pull";
+/// The caller's own ops as the server holds them (a phone restored from an older copy of its
+/// database takes them back).
+pub const OWN_PATH: &str = "/v1/sync/own";
 /// Reference data endpoint (calendar, cadence).
 pub const REFERENCE_PATH: &str = "/v1/reference";
 /// Default page size of a pull.
@@ -107,6 +110,12 @@ pub struct EnrollResponse {
 pub struct PushRequest {
     /// This device's ops in seq order.
     pub ops: Vec<Op>,
+    /// How far this phone has pulled (its pull cursor): what it could know of others' work,
+    /// the moves of premises to other grids included, when it wrote these ops. The server
+    /// accepts work on a shop moved away from the author's grids by a move the phone had not
+    /// received yet (an inspection made offline); without it, such work is set aside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulled_to: Option<u64>,
 }
 
 /// Answer to a push.
@@ -127,10 +136,28 @@ pub struct PushResponse {
     /// they are still held): the phone tells the worker their clock is wrong while it is not 0.
     #[serde(default)]
     pub held: usize,
+    /// Ops of this push (new or sent before) that the server set aside: refused for their
+    /// author, kept but not applied anywhere. The phone takes them out of its state too and
+    /// shows them to the worker; the rest of the push is applied as usual.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<SetAside>,
     /// Server clock.
     pub server_hlc: Hlc,
     /// Server wall time (ms since the epoch), so a phone can tell its clock is wrong.
     pub server_time_ms: i64,
+}
+
+/// One op the server set aside, and why (the refusal it would have answered).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    /// The op's seq on the caller's device.
+    pub seq: u64,
+    /// Stable code of the refusal, e.g. `out_of_scope`.
+    pub code: String,
+    /// 中文说明.
+    pub message: String,
+    /// English message.
+    pub message_en: String,
 }
 
 /// Answer to `GET /v1/sync/pull?after=CURSOR&limit=N`.
@@ -158,6 +185,24 @@ pub struct PullResponse {
     /// queues them for upload again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_photos: Vec<String>,
+    /// Every op of the caller's device the server holds set aside now (see
+    /// [`PushResponse::set_aside`]): the phone sets these aside and puts back any it had set
+    /// aside that are no longer listed (a supervisor let them through). Left out, like
+    /// `acked_seq`, when the page is answered without the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_aside: Option<Vec<SetAside>>,
+}
+
+/// Answer to `GET /v1/sync/own?after=SEQ&limit=N`: the caller's device's own ops after a seq,
+/// as the server holds them (applied, set aside or held in quarantine), oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OwnOpsResponse {
+    /// The ops, in seq order.
+    pub ops: Vec<Op>,
+    /// Whether more follow (ask again after the last seq).
+    pub more: bool,
+    /// The highest seq of this device the server holds.
+    pub held_to: u64,
 }
 
 /// Answer to `GET /v1/reference`: data the server owns and phones use offline.
