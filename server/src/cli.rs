@@ -64,6 +64,14 @@ struct ServeArgs {
     /// Mark the dashboard's session cookie Secure (set when served over HTTPS).
     #[arg(long, env = "XUNCHA_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// A reverse proxy (address or CIDR, repeatable or comma-separated) whose
+    /// X-Forwarded-For is believed, so login limits count the real client's address.
+    #[arg(
+        long = "trusted-proxy",
+        env = "XUNCHA_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// How often quarantined ops are checked for release, in seconds.
     #[arg(long, default_value_t = 60)]
     quarantine_check_secs: u64,
@@ -285,6 +293,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         },
         secure_cookies: args.secure_cookies,
         login_limits: crate::login::LoginLimits::default(),
+        trusted_proxies: args.trusted_proxies.clone(),
     };
     let state = AppState::open(data, config)?;
     let admin_password = std::env::var("XUNCHA_ADMIN_PASSWORD").ok();
@@ -417,10 +426,13 @@ async fn run(
             }
         });
     }
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

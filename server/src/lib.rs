@@ -64,8 +64,12 @@ pub struct Config {
     pub tiles: dashboard::Tiles,
     /// Mark session cookies `Secure` (when served over HTTPS).
     pub secure_cookies: bool,
-    /// Wrong passwords allowed per user name before it is refused for a while.
+    /// Wrong passwords allowed per user name and per client address before they are refused
+    /// for a while.
     pub login_limits: login::LoginLimits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (the login limits and logs then
+    /// use the real client's address).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Config {
@@ -78,6 +82,7 @@ impl Default for Config {
             tiles: dashboard::Tiles::default(),
             secure_cookies: false,
             login_limits: login::LoginLimits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -322,11 +327,12 @@ impl FromRequestParts<AppState> for Caller {
 /// `POST /v1/enroll`: user name and password for a device token.
 async fn enroll(
     State(state): State<AppState>,
+    client: login::ClientAddr,
     headers: HeaderMap,
     body::JsonBody(req): body::JsonBody<EnrollRequest>,
 ) -> Result<Response, ApiError> {
     let now = state.now_ms();
-    let role = login::check_password(&state, &req.user, &req.password).await?;
+    let role = login::check_password(&state, &req.user, &req.password, client.0).await?;
     let (caller, token, grids, device_code) = state
         .write(move |store| {
             let conn = store.conn();

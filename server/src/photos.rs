@@ -305,7 +305,7 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Result<u64, ApiError> {
 }
 
 /// Whether the caller may touch the photo: `None` when no record refers to it.
-fn access(
+pub(crate) fn access(
     conn: &rusqlite::Connection,
     sha256: &str,
     scope: &Scope,

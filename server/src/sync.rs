@@ -20,7 +20,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use xuncha_core::clock::Hlc;
 use xuncha_core::hazard::HazardAction;
-use xuncha_core::model::{DeviceId, HazardId, PremisesId};
+use xuncha_core::model::{DeviceId, HazardId, Inspection, InspectionId, PremisesId};
 use xuncha_core::op::{Op, OpBody, OpKey};
 use xuncha_core::store::{Aside, Store};
 use xuncha_core::sync::{
@@ -375,6 +375,8 @@ struct Rights<'a> {
     moved_into: BTreeSet<(PremisesId, String)>,
     /// The pushing device and how far it had pulled: the grid moves it could know of.
     known_to: Option<(DeviceId, u64)>,
+    /// Inspections of earlier ops of the same batch: premises and root.
+    inspections: HashMap<InspectionId, (PremisesId, InspectionId)>,
 }
 
 impl<'a> Rights<'a> {
@@ -388,6 +390,7 @@ impl<'a> Rights<'a> {
             stored_grid: HashMap::new(),
             moved_into: BTreeSet::new(),
             known_to: None,
+            inspections: HashMap::new(),
         }
     }
 
@@ -527,6 +530,83 @@ impl<'a> Rights<'a> {
         Ok(latest.map(|(_, grid)| grid))
     }
 
+    /// An op may refer to a photo the server does not hold yet (the phone uploads it after the
+    /// push), one its author uploaded, or one the author may already see: a reference must not
+    /// be a way to read another grid's photo whose hash one has learnt.
+    fn check_photos(&self, op: &Op) -> Result<(), ApiError> {
+        for photo in op.body.photos() {
+            let uploaded_by: Option<String> = self
+                .conn
+                .prepare_cached("SELECT uploaded_by FROM server_photos WHERE sha256 = ?1")?
+                .query_row([photo.sha256.as_str()], |r| r.get(0))
+                .optional()?;
+            if uploaded_by.as_deref() == Some(op.author.as_str()) {
+                continue;
+            }
+            let allowed = match crate::photos::access(self.conn, &photo.sha256, self.scope)? {
+                Some(visible) => visible,
+                None => uploaded_by.is_none(),
+            };
+            if !allowed {
+                return Err(ApiError::forbidden(
+                    "photo_forbidden",
+                    "记录引用了您无权查看的照片",
+                    format!(
+                        "photo {} belongs to records outside your area",
+                        photo.sha256
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A correction names, as its root and the inspection it supersedes, inspections of the
+    /// same premises and lineage that the server holds: else it could take over another
+    /// shop's hazards (they derive from the root) or hide another grid's inspection.
+    fn check_lineage(&self, i: &Inspection) -> Result<(), ApiError> {
+        let refuse = |what: &str, zh: &str| {
+            Err(ApiError::forbidden(
+                "bad_lineage",
+                format!("更正记录的{zh}不是本场所的检查记录"),
+                format!(
+                    "inspection {}: its {what} is not an inspection of premises {} held here",
+                    i.id, i.premises_id
+                ),
+            ))
+        };
+        if i.root != i.id {
+            match self.inspection_facts(&i.root)? {
+                Some((premises, root)) if premises == i.premises_id && root == i.root => {}
+                _ => return refuse("root", "原始记录"),
+            }
+        }
+        if let Some(old) = &i.supersedes {
+            match self.inspection_facts(old)? {
+                Some((premises, root)) if premises == i.premises_id && root == i.root => {}
+                _ => return refuse("superseded inspection", "被更正记录"),
+            }
+        }
+        Ok(())
+    }
+
+    /// An inspection's premises and root, from this batch or the database.
+    fn inspection_facts(
+        &self,
+        id: &InspectionId,
+    ) -> Result<Option<(PremisesId, InspectionId)>, ApiError> {
+        if let Some(facts) = self.inspections.get(id) {
+            return Ok(Some(facts.clone()));
+        }
+        Ok(self
+            .conn
+            .prepare_cached("SELECT premises_id, root FROM inspections WHERE id = ?1")?
+            .query_row([id.as_str()], |r| {
+                Ok((PremisesId(r.get(0)?), InspectionId(r.get(1)?)))
+            })
+            .optional()?)
+    }
+
     fn premises_of_hazard(&self, hazard: &HazardId) -> Result<Option<PremisesId>, ApiError> {
         if let Some(p) = self.hazard_premises.get(hazard) {
             return Ok(Some(p.clone()));
@@ -541,6 +621,7 @@ impl<'a> Rights<'a> {
 
     /// Checks one op; returns the premises it is about and their grid (for the pull index).
     fn check(&mut self, op: &Op) -> Result<(Option<PremisesId>, Option<String>), ApiError> {
+        self.check_photos(op)?;
         Ok(match &op.body {
             OpBody::PremisesPatch(p) => {
                 let current = self.grid_of(&p.premises_id)?;
@@ -573,6 +654,9 @@ impl<'a> Rights<'a> {
             OpBody::Inspection(i) => {
                 let grid = self.known_grid(&i.premises_id)?;
                 self.require_known(&i.premises_id, grid.as_deref())?;
+                self.check_lineage(i)?;
+                self.inspections
+                    .insert(i.id.clone(), (i.premises_id.clone(), i.root.clone()));
                 for f in &i.findings {
                     self.hazard_premises
                         .insert(f.hazard_id.clone(), i.premises_id.clone());

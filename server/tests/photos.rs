@@ -365,3 +365,61 @@ async fn bad_uploads_are_refused_whole_and_nothing_becomes_visible() {
         StatusCode::CREATED
     );
 }
+
+/// w2's phone `p` records an inspection of a new g2 shop that lists `photos`, and pushes it.
+async fn own_inspection_listing(
+    s: &Server,
+    p: &mut xuncha_core::store::Store,
+    photos: Vec<PhotoRef>,
+) -> Value {
+    let mut f = PremisesFields::new("和平小店", "和平路2号", PremisesKind::Retail);
+    f.grid_id = Some("g2".into());
+    let premises = p.add_premises(f).unwrap();
+    let mut visit = sample_visit(p.catalog(), &premises, china_date(now_ms()), &["FE-03"]);
+    visit
+        .answers
+        .iter_mut()
+        .find(|a| a.code == "FE-03")
+        .unwrap()
+        .photos = photos;
+    p.record_inspection(visit).unwrap();
+    let ops = p.pending_ops(1000).unwrap();
+    let (code, ack) = push(s, &s.w2, &ops).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    p.mark_acked(ops.last().unwrap().seq).unwrap();
+    ack
+}
+
+#[tokio::test]
+async fn listing_another_grids_photo_hash_does_not_open_it() {
+    let s = server();
+    let (jpeg, photo) = stored_photo("Landscape_3.jpg");
+    let sha = photo.sha256.clone();
+    inspection_with(&s, vec![photo.clone()]).await;
+    let mut w2 = phone("phone-w2", "w2", now_ms());
+
+    // Before the upload: the hash is already another grid's, so the reference is set aside.
+    let ack = own_inspection_listing(&s, &mut w2, vec![photo.clone()]).await;
+    assert_eq!(ack["set_aside"][0]["code"], "photo_forbidden", "{ack}");
+    let cut = jpeg.len() / 2;
+    let (code, _) = patch(&s, &s.w1, &sha, 0, jpeg.len(), &jpeg[..cut]).await;
+    assert_eq!(code, StatusCode::NO_CONTENT);
+    let (code, _) = patch(&s, &s.w1, &sha, cut, jpeg.len(), &jpeg[cut..]).await;
+    assert_eq!(code, StatusCode::CREATED);
+
+    // After it: the same, and the photo stays closed to w2 either way.
+    let ack = own_inspection_listing(&s, &mut w2, vec![photo]).await;
+    assert_eq!(ack["set_aside"][0]["code"], "photo_forbidden", "{ack}");
+    assert_eq!(
+        get(&s, Some(&s.w2), &format!("/v1/photos/{sha}")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&s, Some(&s.w1), &format!("/v1/photos/{sha}")).await.0,
+        StatusCode::OK
+    );
+    // A photo of w2's own, not on the server yet, is referred to as usual.
+    let (_, own) = stored_photo("Portrait_5.jpg");
+    let ack = own_inspection_listing(&s, &mut w2, vec![own]).await;
+    assert!(ack["set_aside"].is_null(), "{ack}");
+}

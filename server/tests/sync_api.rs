@@ -146,6 +146,39 @@ async fn metrics_count_requests_ops_and_what_the_replica_holds() {
 }
 
 #[tokio::test]
+async fn forty_guesses_at_once_are_throttled_like_forty_in_a_row() {
+    let s = Arc::new(server());
+    let mut guesses = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let s = s.clone();
+        guesses.spawn(async move {
+            let body =
+                json!({ "user": "w1", "password": format!("guess-{n}"), "device_id": "guess-1" });
+            send(
+                &s,
+                "POST",
+                "/v1/enroll",
+                None,
+                serde_json::to_vec(&body).unwrap(),
+                &[("content-type", "application/json")],
+            )
+            .await
+            .0
+        });
+    }
+    let codes = guesses.join_all().await;
+    let checked = codes
+        .iter()
+        .filter(|c| **c == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = codes
+        .iter()
+        .filter(|c| **c == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 35), "{codes:?}");
+}
+
+#[tokio::test]
 async fn wrong_passwords_are_throttled_per_user_and_never_hold_the_writer() {
     let s = Arc::new(server());
     let enroll = |user: &'static str, password: &'static str| {

@@ -87,9 +87,16 @@ pub fn sample_visit(
         _ => "lpg",
     };
     let fixed = [Answer::new("GA-00", AnswerValue::Choice(gas.into()))];
+    let mut answers = sample_answers(&lists, &premises.fields, today, hazard_codes, &fixed);
+    // Each shop's photos are its own, as a camera's would be.
+    for a in &mut answers {
+        for p in &mut a.photos {
+            *p = photo_for(&format!("{}:{}", premises.id, a.code));
+        }
+    }
     InspectionDraft {
         premises_id: premises.id.clone(),
-        answers: sample_answers(&lists, &premises.fields, today, hazard_codes, &fixed),
+        answers,
         kinds,
         geotag: None,
         note: None,

@@ -382,7 +382,7 @@ pub(crate) fn load_hazard_events(
         "SELECT hlc, device_id, seq, author, wall_ms, origin, action, geotag, note
          FROM hazard_events WHERE hazard_id = ?1",
     )?;
-    let mut origin: Option<(OpKey, HazardOrigin)> = None;
+    let mut origins: Vec<(OpKey, HazardOrigin)> = Vec::new();
     let mut entries = Vec::new();
     let mut rows = stmt.query([id.as_str()])?;
     while let Some(r) = rows.next()? {
@@ -395,10 +395,7 @@ pub(crate) fn load_hazard_events(
         let action_json: Option<String> = r.get(6)?;
         let geotag_json: Option<String> = r.get(7)?;
         if let Some(o) = origin_json {
-            let o: HazardOrigin = serde_json::from_str(&o)?;
-            if origin.as_ref().is_none_or(|(k, _)| key > *k) {
-                origin = Some((key.clone(), o));
-            }
+            origins.push((key.clone(), serde_json::from_str(&o)?));
         }
         entries.push(HistoryEntry {
             key,
@@ -410,7 +407,24 @@ pub(crate) fn load_hazard_events(
             invalid: false,
         });
     }
-    Ok((origin.map(|(_, o)| o), entries))
+    Ok((latest_origin(id, origins), entries))
+}
+
+/// The finding a hazard stands on: the latest among the original inspection's and its
+/// corrections'. Only findings on the original's premises count: an inspection of another
+/// shop that names the original as its root (a forged lineage) cannot move the hazard or
+/// close it. Until the original arrives, the latest finding stands; the choice depends only
+/// on the set of findings held, so every replica makes the same one.
+fn latest_origin(id: &HazardId, origins: Vec<(OpKey, HazardOrigin)>) -> Option<HazardOrigin> {
+    let original = origins
+        .iter()
+        .find(|(_, o)| HazardId::derive(&o.inspection_id, &o.finding.code) == *id)
+        .map(|(_, o)| o.premises_id.clone());
+    origins
+        .into_iter()
+        .filter(|(_, o)| original.as_ref().is_none_or(|p| o.premises_id == *p))
+        .max_by(|(a, _), (b, _)| a.cmp(b))
+        .map(|(_, o)| o)
 }
 
 fn refold_hazard(tx: &Connection, id: &HazardId) -> Result<()> {

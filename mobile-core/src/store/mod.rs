@@ -845,7 +845,8 @@ impl Store {
     pub fn inspections_of(&self, premises: &PremisesId) -> Result<Vec<Inspection>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT o.data FROM inspections i JOIN ops o ON o.id = i.op_id WHERE i.premises_id = ?1
-               AND NOT EXISTS (SELECT 1 FROM inspections c WHERE c.supersedes = i.id)
+               AND NOT EXISTS (SELECT 1 FROM inspections c WHERE c.supersedes = i.id
+                 AND c.premises_id = i.premises_id AND c.root = i.root)
              ORDER BY i.performed_on DESC, i.hlc DESC",
         )?;
         let rows = stmt.query_map([premises.as_str()], |r| r.get::<_, String>(0))?;
@@ -1342,7 +1343,8 @@ impl Store {
             )?,
             inspections: count(
                 "SELECT COUNT(*) FROM inspections i
-                 WHERE NOT EXISTS (SELECT 1 FROM inspections c WHERE c.supersedes = i.id)",
+                 WHERE NOT EXISTS (SELECT 1 FROM inspections c WHERE c.supersedes = i.id
+                 AND c.premises_id = i.premises_id AND c.root = i.root)",
             )?,
             open_hazards: count(
                 "SELECT COUNT(*) FROM hazards WHERE status NOT IN ('closed', 'withdrawn')",

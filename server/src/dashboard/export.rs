@@ -246,7 +246,8 @@ fn inspection_table(
          LEFT JOIN premises_fields a ON a.premises_id = i.premises_id AND a.field = 'address'
          LEFT JOIN premises_fields g ON g.premises_id = i.premises_id AND g.field = 'grid_id'
          WHERE i.performed_on BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM inspections later WHERE later.supersedes = i.id)
+           AND NOT EXISTS (SELECT 1 FROM inspections later WHERE later.supersedes = i.id
+             AND later.premises_id = i.premises_id AND later.root = i.root)
          ORDER BY i.performed_on, i.id",
     )?;
     let mut table = Table {

@@ -77,10 +77,11 @@ struct Login {
 /// `POST /dash/login`.
 async fn login(
     State(state): State<AppState>,
+    client: crate::login::ClientAddr,
     crate::body::JsonBody(form): crate::body::JsonBody<Login>,
 ) -> Result<Response, ApiError> {
     let now = state.now_ms();
-    let role = crate::login::check_password(&state, &form.user, &form.password).await?;
+    let role = crate::login::check_password(&state, &form.user, &form.password, client.0).await?;
     let session = state
         .write(move |s| accounts::open_session_as(s.conn(), &form.user, role, now))
         .await?;
