@@ -178,6 +178,40 @@ fn a_clock_far_ahead_elsewhere_does_not_move_this_one_past_the_bound() {
 }
 
 #[test]
+fn two_stores_on_one_file_take_turns_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.sqlite3");
+    drop(Store::open(&path).unwrap());
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&path).unwrap();
+                s.set_user(UserId::from("wang.wei")).unwrap();
+                (0..60)
+                    .map(|n| {
+                        let mut f = shop();
+                        f.name = format!("店{w}-{n}");
+                        s.add_premises(f).map(|_| ()).map_err(|e| e.to_string())
+                    })
+                    .filter(Result::is_err)
+                    .count()
+            })
+        })
+        .collect();
+    let failures: usize = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(failures, 0, "no \"database is locked\"");
+    assert_eq!(
+        Store::open(&path)
+            .unwrap()
+            .list_premises(false)
+            .unwrap()
+            .len(),
+        120
+    );
+}
+
+#[test]
 fn premises_of_a_grid_are_listed_without_the_others() {
     let mut s = phone("A");
     let in_grid = |name: &str, grid: Option<&str>| {

@@ -545,6 +545,46 @@ impl Hazard {
     }
 }
 
+/// One step of a hazard's history, oldest first.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HazardHistoryEntry {
+    /// `found` for the finding, else the action's name (`notice_issued`, `recheck_passed`,
+    /// `deadline_extended`, `reassigned`, `escalated`, ...).
+    pub action: String,
+    /// Who did it (a user id; `system` for the server's own escalations).
+    pub by: String,
+    /// When (the device's clock, ms since the epoch).
+    pub at_ms: i64,
+    /// The deadline it set (`YYYY-MM-DD`), for notices, extensions and failed re-checks.
+    pub deadline: Option<String>,
+    /// The note given with it.
+    pub note: Option<String>,
+    /// The hazard's state did not allow it where it falls in the order: kept, not applied.
+    pub invalid: bool,
+}
+
+impl HazardHistoryEntry {
+    pub(crate) fn from_core(e: hazard::HistoryEntry) -> Self {
+        use hazard::HazardAction as A;
+        let deadline = match &e.action {
+            Some(
+                A::NoticeIssued { deadline, .. }
+                | A::RecheckFailed { deadline, .. }
+                | A::DeadlineExtended { deadline },
+            ) => Some(deadline.to_string()),
+            _ => None,
+        };
+        HazardHistoryEntry {
+            action: e.action.as_ref().map_or("found", |a| a.name()).to_owned(),
+            by: e.by.0,
+            at_ms: e.at_ms,
+            deadline,
+            note: e.note,
+            invalid: e.invalid,
+        }
+    }
+}
+
 /// A stored photo (from the photo pipeline): its SHA-256 is its id.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PhotoRef {

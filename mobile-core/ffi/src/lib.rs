@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use xuncha_core::model::{HazardId, PremisesId};
 use xuncha_core::photo::{self, PhotoDir, PhotoLimits, PhotoOptions, Watermark};
 use xuncha_core::store::Store;
-use xuncha_core::sync::client::{SyncClient, SyncOptions};
+use xuncha_core::sync::client::{StoreAccess, SyncClient, SyncOptions};
 
 pub use convert::*;
 
@@ -145,20 +145,79 @@ impl xuncha_core::clock::WallClock for HostClock {
     }
 }
 
-/// One phone's database and its connection to the server.
+/// One phone's database and its connection to the server. Open one per database file (two
+/// on one file wait for each other's writes); `close` releases the file.
 #[derive(Debug, uniffi::Object)]
 pub struct Phone {
-    store: Mutex<Store>,
+    store: PhoneStore,
+    device_id: String,
     client: SyncClient,
     photos: PhotoDir,
     /// The font for watermarks, set by the host app.
     watermark: Mutex<Option<Watermark>>,
 }
 
+/// The phone's store until it is closed.
+#[derive(Debug)]
+struct PhoneStore(Mutex<Option<Store>>);
+
+impl PhoneStore {
+    /// A panic on another thread does not poison the store for good.
+    fn lock(&self) -> MutexGuard<'_, Option<Store>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+const CLOSED: &str = "the phone was closed; open it again";
+
+/// A sync takes the store only between requests, and fails cleanly once it is closed.
+impl StoreAccess for PhoneStore {
+    fn with_store<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> xuncha_core::Result<T>,
+    ) -> xuncha_core::Result<T> {
+        match self.lock().as_mut() {
+            Some(store) => f(store),
+            None => Err(xuncha_core::Error::Invalid {
+                field: "phone".into(),
+                message: CLOSED.into(),
+            }),
+        }
+    }
+}
+
+/// The open store, borrowed for one call.
+struct Open<'a>(MutexGuard<'a, Option<Store>>);
+
+impl std::ops::Deref for Open<'_> {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        match self.0.as_ref() {
+            Some(store) => store,
+            None => unreachable!("an Open is made only over an open store"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Open<'_> {
+    fn deref_mut(&mut self) -> &mut Store {
+        match self.0.as_mut() {
+            Some(store) => store,
+            None => unreachable!("an Open is made only over an open store"),
+        }
+    }
+}
+
 impl Phone {
-    /// The store; a panic on another thread does not poison it for good.
-    fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    /// The store, or an error once the phone is closed.
+    fn store(&self) -> Result<Open<'_>> {
+        let guard = self.store.lock();
+        if guard.is_none() {
+            return Err(XunchaError::Storage {
+                message: CLOSED.into(),
+            });
+        }
+        Ok(Open(guard))
     }
 }
 
@@ -189,7 +248,8 @@ impl Phone {
             .parent()
             .map_or_else(|| std::path::PathBuf::from("photos"), |p| p.join("photos"));
         Ok(Arc::new(Phone {
-            store: Mutex::new(store),
+            device_id: store.device_id().as_str().to_owned(),
+            store: PhoneStore(Mutex::new(Some(store))),
             client,
             photos: PhotoDir(dir),
             watermark: Mutex::new(None),
@@ -198,7 +258,15 @@ impl Phone {
 
     /// This phone's device id.
     pub fn device_id(&self) -> String {
-        self.store().device_id().as_str().to_owned()
+        self.device_id.clone()
+    }
+
+    /// Closes the database now (before switching user or deleting the file): waits for a
+    /// write or a log copy under way, folds the log into the file and releases it. Later
+    /// calls fail with `Storage`; closing again does nothing. A sync running meanwhile stops
+    /// at its next step with an error.
+    pub fn close(&self) {
+        drop(self.store.lock().take());
     }
 
     /// Enrolls the phone with a user name and password; signs the user in.
@@ -208,7 +276,7 @@ impl Phone {
         password: String,
         device_name: Option<String>,
     ) -> Result<Enrolment> {
-        let mut store = self.store();
+        let mut store = self.store()?;
         let answer = self
             .client
             .enroll(&mut store, &user, &password, device_name.as_deref())?;
@@ -221,7 +289,7 @@ impl Phone {
 
     /// Adds premises.
     pub fn add_premises(&self, fields: PremisesFields) -> Result<Premises> {
-        let p = self.store().add_premises(fields.into_core())?;
+        let p = self.store()?.add_premises(fields.into_core())?;
         Ok(Premises::from_core(p))
     }
 
@@ -234,21 +302,23 @@ impl Phone {
         before: PremisesFields,
         after: PremisesFields,
     ) -> Result<Premises> {
-        let p =
-            self.store()
-                .patch_premises(&PremisesId(id), &before.into_core(), after.into_core())?;
+        let p = self.store()?.patch_premises(
+            &PremisesId(id),
+            &before.into_core(),
+            after.into_core(),
+        )?;
         Ok(Premises::from_core(p))
     }
 
     /// Archives (or restores) premises.
     pub fn archive_premises(&self, id: String, archived: bool) -> Result<()> {
-        Ok(self.store().archive_premises(&PremisesId(id), archived)?)
+        Ok(self.store()?.archive_premises(&PremisesId(id), archived)?)
     }
 
     /// The premises held, archived ones too when asked.
     pub fn list_premises(&self, include_archived: bool) -> Result<Vec<Premises>> {
         Ok(self
-            .store()
+            .store()?
             .list_premises(include_archived)?
             .into_iter()
             .map(Premises::from_core)
@@ -262,13 +332,12 @@ impl Phone {
         let Some(id) = PremisesId::from_qr_text(&text) else {
             return Ok(None);
         };
-        Ok(self.store().premises(&id)?.map(Premises::from_core))
+        Ok(self.store()?.premises(&id)?.map(Premises::from_core))
     }
 
     /// The items of the newest checklist of a kind, in order, for the inspection screen.
     pub fn checklist(&self, kind: ChecklistKind) -> Vec<ChecklistItem> {
-        self.store()
-            .catalog()
+        xuncha_core::checklist::Catalog::builtin()
             .latest(kind.into_core())
             .map(|c| c.items.iter().map(ChecklistItem::from_core).collect())
             .unwrap_or_default()
@@ -276,7 +345,7 @@ impl Phone {
 
     /// The checklists a routine visit to these premises covers.
     pub fn default_kinds(&self, premises_id: String) -> Result<Vec<ChecklistKind>> {
-        let store = self.store();
+        let store = self.store()?;
         let p = store
             .premises(&PremisesId(premises_id.clone()))?
             .ok_or_else(|| XunchaError::NotFound {
@@ -293,14 +362,14 @@ impl Phone {
     pub fn record_inspection(&self, draft: InspectionDraft) -> Result<Inspection> {
         let draft = draft.into_core()?;
         Ok(Inspection::from_core(
-            self.store().record_inspection(draft)?,
+            self.store()?.record_inspection(draft)?,
         ))
     }
 
     /// Inspections of some premises, newest last.
     pub fn inspections_of(&self, premises_id: String) -> Result<Vec<Inspection>> {
         Ok(self
-            .store()
+            .store()?
             .inspections_of(&PremisesId(premises_id))?
             .into_iter()
             .map(Inspection::from_core)
@@ -310,10 +379,31 @@ impl Phone {
     /// Hazards not yet closed.
     pub fn open_hazards(&self) -> Result<Vec<Hazard>> {
         Ok(self
-            .store()
+            .store()?
             .open_hazards()?
             .into_iter()
             .map(Hazard::from_core)
+            .collect())
+    }
+
+    /// Every hazard of a premises, open and closed, the latest found first (a worker looking
+    /// at a shop sees its whole record).
+    pub fn hazards_of(&self, premises_id: String) -> Result<Vec<Hazard>> {
+        Ok(self
+            .store()?
+            .hazards_of(&PremisesId(premises_id))?
+            .into_iter()
+            .map(Hazard::from_core)
+            .collect())
+    }
+
+    /// What happened to a hazard, oldest first.
+    pub fn hazard_history(&self, hazard_id: String) -> Result<Vec<HazardHistoryEntry>> {
+        Ok(self
+            .store()?
+            .hazard_history(&HazardId(hazard_id))?
+            .into_iter()
+            .map(HazardHistoryEntry::from_core)
             .collect())
     }
 
@@ -326,7 +416,7 @@ impl Phone {
         note: Option<String>,
     ) -> Result<Hazard> {
         let action = action.into_core()?;
-        let hazard = self.store().record_hazard_event(
+        let hazard = self.store()?.record_hazard_event(
             &HazardId(hazard_id),
             action,
             geotag.map(Geotag::into_core),
@@ -339,7 +429,7 @@ impl Phone {
     /// routine re-inspections by cadence (offline; the cadence and working-day calendar the
     /// server last sent, else the defaults).
     pub fn due(&self, now_ms: i64) -> Result<Vec<DueItem>> {
-        let store = self.store();
+        let store = self.store()?;
         Ok(store
             .due(now_ms)?
             .into_iter()
@@ -349,13 +439,15 @@ impl Phone {
 
     /// Whether the working-day calendar for `year` is official, provisional (暂定, before the
     /// State Council's notice) or missing, so the app can say how far due dates can be trusted.
-    pub fn calendar_status(&self, year: i32) -> CalendarStatus {
-        CalendarStatus::from_core(self.store().calendar().status(year))
+    pub fn calendar_status(&self, year: i32) -> Result<CalendarStatus> {
+        Ok(CalendarStatus::from_core(
+            self.store()?.calendar().status(year),
+        ))
     }
 
     /// When to schedule the next OS notification (ms since the epoch), if anything is pending.
     pub fn next_reminder_at(&self, now_ms: i64) -> Result<Option<i64>> {
-        let store = self.store();
+        let store = self.store()?;
         Ok(store.next_reminder_at(now_ms)?)
     }
 
@@ -403,19 +495,20 @@ impl Phone {
 
     /// The grid a position lies in, among the grids synced to this phone (their boundaries
     /// come from the server).
-    pub fn grid_at(&self, lat: f64, lon: f64) -> Option<String> {
-        self.store()
-            .grid_at(xuncha_core::model::LatLon { lat, lon })
+    pub fn grid_at(&self, lat: f64, lon: f64) -> Result<Option<String>> {
+        Ok(self
+            .store()?
+            .grid_at(xuncha_core::model::LatLon { lat, lon }))
     }
 
     /// Changes waiting to be pushed.
     pub fn pending_count(&self) -> Result<u64> {
-        Ok(self.store().pending_count()?)
+        Ok(self.store()?.pending_count()?)
     }
 
     /// Photos waiting to be uploaded.
     pub fn pending_photo_count(&self) -> Result<u64> {
-        Ok(self.store().pending_photo_count()?)
+        Ok(self.store()?.pending_photo_count()?)
     }
 
     /// Uploads the queued photos (separately from `sync`, e.g. only on Wi-Fi), resuming
@@ -424,7 +517,7 @@ impl Phone {
     /// locked only between photos, so the app stays usable while it runs.
     pub fn upload_photos(&self, listener: Option<Arc<dyn UploadListener>>) -> Result<UploadReport> {
         let (token, pending) = {
-            let store = self.store();
+            let store = self.store()?;
             (SyncClient::token(&store)?, store.pending_photos()?)
         };
         let total = u32::try_from(pending.len()).unwrap_or(u32::MAX);
@@ -436,7 +529,7 @@ impl Phone {
                 &self.photos.full(sha),
                 &mut report.retries,
             )?;
-            outcome.record(&mut self.store(), sha)?;
+            outcome.record(&mut *self.store()?, sha)?;
             report.count(&outcome);
             if let Some(l) = &listener {
                 l.on_photo(u32::try_from(i + 1).unwrap_or(u32::MAX), total);
@@ -456,7 +549,7 @@ impl Phone {
                 message: format!("{sha256:?} is not a photo id"),
             });
         }
-        let token = SyncClient::token(&self.store())?;
+        let token = SyncClient::token(&*self.store()?)?;
         let bytes = self.client.download_photo(&token, &sha256, thumbnail)?;
         let path = self.photos.path(&sha256, thumbnail);
         self.photos.put(&path, &bytes)?;
@@ -467,7 +560,7 @@ impl Phone {
     /// the worker (they are not part of the records any more, here or anywhere).
     pub fn set_aside_changes(&self) -> Result<Vec<SetAsideChange>> {
         Ok(self
-            .store()
+            .store()?
             .set_aside_ops()?
             .into_iter()
             .map(|(op, why)| SetAsideChange::from_core(&op, why))
@@ -476,7 +569,7 @@ impl Phone {
 
     /// Fingerprint of the phone's state (equal on phones holding the same changes).
     pub fn digest(&self) -> Result<String> {
-        Ok(self.store().digest()?)
+        Ok(self.store()?.digest()?)
     }
 
     /// Pushes this phone's changes, then pulls others' until caught up. Blocking: call from a
@@ -488,6 +581,7 @@ impl Phone {
                 l.on_progress(SyncProgress::from_core(p));
             }
         };
+        drop(self.store()?); // a closed phone says so plainly
         // The store is taken only between requests: the app stays usable during a slow sync.
         let report = self.client.sync_shared(&self.store, &mut progress)?;
         Ok(SyncReport::from_core(&report))

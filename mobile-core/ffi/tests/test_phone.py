@@ -262,6 +262,41 @@ class PhoneWorkflow(unittest.TestCase):
         report = right.sync(None)
         self.assertEqual((report.pushed, report.quarantined), (1, 0))
 
+    def test_a_closed_phone_releases_its_file_and_refuses_calls(self):
+        path = os.path.join(self.tmp.name, "closing.sqlite3")
+        p = x.Phone.open(path, self.server.url)
+        p.enroll("w1", PASSWORD, None)
+        shop_id = p.add_premises(shop("关门前的店")).id
+        device = p.device_id()
+        p.close()
+        p.close()  # again: nothing happens
+        with self.assertRaises(x.XunchaError.Storage):
+            p.list_premises(False)
+        with self.assertRaises(x.XunchaError.Storage):
+            p.sync(None)
+        self.assertEqual(p.device_id(), device)
+        # The file is whole and opens again, with the record.
+        again = x.Phone.open(path, self.server.url)
+        self.assertEqual([q.id for q in again.list_premises(False)], [shop_id])
+        again.close()
+
+    def test_a_shops_hazards_open_and_closed_and_their_history(self):
+        a = self.phone("history", "w1")
+        p = a.add_premises(shop("有隐患的店"))
+        a.record_inspection(x.InspectionDraft(
+            premises_id=p.id, kinds=[x.ChecklistKind.EXITS],
+            answers=exits_answers(lighting_works=False), geotag=GEOTAG, note=None))
+        [h] = a.hazards_of(p.id)
+        with open("../shared/testdata/exif-orientation/Landscape_1.jpg", "rb") as f:
+            after = a.add_photo(f.read(), [])
+        a.record_hazard_action(h.id, x.HazardAction.FIXED_ON_SPOT(photos=[after]), None, "当场修好")
+        [closed] = a.hazards_of(p.id)
+        self.assertEqual(closed.status, x.HazardStatus.CLOSED)
+        self.assertEqual(a.open_hazards(), [])
+        history = a.hazard_history(h.id)
+        self.assertEqual([e.action for e in history], ["found", "fixed_on_spot"])
+        self.assertEqual((history[1].by, history[1].note), ("w1", "当场修好"))
+
     def test_errors_arrive_as_exceptions_with_their_message(self):
         a = self.phone("errors", "w1")
         premises = a.add_premises(shop("错误测试店"))

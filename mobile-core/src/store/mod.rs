@@ -304,14 +304,22 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut Store) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let mut open = Unfinished::begin(
-            self,
-            "SAVEPOINT atomic",
-            "ROLLBACK TO atomic; RELEASE atomic",
-        )?;
+        // On its own, a transaction that takes the write lock at once: a second connection to
+        // the file then waits its turn (busy timeout) instead of failing with "database is
+        // locked" when its read would have to become a write.
+        let (begin, undo, finish) = if self.conn.is_autocommit() {
+            ("BEGIN IMMEDIATE", "ROLLBACK", "COMMIT")
+        } else {
+            (
+                "SAVEPOINT atomic",
+                "ROLLBACK TO atomic; RELEASE atomic",
+                "RELEASE atomic",
+            )
+        };
+        let mut open = Unfinished::begin(self, begin, undo)?;
         let out = f(open.store);
         if out.is_ok() {
-            open.finish("RELEASE atomic")?;
+            open.finish(finish)?;
         }
         out
     }
@@ -872,6 +880,16 @@ impl Store {
              ORDER BY deadline IS NULL, deadline, id",
         )?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|s| Ok(serde_json::from_str(&s?)?)).collect()
+    }
+
+    /// Every hazard of a premises, open and closed, the latest found first.
+    pub fn hazards_of(&self, premises: &PremisesId) -> Result<Vec<Hazard>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT state FROM hazards WHERE premises_id = ?1
+             ORDER BY json_extract(state, '$.origin.found_on') DESC, id",
+        )?;
+        let rows = stmt.query_map([premises.as_str()], |r| r.get::<_, String>(0))?;
         rows.map(|s| Ok(serde_json::from_str(&s?)?)).collect()
     }
 
