@@ -2,12 +2,11 @@
 //! pool of read-only connections so pulls and lookups never wait for a push (SQLite WAL).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::TryRecvError;
 use std::sync::{Condvar, Mutex};
 
 use prometheus_client::metrics::counter::Counter;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use xuncha_core::model::{DeviceId, UserId};
 use xuncha_core::store::{Store, StoreOptions};
 
@@ -69,14 +68,15 @@ pub struct Db {
     path: Option<PathBuf>,
     readers: Mutex<Vec<Store>>,
     /// Highest op id in the pull index, so a pull with nothing new needs no query.
-    max_indexed: AtomicU64,
+    /// The end of the pull index and the check of its op ([`cursor_check`]), read together.
+    end: std::sync::RwLock<(u64, Option<String>)>,
 }
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Db")
             .field("path", &self.path)
-            .field("max_indexed", &self.max_indexed)
+            .field("end", &self.end)
             .finish_non_exhaustive()
     }
 }
@@ -112,7 +112,7 @@ impl Db {
         }
         let now = chrono::Utc::now().timestamp_millis();
         index_new_ops(store.conn(), now)?;
-        let max = max_indexed(store.conn())?;
+        let end = log_end(store.conn())?;
         Ok(Db {
             writer: Mutex::new(store),
             group: Mutex::new(Group::default()),
@@ -121,7 +121,7 @@ impl Db {
             grouped_writes: Counter::default(),
             path,
             readers: Mutex::new(Vec::new()),
-            max_indexed: AtomicU64::new(max),
+            end: std::sync::RwLock::new(end),
         })
     }
 
@@ -134,8 +134,7 @@ impl Db {
         let out = f(&mut store);
         // Ops the server wrote itself (dashboard actions, jobs) join the pull index too.
         index_new_ops(store.conn(), chrono::Utc::now().timestamp_millis())?;
-        self.max_indexed
-            .store(max_indexed(store.conn())?, Ordering::Release);
+        self.note_end(store.conn())?;
         out
     }
 
@@ -227,14 +226,24 @@ impl Db {
             deliver(Ok(()));
         }
         index_new_ops(store.conn(), chrono::Utc::now().timestamp_millis())?;
-        self.max_indexed
-            .store(max_indexed(store.conn())?, Ordering::Release);
+        self.note_end(store.conn())?;
         Ok(())
     }
 
     /// Highest op id in the pull index (the cursor of a phone that has everything).
     pub fn max_indexed(&self) -> u64 {
-        self.max_indexed.load(Ordering::Acquire)
+        self.end().0
+    }
+
+    /// The end of the pull index with its cursor check.
+    pub fn end(&self) -> (u64, Option<String>) {
+        self.end.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn note_end(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let end = log_end(conn)?;
+        *self.end.write().unwrap_or_else(|p| p.into_inner()) = end;
+        Ok(())
     }
 
     /// Runs `f` with a read-only connection. Blocking: call from a blocking thread.
@@ -311,6 +320,35 @@ fn migrate(conn: &Connection) -> Result<(), xuncha_core::Error> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// The end of the pull index and its cursor check.
+fn log_end(conn: &Connection) -> rusqlite::Result<(u64, Option<String>)> {
+    let end = max_indexed(conn)?;
+    Ok((end, cursor_check(conn, end)?))
+}
+
+/// What a phone keeps beside a pull cursor: a digest of the identity of the op at that place in
+/// the log. A cursor whose op is another one (or none) points into another log, such as a copy
+/// of the data directory restored without its own log id after the newest commits were lost,
+/// which numbers ops anew: the phone then pulls from the start instead of skipping the ops the
+/// server numbered again.
+pub(crate) fn cursor_check(conn: &Connection, id: u64) -> rusqlite::Result<Option<String>> {
+    if id == 0 {
+        return Ok(None);
+    }
+    let op: Option<(String, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT d.device_id, o.seq, o.hlc FROM ops o JOIN devices d USING (device_no)
+             WHERE o.id = ?1",
+        )?
+        .query_row([id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    Ok(op.map(|(device, seq, hlc)| {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{device}\0{seq}\0{hlc}"));
+        hex::encode(&digest[..8])
+    }))
 }
 
 fn max_indexed(conn: &Connection) -> rusqlite::Result<u64> {

@@ -796,6 +796,9 @@ pub struct PullParams {
     /// Cursor from the previous pull (0 at first).
     #[serde(default)]
     pub after: u64,
+    /// The cursor check from the previous pull.
+    #[serde(default)]
+    pub check: Option<String>,
     /// Page size.
     #[serde(default)]
     pub limit: Option<usize>,
@@ -823,10 +826,12 @@ pub async fn pull(
     let now = state.now_ms();
     let (scope, tag) = state.scope(&caller).await?;
     // The common case, a phone checking in with nothing new: answered without the database.
-    if params.after == state.db().max_indexed() {
+    let (end, end_check) = state.db().end();
+    if params.after == end && (params.check.is_none() || params.check == end_check) {
         let page = PullResponse {
             ops: Vec::new(),
             cursor: params.after,
+            cursor_check: end_check,
             more: false,
             scope: tag,
             server_hlc: hlc,
@@ -838,10 +843,22 @@ pub async fn pull(
         return Ok(body::json(&headers, StatusCode::OK, &page));
     }
     let (bytes, sent) = state
-        .read(move |conn| pull_page(conn, &caller, &scope, tag, params.after, limit, hlc, now))
+        .read(move |conn| {
+            let after = checked_cursor(conn, params.after, params.check.as_deref())?;
+            pull_page(conn, &caller, &scope, tag, after, limit, hlc, now)
+        })
         .await?;
     state.metrics.pulled(sent);
     Ok(body::raw_json_large(&headers, StatusCode::OK, bytes).await)
+}
+
+/// The cursor to pull after: the phone's, unless its check says it points into another log
+/// (then 0: from the start; what the phone holds already is skipped as duplicates).
+fn checked_cursor(conn: &Connection, after: u64, check: Option<&str>) -> Result<u64, ApiError> {
+    match check {
+        Some(check) if db::cursor_check(conn, after)?.as_deref() != Some(check) => Ok(0),
+        _ => Ok(after),
+    }
 }
 
 /// One page of ops after `after` that the caller may see, as response JSON, and how many ops
@@ -938,6 +955,8 @@ pub fn pull_page(
     struct Page<'a> {
         ops: Vec<RawOp<'a>>,
         cursor: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cursor_check: Option<String>,
         more: bool,
         scope: String,
         server_hlc: Hlc,
@@ -974,6 +993,7 @@ pub fn pull_page(
     let page = Page {
         ops,
         cursor,
+        cursor_check: db::cursor_check(&tx, cursor)?,
         more,
         scope: tag,
         server_hlc,

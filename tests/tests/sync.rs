@@ -970,3 +970,68 @@ fn a_phone_restored_from_an_older_copy_of_its_database_takes_its_work_back_and_g
     assert_eq!(phone.store.digest().unwrap(), on_server);
     assert_eq!(other.store.digest().unwrap(), on_server);
 }
+
+/// Copies a directory tree (a server's data directory while the server is stopped).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_server_that_lost_its_newest_commits_is_pulled_again_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let (server, admin) = server_with_two_workers(dir.path(), &data);
+    admin.worker("w3", &["g1"]);
+    let phone = |name: &str, user: &str| {
+        let mut p = Phone::new(dir.path(), name, &server.url, now_ms(), test_options());
+        p.enroll(user);
+        p
+    };
+    let (mut a, mut b, mut c) = (phone("a", "w1"), phone("b", "w2"), phone("c", "w3"));
+    add_shops(&mut a, "甲", 3);
+    for p in [&mut a, &mut b, &mut c] {
+        p.sync();
+    }
+    // The data directory as it was at this point.
+    let (url, listen) = (server.url.clone(), server.addr.to_string());
+    server.kill();
+    let older = dir.path().join("older");
+    copy_tree(&data, &older);
+    let server = ServerProcess::start(SERVER, &data, &listen, &[]);
+    assert_eq!(server.url, url);
+    add_shops(&mut a, "乙", 3);
+    a.sync();
+    b.sync();
+
+    // The machine loses its newest commits (emulated: the directory goes back to the copy).
+    server.kill();
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_tree(&older, &data);
+    let _server = ServerProcess::start(SERVER, &data, &listen, &[]);
+    // c writes first: the server numbers c's ops where a's lost ones were; then a sends its
+    // lost ops again; b's cursor points past both.
+    add_shops(&mut c, "丙", 3);
+    c.sync();
+    a.sync();
+    b.sync();
+    c.sync();
+    let (on_server, ops) = admin.digest();
+    assert_eq!(ops, 9);
+    for p in [&a, &b, &c] {
+        assert_eq!(
+            p.store.digest().unwrap(),
+            on_server,
+            "{}",
+            p.store.device_id()
+        );
+    }
+}

@@ -35,6 +35,7 @@ pub use photos::{PhotoUpload, UploadReport};
 
 const TOKEN_KEY: &str = "sync_token";
 const CURSOR_KEY: &str = "pull_cursor";
+const CURSOR_CHECK_KEY: &str = "pull_cursor_check";
 const SCOPE_KEY: &str = "pull_scope";
 const REFERENCE_KEY: &str = "reference_tag";
 
@@ -371,8 +372,13 @@ impl SyncClient {
     ) -> Result<bool> {
         let mut missing_own = false;
         loop {
-            let (cursor, known_scope) =
-                store.with_store(|s| Ok((pull_cursor(s)?, get_meta(s.conn(), SCOPE_KEY)?)))?;
+            let (cursor, check, known_scope) = store.with_store(|s| {
+                Ok((
+                    pull_cursor(s)?,
+                    get_meta(s.conn(), CURSOR_CHECK_KEY)?,
+                    get_meta(s.conn(), SCOPE_KEY)?,
+                ))
+            })?;
             // The next page is fetched on a thread of its own while this one applies the
             // last, so the phone's writing overlaps the server's reading and the transfer.
             // One page waits at most (a few MB): the fetcher blocks until it is taken.
@@ -380,7 +386,7 @@ impl SyncClient {
             let outcome = std::thread::scope(|threads| {
                 let (pages, fetched) = std::sync::mpsc::sync_channel(0);
                 let retries = &retries;
-                threads.spawn(move || self.fetch_pages(token, cursor, &pages, retries));
+                threads.spawn(move || self.fetch_pages(token, (cursor, check), &pages, retries));
                 apply_pages(
                     store,
                     (cursor, known_scope),
@@ -404,28 +410,32 @@ impl SyncClient {
     fn fetch_pages(
         &self,
         token: &str,
-        mut cursor: u64,
+        (mut cursor, mut check): (u64, Option<String>),
         pages: &SyncSender<Result<PullResponse>>,
         retries: &AtomicU32,
     ) {
         loop {
-            let url = format!(
+            let mut url = format!(
                 "{}{PULL_PATH}?after={cursor}&limit={}",
                 self.base, self.options.pull_limit
             );
+            if let Some(check) = &check {
+                url.push_str("&check=");
+                url.push_str(check);
+            }
             let mut tries = 0;
             let page: Result<PullResponse> =
                 self.call(&mut tries, || self.http.get(&url).bearer_auth(token));
             retries.fetch_add(tries, Ordering::Relaxed);
             let next = match &page {
-                Ok(p) if p.more => Some(p.cursor),
+                Ok(p) if p.more => Some((p.cursor, p.cursor_check.clone())),
                 _ => None,
             };
             if pages.send(page).is_err() {
                 return; // the applier stopped
             }
             match next {
-                Some(c) => cursor = c,
+                Some(c) => (cursor, check) = c,
                 None => return,
             }
         }
@@ -556,6 +566,8 @@ fn apply_pages(
         if cursor > 0 && known_scope.as_deref() != Some(page.scope.as_str()) {
             store.with_store(|s| {
                 set_meta(s.conn(), CURSOR_KEY, "0")?;
+                s.conn()
+                    .execute("DELETE FROM meta WHERE key = ?1", [CURSOR_CHECK_KEY])?;
                 set_meta(s.conn(), SCOPE_KEY, &page.scope)
             })?;
             return Ok(Pulled::ScopeChanged);
@@ -564,6 +576,12 @@ fn apply_pages(
         let applied = store.with_store(|s| {
             let (applied, ()) = s.apply_ops_with(&page.ops, |tx, _| {
                 set_meta(tx, CURSOR_KEY, &next)?;
+                match &page.cursor_check {
+                    Some(check) => set_meta(tx, CURSOR_CHECK_KEY, check)?,
+                    None => {
+                        tx.execute("DELETE FROM meta WHERE key = ?1", [CURSOR_CHECK_KEY])?;
+                    }
+                }
                 set_meta(tx, SCOPE_KEY, &page.scope)
             })?;
             s.observe_server_hlc(page.server_hlc, page.server_time_ms)?;

@@ -167,6 +167,10 @@ pub struct PullResponse {
     pub ops: Vec<Op>,
     /// Cursor to send next time.
     pub cursor: u64,
+    /// Send beside the cursor (`check`): the server tells by it that the cursor still points
+    /// into the log it came from, and answers from the start when not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor_check: Option<String>,
     /// Whether more ops are waiting.
     pub more: bool,
     /// Identifies what the user may see; when it changes, pull again from 0.
