@@ -151,6 +151,38 @@ impl Phone {
             .token
     }
 
+    /// Copies the phone's database as a backup of the app's data would (one snapshot).
+    pub fn snapshot(&self, to: &Path) {
+        self.store
+            .conn()
+            .execute("VACUUM INTO ?1", [to.to_str().expect("a UTF-8 path")])
+            .expect("snapshot");
+    }
+
+    /// Replaces the phone's database with a snapshot, as restoring the app's data from an
+    /// older backup would, and opens it again (same clock, same server).
+    pub fn restore(&mut self, from: &Path) {
+        let name = self.store.device_id().as_str().to_owned();
+        let closed = std::mem::replace(
+            &mut self.store,
+            Store::open_in_memory().expect("a placeholder store"),
+        );
+        drop(closed);
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.path.display()));
+        }
+        std::fs::copy(from, &self.path).expect("restore the snapshot");
+        self.store = Store::open_with(
+            &self.path,
+            StoreOptions {
+                wall: self.clock.clone(),
+                device: Some(DeviceId::from(name.as_str())),
+                ..StoreOptions::default()
+            },
+        )
+        .expect("restored store opens");
+    }
+
     /// Syncs, panicking on failure.
     pub fn sync(&mut self) -> xuncha_core::sync::client::SyncReport {
         self.client
@@ -229,6 +261,20 @@ impl Admin {
             body["digest"].as_str().expect("digest").to_owned(),
             body["ops"].as_u64().expect("ops"),
         )
+    }
+}
+
+/// Copies a directory tree (a server's data directory while the server is stopped).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("target directory");
+    for entry in std::fs::read_dir(from).expect("source directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy a file");
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use xuncha_core::model::{PremisesFields, PremisesKind};
 use xuncha_core::op::OpBody;
 use xuncha_core::sync::client::SyncOptions;
 use xuncha_core::workload::Rng;
-use xuncha_e2e::{Admin, DropProxy, Phone, ServerProcess, now_ms, test_options};
+use xuncha_e2e::{Admin, DropProxy, Phone, ServerProcess, copy_tree, now_ms, test_options};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_xuncha-server-e2e");
 const HOUR: i64 = 3_600_000;
@@ -898,30 +898,6 @@ fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
     drop(server);
 }
 
-/// Copies a phone's database as a backup would (one consistent snapshot).
-fn snapshot(phone: &Phone, to: &std::path::Path) {
-    phone
-        .store
-        .conn()
-        .execute("VACUUM INTO ?1", [to.to_str().unwrap()])
-        .unwrap();
-}
-
-/// Replaces a phone's database with a snapshot, as restoring the app's data would, and opens
-/// the phone again on it.
-fn restore(phone: Phone, from: &std::path::Path, url: &str, dir: &std::path::Path) -> Phone {
-    let (path, name) = (
-        phone.path.clone(),
-        phone.store.device_id().as_str().to_owned(),
-    );
-    drop(phone);
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    std::fs::copy(from, &path).unwrap();
-    Phone::new(dir, &name, url, now_ms(), test_options())
-}
-
 #[test]
 fn a_phone_restored_from_an_older_copy_of_its_database_takes_its_work_back_and_goes_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -931,14 +907,14 @@ fn a_phone_restored_from_an_older_copy_of_its_database_takes_its_work_back_and_g
     add_shops(&mut phone, "早", 5);
     phone.sync();
     let backup = dir.path().join("phone-1.backup.sqlite3");
-    snapshot(&phone, &backup);
+    phone.snapshot(&backup);
     // Work after the backup, synced: the server holds it, the copy does not.
     add_shops(&mut phone, "后", 5);
     phone.sync();
 
     // The phone is restored from the older copy and, offline, records new work under seqs
     // the server already holds with other content.
-    let mut phone = restore(phone, &backup, &server.url, dir.path());
+    phone.restore(&backup);
     assert_eq!(phone.store.list_premises(false).unwrap().len(), 5);
     add_shops(&mut phone, "新", 2);
     let report = phone.sync();
@@ -959,7 +935,7 @@ fn a_phone_restored_from_an_older_copy_of_its_database_takes_its_work_back_and_g
 
     // Restored again, with nothing new recorded: the first pull says the server holds more of
     // its work than it has, and the phone takes it back before it writes anything.
-    let mut phone = restore(phone, &backup, &server.url, dir.path());
+    phone.restore(&backup);
     phone.sync();
     assert_eq!(phone.store.list_premises(false).unwrap().len(), 13);
     add_shops(&mut phone, "末", 1);
@@ -969,20 +945,6 @@ fn a_phone_restored_from_an_older_copy_of_its_database_takes_its_work_back_and_g
     assert_eq!(ops, 14);
     assert_eq!(phone.store.digest().unwrap(), on_server);
     assert_eq!(other.store.digest().unwrap(), on_server);
-}
-
-/// Copies a directory tree (a server's data directory while the server is stopped).
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]
