@@ -30,6 +30,12 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin/cadence", put(put_cadence))
         .route("/v1/admin/quarantine", get(quarantine))
         .route("/v1/admin/quarantine/release", post(release))
+        .route("/v1/admin/users/{id}/disabled", put(set_disabled))
+        .route("/v1/admin/users/{id}/password", put(set_password))
+        .route("/v1/admin/users/{id}/devices", get(devices))
+        .route("/v1/admin/users/{id}/sign-out", post(sign_out))
+        .route("/v1/admin/users/{id}/feed/rotate", post(rotate_feed))
+        .route("/v1/admin/devices/{id}/revoke", post(revoke_device))
         .route("/v1/admin/set-aside", get(set_aside))
         .route("/v1/admin/set-aside/retry", post(retry_set_aside))
 }
@@ -327,6 +333,120 @@ async fn quarantine(
             Ok(Json(json!({ "ops": rows })))
         })
         .await
+}
+
+/// Runs an access change with the writer and forgets cached tokens at once.
+async fn cut_off(
+    state: &AppState,
+    caller: &Caller,
+    change: impl FnOnce(&rusqlite::Connection) -> Result<Value, ApiError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(caller)?;
+    let out = state.write(move |store| change(store.conn())).await?;
+    state.forget_tokens();
+    Ok(Json(out))
+}
+
+/// Body of `PUT /v1/admin/users/{id}/disabled`.
+#[derive(Debug, Deserialize)]
+struct Disabled {
+    disabled: bool,
+}
+
+/// Disables a user (signed out everywhere at once, sign-in refused) or enables them again.
+async fn set_disabled(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Disabled>,
+) -> Result<Json<Value>, ApiError> {
+    if body.disabled && id == caller.user.as_str() {
+        return Err(ApiError::invalid(
+            "own_account",
+            "不能停用自己的账号",
+            "you cannot disable your own account",
+        ));
+    }
+    cut_off(&state, &caller, move |c| {
+        crate::revoke::set_disabled(c, &id, body.disabled)?;
+        Ok(json!({ "user": id, "disabled": body.disabled }))
+    })
+    .await
+}
+
+/// Body of `PUT /v1/admin/users/{id}/password`.
+#[derive(Debug, Deserialize)]
+struct Password {
+    password: String,
+}
+
+/// Resets a user's password: every device and session of theirs is signed out.
+async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Password>,
+) -> Result<Json<Value>, ApiError> {
+    cut_off(&state, &caller, move |c| {
+        crate::revoke::change_password(c, &id, &body.password, None)?;
+        Ok(json!({ "user": id, "signed_out": true }))
+    })
+    .await
+}
+
+/// A user's devices (phones and dashboard sessions), to pick a lost phone from.
+async fn devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    state
+        .read(move |c| {
+            Ok(Json(
+                json!({ "devices": crate::revoke::devices_of(c, &id)? }),
+            ))
+        })
+        .await
+}
+
+/// Signs a user out on every device and dashboard.
+async fn sign_out(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    cut_off(&state, &caller, move |c| {
+        let n = crate::revoke::sign_out_everywhere(c, &id, None)?;
+        Ok(json!({ "user": id, "revoked": n }))
+    })
+    .await
+}
+
+/// Gives a user a new calendar feed address (the old one stops working).
+async fn rotate_feed(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    cut_off(&state, &caller, move |c| {
+        crate::revoke::rotate_feed(c, &id)?;
+        Ok(json!({ "user": id, "feed": crate::ical::feed_path(c, &id)? }))
+    })
+    .await
+}
+
+/// Revokes one device (a lost phone).
+async fn revoke_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    cut_off(&state, &caller, move |c| {
+        crate::revoke::revoke_device(c, &id)?;
+        Ok(json!({ "device": id, "revoked": true }))
+    })
+    .await
 }
 
 /// Ops set aside: refused for their author (the shop had left the author's grids, say),

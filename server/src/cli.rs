@@ -123,7 +123,36 @@ enum UserCommand {
         #[arg(long, env = "XUNCHA_NEW_PASSWORD", hide_env_values = true)]
         password: String,
     },
-    /// Set a user's password (from XUNCHA_NEW_PASSWORD).
+    /// Disable a user: signed out on every phone and dashboard at once, sign-in refused
+    /// (`--enable` lets them enroll again).
+    Disable {
+        /// User name.
+        id: String,
+        /// Enable instead.
+        #[arg(long)]
+        enable: bool,
+    },
+    /// List a user's devices (phones and dashboard sessions), to find a lost phone.
+    Devices {
+        /// User name.
+        id: String,
+    },
+    /// Revoke one device (a lost or stolen phone): its token stops working at once.
+    RevokeDevice {
+        /// Device id (from `user devices`).
+        device: String,
+    },
+    /// Sign a user out on every phone and dashboard.
+    SignOut {
+        /// User name.
+        id: String,
+    },
+    /// Give a user a new calendar feed address (the old one stops working).
+    RotateFeed {
+        /// User name.
+        id: String,
+    },
+    /// Set a user's password (from XUNCHA_NEW_PASSWORD); signs them out everywhere.
     Password {
         /// User name.
         id: String,
@@ -224,8 +253,50 @@ fn manage(data: &std::path::Path, command: Command) -> AnyResult {
                 println!("已添加用户 / user added: {id} ({})", role.as_str());
             }
             Command::User(UserCommand::Password { id, password }) => {
-                accounts::set_password(conn, &id, &password)?;
-                println!("密码已更新 / password set: {id}");
+                crate::revoke::change_password(conn, &id, &password, None)?;
+                println!(
+                    "密码已更新，已在所有设备上退出 / password set, signed out everywhere: {id}"
+                );
+            }
+            Command::User(UserCommand::Disable { id, enable }) => {
+                crate::revoke::set_disabled(conn, &id, !enable)?;
+                if enable {
+                    println!("已启用 / enabled: {id}");
+                } else {
+                    println!("已停用，已在所有设备上退出 / disabled, signed out everywhere: {id}");
+                }
+            }
+            Command::User(UserCommand::Devices { id }) => {
+                for d in crate::revoke::devices_of(conn, &id)? {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        d.device_id,
+                        d.name.as_deref().unwrap_or("-"),
+                        chrono::DateTime::from_timestamp_millis(d.enrolled_ms)
+                            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_default(),
+                        if d.revoked {
+                            "已吊销 / revoked"
+                        } else {
+                            "有效 / active"
+                        }
+                    );
+                }
+            }
+            Command::User(UserCommand::RevokeDevice { device }) => {
+                crate::revoke::revoke_device(conn, &device)?;
+                println!("设备已吊销 / device revoked: {device}");
+            }
+            Command::User(UserCommand::SignOut { id }) => {
+                let n = crate::revoke::sign_out_everywhere(conn, &id, None)?;
+                println!("已退出 {n} 个设备 / signed out of {n} devices: {id}");
+            }
+            Command::User(UserCommand::RotateFeed { id }) => {
+                crate::revoke::rotate_feed(conn, &id)?;
+                println!(
+                    "日历订阅地址 / calendar feed: {}",
+                    crate::ical::feed_path(conn, &id)?
+                );
             }
             Command::User(UserCommand::Areas {
                 id,
@@ -423,6 +494,23 @@ async fn run(
                 if let Err(e) = webhook::deliver_due(&jobs, &http, &config, jobs.now_ms()).await {
                     eprintln!("webhook delivery failed: {}", e.en);
                 }
+            }
+        });
+    }
+    // Access cut off from the command line (another process) reaches the token caches
+    // within a second.
+    {
+        let watch = state.clone();
+        tokio::spawn(async move {
+            let mut seen = None;
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let now = watch.read(|c| Ok(crate::revoke::stamp(c)?)).await.ok();
+                if now.is_some() && seen.is_some() && now != seen {
+                    watch.forget_tokens();
+                }
+                seen = now.or(seen);
             }
         });
     }

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_grid_geometry.sql"),
     include_str!("../migrations/0004_photos.sql"),
     include_str!("../migrations/0005_sessions.sql"),
+    include_str!("../migrations/0006_op_chain.sql"),
 ];
 
 /// The author of ops the server writes on its own.
@@ -111,6 +112,8 @@ impl Db {
             );
         }
         let now = chrono::Utc::now().timestamp_millis();
+        // Rows indexed before chains existed get theirs (once, at the first start).
+        fill_chains(store.conn(), 0)?;
         index_new_ops(store.conn(), now)?;
         let end = log_end(store.conn())?;
         Ok(Db {
@@ -328,27 +331,68 @@ fn log_end(conn: &Connection) -> rusqlite::Result<(u64, Option<String>)> {
     Ok((end, cursor_check(conn, end)?))
 }
 
-/// What a phone keeps beside a pull cursor: a digest of the identity of the op at that place in
-/// the log. A cursor whose op is another one (or none) points into another log, such as a copy
-/// of the data directory restored without its own log id after the newest commits were lost,
-/// which numbers ops anew: the phone then pulls from the start instead of skipping the ops the
-/// server numbered again.
+/// What a phone keeps beside a pull cursor: the chain value at that place in the log, a digest
+/// of every op indexed up to it. A cursor whose chain differs points into another log, such as
+/// a copy of the data directory that lost its newest commits and numbered ops anew: the phone
+/// then pulls from the start instead of skipping the ops the server numbered again.
 pub(crate) fn cursor_check(conn: &Connection, id: u64) -> rusqlite::Result<Option<String>> {
     if id == 0 {
         return Ok(None);
     }
-    let op: Option<(String, i64, i64)> = conn
-        .prepare_cached(
-            "SELECT d.device_id, o.seq, o.hlc FROM ops o JOIN devices d USING (device_no)
-             WHERE o.id = ?1",
-        )?
-        .query_row([id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let chain: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT chain FROM server_op_scope WHERE op_id = ?1")?
+        .query_row([id as i64], |r| r.get(0))
         .optional()?;
-    Ok(op.map(|(device, seq, hlc)| {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(format!("{device}\0{seq}\0{hlc}"));
-        hex::encode(&digest[..8])
-    }))
+    Ok(chain.flatten().map(hex::encode))
+}
+
+/// The chain value after `prev` for the op `(device, seq, hlc)`.
+pub(crate) fn chain_next(prev: &[u8], device: &str, seq: i64, hlc: i64) -> Vec<u8> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(prev);
+    h.update(device.as_bytes());
+    h.update([0]);
+    h.update(seq.to_le_bytes());
+    h.update(hlc.to_le_bytes());
+    h.finalize()[..12].to_vec()
+}
+
+/// The chain value of the last chained row of the pull index (empty at the start).
+pub(crate) fn last_chain(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT chain FROM server_op_scope WHERE chain IS NOT NULL
+             ORDER BY op_id DESC LIMIT 1",
+        )?
+        .query_row([], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Chains the rows of the pull index after `after` that have no chain value yet, in order
+/// (`after` 0 at start: rows indexed before chains existed).
+fn fill_chains(conn: &Connection, after: u64) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT s.op_id, d.device_id, o.seq, o.hlc
+             FROM server_op_scope s JOIN ops o ON o.id = s.op_id JOIN devices d USING (device_no)
+             WHERE s.op_id > ?1 AND s.chain IS NULL ORDER BY s.op_id",
+        )?
+        .query_map([after as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut chain = last_chain(conn)?;
+    let mut set = conn.prepare_cached("UPDATE server_op_scope SET chain = ?2 WHERE op_id = ?1")?;
+    for (id, device, seq, hlc) in rows {
+        chain = chain_next(&chain, &device, seq, hlc);
+        set.execute(rusqlite::params![id, chain])?;
+    }
+    Ok(())
 }
 
 fn max_indexed(conn: &Connection) -> rusqlite::Result<u64> {
@@ -386,6 +430,7 @@ pub(crate) fn index_new_ops(conn: &Connection, received_ms: i64) -> rusqlite::Re
                AND s.premises_id IS NOT NULL AND j.key = 'sha256' AND j.type = 'text'",
         )?
         .execute([before as i64])?;
+        fill_chains(conn, before)?;
     }
     Ok(added)
 }

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use sha2::Sha256;
 use xuncha_core::due::DueKind;
 use xuncha_core::model::UserId;
@@ -41,11 +41,24 @@ fn secret(conn: &Connection) -> Result<String, ApiError> {
     )?)
 }
 
-/// The feed key of a user.
+/// The feed key of a user: a MAC of the user name and how often their address was replaced
+/// (`revoke::rotate_feed`), so a replaced address stops working.
 pub fn feed_key(conn: &Connection, user: &str) -> Result<String, ApiError> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret(conn)?.as_bytes())
         .map_err(ApiError::internal)?;
     mac.update(user.as_bytes());
+    let generation: Option<String> = conn
+        .query_row(
+            "SELECT value FROM server_meta WHERE key = 'feed_generation/' || ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .optional()?;
+    // Addresses never replaced keep the form they had before replacing existed.
+    if let Some(generation) = generation {
+        mac.update(b"\0");
+        mac.update(generation.as_bytes());
+    }
     Ok(hex::encode(&mac.finalize().into_bytes()[..16]))
 }
 

@@ -22,6 +22,7 @@ pub mod login;
 pub mod metrics;
 pub mod overdue;
 pub mod photos;
+pub mod revoke;
 pub mod status;
 pub mod sync;
 pub mod webhook;
@@ -324,6 +325,37 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// Body of `POST /v1/me/password`.
+#[derive(Debug, serde::Deserialize)]
+struct NewPassword {
+    current: String,
+    new: String,
+}
+
+/// `POST /v1/me/password`: a user changes their own password; every other device and session
+/// of theirs is signed out (whoever knew the old one is cut off), this one stays.
+async fn change_own_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: login::ClientAddr,
+    body::JsonBody(req): body::JsonBody<NewPassword>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    login::check_password(&state, caller.user.as_str(), &req.current, client.0).await?;
+    let user = caller.user.clone();
+    state
+        .write(move |store| {
+            revoke::change_password(
+                store.conn(),
+                user.as_str(),
+                &req.new,
+                Some(caller.device.as_str()),
+            )
+        })
+        .await?;
+    state.forget_tokens();
+    Ok(axum::Json(serde_json::json!({ "changed": true })))
+}
+
 /// `POST /v1/enroll`: user name and password for a device token.
 async fn enroll(
     State(state): State<AppState>,
@@ -457,6 +489,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(ENROLL_PATH, post(enroll))
         .route("/v1/me", get(me))
+        .route("/v1/me/password", post(change_own_password))
         .route(PUSH_PATH, post(sync::push))
         .route(PULL_PATH, get(sync::pull))
         .route(OWN_PATH, get(sync::own))

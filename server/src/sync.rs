@@ -242,14 +242,18 @@ pub fn push_batch(
         for (seq, hlc, json) in &quarantine_rows {
             insert.execute(params![caller.device.as_str(), *seq as i64, hlc.as_u64() as i64, now_ms, json])?;
         }
-        // The pull index for the new ops, with the scope the rights check found for each.
+        // The pull index for the new ops, with the scope the rights check found for each,
+        // chained to the ops before them (see `db::cursor_check`).
         let mut index = tx.prepare_cached(
-            "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms, chain)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
+        let mut chain = db::last_chain(tx)?;
         for &(at, id) in new_rows {
             if let Some((premises, grid)) = row_scopes[at] {
-                index.execute(params![id, premises.as_ref().map(PremisesId::as_str), grid, now_ms])?;
+                let op = &to_apply[at];
+                chain = db::chain_next(&chain, op.device.as_str(), op.seq as i64, op.hlc.as_u64() as i64);
+                index.execute(params![id, premises.as_ref().map(PremisesId::as_str), grid, now_ms, chain])?;
             }
         }
         let mut refs = tx.prepare_cached(

@@ -9,7 +9,8 @@
 //!
 //! Seeded and bounded: CI runs a few seeds of a few rounds; for a longer run,
 //! `XUNCHA_CHAOS_SEEDS=20 XUNCHA_CHAOS_ROUNDS=30 cargo nextest run -p xuncha-e2e chaos`.
-//! A failure names its seed; `XUNCHA_CHAOS_SEED=N` runs that one.
+//! A failure names its seed; `XUNCHA_CHAOS_SEED=N` runs that one, and `XUNCHA_CHAOS_DEBUG=1`
+//! prints the faults of each round and the ops each phone lacks.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failure
 
@@ -187,7 +188,11 @@ fn run(seed: u64, rounds: u64) {
                 offline_work(f, &mut rng);
             }
         }
-        match rng.below(9) {
+        let fault = rng.below(9);
+        if std::env::var("XUNCHA_CHAOS_DEBUG").is_ok() {
+            eprintln!("round {round}: fault {fault}");
+        }
+        match fault {
             0 => proxy.drop_responses(1 + rng.below(3)),
             1 => {
                 // A stall longer than the client waits; it ends by itself.
@@ -283,6 +288,37 @@ fn run(seed: u64, rounds: u64) {
         }
     }
     let (on_server, ops) = admin.digest();
+    // XUNCHA_CHAOS_DEBUG=1: which ops each phone lacks or has extra, against a new phone.
+    if std::env::var("XUNCHA_CHAOS_DEBUG").is_ok() {
+        admin.worker("w9", &["g1"]);
+        let mut fresh = Phone::new(dir.path(), "fresh", &direct, now_ms(), test_options());
+        fresh.enroll("w9");
+        fresh.sync();
+        eprintln!(
+            "fresh {} server {}",
+            fresh.store.digest().unwrap(),
+            on_server
+        );
+        let keys = |s: &xuncha_core::store::Store| {
+            s.all_ops()
+                .unwrap()
+                .into_iter()
+                .map(|o| (o.device.as_str().to_owned(), o.seq, o.hlc))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let all = keys(&fresh.store);
+        for f in &fields {
+            let mine = keys(&f.phone.store);
+            eprintln!(
+                "{}: {} ops, missing {:?}, extra {:?}, set aside {:?}",
+                f.phone.store.device_id(),
+                mine.len(),
+                all.difference(&mine).take(5).collect::<Vec<_>>(),
+                mine.difference(&all).take(5).collect::<Vec<_>>(),
+                f.phone.store.set_aside_ops().unwrap().len()
+            );
+        }
+    }
     for f in &fields {
         let s = &f.phone.store;
         let device = s.device_id().clone();
