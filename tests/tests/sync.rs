@@ -997,3 +997,41 @@ fn a_server_that_lost_its_newest_commits_is_pulled_again_from_the_start() {
         );
     }
 }
+
+#[test]
+fn a_user_disabled_from_the_command_line_is_cut_off_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let (server, _admin) = server_with_two_workers(dir.path(), &data);
+    let mut phone = Phone::new(dir.path(), "phone-1", &server.url, now_ms(), test_options());
+    phone.enroll("w1");
+    add_shops(&mut phone, "店", 1);
+    phone.sync(); // the server now holds the phone's token in its cache
+
+    // Another process (the command line beside the running server) disables the user.
+    let status = std::process::Command::new(SERVER)
+        .arg("--data")
+        .arg(&data)
+        .args(["user", "disable", "w1"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    let refused = loop {
+        match phone.client.sync(&mut phone.store, &mut |_| {}) {
+            Err(xuncha_core::Error::Server { status: 401, .. }) => break true,
+            _ if started.elapsed() > Duration::from_secs(5) => break false,
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    assert!(
+        refused,
+        "still syncing {:?} after the user was disabled",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -35,6 +35,10 @@ const T = {
     name: '名称', done_col: '已检', due_col: '应检', open_col: '未销号', found_col: '发现', closed_col: '销号',
     rate_col: '整改率', median_col: '销号天数中位数', role: '角色', areas: '负责网格', yes: '是', no: '否',
     imported: '已导入 {n} 条', none: '暂无', save: '保存',
+    account: '账号', active: '正常', disabled: '已停用', disable: '停用', enable: '启用', devices: '设备',
+    revoke: '吊销', revoked: '已吊销', sign_out_all: '全部退出', dashboard_session: '网页登录',
+    confirm_disable: '停用 {u}？其所有手机和网页登录将立即失效。', confirm_revoke: '吊销设备 {d}？该手机将无法再同步，需重新登录。',
+    confirm_sign_out: '让 {u} 在所有设备上退出？', signed_out: '已退出 {n} 个设备',
     calendar: '工作日历', cal_official: '正式', cal_provisional: '暂定（未含调休）', cal_unknown: '缺失（按周一至周五计）',
     calendar_hint: '期限按工作日计算。国务院发布次年放假安排后，上传更新后的日历文件（格式见 schemas/calendar/README.md），手机在下次同步时获取。',
     calendar_saved: '日历已更新',
@@ -71,6 +75,10 @@ const T = {
     name: 'Name', done_col: 'Done', due_col: 'Due', open_col: 'Open', found_col: 'Found', closed_col: 'Closed',
     rate_col: 'Rate', median_col: 'Median days to close', role: 'Role', areas: 'Grids', yes: 'yes', no: 'no',
     imported: '{n} imported', none: 'None', save: 'Save',
+    account: 'Account', active: 'active', disabled: 'disabled', disable: 'Disable', enable: 'Enable', devices: 'Devices',
+    revoke: 'Revoke', revoked: 'revoked', sign_out_all: 'Sign out everywhere', dashboard_session: 'dashboard',
+    confirm_disable: 'Disable {u}? All their phones and dashboard sessions stop working at once.', confirm_revoke: 'Revoke device {d}? That phone can no longer sync until it signs in again.',
+    confirm_sign_out: 'Sign {u} out on every device?', signed_out: 'Signed out of {n} devices',
     calendar: 'Working-day calendar', cal_official: 'official', cal_provisional: 'provisional (no swapped weekends)', cal_unknown: 'missing (plain weeks)',
     calendar_hint: "Deadlines count working days. When the State Council publishes next year's holidays, upload the updated calendar file (format in schemas/calendar/README.md); phones take it at their next sync.",
     calendar_saved: 'Calendar updated',
@@ -512,7 +520,7 @@ async function loadAdmin() {
   loadCalendarStatus().catch((e) => console.error(e));
   const users = await api('/v1/admin/users');
   fill($('#users-table'),
-    h('tr', {}, [t('user'), t('role'), t('areas')].map((c) => h('th', {}, c))),
+    h('tr', {}, [t('user'), t('role'), t('areas'), t('account')].map((c) => h('th', {}, c))),
     users.users.map((u) => {
       // Grids are edited in place; communities and sub-districts are kept as they are.
       const grids = h('input', { value: (u.grids || []).join(', '), 'data-user': u.id, size: 24 });
@@ -527,9 +535,60 @@ async function loadAdmin() {
         }
       };
       const others = [...(u.communities || []), ...(u.subdistricts || [])].join(', ');
-      return h('tr', {}, h('td', {}, u.id), h('td', {}, t('role_' + u.role)),
-        h('td', {}, u.role === 'admin' ? t('all') : [grids, ' ', h('button', { onclick: save }, t('save')), others ? ' + ' + others : '']));
+      return h('tr', { 'data-user': u.id }, h('td', {}, u.id), h('td', {}, t('role_' + u.role)),
+        h('td', {}, u.role === 'admin' ? t('all') : [grids, ' ', h('button', { onclick: save }, t('save')), others ? ' + ' + others : '']),
+        h('td', {}, accountCell(u)));
     }));
+}
+
+// A user's account: disable or enable, sign out everywhere, and their devices (a lost phone
+// is revoked from here). Each takes effect at once on the server.
+function accountCell(u) {
+  const report = (e) => {
+    $('#import-result').className = 'error';
+    $('#import-result').textContent = e.message;
+  };
+  const path = '/v1/admin/users/' + encodeURIComponent(u.id);
+  const toggle = h('button', {
+    class: 'disable', onclick: async () => {
+      if (!u.disabled && !confirm(t('confirm_disable').replace('{u}', u.id))) return;
+      try {
+        await api(path + '/disabled', { method: 'PUT', json: { disabled: !u.disabled } });
+        loadAdmin();
+      } catch (e) { report(e); }
+    },
+  }, u.disabled ? t('enable') : t('disable'));
+  const signOut = h('button', {
+    class: 'sign-out', onclick: async () => {
+      if (!confirm(t('confirm_sign_out').replace('{u}', u.id))) return;
+      try {
+        const r = await api(path + '/sign-out', { method: 'POST' });
+        $('#import-result').className = '';
+        $('#import-result').textContent = t('signed_out').replace('{n}', r.revoked);
+      } catch (e) { report(e); }
+    },
+  }, t('sign_out_all'));
+  const list = h('ul', { class: 'devices', hidden: true });
+  const showDevices = async () => {
+    try {
+      const r = await api(path + '/devices');
+      fill(list, r.devices.map((d) => h('li', { 'data-device': d.device_id },
+        (d.dashboard ? t('dashboard_session') : (d.name || d.device_id)) + ' · ' + new Date(d.enrolled_ms).toLocaleDateString() + ' ',
+        d.revoked ? h('span', { class: 'muted' }, t('revoked')) : h('button', {
+          class: 'revoke', onclick: async () => {
+            if (!confirm(t('confirm_revoke').replace('{d}', d.name || d.device_id))) return;
+            try {
+              await api('/v1/admin/devices/' + encodeURIComponent(d.device_id) + '/revoke', { method: 'POST' });
+              showDevices();
+            } catch (e) { report(e); }
+          },
+        }, t('revoke')))));
+      if (!r.devices.length) fill(list, h('li', {}, t('none')));
+      list.hidden = false;
+    } catch (e) { report(e); }
+  };
+  return [h('span', { class: u.disabled ? 'state disabled' : 'state' }, u.disabled ? t('disabled') : t('active')), ' ',
+    toggle, ' ', signOut, ' ', h('button', { class: 'show-devices', onclick: showDevices }, t('devices')), list];
 }
 
 // This year's and next year's calendar: official, provisional or missing.

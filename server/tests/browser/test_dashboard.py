@@ -218,6 +218,34 @@ class Dashboard(unittest.TestCase):
         [w02] = [u for u in users["users"] if u["id"] == "w02"]
         self.assertEqual(sorted(w02["grids"]), ["XF-02", "XF-03"])
 
+    def test_an_admin_revokes_a_lost_phone_and_disables_a_worker(self):
+        lost = x.Phone.open(os.path.join(self.tmp.name, "w11-lost.sqlite3"), self.url)
+        lost.enroll("w11", DEMO[1], "lost phone")
+        kept = x.Phone.open(os.path.join(self.tmp.name, "w11-kept.sqlite3"), self.url)
+        kept.enroll("w11", DEMO[1], "new phone")
+        lost.sync(None)
+        self.page.on("dialog", lambda d: d.accept())
+        self.sign_in("admin", "admin-password-browser")
+        self.total()
+        self.page.click("nav [data-tab=admin]")
+        row = self.page.locator("#users-table tr[data-user=w11]")
+        row.locator("button.show-devices").click()
+        device = row.locator(f"li[data-device='{lost.device_id()}']")
+        expect(device).to_contain_text("lost phone")
+        device.locator("button.revoke").click()
+        expect(device).to_contain_text("已吊销")
+        with self.assertRaises(x.XunchaError.Server) as caught:
+            lost.sync(None)
+        self.assertEqual(caught.exception.status, 401)
+        kept.sync(None)  # the other phone goes on
+
+        row.locator("button.disable").click()
+        expect(self.page.locator("#users-table tr[data-user=w11] .state")).to_have_text("已停用")
+        with self.assertRaises(x.XunchaError.Server) as caught:
+            kept.sync(None)
+        self.assertEqual(caught.exception.status, 401)
+        self.page.screenshot(path=os.path.join(SHOTS, "admin-accounts.png"))
+
     def test_an_admin_replaces_a_provisional_calendar(self):
         self.sign_in("admin", "admin-password-browser")
         self.total()
