@@ -371,6 +371,7 @@ pub struct VerifiedPhoto {
 /// decode within `limits` (every scan is read, so a damaged or cut-off file fails); the decode
 /// shrinks on load to the thumbnail's size, so verifying costs little memory.
 pub fn verify(bytes: &[u8], options: &PhotoOptions, limits: &PhotoLimits) -> Result<VerifiedPhoto> {
+    check_pipeline_jpeg(bytes)?;
     let small = decode_upright(bytes, limits, options.thumb_edge)?;
     let (width, height) = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -383,6 +384,51 @@ pub fn verify(bytes: &[u8], options: &PhotoOptions, limits: &PhotoLimits) -> Res
         height,
         thumbnail,
     })
+}
+
+/// Whether the bytes are what [`process`] makes: a baseline JPEG whose headers carry no
+/// metadata (no EXIF, XMP, ICC profile or comment: the place and device of a picture must not
+/// travel in it, and a file is served as the JPEG it claims to be). The photo's hash is its
+/// identity, so the server cannot strip metadata itself: it refuses the file instead.
+pub fn check_pipeline_jpeg(bytes: &[u8]) -> Result<()> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return Err(bad("not a JPEG made by the app's photo pipeline"));
+    }
+    let mut at = 2;
+    loop {
+        let (Some(&0xFF), Some(&marker)) = (bytes.get(at), bytes.get(at + 1)) else {
+            return Err(bad("a damaged JPEG header"));
+        };
+        match marker {
+            // Padding before a marker.
+            0xFF => {
+                at += 1;
+                continue;
+            }
+            // Start of scan: the headers are over.
+            0xDA => return Ok(()),
+            // APP1..APP15 (EXIF, XMP, ICC, Adobe, ...) and comments carry metadata.
+            0xE1..=0xEF | 0xFE => {
+                return Err(bad(
+                    "the JPEG carries metadata (EXIF, XMP, ICC or a comment); send the app's processed photo",
+                ));
+            }
+            // Segments without a length.
+            0x01 | 0xD0..=0xD7 => {
+                at += 2;
+                continue;
+            }
+            _ => {}
+        }
+        let len = match (bytes.get(at + 2), bytes.get(at + 3)) {
+            (Some(&hi), Some(&lo)) => usize::from(hi) << 8 | usize::from(lo),
+            _ => return Err(bad("a damaged JPEG header")),
+        };
+        if len < 2 {
+            return Err(bad("a damaged JPEG header"));
+        }
+        at += 2 + len;
+    }
 }
 
 /// Where a phone keeps its photos: `{sha256}.jpg` and `{sha256}.thumb.jpg` in one directory.

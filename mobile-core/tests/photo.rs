@@ -186,3 +186,35 @@ fn a_watermark_with_chinese_text_is_stamped_into_the_bottom_band() {
     assert!(err.to_string().contains("no glyph for '幸'"), "{err}");
     assert!(Watermark::new(b"not a font".to_vec(), vec![]).is_err());
 }
+
+#[test]
+fn the_server_takes_only_the_pipelines_jpegs_without_metadata() {
+    use xuncha_core::photo::{check_pipeline_jpeg, verify};
+    let limits = PhotoLimits::default();
+    // What the pipeline makes passes, watermark or not.
+    for name in ["Landscape_5.jpg", "Portrait_1.jpg"] {
+        let made = process(&read(name), &small(), &limits).unwrap();
+        check_pipeline_jpeg(&made.jpeg).unwrap();
+        verify(&made.jpeg, &PhotoOptions::default(), &limits).unwrap();
+    }
+    // A camera's file (EXIF with the place and the phone), a PNG, or a JPEG with a comment
+    // is refused: the server would serve it as it came.
+    let camera = read("Landscape_5.jpg");
+    let err = verify(&camera, &PhotoOptions::default(), &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("metadata"), "{err}");
+    let png = {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::RgbImage::new(8, 8)
+            .write_to(&mut out, image::ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    };
+    assert!(check_pipeline_jpeg(&png).is_err());
+    let made = process(&read("Portrait_1.jpg"), &small(), &limits).unwrap();
+    let mut commented = made.jpeg[..2].to_vec();
+    commented.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x07, b'h', b'e', b'l', b'l', b'o']);
+    commented.extend_from_slice(&made.jpeg[2..]);
+    assert!(check_pipeline_jpeg(&commented).is_err());
+}

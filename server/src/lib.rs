@@ -501,6 +501,9 @@ pub fn app(state: AppState) -> Router {
         .merge(photos::router())
         .merge(dashboard::router())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
+        .layer(axum::middleware::map_response(
+            dashboard::assets::secure_html,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

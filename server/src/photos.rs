@@ -304,27 +304,33 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Result<u64, ApiError> {
         })
 }
 
-/// Whether the caller may touch the photo: `None` when no record refers to it.
+/// Whether the caller may touch the photo: `None` when no record refers to it. Two index
+/// look-ups that stop at the first match, however many records refer to the photo.
 pub(crate) fn access(
     conn: &rusqlite::Connection,
     sha256: &str,
     scope: &Scope,
 ) -> Result<Option<bool>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT (SELECT json_extract(pf.value, '$') FROM premises_fields pf
-                 WHERE pf.premises_id = r.premises_id AND pf.field = 'grid_id')
-         FROM server_photo_refs r WHERE r.sha256 = ?1",
-    )?;
-    let grids: Vec<Option<String>> = stmt
-        .query_map([sha256], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if grids.is_empty() {
+    let referenced: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM server_photo_refs WHERE sha256 = ?1)")?
+        .query_row([sha256], |r| r.get(0))?;
+    if !referenced {
         return Ok(None);
     }
-    Ok(Some(match scope {
+    let visible = match scope {
         Scope::All => true,
-        Scope::Grids(_) => grids.iter().flatten().any(|g| scope.covers(g)),
-    }))
+        Scope::Grids(grids) => {
+            let grids = serde_json::to_string(grids).map_err(ApiError::internal)?;
+            conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM server_photo_refs r
+                   JOIN premises_fields pf ON pf.premises_id = r.premises_id AND pf.field = 'grid_id'
+                   WHERE r.sha256 = ?1
+                     AND json_extract(pf.value, '$') IN (SELECT value FROM json_each(?2)))",
+            )?
+            .query_row(rusqlite::params![sha256, grids], |r| r.get(0))?
+        }
+    };
+    Ok(Some(visible))
 }
 
 fn forbidden() -> ApiError {
@@ -486,7 +492,9 @@ async fn download(
         .ok_or_else(|| ApiError::internal(format!("photo {sha256} is listed but not stored")))?;
     Ok((
         [
+            // Every stored photo is the pipeline's JPEG (checked at upload); never sniffed.
             (header::CONTENT_TYPE, "image/jpeg".to_owned()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
             // Content-addressed: a photo id never changes its bytes.
             (
                 header::CACHE_CONTROL,

@@ -621,3 +621,58 @@ async fn premises_qr_codes_read_back_and_print_a_grids_sheet() {
     let (code, _, _) = send_raw(&s, "GET", &uri, None, vec![], &[]).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED, "a session is needed");
 }
+
+#[tokio::test]
+async fn every_html_page_carries_the_policy_and_sign_in_takes_json_from_this_site_only() {
+    let s = server();
+    let w1 = district(&s).await;
+    let hazard = w1.open_hazards().unwrap()[0].id.clone();
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    for uri in [
+        "/".to_owned(),
+        "/status".to_owned(),
+        "/dash/qr?grid=g1".to_owned(),
+        format!("/dash/notice/{hazard}"),
+    ] {
+        let (code, headers, body) =
+            send_raw(&s, "GET", &uri, None, vec![], &[("cookie", &sup.cookie)]).await;
+        assert_eq!(code, StatusCode::OK, "{uri}");
+        let csp = headers
+            .get("content-security-policy")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(csp.contains("default-src 'self'"), "{uri}: {csp:?}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{uri}");
+        // No inline script, which the policy would block.
+        let html = String::from_utf8(body).unwrap();
+        assert!(!html.contains("onclick="), "{uri}");
+    }
+
+    // Login CSRF: a foreign page can send text/plain or a form without asking; refused.
+    let body = serde_json::to_vec(&json!({ "user": "sup1", "password": "password1" })).unwrap();
+    let attempt = |content_type: &'static str, origin: Option<&'static str>| {
+        let (s, body) = (&s, body.clone());
+        async move {
+            let mut headers = vec![("content-type", content_type), ("host", "xuncha.example")];
+            if let Some(o) = origin {
+                headers.push(("origin", o));
+            }
+            send_raw(s, "POST", "/dash/login", None, body, &headers)
+                .await
+                .0
+        }
+    };
+    assert_eq!(
+        attempt("text/plain", None).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(
+        attempt("application/json", Some("https://evil.example")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        attempt("application/json", Some("https://xuncha.example")).await,
+        StatusCode::OK
+    );
+    assert_eq!(attempt("application/json", None).await, StatusCode::OK);
+}

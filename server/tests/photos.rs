@@ -414,9 +414,22 @@ async fn listing_another_grids_photo_hash_does_not_open_it() {
         get(&s, Some(&s.w2), &format!("/v1/photos/{sha}")).await.0,
         StatusCode::FORBIDDEN
     );
+    let (code, headers, _) = send_raw(
+        &s,
+        "GET",
+        &format!("/v1/photos/{sha}"),
+        Some(&s.w1),
+        vec![],
+        &[],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
     assert_eq!(
-        get(&s, Some(&s.w1), &format!("/v1/photos/{sha}")).await.0,
-        StatusCode::OK
+        (&headers["content-type"], &headers["x-content-type-options"]),
+        (
+            &"image/jpeg".parse::<axum::http::HeaderValue>().unwrap(),
+            &"nosniff".parse::<axum::http::HeaderValue>().unwrap()
+        )
     );
     // A photo of w2's own, not on the server yet, is referred to as usual.
     let (_, own) = stored_photo("Portrait_5.jpg");

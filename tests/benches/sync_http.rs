@@ -2,7 +2,8 @@
 //! at once, wire bytes per op after gzip, a new phone's first sync, and the latency of a pull
 //! with nothing new under 1,000 concurrent clients. Clients and server share this machine's two cores.
 //!
-//! `cargo bench -p xuncha-e2e --bench sync_http` (env SYNC_OPS to change the op count).
+//! `cargo bench -p xuncha-e2e --bench sync_http` (env SYNC_OPS to change the op count,
+//! SYNC_PARTS to run some parts only, SYNC_SYNCHRONOUS=NORMAL for the durability A/B).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a bench binary: panics are failures
 
@@ -40,6 +41,14 @@ fn server(premises: usize) -> Bench {
         ..Config::default()
     };
     let state = AppState::open(dir.path(), config).unwrap();
+    // A/B of what durability costs: SYNC_SYNCHRONOUS=NORMAL runs the server's commits as before
+    // they were synced to disk (synchronous=FULL, the server's setting).
+    if let Ok(mode) = std::env::var("SYNC_SYNCHRONOUS") {
+        state
+            .db()
+            .write(move |s| Ok(s.conn().pragma_update(None, "synchronous", &mode)?))
+            .unwrap();
+    }
     let now = chrono::Utc::now().timestamp_millis();
     let tokens = state
         .db()
@@ -403,12 +412,23 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 160_000 } else { 4_000 });
-    push_throughput("premises edits only", 0.0, total);
-    push_throughput("80% edits + 20% inspections", 0.2, total);
-    for grouped in [false, true] {
-        push_in_process("premises edits only", 0.0, total, grouped);
-        push_in_process("80% edits + 20% inspections", 0.2, total, grouped);
+    // SYNC_PARTS=push,in_process,first_sync,pull runs only those (default: all).
+    let parts = std::env::var("SYNC_PARTS").unwrap_or_default();
+    let run = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
+    if run("push") {
+        push_throughput("premises edits only", 0.0, total);
+        push_throughput("80% edits + 20% inspections", 0.2, total);
     }
-    first_sync("80% edits + 20% inspections", 0.2, total);
-    pull_latency(if full { 1000 } else { 50 }, if full { 5 } else { 2 });
+    if run("in_process") {
+        for grouped in [false, true] {
+            push_in_process("premises edits only", 0.0, total, grouped);
+            push_in_process("80% edits + 20% inspections", 0.2, total, grouped);
+        }
+    }
+    if run("first_sync") {
+        first_sync("80% edits + 20% inspections", 0.2, total);
+    }
+    if run("pull") {
+        pull_latency(if full { 1000 } else { 50 }, if full { 5 } else { 2 });
+    }
 }

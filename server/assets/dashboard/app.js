@@ -252,7 +252,8 @@ function initMap() {
   const features = session.grids.filter((g) => g.geometry).map((g) => ({ type: 'Feature', geometry: g.geometry, properties: g }));
   gridLayer = L.geoJSON({ type: 'FeatureCollection', features }, {
     style: { color: '#3b6fb6', weight: 1.5, fillColor: '#3b6fb6', fillOpacity: 0.05 },
-    onEachFeature: (f, layer) => layer.bindTooltip(f.properties.name, { sticky: true }),
+    // Names come from imported files: shown as text, never as HTML.
+    onEachFeature: (f, layer) => layer.bindTooltip(h('span', {}, String(f.properties.name || '')), { sticky: true }),
   }).addTo(map);
   // The view first: the cluster layer needs a zoom when it is added.
   if (features.length) map.fitBounds(gridLayer.getBounds(), { padding: [20, 20] });
@@ -298,7 +299,7 @@ async function loadMap() {
     const c = colourOf(m);
     const marker = L.circleMarker([m.lat, m.lon], { radius: 8, color: '#fff', weight: 1.5, fillColor: c, fillOpacity: 0.9, className: 'hazard-marker' });
     marker.on('click', () => openDetail(m.id));
-    marker.bindTooltip(t('k_' + m.kind) + ' · ' + t('s_' + m.status) + (m.overdue_days > 0 ? ' · ' + t('overdue_days', { n: m.overdue_days }) : ''));
+    marker.bindTooltip(h('span', {}, t('k_' + m.kind) + ' · ' + t('s_' + m.status) + (m.overdue_days > 0 ? ' · ' + t('overdue_days', { n: m.overdue_days }) : '')));
     return marker;
   });
   // The heat map shows the same hazards (a server cluster weighs its count) instead of markers.

@@ -7,6 +7,11 @@ use axum::response::{IntoResponse, Response};
 /// (path under `/assets/`, content type, bytes).
 const FILES: &[(&str, &str, &[u8])] = &[
     (
+        "print.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/dashboard/print.js"),
+    ),
+    (
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/dashboard/app.js"),
@@ -75,18 +80,38 @@ const FILES: &[(&str, &str, &[u8])] = &[
 
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");
 
+/// The policy of every HTML page the server sends: its own files only (no inline script),
+/// tiles and photos as images, never framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: https: http:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// Puts the page policy and `nosniff` on every HTML response (the dashboard, the notice,
+/// the QR sheet, the status page), so no page is left without them.
+pub async fn secure_html(mut response: Response) -> Response {
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        );
+    }
+    response
+}
+
 /// `GET /`: the dashboard page.
 pub async fn index() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-cache"),
-            // The page loads only its own files; tiles and photos are images.
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'self'; img-src 'self' data: https: http:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
-            ),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         INDEX,
     )

@@ -6,7 +6,7 @@
 //! the [`Caller`] extractor accepts them besides device tokens, and asks for the session's
 //! CSRF token on every change.
 
-mod assets;
+pub(crate) mod assets;
 pub mod export;
 pub mod map;
 mod qr;
@@ -68,6 +68,45 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// Sign-in comes from the dashboard's own page: JSON (which a foreign page cannot send
+/// without the browser asking first, and this server never allows it) and, when the browser
+/// says where the page is from, from this server. Else a foreign page could sign a browser in
+/// as someone else (login CSRF).
+fn same_origin_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let json = text(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.trim_start().starts_with("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "json_only",
+            "登录请求须为 JSON",
+            "sign in with a JSON body (Content-Type: application/json)",
+        ));
+    }
+    let host = text(axum::http::header::HOST);
+    let from = text(axum::http::header::ORIGIN)
+        .filter(|o| *o != "null")
+        .map(|o| o.split_once("://").map_or(o, |(_, rest)| rest));
+    match (from, host) {
+        (Some(origin), Some(host)) if origin != host => Err(ApiError::forbidden(
+            "cross_origin",
+            "登录请求来自其他网站",
+            "sign-in from another site's page is refused",
+        )),
+        (Some(_), None) => Err(ApiError::forbidden(
+            "cross_origin",
+            "登录请求来自其他网站",
+            "sign-in from another site's page is refused",
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Login {
     user: String,
@@ -78,8 +117,10 @@ struct Login {
 async fn login(
     State(state): State<AppState>,
     client: crate::login::ClientAddr,
+    headers: axum::http::HeaderMap,
     crate::body::JsonBody(form): crate::body::JsonBody<Login>,
 ) -> Result<Response, ApiError> {
+    same_origin_json(&headers)?;
     let now = state.now_ms();
     let role = crate::login::check_password(&state, &form.user, &form.password, client.0).await?;
     let session = state
