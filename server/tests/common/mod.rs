@@ -135,6 +135,7 @@ pub async fn send_raw(
         .await
         .unwrap();
     let status = res.status();
+    assert_documented(method, uri, status);
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes().to_vec();
     (status, headers, bytes)
@@ -240,4 +241,56 @@ impl WriterHold {
         let _ = self.release.send(());
         self.holder.join().unwrap()
     }
+}
+
+/// Every answer a test sees must be one the OpenAPI document lists for its route, so the
+/// document cannot drift from what the server does (routes it does not describe, such as the
+/// dashboard's files, are skipped).
+pub fn assert_documented(method: &str, uri: &str, status: StatusCode) {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        serde_json::from_str(include_str!("../../openapi.json")).expect("openapi.json parses")
+    });
+    let path = uri.split('?').next().unwrap_or(uri);
+    let matches = |template: &str| {
+        let (a, b): (Vec<&str>, Vec<&str>) =
+            (template.split('/').collect(), path.split('/').collect());
+        a.len() == b.len()
+            && a.iter()
+                .zip(&b)
+                .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
+    };
+    let Some(paths) = doc["paths"].as_object() else {
+        return;
+    };
+    // A literal route wins over a templated one (`/v1/photos/x/thumb` vs `{sha256}`).
+    let mut found: Vec<(&String, &Value)> = paths.iter().filter(|(t, _)| matches(t)).collect();
+    found.sort_by_key(|(t, _)| t.matches('{').count());
+    let Some((template, item)) = found.first() else {
+        return;
+    };
+    let method = method.to_lowercase();
+    let Some(op) = item.get(&method) else {
+        if method == "head" {
+            return;
+        }
+        panic!("{method} {template} is not in openapi.json");
+    };
+    let responses = &op["responses"];
+    let code = status.as_str();
+    if responses.get(code).is_some() || responses.get("default").is_some() {
+        return;
+    }
+    // XUNCHA_OPENAPI_REPORT=FILE lists what is missing instead of failing (to mend the document).
+    if let Ok(report) = std::env::var("XUNCHA_OPENAPI_REPORT") {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(report)
+            .unwrap();
+        writeln!(f, "{method} {template} {code}").unwrap();
+        return;
+    }
+    panic!("openapi.json does not list {code} for {method} {template} (seen for {uri})");
 }
