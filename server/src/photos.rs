@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -99,6 +98,11 @@ impl PhotoStorage for FileStorage {
     }
 }
 
+/// Photo chunks handled at once (see [`Photos`]'s `busy`).
+const UPLOADS_AT_ONCE: usize = 2;
+/// The largest chunk of a photo upload (the phone sends 256 KiB).
+pub const MAX_CHUNK_BYTES: usize = 4 << 20;
+
 /// Partial uploads are dropped after this long without a chunk.
 const STALE_UPLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -109,6 +113,10 @@ pub struct Photos {
     uploads: PathBuf,
     /// One lock per photo being uploaded, so two devices sending the same photo take turns.
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Chunks read and written at once: a chunk is read into memory only with a permit, and a
+    /// finished photo is checked under it, so hostile uploads sent all at once take bounded
+    /// memory (a few chunks and one or two whole photos), not one buffer per connection.
+    busy: tokio::sync::Semaphore,
     /// Largest photo accepted.
     pub max_bytes: u64,
     limits: PhotoLimits,
@@ -153,6 +161,7 @@ impl Photos {
             storage,
             uploads,
             locks: Mutex::new(HashMap::new()),
+            busy: tokio::sync::Semaphore::new(UPLOADS_AT_ONCE),
             max_bytes,
             limits,
             options: PhotoOptions::default(),
@@ -408,7 +417,7 @@ async fn upload(
     caller: Caller,
     UrlPath(sha256): UrlPath<String>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     check_sha(&sha256)?;
     let offset = header_u64(&headers, UPLOAD_OFFSET)?;
@@ -422,13 +431,6 @@ async fn upload(
             format!("Upload-Length {length} is not between 1 and {max} bytes"),
         ));
     }
-    let chunk = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::too_large(state.config.max_body_bytes)
-        } else {
-            ApiError::malformed(format!("could not read the chunk: {e}"))
-        }
-    })?;
     let known = known(&state, &caller, &sha256).await?;
     match known.access {
         None => return Err(unreferenced()),
@@ -438,6 +440,24 @@ async fn upload(
     if known.visible {
         return Ok(with_offset(StatusCode::OK.into_response(), length));
     }
+    // The chunk is read only now, with a permit, and only as much as a chunk may be.
+    let _permit = state
+        .photos
+        .busy
+        .acquire()
+        .await
+        .map_err(ApiError::internal)?;
+    let chunk = axum::body::to_bytes(body, MAX_CHUNK_BYTES.min(state.config.max_body_bytes))
+        .await
+        .map_err(|e| {
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
+                ApiError::too_large(MAX_CHUNK_BYTES.min(state.config.max_body_bytes))
+            } else {
+                ApiError::malformed(format!("could not read the chunk: {e}"))
+            }
+        })?;
     let photos = state.photos.clone();
     let sha = sha256.clone();
     let (end, info) = tokio::task::spawn_blocking(move || {

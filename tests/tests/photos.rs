@@ -150,8 +150,21 @@ fn bad_uploads_are_refused_and_the_servers_memory_stays_bounded() {
         ("truncated JPEG", good[..good.len() / 2].to_vec()),
         ("random bytes", samples::random_bytes(200_000)),
         ("decompression bomb", samples::bomb_png()),
-        // As large as the server takes (20 MiB), in 10 MiB chunks.
-        ("enormous random file", samples::random_bytes(20 << 20)),
+        // As large as the server takes (20 MiB), in its largest chunks, six at once.
+        ("enormous random file 1", samples::random_bytes(20 << 20)),
+        (
+            "enormous random file 2",
+            samples::random_bytes((20 << 20) - 1),
+        ),
+        (
+            "enormous random file 3",
+            samples::random_bytes((20 << 20) - 2),
+        ),
+        (
+            "enormous random file 4",
+            samples::random_bytes((20 << 20) - 3),
+        ),
+        ("a camera's file with its EXIF", testdata("Portrait_7.jpg")),
     ];
     let refs: Vec<PhotoRef> = bad
         .iter()
@@ -171,36 +184,64 @@ fn bad_uploads_are_refused_and_the_servers_memory_stays_bounded() {
     let client = SyncClient::new(
         &server.url,
         SyncOptions {
-            photo_chunk_bytes: 10 << 20,
+            photo_chunk_bytes: xuncha_server::photos::MAX_CHUNK_BYTES,
             ..test_options()
         },
     )
     .unwrap();
-    for ((what, bytes), r) in bad.iter().zip(&refs) {
+    for (bytes, r) in bad.iter().map(|(_, b)| b).zip(&refs) {
         std::fs::write(photos.full(&r.sha256), bytes).unwrap();
-        let outcome = client
-            .upload_photo(&token, &r.sha256, &photos.full(&r.sha256), &mut 0)
-            .unwrap();
-        let PhotoUpload::Refused(why) = &outcome else {
-            panic!("{what}: {outcome:?}");
-        };
-        assert!(
-            why.contains("picture") || why.contains("JPEG") || why.contains("limit"),
-            "{what}: {why}"
-        );
-        let err = client.download_photo(&token, &r.sha256, false).unwrap_err();
-        assert!(
-            matches!(err, xuncha_core::Error::Server { status: 404, .. }),
-            "{what}: {err}"
-        );
     }
+    // All at once, as a hostile client would: the server reads a few chunks at a time.
+    std::thread::scope(|t| {
+        for ((what, _), r) in bad.iter().zip(&refs) {
+            let (client, token, photos) = (&client, &token, &photos);
+            t.spawn(move || {
+                let outcome = client
+                    .upload_photo(token, &r.sha256, &photos.full(&r.sha256), &mut 0)
+                    .unwrap();
+                let PhotoUpload::Refused(why) = &outcome else {
+                    panic!("{what}: {outcome:?}");
+                };
+                assert!(
+                    why.contains("picture") || why.contains("JPEG") || why.contains("limit"),
+                    "{what}: {why}"
+                );
+                let err = client.download_photo(token, &r.sha256, false).unwrap_err();
+                assert!(
+                    matches!(err, xuncha_core::Error::Server { status: 404, .. }),
+                    "{what}: {err}"
+                );
+            });
+        }
+    });
+    // A chunk over the largest is refused from its size.
+    let over = samples::random_bytes(1000);
+    let sha = &refs[5].sha256;
+    let response = reqwest::blocking::Client::new()
+        .patch(format!("{}/v1/photos/{sha}", server.url))
+        .bearer_auth(&token)
+        .header("upload-offset", "0")
+        .header("upload-length", (20u64 << 20).to_string())
+        .header("content-type", "application/offset+octet-stream")
+        .body(
+            over.iter()
+                .copied()
+                .cycle()
+                .take(xuncha_server::photos::MAX_CHUNK_BYTES + 1)
+                .collect::<Vec<u8>>(),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
     let after = server.peak_rss_kib();
     println!(
         "server peak RSS: {} MiB before the bad uploads, {} MiB after",
         before / 1024,
         after / 1024
     );
-    // A 20 MiB upload is held once (plus one 10 MiB chunk); the bomb is refused from its header.
+    // Two chunks (4 MiB) and one whole photo (20 MiB) are held at once, whatever the number
+    // of connections; the bomb and the camera file are refused from their headers.
     assert!(after < 150 * 1024, "peak RSS {after} KiB");
 }
 
