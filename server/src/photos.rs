@@ -103,6 +103,11 @@ const UPLOADS_AT_ONCE: usize = 2;
 /// The largest chunk of a photo upload (the phone sends 256 KiB).
 pub const MAX_CHUNK_BYTES: usize = 4 << 20;
 
+/// Unfinished uploads held at most, in bytes, all together.
+pub const MAX_PARTIAL_BYTES: u64 = 2 << 30;
+/// An unfinished upload without a chunk for this long makes room for new ones.
+const IDLE_UPLOAD: Duration = Duration::from_secs(24 * 3600);
+
 /// Partial uploads are dropped after this long without a chunk.
 const STALE_UPLOAD: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -117,6 +122,8 @@ pub struct Photos {
     /// finished photo is checked under it, so hostile uploads sent all at once take bounded
     /// memory (a few chunks and one or two whole photos), not one buffer per connection.
     busy: tokio::sync::Semaphore,
+    /// See [`MAX_PARTIAL_BYTES`].
+    max_partial: u64,
     /// Largest photo accepted.
     pub max_bytes: u64,
     limits: PhotoLimits,
@@ -162,6 +169,7 @@ impl Photos {
             uploads,
             locks: Mutex::new(HashMap::new()),
             busy: tokio::sync::Semaphore::new(UPLOADS_AT_ONCE),
+            max_partial: MAX_PARTIAL_BYTES,
             max_bytes,
             limits,
             options: PhotoOptions::default(),
@@ -208,6 +216,9 @@ impl Photos {
             ));
         }
         let path = self.partial(sha256);
+        if offset == 0 {
+            self.make_room(length)?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -224,6 +235,51 @@ impl Photos {
             .map_err(ApiError::internal)?;
         std::fs::remove_file(&path).map_err(ApiError::internal)?;
         Ok((end, Some(whole)))
+    }
+
+    /// Before a new partial upload: the partial uploads together stay under
+    /// [`MAX_PARTIAL_BYTES`] (records that refer to photos their phones never finish sending
+    /// must not fill the disk). Partials untouched for a day go first; if that is not enough,
+    /// the new upload is refused for now (503: the phone retries later).
+    fn make_room(&self, length: u64) -> Result<(), ApiError> {
+        let partials = || -> Vec<(PathBuf, u64, Option<Duration>)> {
+            std::fs::read_dir(&self.uploads)
+                .map(|dir| {
+                    dir.flatten()
+                        .filter_map(|e| {
+                            let m = e.metadata().ok()?;
+                            let age = m
+                                .modified()
+                                .ok()
+                                .and_then(|t| SystemTime::now().duration_since(t).ok());
+                            Some((e.path(), m.len(), age))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let total = |list: &[(PathBuf, u64, Option<Duration>)]| -> u64 {
+            list.iter().map(|(_, len, _)| len).sum()
+        };
+        let mut list = partials();
+        if total(&list) + length <= self.max_partial {
+            return Ok(());
+        }
+        for (path, _, age) in &list {
+            if age.is_some_and(|a| a > IDLE_UPLOAD) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        list = partials();
+        if total(&list) + length <= self.max_partial {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "uploads_full",
+            "服务器暂存的未完成上传过多，请稍后再试",
+            "too many unfinished uploads are held; try again later",
+        ))
     }
 
     /// Checks a complete upload and stores it; nothing is kept when it fails.
@@ -550,4 +606,38 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/photos/{sha256}", get(full).head(head).patch(upload))
         .route("/v1/photos/{sha256}/thumb", get(thumb))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn unfinished_uploads_cannot_fill_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut photos = Photos::with_storage(
+            Box::new(FileStorage::new(dir.path().join("photos"))),
+            dir.path().join("uploads"),
+            10_000,
+        );
+        std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
+        photos.max_partial = 3000;
+        let sha = |c: char| c.to_string().repeat(64);
+        let chunk = vec![7u8; 1000];
+        photos.append(&sha('a'), 0, 2000, &chunk).unwrap();
+        photos.append(&sha('b'), 0, 2000, &chunk).unwrap();
+        let refused = photos.append(&sha('c'), 0, 2000, &chunk).unwrap_err();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        // One left idle for two days makes room.
+        let idle = std::fs::File::options()
+            .write(true)
+            .open(photos.partial(&sha('a')))
+            .unwrap();
+        idle.set_modified(SystemTime::now() - Duration::from_secs(2 * 24 * 3600))
+            .unwrap();
+        photos.append(&sha('c'), 0, 2000, &chunk).unwrap();
+        assert!(!photos.partial(&sha('a')).exists());
+        assert_eq!(photos.offset(&sha('b')), 1000, "the others stay");
+    }
 }

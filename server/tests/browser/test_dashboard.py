@@ -246,6 +246,22 @@ class Dashboard(unittest.TestCase):
         self.assertEqual(caught.exception.status, 401)
         self.page.screenshot(path=os.path.join(SHOTS, "admin-accounts.png"))
 
+    def test_grid_names_are_shown_as_text_not_html(self):
+        self.sign_in("admin", "admin-password-browser")
+        self.total()
+        name = "<b>粗体</b><img src=x>新华四网格"
+        self.page.evaluate("""(name) => api('/v1/admin/grids/XH-04', { method: 'PUT',
+            json: { name, community: '新华社区', subdistrict: '幸福街道' } })""", name)
+        self.page.reload()
+        self.total()
+        opened = self.page.evaluate("""() => { let found = false;
+            gridLayer.eachLayer((l) => { if (l.feature.properties.id === 'XH-04') { l.openTooltip(l.getCenter()); found = true; } });
+            return found; }""")
+        self.assertTrue(opened, "grid XH-04 is drawn")
+        tooltip = self.page.locator(".leaflet-tooltip", has_text="新华四网格")
+        expect(tooltip).to_contain_text("<b>粗体</b><img src=x>")
+        self.assertEqual(tooltip.locator("b, img").count(), 0, "no markup from the name")
+
     def test_an_admin_replaces_a_provisional_calendar(self):
         self.sign_in("admin", "admin-password-browser")
         self.total()
