@@ -14,7 +14,7 @@
 //! phone pushes its ops first and retries the photo later.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -118,12 +118,14 @@ pub struct Photos {
     uploads: PathBuf,
     /// One lock per photo being uploaded, so two devices sending the same photo take turns.
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
-    /// Chunks read and written at once: a chunk is read into memory only with a permit, and a
-    /// finished photo is checked under it, so hostile uploads sent all at once take bounded
-    /// memory (a few chunks and one or two whole photos), not one buffer per connection.
+    /// Chunks read and written at once: a chunk is read into memory only with a permit (and a
+    /// finished photo is read whole only under `checking`), so hostile uploads sent all at once
+    /// take bounded memory (two chunks and one whole photo), not one buffer per connection.
     busy: tokio::sync::Semaphore,
     /// See [`MAX_PARTIAL_BYTES`].
     max_partial: u64,
+    /// Held while a finished upload is read whole and checked.
+    checking: Mutex<()>,
     /// Largest photo accepted.
     pub max_bytes: u64,
     limits: PhotoLimits,
@@ -170,6 +172,7 @@ impl Photos {
             locks: Mutex::new(HashMap::new()),
             busy: tokio::sync::Semaphore::new(UPLOADS_AT_ONCE),
             max_partial: MAX_PARTIAL_BYTES,
+            checking: Mutex::new(()),
             max_bytes,
             limits,
             options: PhotoOptions::default(),
@@ -191,15 +194,15 @@ impl Photos {
         locks.entry(sha256.to_owned()).or_default().clone()
     }
 
-    /// Appends a chunk at `offset`; returns the new offset, and the whole file when it is
-    /// complete (the partial is then gone, whatever the verification says).
+    /// Appends a chunk at `offset`; returns the new offset, and the file when it is complete
+    /// (the caller reads and removes it, whatever the verification says).
     fn append(
         &self,
         sha256: &str,
         offset: u64,
         length: u64,
         chunk: &[u8],
-    ) -> Result<(u64, Option<Vec<u8>>), ApiError> {
+    ) -> Result<(u64, Option<PathBuf>), ApiError> {
         let lock = self.lock(sha256);
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         let held = self.offset(sha256);
@@ -229,12 +232,7 @@ impl Photos {
         if end < length {
             return Ok((end, None));
         }
-        let mut whole = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-        std::fs::File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut whole))
-            .map_err(ApiError::internal)?;
-        std::fs::remove_file(&path).map_err(ApiError::internal)?;
-        Ok((end, Some(whole)))
+        Ok((end, Some(path)))
     }
 
     /// Before a new partial upload: the partial uploads together stay under
@@ -282,24 +280,43 @@ impl Photos {
         ))
     }
 
+    /// Checks a finished upload from its file: the hash and the JPEG headers as it streams
+    /// by, so a file that is not the app's photo is refused without being held in memory;
+    /// then, one at a time, the whole picture ([`Photos::verify_and_store`]).
+    fn check_file(&self, sha256: &str, path: &Path) -> Result<PhotoInfo, ApiError> {
+        const HEAD: usize = 64 << 10;
+        let mut file = std::fs::File::open(path).map_err(ApiError::internal)?;
+        let mut hasher = Sha256::new();
+        let mut head = Vec::with_capacity(HEAD);
+        let mut buf = vec![0u8; HEAD];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf).map_err(ApiError::internal)?;
+            if n == 0 {
+                break;
+            }
+            let room = HEAD - head.len();
+            head.extend_from_slice(&buf[..n.min(room)]);
+            hasher.update(&buf[..n]);
+        }
+        let actual = hex::encode(hasher.finalize());
+        if actual != sha256 {
+            return Err(hash_mismatch(&actual, sha256));
+        }
+        xuncha_core::photo::check_pipeline_jpeg(&head).map_err(undecodable)?;
+        // One whole photo in memory at a time, however many uploads finish together.
+        let _one = self.checking.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = std::fs::read(path).map_err(ApiError::internal)?;
+        self.verify_and_store(sha256, &bytes)
+    }
+
     /// Checks a complete upload and stores it; nothing is kept when it fails.
     fn verify_and_store(&self, sha256: &str, bytes: &[u8]) -> Result<PhotoInfo, ApiError> {
         let actual = hex::encode(Sha256::digest(bytes));
         if actual != sha256 {
-            return Err(ApiError::invalid(
-                "photo_hash_mismatch",
-                "照片内容与编号不符（可能传输出错），请重新上传",
-                format!("the uploaded bytes hash to {actual}, not {sha256}"),
-            ));
+            return Err(hash_mismatch(&actual, sha256));
         }
         let verified =
-            xuncha_core::photo::verify(bytes, &self.options, &self.limits).map_err(|e| {
-                ApiError::invalid(
-                    "photo_undecodable",
-                    "照片无法解码或超出尺寸限制",
-                    e.to_string(),
-                )
-            })?;
+            xuncha_core::photo::verify(bytes, &self.options, &self.limits).map_err(undecodable)?;
         self.storage
             .put(sha256, Variant::Thumbnail, &verified.thumbnail)
             .and_then(|()| self.storage.put(sha256, Variant::Full, bytes))
@@ -386,16 +403,34 @@ pub(crate) fn access(
         Scope::All => true,
         Scope::Grids(grids) => {
             let grids = serde_json::to_string(grids).map_err(ApiError::internal)?;
+            // Driven from the photo's references (a key prefix), each premises' grid by key.
             conn.prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM server_photo_refs r
-                   JOIN premises_fields pf ON pf.premises_id = r.premises_id AND pf.field = 'grid_id'
                    WHERE r.sha256 = ?1
-                     AND json_extract(pf.value, '$') IN (SELECT value FROM json_each(?2)))",
+                     AND (SELECT json_extract(pf.value, '$') FROM premises_fields pf
+                          WHERE pf.premises_id = r.premises_id AND pf.field = 'grid_id')
+                         IN (SELECT value FROM json_each(?2)))",
             )?
             .query_row(rusqlite::params![sha256, grids], |r| r.get(0))?
         }
     };
     Ok(Some(visible))
+}
+
+fn hash_mismatch(actual: &str, sha256: &str) -> ApiError {
+    ApiError::invalid(
+        "photo_hash_mismatch",
+        "照片内容与编号不符（可能传输出错），请重新上传",
+        format!("the uploaded bytes hash to {actual}, not {sha256}"),
+    )
+}
+
+fn undecodable(e: xuncha_core::Error) -> ApiError {
+    ApiError::invalid(
+        "photo_undecodable",
+        "照片无法解码或超出尺寸限制",
+        e.to_string(),
+    )
 }
 
 fn forbidden() -> ApiError {
@@ -517,11 +552,13 @@ async fn upload(
     let photos = state.photos.clone();
     let sha = sha256.clone();
     let (end, info) = tokio::task::spawn_blocking(move || {
-        let (end, whole) = photos.append(&sha, offset, length, &chunk)?;
-        let info = whole
-            .map(|w| photos.verify_and_store(&sha, &w))
-            .transpose()?;
-        Ok::<_, ApiError>((end, info))
+        let (end, complete) = photos.append(&sha, offset, length, &chunk)?;
+        let Some(path) = complete else {
+            return Ok((end, None));
+        };
+        let info = photos.check_file(&sha, &path);
+        let _ = std::fs::remove_file(&path);
+        Ok::<_, ApiError>((end, Some(info?)))
     })
     .await
     .map_err(ApiError::internal)??;

@@ -311,8 +311,10 @@ pub(crate) fn set_aside_of(
     last: u64,
 ) -> Result<Vec<SetAside>, xuncha_core::Error> {
     let mut stmt = conn.prepare_cached(
+        // From the (small) set-aside table outwards, not through the batch's ops.
         "SELECT o.seq, a.code, a.message, a.message_en
-         FROM set_aside a JOIN ops o ON o.id = a.op_id JOIN devices d USING (device_no)
+         FROM set_aside a CROSS JOIN ops o ON o.id = a.op_id CROSS JOIN devices d
+           ON d.device_no = o.device_no
          WHERE d.device_id = ?1 AND o.seq BETWEEN ?2 AND ?3 ORDER BY o.seq LIMIT 10000",
     )?;
     let rows = stmt.query_map(
