@@ -110,7 +110,13 @@ impl From<xuncha_core::Error> for ApiError {
                 e.to_string(),
             )
             .with_detail(serde_json::json!({ "device": device, "seq": seq })),
-            E::Invalid { .. } | E::Answer { .. } | E::Batch(_) | E::Checklist { .. } => {
+            // The core's own messages name the field, in Chinese first where it has one.
+            E::Invalid { message, .. } => Self::invalid(
+                "invalid_op",
+                format!("数据不符合要求：{message}"),
+                e.to_string(),
+            ),
+            E::Answer { .. } | E::Batch(_) | E::Checklist { .. } => {
                 Self::invalid("invalid_op", "数据不符合要求", e.to_string())
             }
             E::NotFound(_) => Self::not_found(e.to_string()),

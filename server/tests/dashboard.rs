@@ -676,3 +676,46 @@ async fn every_html_page_carries_the_policy_and_sign_in_takes_json_from_this_sit
     );
     assert_eq!(attempt("application/json", None).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn review_actions_that_are_wrong_or_change_nothing_are_refused() {
+    let s = server();
+    let w1 = district(&s).await;
+    let hazard = w1
+        .open_hazards()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.deadline.is_some())
+        .unwrap();
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let uri = format!("/dash/api/hazards/{}/actions", hazard.id);
+    let act = |body: Value| {
+        let (s, sup, uri) = (&s, &sup, uri.clone());
+        async move { dash(s, sup, "POST", &uri, Some(body), true).await }
+    };
+    let refused = |(code, body): (StatusCode, Value)| {
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        body["error"]["message"].as_str().unwrap().to_owned()
+    };
+    // A deadline in the past (it would print on the notice and be overdue at once).
+    let msg =
+        refused(act(json!({ "action": "deadline_extended", "deadline": "2020-01-01" })).await);
+    assert!(msg.contains("晚于今天"), "{msg}");
+    // The deadline it already has.
+    let same = hazard.deadline.unwrap().to_string();
+    refused(act(json!({ "action": "deadline_extended", "deadline": same })).await);
+    // A worker of another grid, whose phone never receives the shop.
+    let msg = refused(act(json!({ "action": "reassigned", "to": "w2" })).await);
+    assert!(msg.contains("不负责"), "{msg}");
+    // The assignee it already has.
+    refused(act(json!({ "action": "reassigned", "to": hazard.assignee.as_str() })).await);
+    // Escalating twice to the same level.
+    let (code, body) = act(json!({ "action": "escalated", "level": 2 })).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    refused(act(json!({ "action": "escalated", "level": 2 })).await);
+    refused(act(json!({ "action": "escalated", "level": 1 })).await);
+    // A real extension goes through.
+    let later = (china_date(now_ms()) + chrono::Days::new(30)).to_string();
+    let (code, body) = act(json!({ "action": "deadline_extended", "deadline": later })).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+}

@@ -923,6 +923,7 @@ impl Store {
         if let Some(g) = &geotag {
             g.validate()?;
         }
+        check_action_changes_something(&h, &action, china_date(self.wall.now_ms()))?;
         if matches!(&action, HazardAction::FixedOnSpot { photos } if photos.is_empty()) {
             return Err(Error::invalid(
                 "photos",
@@ -1444,6 +1445,49 @@ impl Store {
         }
         kinds.extend([ChecklistKind::EBike, ChecklistKind::Exits]);
         kinds
+    }
+}
+
+/// An action recorded here must make sense today: a deadline after today (a notice with a
+/// past deadline would be overdue the moment it is printed), and an extension, a reassignment
+/// or an escalation that changes something. (Ops from elsewhere are not judged by this: an
+/// offline phone's extension may be past by the time it syncs, and the fold keeps it.)
+fn check_action_changes_something(
+    h: &Hazard,
+    action: &HazardAction,
+    today: chrono::NaiveDate,
+) -> Result<()> {
+    match action {
+        HazardAction::NoticeIssued { deadline, .. }
+        | HazardAction::RecheckFailed { deadline, .. }
+        | HazardAction::DeadlineExtended { deadline }
+            if *deadline <= today =>
+        {
+            Err(Error::invalid(
+                "deadline",
+                format!(
+                    "整改期限须晚于今天 / the deadline {deadline} must be after today ({today})"
+                ),
+            ))
+        }
+        HazardAction::DeadlineExtended { deadline } if h.deadline == Some(*deadline) => {
+            Err(Error::invalid(
+                "deadline",
+                format!("整改期限已是 {deadline} / the deadline already is {deadline}"),
+            ))
+        }
+        HazardAction::Reassigned { to } if *to == h.assignee => Err(Error::invalid(
+            "to",
+            format!("隐患已由 {to} 负责 / {to} already follows this hazard up"),
+        )),
+        HazardAction::Escalated { level } if *level <= h.escalation => Err(Error::invalid(
+            "level",
+            format!(
+                "隐患已升级到第 {} 级 / already escalated to level {}",
+                h.escalation, h.escalation
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

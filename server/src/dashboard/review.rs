@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rusqlite::OptionalExtension;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use xuncha_core::checklist::Item;
@@ -179,15 +180,44 @@ async fn act(
         .write(move |store| {
             let (hazard, _, _) = load(store, &id, &scope)?;
             if let HazardAction::Reassigned { to } = &request.action {
-                let exists = store
+                let role: Option<String> = store
                     .conn()
-                    .prepare_cached("SELECT 1 FROM server_users WHERE id = ?1 AND disabled = 0")?
-                    .exists([to.as_str()])?;
-                if !exists {
+                    .prepare_cached("SELECT role FROM server_users WHERE id = ?1 AND disabled = 0")?
+                    .query_row([to.as_str()], |r| r.get(0))
+                    .optional()?;
+                let Some(role) = role.as_deref().and_then(xuncha_core::sync::Role::parse) else {
                     return Err(ApiError::invalid(
                         "unknown_user",
                         format!("没有用户 {to}"),
                         format!("no user {to}"),
+                    ));
+                };
+                // Only someone whose phone receives this shop can follow the hazard up.
+                let assignee = crate::accounts::Caller {
+                    user: to.clone(),
+                    role,
+                    device: xuncha_core::model::DeviceId::from("-"),
+                };
+                let (covers, _) = crate::accounts::scope_of(store.conn(), &assignee)?;
+                let grid: Option<String> = store
+                    .conn()
+                    .prepare_cached(
+                        "SELECT json_extract(value, '$') FROM premises_fields
+                         WHERE premises_id = ?1 AND field = 'grid_id'",
+                    )?
+                    .query_row([hazard.origin.premises_id.as_str()], |r| r.get(0))
+                    .optional()?
+                    .flatten();
+                let sees = match (&covers, grid.as_deref()) {
+                    (crate::accounts::Scope::All, _) => true,
+                    (scope, Some(g)) => scope.covers(g),
+                    (_, None) => false,
+                };
+                if !sees {
+                    return Err(ApiError::invalid(
+                        "assignee_out_of_area",
+                        format!("{to} 不负责该场所所在网格，无法跟进"),
+                        format!("{to} does not cover the shop's grid and could not follow it up"),
                     ));
                 }
             }
