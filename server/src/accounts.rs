@@ -522,6 +522,25 @@ pub fn authenticate(conn: &Connection, token: &str) -> Result<Caller, ApiError> 
     })
 }
 
+/// An enabled user's role and what they may see and write, by name (`None`: no such user, or
+/// disabled), for checks on someone's behalf other than the caller's (an assignee, the author
+/// of an op set aside).
+pub fn role_and_scope(conn: &Connection, user: &UserId) -> Result<Option<(Role, Scope)>, ApiError> {
+    let role: Option<String> = conn
+        .prepare_cached("SELECT role FROM server_users WHERE id = ?1 AND disabled = 0")?
+        .query_row([user.as_str()], |r| r.get(0))
+        .optional()?;
+    let Some(role) = role.as_deref().and_then(Role::parse) else {
+        return Ok(None);
+    };
+    let someone = Caller {
+        user: user.clone(),
+        role,
+        device: DeviceId::from("-"),
+    };
+    Ok(Some((role, scope_of(conn, &someone)?.0)))
+}
+
 /// The grids a caller covers, and a tag that changes whenever what they may see changes.
 pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), ApiError> {
     // The log's id is part of the tag: a phone pulls again from the start when the server's

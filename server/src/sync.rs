@@ -1025,19 +1025,9 @@ pub fn retry_set_aside(store: &mut Store, now_ms: i64) -> Result<(usize, usize),
     {
         let conn = store.conn();
         for (op, _) in &held {
-            let role: Option<String> = conn
-                .prepare_cached("SELECT role FROM server_users WHERE id = ?1 AND disabled = 0")?
-                .query_row([op.author.as_str()], |r| r.get(0))
-                .optional()?;
-            let Some(role) = role.as_deref().and_then(Role::parse) else {
+            let Some((role, scope)) = crate::accounts::role_and_scope(conn, &op.author)? else {
                 continue;
             };
-            let author = Caller {
-                user: op.author.clone(),
-                role,
-                device: op.device.clone(),
-            };
-            let (scope, _) = scope_of(conn, &author)?;
             let mut rights = Rights::new(conn, &scope, role);
             rights.prefetch(std::slice::from_ref(op))?;
             match rights.check(op) {

@@ -40,12 +40,10 @@ fn reference_to(bytes: &[u8]) -> PhotoRef {
     }
 }
 
-/// Worker w1 records an inspection in grid g1 whose FE-03 answer carries `photos`, and
-/// pushes it: the server now knows the photos belong to g1.
-async fn inspection_with(s: &Server, photos: Vec<PhotoRef>) {
-    let mut p = phone("phone-w1", "w1", now_ms());
+/// Records on `p` an inspection of a new shop in `grid` whose FE-03 answer carries `photos`.
+fn record_with_photos(p: &mut xuncha_core::store::Store, grid: &str, photos: Vec<PhotoRef>) {
     let mut f = PremisesFields::new("老王面馆", "幸福路1号", PremisesKind::Catering);
-    f.grid_id = Some("g1".into());
+    f.grid_id = Some(grid.into());
     let premises = p.add_premises(f).unwrap();
     let mut visit = sample_visit(p.catalog(), &premises, china_date(now_ms()), &["FE-03"]);
     visit
@@ -53,8 +51,15 @@ async fn inspection_with(s: &Server, photos: Vec<PhotoRef>) {
         .iter_mut()
         .find(|a| a.code == "FE-03")
         .unwrap()
-        .photos = photos.clone();
+        .photos = photos;
     p.record_inspection(visit).unwrap();
+}
+
+/// Worker w1 records an inspection in grid g1 whose FE-03 answer carries `photos`, and
+/// pushes it: the server now knows the photos belong to g1.
+async fn inspection_with(s: &Server, photos: Vec<PhotoRef>) {
+    let mut p = phone("phone-w1", "w1", now_ms());
+    record_with_photos(&mut p, "g1", photos.clone());
     // The phone queued them for upload.
     let queued = p.pending_photos().unwrap();
     assert!(photos.iter().all(|ph| queued.contains(&ph.sha256)));
@@ -372,17 +377,7 @@ async fn own_inspection_listing(
     p: &mut xuncha_core::store::Store,
     photos: Vec<PhotoRef>,
 ) -> Value {
-    let mut f = PremisesFields::new("和平小店", "和平路2号", PremisesKind::Retail);
-    f.grid_id = Some("g2".into());
-    let premises = p.add_premises(f).unwrap();
-    let mut visit = sample_visit(p.catalog(), &premises, china_date(now_ms()), &["FE-03"]);
-    visit
-        .answers
-        .iter_mut()
-        .find(|a| a.code == "FE-03")
-        .unwrap()
-        .photos = photos;
-    p.record_inspection(visit).unwrap();
+    record_with_photos(p, "g2", photos);
     let ops = p.pending_ops(1000).unwrap();
     let (code, ack) = push(s, &s.w2, &ops).await;
     assert_eq!(code, StatusCode::OK, "{ack}");

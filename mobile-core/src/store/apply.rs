@@ -184,41 +184,20 @@ fn check_duplicate(tx: &Connection, device_no: i64, op: &Op, data: &str) -> Resu
 
 /// Re-applies ops kept earlier that this build now understands (after an app upgrade).
 pub(crate) fn apply_deferred(tx: &Connection, _devices: &mut DeviceNumbers) -> Result<usize> {
-    let rows: Vec<(i64, Op)> = {
-        let mut stmt = tx.prepare(
-            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data, o.id
-             FROM ops o JOIN devices d USING (device_no) WHERE o.applied = 0",
-        )?;
-        let mapped = stmt.query_map([], |r| {
-            Ok(super::read_op(r)?.map(|op| (r.get::<_, i64>(8), op)))
-        })?;
-        let mut rows = Vec::new();
-        for row in mapped {
-            let (id, op) = row??;
-            rows.push((id?, op));
-        }
-        rows
-    };
-    let now_understood: Vec<(i64, Op)> = rows
+    let now_understood: Vec<(i64, Op)> = stored_ops(tx, DEFERRED)?
         .into_iter()
         .filter(|(_, op)| op.is_understood())
         .collect();
     if now_understood.is_empty() {
         return Ok(0);
     }
-    let mut lww = LwwBatch::default();
-    let mut touched = BTreeSet::new();
-    for (op_id, op) in &now_understood {
+    for (op_id, _) in &now_understood {
         tx.execute(
             "UPDATE ops SET applied = ?2 WHERE id = ?1",
             [*op_id, APPLIED],
         )?;
-        apply_domain(tx, op, *op_id, &mut lww, &mut touched)?;
     }
-    flush_premises(tx, lww)?;
-    for id in &touched {
-        refold_hazard(tx, id)?;
-    }
+    apply_stored(tx, &now_understood)?;
     Ok(now_understood.len())
 }
 
@@ -227,24 +206,31 @@ pub(crate) fn apply_deferred(tx: &Connection, _devices: &mut DeviceNumbers) -> R
 /// them back; everything else applies ops one batch at a time.
 pub(crate) fn rebuild(tx: &Connection) -> Result<()> {
     clear_state(tx)?;
-    let ops: Vec<(i64, Op)> = {
-        let mut stmt = tx.prepare(
-            "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data, o.id
-             FROM ops o JOIN devices d USING (device_no) WHERE o.applied = 1 ORDER BY o.id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(super::read_op(r)?.map(|op| (r.get::<_, i64>(8), op)))
-        })?;
-        let mut ops = Vec::new();
-        for row in rows {
-            let (id, op) = row??;
-            ops.push((id?, op));
-        }
-        ops
-    };
+    apply_stored(tx, &stored_ops(tx, APPLIED)?)
+}
+
+/// The ops of the log in one `applied` state, in arrival order, with their row ids.
+fn stored_ops(tx: &Connection, state: i64) -> Result<Vec<(i64, Op)>> {
+    let mut stmt = tx.prepare(
+        "SELECT d.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data, o.id
+         FROM ops o JOIN devices d USING (device_no) WHERE o.applied = ?1 ORDER BY o.id",
+    )?;
+    let rows = stmt.query_map([state], |r| {
+        Ok(super::read_op(r)?.map(|op| (r.get::<_, i64>(8), op)))
+    })?;
+    let mut ops = Vec::new();
+    for row in rows {
+        let (id, op) = row??;
+        ops.push((id?, op));
+    }
+    Ok(ops)
+}
+
+/// Makes the domain changes of ops already in the log.
+fn apply_stored(tx: &Connection, ops: &[(i64, Op)]) -> Result<()> {
     let mut lww = LwwBatch::default();
     let mut touched = BTreeSet::new();
-    for (op_id, op) in &ops {
+    for (op_id, op) in ops {
         apply_domain(tx, op, *op_id, &mut lww, &mut touched)?;
     }
     flush_premises(tx, lww)?;

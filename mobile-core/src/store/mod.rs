@@ -493,9 +493,8 @@ impl Store {
         ops: &[Op],
         extra: impl FnOnce(&Connection, &NewRows) -> Result<T>,
     ) -> Result<(ApplyReport, T)> {
-        let mut clock = self.clock;
-        let limit = self.adoption_limit(None);
-        let out = self.in_tx(|tx, devices| {
+        self.atomic(|store: &mut Store| {
+            let tx = &store.conn;
             let mut forget = tx.prepare_cached(
                 "SELECT o.id FROM ops o JOIN devices d USING (device_no)
                  WHERE d.device_id = ?1 AND o.seq = ?2 AND o.applied = ?3",
@@ -514,13 +513,9 @@ impl Store {
                 tx.prepare_cached("DELETE FROM ops WHERE id = ?1")?
                     .execute([id])?;
             }
-            let (report, max_hlc, new_rows) = apply_batch(tx, devices, ops, &Aside::new())?;
-            clock.observe_within(max_hlc, limit);
-            set_meta(tx, "hlc", &clock.last().as_u64().to_string())?;
-            Ok((report, extra(tx, &new_rows)?))
-        })?;
-        self.clock = clock;
-        Ok(out)
+            drop(forget);
+            store.apply_ops_with(ops, extra)
+        })
     }
 
     /// The database connection, for tables kept beside the replica's own (the server's

@@ -180,12 +180,7 @@ async fn act(
         .write(move |store| {
             let (hazard, _, _) = load(store, &id, &scope)?;
             if let HazardAction::Reassigned { to } = &request.action {
-                let role: Option<String> = store
-                    .conn()
-                    .prepare_cached("SELECT role FROM server_users WHERE id = ?1 AND disabled = 0")?
-                    .query_row([to.as_str()], |r| r.get(0))
-                    .optional()?;
-                let Some(role) = role.as_deref().and_then(xuncha_core::sync::Role::parse) else {
+                let Some((_, covers)) = crate::accounts::role_and_scope(store.conn(), to)? else {
                     return Err(ApiError::invalid(
                         "unknown_user",
                         format!("没有用户 {to}"),
@@ -193,12 +188,6 @@ async fn act(
                     ));
                 };
                 // Only someone whose phone receives this shop can follow the hazard up.
-                let assignee = crate::accounts::Caller {
-                    user: to.clone(),
-                    role,
-                    device: xuncha_core::model::DeviceId::from("-"),
-                };
-                let (covers, _) = crate::accounts::scope_of(store.conn(), &assignee)?;
                 let grid: Option<String> = store
                     .conn()
                     .prepare_cached(
