@@ -12,6 +12,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod protocol;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -3,13 +3,9 @@
 //! at most one chunk: the server answers where it stands and the upload goes on from there.
 //! A photo leaves the queue only when the server has verified it.
 
-use std::path::PathBuf;
-
-use reqwest::StatusCode;
-use reqwest::blocking::Response;
 use sha2::Digest as _;
 
-use super::{SyncClient, server_error};
+use super::{Method, Protocol, Request, Response, StoreAccess, Transport, server_error, token};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::sync::ErrorBody;
@@ -80,72 +76,49 @@ impl UploadReport {
     }
 }
 
+/// The offset the server holds, from its `Upload-Offset` header.
+fn held_offset(response: &Response) -> Option<u64> {
+    response.header(UPLOAD_OFFSET)?.parse().ok()
+}
+
 /// The server's error code and the offset it holds, from a refusal.
-fn refusal(response: Response) -> (u16, String, Option<u64>, Error) {
-    let status = response.status().as_u16();
-    let offset = response
-        .headers()
-        .get(UPLOAD_OFFSET)
-        .and_then(|v| v.to_str().ok()?.parse().ok());
-    let text = response.text().unwrap_or_default();
-    let body = serde_json::from_str::<ErrorBody>(&text).ok();
-    let code = body
-        .as_ref()
-        .map(|b| b.error.code.clone())
-        .unwrap_or_default();
-    let offset = offset.or_else(|| {
+fn refusal(response: &Response) -> (String, Option<u64>) {
+    let body = serde_json::from_slice::<ErrorBody>(&response.body).ok();
+    let offset = held_offset(response).or_else(|| {
         body.as_ref()
             .and_then(|b| b.error.detail.as_ref()?.get("offset")?.as_u64())
     });
-    let error = match body {
-        Some(b) => Error::Server {
-            status,
-            code: b.error.code,
-            message: b.error.message,
-            message_en: b.error.message_en,
-        },
-        None => Error::Server {
-            status,
-            code: "http".to_owned(),
-            message: format!("服务器返回 {status}"),
-            message_en: format!("server answered {status}"),
-        },
-    };
-    (status, code, offset, error)
+    (body.map(|b| b.error.code).unwrap_or_default(), offset)
 }
 
-impl SyncClient {
-    /// Uploads one photo (the stored JPEG at `file`), resuming an earlier attempt.
-    pub fn upload_photo(
+impl Protocol {
+    /// Uploads one photo (the stored JPEG `bytes`, `None` when the file is gone from this
+    /// device), resuming an earlier attempt.
+    pub async fn upload_photo(
         &self,
+        transport: &impl Transport,
         token: &str,
         sha256: &str,
-        file: &std::path::Path,
+        bytes: Option<&[u8]>,
         retries: &mut u32,
     ) -> Result<PhotoUpload> {
-        let bytes = match std::fs::read(file) {
-            Ok(b) => b,
-            Err(e) => {
-                return Ok(PhotoUpload::Refused(format!(
-                    "the photo file is missing on this device: {e}"
-                )));
-            }
+        let Some(bytes) = bytes else {
+            return Ok(PhotoUpload::Refused(
+                "the photo file is missing on this device".to_owned(),
+            ));
         };
-        let url = format!("{}{PHOTOS_PATH}/{sha256}", self.base);
-        let head = self.send(retries, &|| self.http.head(&url).bearer_auth(token))?;
-        let mut offset = match head.status() {
-            StatusCode::OK => return Ok(PhotoUpload::AlreadyThere),
-            StatusCode::NOT_FOUND => head
-                .headers()
-                .get(UPLOAD_OFFSET)
-                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-                .unwrap_or(0),
-            StatusCode::FORBIDDEN => {
+        let path = format!("{PHOTOS_PATH}/{sha256}");
+        let head = Request::new(Method::Head, path.clone(), Some(token));
+        let head = self.send(transport, retries, &head).await?;
+        let mut offset = match head.status {
+            200 => return Ok(PhotoUpload::AlreadyThere),
+            404 => held_offset(&head).unwrap_or(0),
+            403 => {
                 return Ok(PhotoUpload::Refused(
                     "the photo belongs to records outside the user's area".to_owned(),
                 ));
             }
-            _ => return Err(server_error(head)),
+            _ => return Err(server_error(&head)),
         };
         let total = bytes.len() as u64;
         let chunk = self.options.photo_chunk_bytes.max(1) as u64;
@@ -155,32 +128,28 @@ impl SyncClient {
         for _ in 0..(total / chunk + 1) * 4 {
             let start = usize::try_from(offset.min(total)).unwrap_or(usize::MAX);
             let end = usize::try_from((offset + chunk).min(total)).unwrap_or(usize::MAX);
-            let part = bytes.get(start..end).unwrap_or_default().to_vec();
-            let response = self.send(retries, &|| {
-                self.http
-                    .patch(&url)
-                    .bearer_auth(token)
-                    .header("content-type", "application/offset+octet-stream")
-                    .header(UPLOAD_OFFSET, offset)
-                    .header("upload-length", total)
-                    .body(part.clone())
-            })?;
-            match response.status() {
-                StatusCode::CREATED | StatusCode::OK => {
+            let part = bytes.get(start..end).unwrap_or_default();
+            let mut request = Request::new(Method::Patch, path.clone(), Some(token));
+            request.headers = vec![
+                ("content-type", "application/offset+octet-stream".to_owned()),
+                (UPLOAD_OFFSET, offset.to_string()),
+                ("upload-length", total.to_string()),
+            ];
+            request.body = part.to_vec();
+            let response = self.send(transport, retries, &request).await?;
+            match response.status {
+                200 | 201 => {
                     return Ok(PhotoUpload::Uploaded {
                         sent_bytes: sent + part.len() as u64,
                     });
                 }
-                StatusCode::NO_CONTENT => {
+                204 => {
                     sent += part.len() as u64;
-                    offset = response
-                        .headers()
-                        .get(UPLOAD_OFFSET)
-                        .and_then(|v| v.to_str().ok()?.parse().ok())
-                        .unwrap_or(offset + part.len() as u64);
+                    offset = held_offset(&response).unwrap_or(offset + part.len() as u64);
                 }
-                _ => {
-                    let (status, code, held, error) = refusal(response);
+                status => {
+                    let (code, held) = refusal(&response);
+                    let error = server_error(&response);
                     match (status, code.as_str()) {
                         // The chunk landed before the connection dropped, or an earlier
                         // attempt got further: go on from where the server is.
@@ -205,46 +174,59 @@ impl SyncClient {
         ))
     }
 
-    /// Downloads a photo (or its thumbnail) someone else took, to show it on this phone.
-    pub fn download_photo(&self, token: &str, sha256: &str, thumbnail: bool) -> Result<Vec<u8>> {
-        let url = format!(
-            "{}{PHOTOS_PATH}/{sha256}{}",
-            self.base,
-            if thumbnail { "/thumb" } else { "" }
-        );
-        let mut retries = 0;
-        let response = self.send(&mut retries, &|| self.http.get(&url).bearer_auth(token))?;
-        if !response.status().is_success() {
-            return Err(server_error(response));
-        }
-        let bytes = response
-            .bytes()
-            .map_err(|e| Error::Network(format!("reading the photo failed: {e}")))?;
-        // Content-addressed: what arrived must be what was asked for.
-        if !thumbnail && hex::encode(sha2::Sha256::digest(&bytes)) != sha256 {
-            return Err(Error::Network("the photo arrived damaged".to_owned()));
-        }
-        Ok(bytes.to_vec())
-    }
-
-    /// Uploads every queued photo, oldest first; `file_of` says where a photo's stored JPEG
-    /// is. Stops at the first network failure (the rest stay queued).
-    pub fn upload_photos(
+    /// Uploads every queued photo, oldest first; `bytes_of` reads a photo's stored JPEG
+    /// (`None`: gone). Stops at the first network failure (the rest stay queued); the store
+    /// is taken only between photos.
+    pub async fn upload_photos(
         &self,
-        store: &mut Store,
-        file_of: &dyn Fn(&str) -> PathBuf,
+        transport: &impl Transport,
+        store: &impl StoreAccess,
+        bytes_of: &dyn Fn(&str) -> Option<Vec<u8>>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<UploadReport> {
-        let token = Self::token(store)?;
-        let pending = store.pending_photos()?;
+        let (token, pending) = store.with_store(|s| Ok((token(s)?, s.pending_photos()?)))?;
         let mut report = UploadReport::default();
         progress(0, pending.len());
         for (i, sha) in pending.iter().enumerate() {
-            let outcome = self.upload_photo(&token, sha, &file_of(sha), &mut report.retries)?;
-            outcome.record(store, sha)?;
+            let bytes = bytes_of(sha);
+            let outcome = self
+                .upload_photo(
+                    transport,
+                    &token,
+                    sha,
+                    bytes.as_deref(),
+                    &mut report.retries,
+                )
+                .await?;
+            store.with_store(|s| outcome.record(s, sha))?;
             report.count(&outcome);
             progress(i + 1, pending.len());
         }
         Ok(report)
+    }
+
+    /// Downloads a photo (or its thumbnail) someone else took, to show it on this phone.
+    pub async fn download_photo(
+        &self,
+        transport: &impl Transport,
+        token: &str,
+        sha256: &str,
+        thumbnail: bool,
+    ) -> Result<Vec<u8>> {
+        let path = format!(
+            "{PHOTOS_PATH}/{sha256}{}",
+            if thumbnail { "/thumb" } else { "" }
+        );
+        let mut retries = 0;
+        let request = Request::new(Method::Get, path, Some(token));
+        let response = self.send(transport, &mut retries, &request).await?;
+        if !response.is_success() {
+            return Err(server_error(&response));
+        }
+        // Content-addressed: what arrived must be what was asked for.
+        if !thumbnail && hex::encode(sha2::Sha256::digest(&response.body)) != sha256 {
+            return Err(Error::Network("the photo arrived damaged".to_owned()));
+        }
+        Ok(response.body)
     }
 }
