@@ -10,6 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{Days, NaiveDate, NaiveTime, TimeZone};
+use serde::{Deserialize, Serialize};
 
 use crate::calendar::WorkCalendar;
 use crate::clock::china_offset;
@@ -111,7 +112,8 @@ impl Default for Cadence {
 }
 
 /// What needs doing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DueKind {
     /// A routine re-inspection.
     Routine,
@@ -124,7 +126,7 @@ pub enum DueKind {
 }
 
 /// One entry of the list.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DueItem {
     /// What.
     pub kind: DueKind,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use xuncha_core::checklist::catalog_files;
 use xuncha_core::checklist::sample::{photo_for, sample_answers};
-use xuncha_core::checklist::{Catalog, Checklist, ChecklistKind, evaluate};
+use xuncha_core::checklist::{Catalog, Checklist, ChecklistKind, applicable_items, evaluate};
 use xuncha_core::model::{
     Answer, AnswerValue, Finding, GasUse, InspectionId, PremisesFields, PremisesKind, Severity,
 };
@@ -472,4 +472,27 @@ fn answers_that_do_not_fit_are_refused_with_the_item_named() {
         x.photos.push(photo_for("EB-01"));
     });
     assert!(e.contains("EB-01") && e.contains("detail"), "{e}");
+}
+
+#[test]
+fn the_items_that_apply_follow_the_answers_so_far() {
+    let extinguishers = lists(&[ChecklistKind::FireExtinguisher]);
+    let shown = |answers: &[Answer]| applicable_items(&extinguishers, &shop(), answers, today());
+    let everything = shown(&[Answer::new("FE-01", AnswerValue::Count(2))]);
+    assert!(everything.contains(&"FE-02".to_owned()));
+    // No extinguisher: nothing to ask about its type or gauge.
+    let none = shown(&[Answer::new("FE-01", AnswerValue::Count(0))]);
+    assert!(none.contains(&"FE-01".to_owned()));
+    assert!(!none.contains(&"FE-02".to_owned()));
+    assert!(none.len() < everything.len());
+    // What evaluate accepts as a complete visit is exactly what was shown.
+    let answers = sample_answers(&extinguishers, &shop(), today(), &[], &[]);
+    let shown_now = shown(&answers);
+    for a in &answers {
+        assert!(
+            shown_now.contains(&a.code),
+            "{} answered but not shown",
+            a.code
+        );
+    }
 }

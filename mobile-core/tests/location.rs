@@ -204,3 +204,62 @@ fn an_inspection_far_from_its_premises_is_flagged_when_recorded() {
         1
     );
 }
+
+#[test]
+fn a_new_shop_without_a_grid_is_filed_in_the_grid_it_stands_in() {
+    use xuncha_core::location::GridArea;
+    use xuncha_core::model::{PremisesFields, PremisesKind};
+    use xuncha_core::store::Store;
+
+    let square = |id: &str, lon: f64| GridArea {
+        id: id.into(),
+        name: format!("{id} 网格"),
+        geometry: serde_json::json!({"type": "Polygon", "coordinates": [[
+            [lon, 31.0], [lon + 0.01, 31.0], [lon + 0.01, 31.01], [lon, 31.01], [lon, 31.0]]]}),
+    };
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .set_user(xuncha_core::model::UserId("w1".into()))
+        .unwrap();
+    store
+        .set_grids(&[square("XF-01", 121.0), square("XF-02", 121.01)])
+        .unwrap();
+    assert_eq!(
+        store.grid_names().unwrap(),
+        vec![
+            ("XF-01".to_owned(), "XF-01 网格".to_owned()),
+            ("XF-02".to_owned(), "XF-02 网格".to_owned())
+        ]
+    );
+    let mut shop = PremisesFields::new("小吃店", "幸福路 1 号", PremisesKind::Catering);
+    shop.location = Some(LatLon {
+        lat: 31.005,
+        lon: 121.015,
+    });
+    assert_eq!(
+        store
+            .add_premises(shop.clone())
+            .unwrap()
+            .fields
+            .grid_id
+            .as_deref(),
+        Some("XF-02")
+    );
+    // A grid the worker chose stays; so does none where no grid covers the place.
+    shop.grid_id = Some("XF-01".into());
+    assert_eq!(
+        store
+            .add_premises(shop.clone())
+            .unwrap()
+            .fields
+            .grid_id
+            .as_deref(),
+        Some("XF-01")
+    );
+    shop.grid_id = None;
+    shop.location = Some(LatLon {
+        lat: 30.0,
+        lon: 120.0,
+    });
+    assert_eq!(store.add_premises(shop).unwrap().fields.grid_id, None);
+}

@@ -28,6 +28,10 @@ const RELEASED: &[(&str, &str)] = &[
         "0004_set_aside.sql",
         "5cc3fd3d1306eda14b80940759941346707df800d4675df4ea8d7ecfc6dedcf2",
     ),
+    (
+        "0005_photo_files.sql",
+        "69cb9f76005a29d9876d8695a29ed5ce85bdfbf1bb9c7568018629c43e3ddf42",
+    ),
 ];
 
 fn schema_of(path: &std::path::Path) -> (i64, Vec<(String, String, Option<String>)>) {

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 mod admin;
+pub mod app;
 pub mod backup;
 pub mod body;
 mod cache;
@@ -500,6 +501,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(photos::router())
         .merge(dashboard::router())
+        .merge(app::router())
         .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
         .layer(axum::middleware::map_response(
             dashboard::assets::secure_html,

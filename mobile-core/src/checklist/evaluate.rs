@@ -50,6 +50,28 @@ impl Facts for Ctx<'_> {
     }
 }
 
+/// The codes of the items that apply on these premises given the answers so far, in order:
+/// what an inspection screen shows as the worker answers (an answer can bring items in or
+/// take them out). The same conditions [`evaluate`] checks the finished answers against.
+pub fn applicable_items(
+    lists: &[&Checklist],
+    premises: &PremisesFields,
+    answers: &[Answer],
+    today: NaiveDate,
+) -> Vec<String> {
+    let ctx = Ctx {
+        answers: answers.iter().map(|a| (a.code.as_str(), a)).collect(),
+        premises,
+        today,
+    };
+    lists
+        .iter()
+        .flat_map(|l| l.items.iter())
+        .filter(|item| item.applies_when.as_ref().is_none_or(|c| c.holds(&ctx)))
+        .map(|item| item.code.clone())
+        .collect()
+}
+
 /// Checks the answers of one visit against its checklists and returns the hazards found.
 ///
 /// Errors name the item: an answer to an item not on these checklists, answered twice, of the

@@ -18,7 +18,7 @@ pub fn catalog_files() -> &'static [(&'static str, &'static str)] {
     catalog_files_embedded
 }
 pub use cond::{Cond, Expr, ExprOp, Literal};
-pub use evaluate::evaluate;
+pub use evaluate::{applicable_items, evaluate};
 
 use crate::model::{Severity, Text};
 

@@ -180,7 +180,7 @@ pub struct Finding {
 }
 
 /// What a worker fills in; the store turns it into an [`Inspection`].
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InspectionDraft {
     /// The premises visited.
     pub premises_id: PremisesId,

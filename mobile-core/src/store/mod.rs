@@ -19,6 +19,7 @@
 
 mod apply;
 mod checkpoint;
+mod photo_files;
 pub mod schema;
 
 use std::collections::{BTreeMap, HashMap};
@@ -160,9 +161,13 @@ impl Store {
     /// Opens a file with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let mut store = Self::setup(Connection::open(path.as_ref())?, options)?;
-        let limits = checkpoint::Limits::for_page_size(schema::page_size(&store.conn)?);
-        store.checkpointer =
-            checkpoint::Checkpointer::start(&mut store.conn, path.as_ref(), limits);
+        // In a browser there is no thread to copy the log on, nor a log: the file is in
+        // rollback-journal mode (see `schema::configure`).
+        if cfg!(not(target_family = "wasm")) {
+            let limits = checkpoint::Limits::for_page_size(schema::page_size(&store.conn)?);
+            store.checkpointer =
+                checkpoint::Checkpointer::start(&mut store.conn, path.as_ref(), limits);
+        }
         Ok(store)
     }
 
@@ -569,9 +574,15 @@ impl Store {
 
     // ---- premises ----
 
-    /// Adds a premises.
-    pub fn add_premises(&mut self, fields: PremisesFields) -> Result<Premises> {
+    /// Adds a premises. One without a grid takes the grid its location lies in (among the
+    /// grids this phone holds), so that the server files it where its worker can see it.
+    pub fn add_premises(&mut self, mut fields: PremisesFields) -> Result<Premises> {
         fields.validate()?;
+        if fields.grid_id.is_none()
+            && let Some(at) = fields.location
+        {
+            fields.grid_id = self.grid_at(at);
+        }
         let id = PremisesId::random();
         let patch = PremisesPatch {
             premises_id: id.clone(),
@@ -1020,6 +1031,15 @@ impl Store {
             [],
         )?;
         Ok(())
+    }
+
+    /// The grids this phone holds, as the server last sent them: (id, name), in its order.
+    pub fn grid_names(&self) -> Result<Vec<(String, String)>> {
+        let areas: Vec<crate::location::GridArea> = match get_meta(&self.conn, "grids_json")? {
+            Some(json) => serde_json::from_str(&json)?,
+            None => Vec::new(),
+        };
+        Ok(areas.into_iter().map(|a| (a.id, a.name)).collect())
     }
 
     /// The grid a position lies in, among the grids synced to this phone.

@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_set_aside.sql",
         include_str!("../../migrations/0004_set_aside.sql"),
     ),
+    (
+        "0005_photo_files.sql",
+        include_str!("../../migrations/0005_photo_files.sql"),
+    ),
 ];
 
 /// Page size of new files: 8 KB instead of SQLite's 4 KB. An inspection's op (1-2 KB of
@@ -43,7 +47,14 @@ pub fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL: readers never block the writer. synchronous=NORMAL: a commit survives the app
     // being killed (the usual way a phone app dies); only an OS crash can lose the last ones.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // The browser's OPFS file pool has no shared memory for a log's index: there each commit
+    // writes a rollback journal (kept, not deleted, which is cheaper on OPFS) instead.
+    let journal = if cfg!(target_family = "wasm") {
+        "PERSIST"
+    } else {
+        "WAL"
+    };
+    conn.pragma_update(None, "journal_mode", journal)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;

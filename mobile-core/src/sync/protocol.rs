@@ -43,6 +43,7 @@ const CURSOR_KEY: &str = "pull_cursor";
 const CURSOR_CHECK_KEY: &str = "pull_cursor_check";
 const SCOPE_KEY: &str = "pull_scope";
 const REFERENCE_KEY: &str = "reference_tag";
+const LAST_SYNC_KEY: &str = "last_sync_ms";
 
 /// An HTTP method the protocol uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -277,6 +278,11 @@ pub fn token(store: &Store) -> Result<String> {
     get_meta(store.conn(), TOKEN_KEY)?.ok_or(Error::NotEnrolled)
 }
 
+/// When the last sync finished (ms since the epoch, this device's clock), if one ever did.
+pub fn last_synced_ms(store: &Store) -> Result<Option<i64>> {
+    Ok(get_meta(store.conn(), LAST_SYNC_KEY)?.and_then(|v| v.parse().ok()))
+}
+
 impl Protocol {
     /// The protocol with `options`.
     pub fn new(options: SyncOptions) -> Protocol {
@@ -362,7 +368,10 @@ impl Protocol {
             sync.push_all(&mut report, &mut state, progress).await?;
         }
         sync.refresh_reference(&mut report).await?;
-        report.set_aside = store.with_store(|s| s.set_aside_ops())?.len() as u64;
+        report.set_aside = store.with_store(|s| {
+            set_meta(s.conn(), LAST_SYNC_KEY, &s.now_ms().to_string())?;
+            Ok(s.set_aside_ops()?.len() as u64)
+        })?;
         state.phase = SyncPhase::Done;
         progress(&state);
         Ok(report)

@@ -92,7 +92,12 @@ pub async fn secure_html(mut response: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
-    if html {
+    // A page that set its own policy (the field app) keeps it.
+    if html
+        && !response
+            .headers()
+            .contains_key(header::CONTENT_SECURITY_POLICY)
+    {
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_SECURITY_POLICY,
