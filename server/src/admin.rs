@@ -31,6 +31,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin/quarantine", get(quarantine))
         .route("/v1/admin/quarantine/release", post(release))
         .route("/v1/admin/users/{id}/disabled", put(set_disabled))
+        .route("/v1/admin/users/{id}/reminders", put(set_reminders))
         .route("/v1/admin/users/{id}/password", put(set_password))
         .route("/v1/admin/users/{id}/devices", get(devices))
         .route("/v1/admin/users/{id}/sign-out", post(sign_out))
@@ -372,6 +373,24 @@ async fn set_disabled(
         Ok(json!({ "user": id, "disabled": body.disabled }))
     })
     .await
+}
+
+/// `PUT /v1/admin/users/{id}/reminders`: turns a user's morning reminder on or off.
+async fn set_reminders(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<crate::RemindersSwitch>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller)?;
+    let user = id.clone();
+    let found = state
+        .write(move |store| crate::reminders::set(store.conn(), &user, body.on))
+        .await?;
+    if !found {
+        return Err(ApiError::not_found(format!("no user {id}")));
+    }
+    Ok(Json(json!({ "user": id, "reminders": body.on })))
 }
 
 /// Body of `PUT /v1/admin/users/{id}/password`.

@@ -7,6 +7,10 @@
 //! too, and the HTML sets its own policy: WebAssembly needs `wasm-unsafe-eval`, photos
 //! shown from memory are `blob:` images.
 
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -34,12 +38,43 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// One file of the app, or 304 when the phone holds this version, or 404.
+/// Whether a file is worth compressing (text and WebAssembly, not images).
+fn compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type.starts_with("application/wasm")
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("application/manifest+json")
+        || content_type.starts_with("image/svg+xml")
+}
+
+/// A file's gzip encoding, made once per file (the files never change while the server runs;
+/// the wasm shrinks from about 4.3 MB to 1.7 MB).
+fn gzipped(path: &str, data: &[u8]) -> Arc<Vec<u8>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Vec<u8>>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+        return hit.clone();
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let encoded = encoder
+        .write_all(data)
+        .and_then(|()| encoder.finish())
+        .map(Arc::new)
+        .unwrap_or_else(|_| Arc::new(Vec::new()));
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(path.to_owned(), encoded.clone());
+    encoded
+}
+
+/// One file of the app (gzipped when the browser takes it), or 304 when the phone holds this
+/// version, or 404.
 fn serve(path: &str, request: &HeaderMap) -> Response {
     let Some(file) = AppFiles::get(path) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
+    let hash = hex::encode(file.metadata.sha256_hash());
     let content_type = file.metadata.mimetype();
     let content_type = match content_type {
         // Scripts and pages in UTF-8 (Chinese text).
@@ -53,8 +88,20 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
         other => other,
     }
     .to_owned();
+    let gzip = compressible(&content_type)
+        && request
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    // Each encoding is its own representation, with its own tag.
+    let etag = if gzip {
+        format!("\"{hash}-gz\"")
+    } else {
+        format!("\"{hash}\"")
+    };
     let mut headers = vec![
         (header::ETAG, etag.clone()),
+        (header::VARY, "accept-encoding".to_owned()),
         // Always revalidated (a 304 is a few bytes): an upgraded server reaches phones at
         // their next visit, and the service worker serves the cached copy offline.
         (header::CACHE_CONTROL, "no-cache".to_owned()),
@@ -72,6 +119,10 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
         .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag));
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
+    } else if gzip {
+        headers.push((header::CONTENT_TYPE, content_type));
+        headers.push((header::CONTENT_ENCODING, "gzip".to_owned()));
+        axum::body::Body::from(gzipped(path, &file.data).as_ref().clone()).into_response()
     } else {
         headers.push((header::CONTENT_TYPE, content_type));
         file.data.into_owned().into_response()

@@ -42,6 +42,10 @@ struct ServeArgs {
     /// The issuing area's short name, printed in rectification notice numbers.
     #[arg(long, env = "XUNCHA_NOTICE_AREA", default_value = "巡查")]
     notice_area: String,
+    /// The hour (China time, 0 to 23) from which each worker's morning reminder of the day's
+    /// due and overdue visits and re-checks goes to the webhook.
+    #[arg(long, env = "XUNCHA_REMINDER_HOUR", default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..24))]
+    reminder_hour: u32,
     /// Largest request body, after decompression, in bytes.
     #[arg(long, env = "XUNCHA_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     max_body_bytes: usize,
@@ -355,6 +359,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         max_body_bytes: args.max_body_bytes,
         max_clock_ahead_ms: args.max_clock_ahead_secs.saturating_mul(1000),
         notice_area: args.notice_area.clone(),
+        reminder_hour: args.reminder_hour,
         max_photo_bytes: args.max_photo_bytes,
         tiles: crate::dashboard::Tiles {
             url: args.tile_url.clone(),
@@ -470,9 +475,14 @@ async fn run(
         loop {
             tick.tick().await;
             let now = jobs.now_ms();
+            let hour = jobs.config.reminder_hour;
             let run = jobs.write(move |s| {
                 let (rules, calendar) = (EscalationRules::default(), s.calendar().clone());
-                escalation::run_job(s, now, &rules, &calendar, webhooks)
+                let done = escalation::run_job(s, now, &rules, &calendar, webhooks)?;
+                if webhooks {
+                    s.all_or_nothing(|s| crate::reminders::queue(s, now, hour))?;
+                }
+                Ok(done)
             });
             match run.await {
                 Ok(done) if done.is_empty() => {}

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_photos.sql"),
     include_str!("../migrations/0005_sessions.sql"),
     include_str!("../migrations/0006_op_chain.sql"),
+    include_str!("../migrations/0007_reminders.sql"),
 ];
 
 /// The author of ops the server writes on its own.

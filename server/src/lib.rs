@@ -23,6 +23,7 @@ pub mod login;
 pub mod metrics;
 pub mod overdue;
 pub mod photos;
+pub mod reminders;
 pub mod revoke;
 pub mod status;
 pub mod sync;
@@ -72,6 +73,8 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` is believed (the login limits and logs then
     /// use the real client's address).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The hour (China time, 0 to 23) from which the morning reminders go out.
+    pub reminder_hour: u32,
 }
 
 impl Default for Config {
@@ -85,6 +88,7 @@ impl Default for Config {
             secure_cookies: false,
             login_limits: login::LoginLimits::default(),
             trusted_proxies: Vec::new(),
+            reminder_hour: 7,
         }
     }
 }
@@ -357,6 +361,28 @@ async fn change_own_password(
     Ok(axum::Json(serde_json::json!({ "changed": true })))
 }
 
+/// Body of `PUT /v1/me/reminders` and `PUT /v1/admin/users/{id}/reminders`.
+#[derive(Debug, serde::Deserialize)]
+pub struct RemindersSwitch {
+    /// Whether the user gets the morning reminder.
+    pub on: bool,
+}
+
+/// `PUT /v1/me/reminders`: a user turns their morning reminder on or off.
+async fn set_own_reminders(
+    State(state): State<AppState>,
+    caller: Caller,
+    body::JsonBody(req): body::JsonBody<RemindersSwitch>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let user = caller.user.clone();
+    state
+        .write(move |store| reminders::set(store.conn(), user.as_str(), req.on))
+        .await?;
+    Ok(axum::Json(
+        serde_json::json!({ "user": caller.user, "reminders": req.on }),
+    ))
+}
+
 /// `POST /v1/enroll`: user name and password for a device token.
 async fn enroll(
     State(state): State<AppState>,
@@ -491,6 +517,7 @@ pub fn app(state: AppState) -> Router {
         .route(ENROLL_PATH, post(enroll))
         .route("/v1/me", get(me))
         .route("/v1/me/password", post(change_own_password))
+        .route("/v1/me/reminders", axum::routing::put(set_own_reminders))
         .route(PUSH_PATH, post(sync::push))
         .route(PULL_PATH, get(sync::pull))
         .route(OWN_PATH, get(sync::own))

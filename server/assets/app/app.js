@@ -393,7 +393,7 @@ async function scanScreen() {
   const typed = h('input', { placeholder: t('code_text') });
   const parts = [h('h1', {}, t('scan'))];
   if ('BarcodeDetector' in window) {
-    const video = h('video', { playsinline: true, muted: true, style: 'width:100%;border-radius:.5rem' });
+    const video = h('video', { playsinline: true, muted: true, class: 'scanner' });
     parts.push(video);
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });

@@ -1,0 +1,175 @@
+//! The morning reminder. A web app cannot wake itself to remind a worker, so once a day, at
+//! or after `--reminder-hour` (China time), the server queues for each worker with anything due
+//! today or overdue one `worker.reminder` webhook event (the gateway turns it into an SMS or a
+//! WeChat message): the core's due list ([`Store::due`], the same rules as on the phone) over
+//! the shops of the worker's grids and the hazards assigned to them. A worker
+//! (`PUT /v1/me/reminders`) or an admin (`PUT /v1/admin/users/{id}/reminders`) turns it off.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
+use xuncha_core::clock::china_date;
+use xuncha_core::due::DueKind;
+use xuncha_core::model::{HazardId, UserId};
+use xuncha_core::store::Store;
+use xuncha_core::sync::Role;
+
+use crate::accounts::role_and_scope;
+use crate::error::ApiError;
+
+/// Most entries listed in one reminder (the count says how many there are in all).
+const MOST_ITEMS: usize = 50;
+
+/// One worker's reminder.
+#[derive(Debug, Serialize)]
+pub struct Reminder {
+    /// The worker.
+    pub user: String,
+    /// Their display name.
+    pub name: String,
+    /// China local date.
+    pub date: String,
+    /// Entries past their date.
+    pub overdue: usize,
+    /// Entries due today.
+    pub due_today: usize,
+    /// The most urgent entries, most urgent first.
+    pub items: Vec<ReminderItem>,
+}
+
+/// One entry of a reminder.
+#[derive(Debug, Serialize)]
+pub struct ReminderItem {
+    /// `routine`, `issue_notice`, `recheck`.
+    pub kind: DueKind,
+    /// The shop.
+    pub premises_id: String,
+    /// Its name.
+    pub premises_name: String,
+    /// Its address.
+    pub address: String,
+    /// The hazard, for hazard work.
+    pub hazard_id: Option<String>,
+    /// By when.
+    pub due_on: String,
+    /// Days past it.
+    pub overdue_days: u64,
+}
+
+/// Queues today's reminders unless already done today or it is before `hour` (China time);
+/// returns how many were queued. Call inside the write that runs the daily jobs.
+pub fn queue(store: &mut Store, now_ms: i64, hour: u32) -> Result<usize, ApiError> {
+    let today = china_date(now_ms);
+    let china_hour = ((now_ms + xuncha_core::clock::china_offset().local_minus_utc() as i64 * 1000)
+        .rem_euclid(86_400_000)
+        / 3_600_000) as u32;
+    let last: Option<String> = store
+        .conn()
+        .query_row(
+            "SELECT value FROM server_meta WHERE key = 'reminder_date'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if china_hour < hour || last.as_deref() == Some(today.to_string().as_str()) {
+        return Ok(0);
+    }
+    let reminders = compose(store, now_ms)?;
+    for r in &reminders {
+        crate::webhook::enqueue(store.conn(), "worker.reminder", r, now_ms)?;
+    }
+    store.conn().execute(
+        "INSERT INTO server_meta (key, value) VALUES ('reminder_date', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [today.to_string()],
+    )?;
+    Ok(reminders.len())
+}
+
+/// Each worker's reminder for `now_ms`: those with reminders on and anything due.
+pub fn compose(store: &Store, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
+    let today = china_date(now_ms);
+    let due: Vec<_> = store
+        .due(now_ms)?
+        .into_iter()
+        .filter(|d| d.due_on <= today && d.kind != DueKind::AwaitingApproval)
+        .collect();
+    let premises: HashMap<String, _> = store
+        .list_premises(false)?
+        .into_iter()
+        .map(|p| (p.id.0.clone(), p.fields))
+        .collect();
+    let mut assignees: HashMap<&HazardId, Option<UserId>> = HashMap::new();
+    for d in &due {
+        if let Some(h) = &d.hazard_id {
+            assignees.insert(h, store.hazard(h)?.map(|h| h.assignee));
+        }
+    }
+    let mut reminders = Vec::new();
+    for (user, name) in workers(store.conn())? {
+        let Some((_, scope)) = role_and_scope(store.conn(), &UserId(user.clone()))? else {
+            continue;
+        };
+        let mine: Vec<_> = due
+            .iter()
+            .filter(|d| match &d.hazard_id {
+                // Hazard work goes to whoever it is assigned to; routine visits to the grid's.
+                Some(h) => assignees
+                    .get(h)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|a| a.as_str() == user),
+                None => premises
+                    .get(d.premises_id.as_str())
+                    .and_then(|p| p.grid_id.as_deref())
+                    .is_some_and(|g| scope.covers(g)),
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let overdue = mine.iter().filter(|d| d.overdue_days > 0).count();
+        reminders.push(Reminder {
+            user,
+            name,
+            date: today.to_string(),
+            overdue,
+            due_today: mine.len() - overdue,
+            items: mine
+                .iter()
+                .take(MOST_ITEMS)
+                .map(|d| {
+                    let p = premises.get(d.premises_id.as_str());
+                    ReminderItem {
+                        kind: d.kind,
+                        premises_id: d.premises_id.0.clone(),
+                        premises_name: p.map(|p| p.name.clone()).unwrap_or_default(),
+                        address: p.map(|p| p.address.clone()).unwrap_or_default(),
+                        hazard_id: d.hazard_id.as_ref().map(|h| h.0.clone()),
+                        due_on: d.due_on.to_string(),
+                        overdue_days: d.overdue_days,
+                    }
+                })
+                .collect(),
+        });
+    }
+    Ok(reminders)
+}
+
+/// Enabled workers with reminders on: (id, display name).
+fn workers(conn: &Connection) -> Result<Vec<(String, String)>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, display_name FROM server_users
+         WHERE role = ?1 AND disabled = 0 AND reminders = 1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([Role::Worker.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Turns a user's reminder on or off; `false` when there is no such user.
+pub fn set(conn: &Connection, user: &str, on: bool) -> Result<bool, ApiError> {
+    let changed = conn
+        .prepare_cached("UPDATE server_users SET reminders = ?2 WHERE id = ?1")?
+        .execute(params![user, on])?;
+    Ok(changed > 0)
+}
