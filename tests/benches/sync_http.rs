@@ -3,7 +3,8 @@
 //! with nothing new under 1,000 concurrent clients. Clients and server share this machine's two cores.
 //!
 //! `cargo bench -p xuncha-e2e --bench sync_http` (env SYNC_OPS to change the op count,
-//! SYNC_PARTS to run some parts only, SYNC_SYNCHRONOUS=NORMAL for the durability A/B).
+//! SYNC_PARTS to run some parts only, SYNC_SYNCHRONOUS=NORMAL for the durability A/B,
+//! SYNC_SERVE=FILE to keep the first-sync server up for the field app's benchmark).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a bench binary: panics are failures
 
@@ -326,6 +327,16 @@ fn first_sync(label: &str, inspection_share: f64, total: usize) {
         "first sync of a new phone, {label}: {held} ops in {secs:.2} s = {:.0} ops/s",
         held as f64 / secs
     );
+    // SYNC_SERVE=FILE keeps this server up for the field app's benchmark
+    // (server/tests/browser/bench_field_app.py), on the same data: its address goes in FILE,
+    // and it stops when FILE is removed.
+    if let Ok(file) = std::env::var("SYNC_SERVE") {
+        std::fs::write(&file, &bench.url).unwrap();
+        println!("serving {} until {file} is removed", bench.url);
+        while std::path::Path::new(&file).exists() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
 }
 
 /// 1,000 clients each pull (with nothing new) several times at once; latency percentiles.

@@ -161,8 +161,8 @@ impl Store {
     /// Opens a file with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let mut store = Self::setup(Connection::open(path.as_ref())?, options)?;
-        // In a browser there is no thread to copy the log on, nor a log: the file is in
-        // rollback-journal mode (see `schema::configure`).
+        // In a browser there is no thread to copy the log on: SQLite checkpoints inside the
+        // commit that crosses its threshold.
         if cfg!(not(target_family = "wasm")) {
             let limits = checkpoint::Limits::for_page_size(schema::page_size(&store.conn)?);
             store.checkpointer =

@@ -47,14 +47,13 @@ pub fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     // WAL: readers never block the writer. synchronous=NORMAL: a commit survives the app
     // being killed (the usual way a phone app dies); only an OS crash can lose the last ones.
-    // The browser's OPFS file pool has no shared memory for a log's index: there each commit
-    // writes a rollback journal (kept, not deleted, which is cheaper on OPFS) instead.
-    let journal = if cfg!(target_family = "wasm") {
-        "PERSIST"
-    } else {
-        "WAL"
-    };
-    conn.pragma_update(None, "journal_mode", journal)?;
+    // The browser's OPFS file pool has no shared memory for the log's index; with the one
+    // connection a browser tab holds in exclusive locking mode, SQLite keeps that index in
+    // the connection's own memory, and commits append to the log as on a phone.
+    if cfg!(target_family = "wasm") {
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    }
+    conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;

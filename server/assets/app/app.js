@@ -4,32 +4,9 @@
 // HTML.
 import { TEXT } from './i18n.js';
 
-// ---- the core, in its worker ----
+// ---- the core, in its worker (core.js starts it before this module has loaded) ----
 
-const worker = new Worker('worker.js', { type: 'module' });
-let nextId = 1;
-const waiting = new Map();
-
-worker.onmessage = ({ data }) => {
-  const call = waiting.get(data.id);
-  if (!call) return;
-  if (data.progress) {
-    call.progress?.(...data.progress);
-    return;
-  }
-  waiting.delete(data.id);
-  if (data.ok) call.resolve(data.value);
-  else call.reject(Object.assign(new Error(data.error.message), data.error));
-};
-
-/** Calls a method of the core's Phone; `progress` receives sync or upload progress. */
-function core(method, args = [], progress) {
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    waiting.set(id, { resolve, reject, progress });
-    worker.postMessage({ id, method, args });
-  });
-}
+import { core, opened } from './core.js';
 
 // ---- language ----
 
@@ -717,7 +694,7 @@ async function start() {
     navigator.serviceWorker.register('sw.js', { scope: './' }).catch(() => {});
   }
   try {
-    await core('open', [location.origin]);
+    await opened;
   } catch (err) {
     const busy = /access handle|NoModificationAllowed|locked/i.test(err.message_en || err.message);
     show(h('p', { class: 'error', id: 'storage-error' }, busy ? t('other_tab') : t('storage_failed')),
