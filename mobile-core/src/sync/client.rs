@@ -90,6 +90,12 @@ impl SyncClient {
         pollster::block_on(self.protocol.sync(&self.transport(), store, progress))
     }
 
+    /// Turns the signed-in user's morning reminder on or off.
+    pub fn set_reminders(&self, store: &mut Store, on: bool) -> Result<()> {
+        let store = std::cell::RefCell::new(store);
+        pollster::block_on(self.protocol.set_reminders(&self.transport(), &store, on))
+    }
+
     /// Uploads one photo (the stored JPEG at `file`), resuming an earlier attempt.
     pub fn upload_photo(
         &self,
@@ -158,6 +164,7 @@ impl Http {
             Method::Head => reqwest::Method::HEAD,
             Method::Post => reqwest::Method::POST,
             Method::Patch => reqwest::Method::PATCH,
+            Method::Put => reqwest::Method::PUT,
         };
         let mut builder = self.client.request(method, url);
         if let Some(token) = &request.bearer {

@@ -56,6 +56,8 @@ pub enum Method {
     Post,
     /// PATCH.
     Patch,
+    /// PUT.
+    Put,
 }
 
 impl Method {
@@ -66,6 +68,7 @@ impl Method {
             Method::Head => "HEAD",
             Method::Post => "POST",
             Method::Patch => "PATCH",
+            Method::Put => "PUT",
         }
     }
 }
@@ -321,6 +324,23 @@ impl Protocol {
             s.observe_hlc(answer.server_hlc)
         })?;
         Ok(answer)
+    }
+
+    /// Turns the signed-in user's morning reminder (the server's `worker.reminder` message
+    /// through the SMS or WeChat gateway) on or off.
+    pub async fn set_reminders(
+        &self,
+        transport: &impl Transport,
+        store: &impl StoreAccess,
+        on: bool,
+    ) -> Result<()> {
+        let token = store.with_store(|s| token(s))?;
+        let mut request = Request::new(Method::Put, "/v1/me/reminders".to_owned(), Some(&token));
+        request.headers = vec![("content-type", "application/json".to_owned())];
+        request.body = serde_json::to_vec(&serde_json::json!({ "on": on }))?;
+        let mut retries = 0;
+        let _: serde_json::Value = self.call(transport, &mut retries, &request).await?;
+        Ok(())
     }
 
     /// Pushes the outbox, then pulls until caught up. `progress` is called after every request.

@@ -407,6 +407,15 @@ impl Phone {
         }))
     }
 
+    /// Turns the worker's morning reminder (SMS or WeChat, sent by the server) on or off.
+    /// Needs the network.
+    pub async fn set_reminders(&self, on: bool) -> Result<()> {
+        Ok(self
+            .protocol
+            .set_reminders(&self.fetch, &self.store, on)
+            .await?)
+    }
+
     /// Uploads the queued photos (after `sync`: the server takes a photo only once it holds
     /// the record that refers to it), resuming interrupted ones; `progress(done, total)`.
     pub async fn upload_photos(&self, progress: Option<js_sys::Function>) -> Result<JsValue> {

@@ -254,8 +254,30 @@ async function todayScreen() {
           : h('span', { class: 'tag due' }, t('due_on', d.due_on))),
       p ? h('div', { class: 'muted' }, p.address) : null);
   });
+  // The overdue count on the app's icon, where the browser allows it.
+  const overdue = due.filter((d) => d.overdue_days > 0).length;
+  if (navigator.setAppBadge) {
+    (overdue ? navigator.setAppBadge(overdue) : navigator.clearAppBadge()).catch(() => {});
+  }
+  const reminderStatus = h('span', { class: 'muted', id: 'reminder-status' });
+  const reminders = h('div', { class: 'card row' },
+    h('span', { class: 'grow' }, t('morning_reminder')),
+    h('button', { type: 'button', class: 'small', id: 'reminders-on', onclick: () => setReminders(true, reminderStatus) }, t('turn_on')),
+    h('button', { type: 'button', class: 'small', id: 'reminders-off', onclick: () => setReminders(false, reminderStatus) }, t('turn_off')),
+    reminderStatus);
   show(h('h1', {}, t('today')), summary, h('h2', {}, t('due_list')),
-    items.length ? items : h('p', { class: 'muted' }, t('nothing_due')));
+    items.length ? items : h('p', { class: 'muted' }, t('nothing_due')), reminders);
+}
+
+async function setReminders(on, statusEl) {
+  try {
+    await core('set_reminders', [on]);
+    statusEl.className = 'ok';
+    statusEl.textContent = on ? t('reminders_on') : t('reminders_off');
+  } catch (err) {
+    statusEl.className = 'error';
+    statusEl.textContent = errorText(err);
+  }
 }
 
 async function premisesScreen() {

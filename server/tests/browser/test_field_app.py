@@ -258,6 +258,9 @@ class FieldApp(unittest.TestCase):
         # The phone sees the new deadline after its next sync.
         page.click("#sync")
         expect(page.locator("#sync-status.ok")).to_be_visible(timeout=LONG)
+        # The worker turns the morning reminder off (online).
+        page.click("#reminders-off")
+        expect(page.locator("#reminder-status.ok")).to_have_text("已关闭")
         page.goto(self.url + f"/app/#/hazard/{gauge_hazard['id']}")
         expect(page.locator("#hazard-deadline")).to_contain_text(new_deadline)
         page.screenshot(path=os.path.join(SHOTS, "app-hazard.png"))

@@ -489,6 +489,16 @@ export class Phone {
         return takeFromExternrefTable0(ret[0]);
     }
     /**
+     * Turns the worker's morning reminder (SMS or WeChat, sent by the server) on or off.
+     * Needs the network.
+     * @param {boolean} on
+     * @returns {Promise<void>}
+     */
+    set_reminders(on) {
+        const ret = wasm.phone_set_reminders(this.__wbg_ptr, on);
+        return ret;
+    }
+    /**
      * What the start screen shows: the signed-in user (or null), changes and photos waiting,
      * when the last sync finished, and changes the server set aside.
      * @returns {any}
@@ -1053,7 +1063,7 @@ function __wbg_get_imports() {
             return ret;
         }, arguments); },
         __wbindgen_generic_0000000000000001: function(arg0, arg1) {
-            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1197, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
+            // Cast intrinsic for `Closure(Closure { owned: true, function: Function { arguments: [Externref], shim_idx: 1202, ret: Result(Unit), inner_ret: Some(Result(Unit)) }, mutable: true }) -> Externref`.
             const ret = makeMutClosure(arg0, arg1, wasm_bindgen__convert__closures_____invoke__h7657295117ca5443);
             return ret;
         },
