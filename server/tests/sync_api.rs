@@ -1127,6 +1127,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/v1/sync/own"),
         ("get", "/v1/admin/set-aside"),
         ("post", "/v1/me/password"),
+        ("put", "/v1/me/reminders"),
+        ("put", "/v1/admin/users/{id}/reminders"),
         ("put", "/v1/admin/users/{id}/disabled"),
         ("put", "/v1/admin/users/{id}/password"),
         ("get", "/v1/admin/users/{id}/devices"),

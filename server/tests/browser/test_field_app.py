@@ -304,6 +304,43 @@ class FieldApp(unittest.TestCase):
         archived = [p for p in native.list_premises(True) if p.archived]
         self.assertEqual(len(archived), 3)
 
+    def test_closing_the_page_during_a_sync_loses_nothing(self):
+        context = self.phone_context()
+        page = self.open_app(context)
+        self.enroll(page, "w04")
+        premises = self.core(page, "list_premises", False)
+        for p in premises[:2]:
+            self.core(page, "archive_premises", p["id"], True)
+        # The page closes while the push is on its way: the server stores it, its answer is
+        # lost with the page.
+        sent = []
+
+        def store_then_close(route):
+            route.fetch()  # reaches the server
+            sent.append(route.request.url)
+            route.abort("connectionreset")
+
+        page.route("**/v1/sync/push", store_then_close)
+        page.click("#sync")
+        page.wait_for_function("true")
+        for _ in range(100):
+            if sent:
+                break
+            page.wait_for_timeout(50)
+        self.assertTrue(sent, "the push reached the server")
+        page.close(run_before_unload=False)
+        page = self.open_app(context)
+        expect(page.locator("#sync")).to_be_visible(timeout=LONG)
+        # Nothing was acknowledged, so nothing left the outbox: the sync the app starts on
+        # opening sends it (the server may hold it already: it stores it once).
+        expect(page.locator("#sync-status.ok")).to_be_visible(timeout=LONG)
+        self.assertEqual(self.core(page, "status")["pending_ops"], 0)
+        native = x.Phone.open(os.path.join(self.tmp.name, "w04-native.sqlite3"), self.url)
+        native.enroll("w04", PASSWORD, "native")
+        native.sync(None)
+        self.assertEqual(native.digest(), self.core(page, "digest"))
+        self.assertEqual(len([p for p in native.list_premises(True) if p.archived]), 2)
+
     def test_two_browsers_and_a_native_phone_converge(self):
         phones = []
         for _ in range(2):
