@@ -12,6 +12,8 @@ const SHELL = [
   'worker.js',
   'manifest.webmanifest',
   'icon.svg',
+  'icon-192.png',
+  'icon-512.png',
   'pkg/xuncha_web.js',
   'pkg/xuncha_web_bg.wasm',
 ];

@@ -165,6 +165,14 @@ class FieldApp(unittest.TestCase):
                            "the first sync brought w01's grid")
         page.evaluate("navigator.serviceWorker.ready")
         page.screenshot(path=os.path.join(SHOTS, "app-today.png"))
+        # Installable: the manifest parses, its icons load.
+        cdp = context.new_cdp_session(page)
+        manifest = cdp.send("Page.getAppManifest")
+        self.assertEqual(manifest.get("errors"), [], manifest)
+        errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+        # Playwright's contexts are private windows, where nothing installs.
+        self.assertEqual([e["errorId"] for e in errors if e["errorId"] != "in-incognito"], [])
+        cdp.detach()  # an attached session keeps the offline emulation from taking hold
 
         # Offline from here: the service worker serves the app, the core keeps everything.
         context.set_offline(True)
