@@ -382,36 +382,70 @@ async function newPremisesScreen() {
   show(h('h1', {}, t('add_premises')), h('div', { class: 'card' }, form));
 }
 
+/** jsQR (vendored from npm), loaded the first time a code is read without BarcodeDetector. */
+let jsQRLoading = null;
+function loadJsQR() {
+  jsQRLoading ??= new Promise((resolve, reject) => {
+    const script = h('script', { src: 'vendor/jsqr/jsQR.js' });
+    script.addEventListener('load', () => resolve(window.jsQR));
+    script.addEventListener('error', () => { jsQRLoading = null; reject(new Error('jsQR')); });
+    document.head.append(script);
+  });
+  return jsQRLoading;
+}
+
+/** The text of a QR code in a picture or video frame, or null. */
+async function readCode(source, width, height) {
+  if ('BarcodeDetector' in window) {
+    const codes = await new window.BarcodeDetector({ formats: ['qr_code'] }).detect(source).catch(() => []);
+    if (codes.length) return codes[0].rawValue;
+  }
+  const jsQR = await loadJsQR();
+  // At most 1024 px on the long side: a code fills a good part of the picture.
+  const scale = Math.min(1, 1024 / Math.max(width, height));
+  const canvas = new OffscreenCanvas(Math.round(width * scale), Math.round(height * scale));
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
+  const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  return jsQR(image.data, image.width, image.height)?.data ?? null;
+}
+
 async function scanScreen() {
-  const status = h('p', { class: 'muted' });
+  const status = h('p', { class: 'muted', id: 'scan-status' });
   const open = async (code) => {
-    const p = await core('premises_from_qr', [code]);
+    const p = code ? await core('premises_from_qr', [code]) : null;
     if (p) location.hash = `#/premises/${encodeURIComponent(p.id)}`;
-    else { status.className = 'error'; status.textContent = t('not_found'); }
+    else { status.className = 'error'; status.textContent = code ? t('not_found') : t('no_code'); }
   };
   const typed = h('input', { placeholder: t('code_text') });
-  const parts = [h('h1', {}, t('scan'))];
-  if ('BarcodeDetector' in window) {
-    const video = h('video', { playsinline: true, muted: true, class: 'scanner' });
-    parts.push(video);
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
-      video.srcObject = stream;
-      await video.play();
-      const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
-      const look = async () => {
-        if (!video.isConnected) { stream.getTracks().forEach((tr) => tr.stop()); return; }
-        const codes = await detector.detect(video).catch(() => []);
-        if (codes.length) { stream.getTracks().forEach((tr) => tr.stop()); await open(codes[0].rawValue); return; }
-        requestAnimationFrame(look);
-      };
-      look();
-    } catch (err) {
-      status.textContent = String(err.message || err);
-    }
+  // A photo of the code: works on every phone, also where the live camera is not offered.
+  const picture = h('input', { type: 'file', accept: 'image/*', capture: 'environment', id: 'scan-photo' });
+  picture.addEventListener('change', async () => {
+    const file = picture.files[0];
+    picture.value = '';
+    if (!file) return;
+    const bitmap = await createImageBitmap(file);
+    await open(await readCode(bitmap, bitmap.width, bitmap.height));
+  });
+  const video = h('video', { playsinline: true, muted: true, class: 'scanner' });
+  show(h('h1', {}, t('scan')), video,
+    h('p'), h('span', { class: 'button file grow' }, t('scan_photo'), picture),
+    h('p'), typed, h('p'), h('button', { class: 'primary', onclick: () => open(typed.value.trim()) }, t('open_code')), status);
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' } });
+    video.srcObject = stream;
+    await video.play();
+    const stop = () => stream.getTracks().forEach((track) => track.stop());
+    const look = async () => {
+      if (!video.isConnected) { stop(); return; }
+      const code = video.videoWidth ? await readCode(video, video.videoWidth, video.videoHeight) : null;
+      if (code) { stop(); await open(code); return; }
+      setTimeout(look, 250);
+    };
+    look();
+  } catch {
+    video.remove(); // no camera here: the photo and the typed code remain
   }
-  parts.push(h('p'), typed, h('p'), h('button', { class: 'primary', onclick: () => open(typed.value.trim()) }, t('save')), status);
-  show(...parts);
 }
 
 async function premisesDetailScreen(id) {

@@ -14,6 +14,7 @@ const SHELL = [
   'icon.svg',
   'icon-192.png',
   'icon-512.png',
+  'vendor/jsqr/jsQR.js',
   'pkg/xuncha_web.js',
   'pkg/xuncha_web_bg.wasm',
 ];

@@ -31,7 +31,9 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 HERE = os.path.dirname(os.path.abspath(__file__))
 PHOTO = os.path.join(HERE, "..", "..", "..", "..", "shared", "testdata", "exif-orientation",
                      "Landscape_1.jpg")
-SHELL = ["", "app.css", "app.js", "core.js", "i18n.js", "worker.js", "manifest.webmanifest", "icon.svg",
+# What the service worker keeps (sw.js).
+SHELL = ["", "app.css", "app.js", "core.js", "i18n.js", "worker.js", "manifest.webmanifest",
+         "icon.svg", "icon-192.png", "icon-512.png", "vendor/jsqr/jsQR.js",
          "pkg/xuncha_web.js", "pkg/xuncha_web_bg.wasm"]
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 

@@ -384,6 +384,29 @@ class FieldApp(unittest.TestCase):
         self.assertTrue(merged["address"].endswith("（北门）"), "the native edit survived")
         self.assertIn(merged["phone"], ("13800000000", "13800000001"))
 
+    def test_a_photo_of_a_shops_code_opens_the_shop(self):
+        context = self.phone_context()
+        page = self.open_app(context)
+        self.enroll(page, "w05")
+        shop = self.core(page, "list_premises", False)[0]
+        # The shop's printed code (场所码), as the dashboard draws it for an admin.
+        admin = self.browser.new_context()
+        self.contexts.append(admin)
+        login = admin.request.post(self.url + "/dash/login", headers={"Origin": self.url},
+                                   data={"user": "admin", "password": "admin-password-browser"})
+        self.assertTrue(login.ok, login.text())
+        png = admin.request.get(self.url + f"/dash/premises/{shop['id']}/qr.png")
+        self.assertEqual(png.headers["content-type"], "image/png")
+        page.goto(self.url + "/app/#/scan")
+        # Headless Chromium on Linux has no BarcodeDetector: the vendored decoder reads it.
+        page.set_input_files("#scan-photo", files=[{
+            "name": "code.png", "mimeType": "image/png", "buffer": png.body()}])
+        expect(page.locator("h1")).to_have_text(shop["name"], timeout=LONG)
+        # A photo without a code says so.
+        page.goto(self.url + "/app/#/scan")
+        page.set_input_files("#scan-photo", photo("Landscape_1.jpg"))
+        expect(page.locator("#scan-status.error")).to_contain_text("没有找到场所码")
+
     def test_a_second_window_says_it_cannot_keep_records(self):
         context = self.phone_context(bypass_csp=False)  # the app runs under its own policy
         violations = []
