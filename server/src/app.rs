@@ -75,17 +75,16 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     let hash = hex::encode(file.metadata.sha256_hash());
-    let content_type = file.metadata.mimetype();
-    let content_type = match content_type {
-        // Scripts and pages in UTF-8 (Chinese text).
-        "text/javascript" | "application/javascript" => "text/javascript; charset=utf-8",
-        "text/html" => "text/html; charset=utf-8",
-        "text/css" => "text/css; charset=utf-8",
-        other if path.ends_with(".webmanifest") => {
-            let _ = other;
-            "application/manifest+json"
+    let content_type = if path.ends_with(".webmanifest") {
+        "application/manifest+json"
+    } else {
+        match file.metadata.mimetype() {
+            // Scripts and pages in UTF-8 (Chinese text).
+            "text/javascript" | "application/javascript" => "text/javascript; charset=utf-8",
+            "text/html" => "text/html; charset=utf-8",
+            "text/css" => "text/css; charset=utf-8",
+            other => other,
         }
-        other => other,
     }
     .to_owned();
     let gzip = compressible(&content_type)

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use chrono::Timelike as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 use xuncha_core::clock::china_date;
@@ -61,9 +62,9 @@ pub struct ReminderItem {
 /// returns how many were queued. Call inside the write that runs the daily jobs.
 pub fn queue(store: &mut Store, now_ms: i64, hour: u32) -> Result<usize, ApiError> {
     let today = china_date(now_ms);
-    let china_hour = ((now_ms + xuncha_core::clock::china_offset().local_minus_utc() as i64 * 1000)
-        .rem_euclid(86_400_000)
-        / 3_600_000) as u32;
+    let china_hour = chrono::DateTime::from_timestamp_millis(now_ms).map_or(0, |t| {
+        t.with_timezone(&xuncha_core::clock::china_offset()).hour()
+    });
     let last: Option<String> = store
         .conn()
         .query_row(
@@ -100,12 +101,12 @@ pub fn compose(store: &Store, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
         .into_iter()
         .map(|p| (p.id.0.clone(), p.fields))
         .collect();
-    let mut assignees: HashMap<&HazardId, Option<UserId>> = HashMap::new();
-    for d in &due {
-        if let Some(h) = &d.hazard_id {
-            assignees.insert(h, store.hazard(h)?.map(|h| h.assignee));
-        }
-    }
+    // Every hazard on the due list is open: one read of them all, not one per entry.
+    let assignees: HashMap<HazardId, UserId> = store
+        .open_hazards()?
+        .into_iter()
+        .map(|h| (h.id, h.assignee))
+        .collect();
     let mut reminders = Vec::new();
     for (user, name) in workers(store.conn())? {
         let Some((_, scope)) = role_and_scope(store.conn(), &UserId(user.clone()))? else {
@@ -115,10 +116,7 @@ pub fn compose(store: &Store, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
             .iter()
             .filter(|d| match &d.hazard_id {
                 // Hazard work goes to whoever it is assigned to; routine visits to the grid's.
-                Some(h) => assignees
-                    .get(h)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|a| a.as_str() == user),
+                Some(h) => assignees.get(h).is_some_and(|a| a.as_str() == user),
                 None => premises
                     .get(d.premises_id.as_str())
                     .and_then(|p| p.grid_id.as_deref())

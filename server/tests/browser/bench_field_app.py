@@ -14,17 +14,16 @@ grid in the browser, and the longest the page's own thread was blocked meanwhile
 """
 
 import base64
-import gzip
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
 from playwright.sync_api import sync_playwright
+
+import demo_server
 
 SERVER_BIN = os.environ["XUNCHA_SERVER_BIN"]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -36,19 +35,6 @@ SHELL = ["", "app.css", "app.js", "core.js", "i18n.js", "worker.js", "manifest.w
          "icon.svg", "icon-192.png", "icon-512.png", "vendor/jsqr/jsQR.js",
          "pkg/xuncha_web.js", "pkg/xuncha_web_bg.wasm"]
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-
-
-def start_server(tmp):
-    server = subprocess.Popen(
-        [SERVER_BIN, "--data", os.path.join(tmp, "data"), "--listen", "127.0.0.1:0", "--demo"],
-        env=dict(os.environ, XUNCHA_ADMIN_PASSWORD="admin-password-bench"),
-        stdout=subprocess.PIPE, text=True)
-    for line in server.stdout:
-        if "http://" in line:
-            url = line[line.index("http://"):].strip().rstrip("/")
-            threading.Thread(target=server.stdout.read, daemon=True).start()
-            return server, url
-    raise RuntimeError("server did not start")
 
 
 def shell_bytes(url):
@@ -89,7 +75,7 @@ def median_ms(samples):
 
 def main():
     tmp = tempfile.mkdtemp()
-    server, url = start_server(tmp)
+    server, url = demo_server.start(SERVER_BIN, os.path.join(tmp, "data"))
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -178,8 +164,7 @@ def main():
                 first_sync(browser, sync_url)
             browser.close()
     finally:
-        server.kill()
-        server.wait()
+        demo_server.stop(server)
 
 
 def native_photo_ms(jpeg, url):

@@ -8,13 +8,13 @@ import datetime
 import io
 import json
 import os
-import subprocess
 import tempfile
-import threading
 import unittest
 import zipfile
 
 from playwright.sync_api import expect, sync_playwright
+
+import demo_server
 
 import xuncha_ffi as x
 
@@ -28,18 +28,7 @@ class Dashboard(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        env = dict(os.environ, XUNCHA_ADMIN_PASSWORD="admin-password-browser")
-        cls.server = subprocess.Popen(
-            [SERVER_BIN, "--data", os.path.join(cls.tmp.name, "data"), "--listen", "127.0.0.1:0", "--demo"],
-            env=env, stdout=subprocess.PIPE, text=True)
-        cls.url = None
-        for line in cls.server.stdout:
-            if "http://" in line:
-                cls.url = line[line.index("http://"):].strip().rstrip("/")
-                break
-        if not cls.url:
-            raise RuntimeError("server did not start")
-        threading.Thread(target=cls.server.stdout.read, daemon=True).start()
+        cls.server, cls.url = demo_server.start(SERVER_BIN, os.path.join(cls.tmp.name, "data"))
         cls.pw = sync_playwright().start()
         cls.browser = cls.pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
 
@@ -47,8 +36,7 @@ class Dashboard(unittest.TestCase):
     def tearDownClass(cls):
         cls.browser.close()
         cls.pw.stop()
-        cls.server.kill()
-        cls.server.wait()
+        demo_server.stop(cls.server)
         cls.tmp.cleanup()
 
     def setUp(self):

@@ -11,12 +11,12 @@ cannot open the database says so instead of pretending to save. Run by scripts/b
 import datetime
 import os
 import re
-import subprocess
 import tempfile
-import threading
 import unittest
 
 from playwright.sync_api import expect, sync_playwright
+
+import demo_server
 
 import xuncha_ffi as x
 
@@ -39,19 +39,7 @@ class FieldApp(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
-        env = dict(os.environ, XUNCHA_ADMIN_PASSWORD="admin-password-browser")
-        cls.server = subprocess.Popen(
-            [SERVER_BIN, "--data", os.path.join(cls.tmp.name, "data"), "--listen", "127.0.0.1:0",
-             "--demo"],
-            env=env, stdout=subprocess.PIPE, text=True)
-        cls.url = None
-        for line in cls.server.stdout:
-            if "http://" in line:
-                cls.url = line[line.index("http://"):].strip().rstrip("/")
-                break
-        if not cls.url:
-            raise RuntimeError("server did not start")
-        threading.Thread(target=cls.server.stdout.read, daemon=True).start()
+        cls.server, cls.url = demo_server.start(SERVER_BIN, os.path.join(cls.tmp.name, "data"))
         cls.pw = sync_playwright().start()
         cls.browser = cls.pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
 
@@ -59,8 +47,7 @@ class FieldApp(unittest.TestCase):
     def tearDownClass(cls):
         cls.browser.close()
         cls.pw.stop()
-        cls.server.kill()
-        cls.server.wait()
+        demo_server.stop(cls.server)
         cls.tmp.cleanup()
 
     def setUp(self):
@@ -393,7 +380,7 @@ class FieldApp(unittest.TestCase):
         admin = self.browser.new_context()
         self.contexts.append(admin)
         login = admin.request.post(self.url + "/dash/login", headers={"Origin": self.url},
-                                   data={"user": "admin", "password": "admin-password-browser"})
+                                   data={"user": "admin", "password": demo_server.ADMIN_PASSWORD})
         self.assertTrue(login.ok, login.text())
         png = admin.request.get(self.url + f"/dash/premises/{shop['id']}/qr.png")
         self.assertEqual(png.headers["content-type"], "image/png")
