@@ -23,6 +23,7 @@ pub struct WorkCalendar {
 /// How far a year's working days can be trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum YearStatus {
     /// The State Council's arrangement for the year is in the file.
     Official,

@@ -114,6 +114,7 @@ impl Default for Cadence {
 /// What needs doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DueKind {
     /// A routine re-inspection.
     Routine,
@@ -127,6 +128,7 @@ pub enum DueKind {
 
 /// One entry of the list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DueItem {
     /// What.
     pub kind: DueKind,

@@ -25,6 +25,7 @@ use crate::op::OpKey;
 /// Where a hazard is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum HazardStatus {
     /// 已发现: found, no notice yet.
     Found,

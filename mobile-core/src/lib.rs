@@ -14,11 +14,16 @@
 //! Layers: `checklist`, `model`, `clock`, `op`, `merge`, `hazard` and `due` do no I/O; only `store`
 //! touches the database and only `sync::client` the network.
 
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("xuncha_core");
+
 pub mod calendar;
 pub mod checklist;
 pub mod clock;
 pub mod due;
 mod error;
+#[cfg(feature = "uniffi")]
+pub mod ffi;
 pub mod hazard;
 pub mod location;
 pub mod merge;

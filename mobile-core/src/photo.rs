@@ -68,13 +68,22 @@ impl Default for PhotoOptions {
     }
 }
 
-/// A watermark: lines of text drawn white on a darkened band at the bottom, with a font the
-/// host app supplies (TrueType/OpenType, collections too; it must cover the text, CJK included).
+/// A watermark: lines of text drawn white on a darkened band at the bottom. The glyphs come
+/// from a font the host app supplies (TrueType/OpenType, collections too; it must cover the
+/// text, CJK included), or are drawn by the host itself to the [`WatermarkLayout`] (a browser
+/// draws them with the phone's own fonts, so the app carries none).
 #[derive(Clone)]
 pub struct Watermark {
-    font: std::sync::Arc<ab_glyph::FontVec>,
+    glyphs: Glyphs,
     /// The lines, top to bottom.
     pub lines: Vec<String>,
+}
+
+#[derive(Clone)]
+enum Glyphs {
+    Font(std::sync::Arc<ab_glyph::FontVec>),
+    /// Coverage (0 to 255) of each pixel of the band, row by row, as drawn for the layout.
+    Drawn(WatermarkLayout, std::sync::Arc<Vec<u8>>),
 }
 
 impl std::fmt::Debug for Watermark {
@@ -85,45 +94,112 @@ impl std::fmt::Debug for Watermark {
     }
 }
 
+/// Where a watermark goes on a picture: a band across the bottom, `band_height` pixels high,
+/// with the lines `line_height` apart from `pad` inside it, in text of `font_px`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct WatermarkLayout {
+    /// The band's width: the picture's.
+    pub width: u32,
+    /// The band's height.
+    pub band_height: u32,
+    /// Text size (em) in pixels.
+    pub font_px: f32,
+    /// Distance between baselines.
+    pub line_height: f32,
+    /// Margin around the text.
+    pub pad: f32,
+}
+
+impl WatermarkLayout {
+    /// The layout of `lines` lines on a picture of `width` x `height`: text about 1/28 of the
+    /// short side (at least 14 px), so it reads on the phone and on a printed notice alike.
+    pub fn for_picture(width: u32, height: u32, lines: usize) -> Self {
+        let font_px = (height.min(width) as f32 / 28.0).max(14.0);
+        let line_height = font_px * 1.25;
+        let pad = font_px * 0.5;
+        let band_height = (line_height * lines as f32 + 2.0 * pad).min(height as f32) as u32;
+        WatermarkLayout {
+            width,
+            band_height,
+            font_px,
+            line_height,
+            pad,
+        }
+    }
+}
+
 impl Watermark {
     /// Loads the font (the first face of a collection) and checks it covers every character.
     pub fn new(font_bytes: Vec<u8>, lines: Vec<String>) -> Result<Watermark> {
         let font = ab_glyph::FontVec::try_from_vec_and_index(font_bytes, 0)
             .map_err(|e| bad(format!("watermark font does not load: {e}")))?;
         Watermark {
-            font: std::sync::Arc::new(font),
+            glyphs: Glyphs::Font(std::sync::Arc::new(font)),
             lines: Vec::new(),
         }
         .with_lines(lines)
     }
 
+    /// The lines as the host drew them for `layout` (see [`Prepared::watermark_layout`]):
+    /// the coverage of each pixel of the band, row by row.
+    pub fn drawn(lines: Vec<String>, layout: WatermarkLayout, coverage: Vec<u8>) -> Result<Self> {
+        let want = layout.width as usize * layout.band_height as usize;
+        if coverage.len() != want {
+            return Err(bad(format!(
+                "the watermark was drawn as {} pixels; its {} x {} band has {want}",
+                coverage.len(),
+                layout.width,
+                layout.band_height
+            )));
+        }
+        Ok(Watermark {
+            glyphs: Glyphs::Drawn(layout, std::sync::Arc::new(coverage)),
+            lines,
+        })
+    }
+
     /// The same font with other lines (checked the same way).
     pub fn with_lines(&self, lines: Vec<String>) -> Result<Watermark> {
         use ab_glyph::Font;
-        if let Some(c) = lines
-            .iter()
-            .flat_map(|l| l.chars())
-            .find(|c| !c.is_whitespace() && self.font.glyph_id(*c).0 == 0)
+        if let Glyphs::Font(font) = &self.glyphs
+            && let Some(c) = lines
+                .iter()
+                .flat_map(|l| l.chars())
+                .find(|c| !c.is_whitespace() && font.glyph_id(*c).0 == 0)
         {
             return Err(bad(format!("the watermark font has no glyph for {c:?}")));
         }
         Ok(Watermark {
-            font: self.font.clone(),
+            glyphs: self.glyphs.clone(),
             lines,
         })
     }
 
     /// Draws the lines onto an RGB picture.
-    fn stamp(&self, img: &mut Image<'_>) {
+    fn stamp(&self, img: &mut Image<'_>) -> Result<()> {
         use ab_glyph::{Font, ScaleFont, point};
         let (w, h) = (img.width(), img.height());
-        let size = (h.min(w) as f32 / 28.0).max(14.0);
-        let line_h = size * 1.25;
-        let pad = size * 0.5;
-        let band = (line_h * self.lines.len() as f32 + 2.0 * pad).min(h as f32) as u32;
+        let layout = WatermarkLayout::for_picture(w, h, self.lines.len());
+        let band = layout.band_height;
+        let top = h - band;
+        // White over the pixel at (x, y), by coverage.
+        let lighten = |buf: &mut [u8], x: u32, y: u32, coverage: f32| {
+            let i = ((y * w + x) * 3) as usize;
+            for c in &mut buf[i..i + 3] {
+                *c = (f32::from(*c) + (255.0 - f32::from(*c)) * coverage.min(1.0)) as u8;
+            }
+        };
+        if let Glyphs::Drawn(drawn, _) = &self.glyphs
+            && *drawn != layout
+        {
+            return Err(bad(format!(
+                "the watermark was drawn for a {} x {} band; this picture's is {} x {band}",
+                drawn.width, drawn.band_height, w
+            )));
+        }
         let buf = img.buffer_mut();
         // Darken the band so white text reads on any picture.
-        for y in h - band..h {
+        for y in top..h {
             for x in 0..w {
                 let i = ((y * w + x) * 3) as usize;
                 for c in &mut buf[i..i + 3] {
@@ -131,33 +207,44 @@ impl Watermark {
                 }
             }
         }
-        let scaled = self.font.as_scaled(size);
-        for (n, line) in self.lines.iter().enumerate() {
-            let baseline = (h - band) as f32 + pad + line_h * n as f32 + scaled.ascent();
-            let mut x = pad;
-            for c in line.chars() {
-                let id = self.font.glyph_id(c);
-                let glyph = id.with_scale_and_position(size, point(x, baseline));
-                x += scaled.h_advance(id);
-                let Some(outline) = self.font.outline_glyph(glyph) else {
-                    continue;
-                };
-                let b = outline.px_bounds();
-                outline.draw(|gx, gy, coverage| {
-                    let (px, py) = (
-                        b.min.x as i64 + i64::from(gx),
-                        b.min.y as i64 + i64::from(gy),
-                    );
-                    if px < 0 || py < 0 || px >= i64::from(w) || py >= i64::from(h) {
-                        return;
+        match &self.glyphs {
+            Glyphs::Drawn(_, coverage) => {
+                for (i, &a) in coverage.iter().enumerate() {
+                    if a > 0 {
+                        let (x, y) = (i as u32 % w, top + i as u32 / w);
+                        lighten(buf, x, y, f32::from(a) / 255.0);
                     }
-                    let i = ((py as u32 * w + px as u32) * 3) as usize;
-                    for c in &mut buf[i..i + 3] {
-                        *c = (f32::from(*c) + (255.0 - f32::from(*c)) * coverage.min(1.0)) as u8;
+                }
+            }
+            Glyphs::Font(font) => {
+                let size = layout.font_px;
+                let scaled = font.as_scaled(size);
+                for (n, line) in self.lines.iter().enumerate() {
+                    let baseline =
+                        top as f32 + layout.pad + layout.line_height * n as f32 + scaled.ascent();
+                    let mut x = layout.pad;
+                    for c in line.chars() {
+                        let id = font.glyph_id(c);
+                        let glyph = id.with_scale_and_position(size, point(x, baseline));
+                        x += scaled.h_advance(id);
+                        let Some(outline) = font.outline_glyph(glyph) else {
+                            continue;
+                        };
+                        let b = outline.px_bounds();
+                        outline.draw(|gx, gy, coverage| {
+                            let (px, py) = (
+                                b.min.x as i64 + i64::from(gx),
+                                b.min.y as i64 + i64::from(gy),
+                            );
+                            if px >= 0 && py >= 0 && px < i64::from(w) && py < i64::from(h) {
+                                lighten(buf, px as u32, py as u32, coverage);
+                            }
+                        });
                     }
-                });
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -325,35 +412,61 @@ fn encode(img: &Image<'_>, quality: u8) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The whole pipeline: decode, orient, resize, encode, thumbnail.
+/// The whole pipeline: decode, orient, resize, watermark, encode, thumbnail.
 pub fn process(
     bytes: &[u8],
     options: &PhotoOptions,
     limits: &PhotoLimits,
 ) -> Result<ProcessedPhoto> {
-    let upright = decode_upright(bytes, limits, options.long_edge)?;
-    let mut stored = fit(&upright, options.long_edge)?;
-    drop(upright);
-    if let Some(mark) = &options.watermark {
-        mark.stamp(&mut stored);
+    prepare(bytes, options, limits)?.finish(options)
+}
+
+/// A picture decoded within limits, upright and scaled to its stored size: the first half of
+/// [`process`], for a host that draws the watermark itself and so needs the size first.
+pub struct Prepared(Image<'static>);
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Prepared({} x {})", self.0.width(), self.0.height())
     }
-    let jpeg = encode(&stored, options.quality)?;
-    let thumb_source = DynamicImage::ImageRgb8(
-        image::RgbImage::from_raw(stored.width(), stored.height(), stored.buffer().to_vec())
-            .ok_or_else(|| bad("thumbnail buffer"))?,
-    );
-    let thumbnail = encode(&fit(&thumb_source, options.thumb_edge)?, options.quality)?;
-    let reference = PhotoRef {
-        sha256: hex::encode(Sha256::digest(&jpeg)),
-        bytes: jpeg.len() as u64,
-        width: stored.width(),
-        height: stored.height(),
-    };
-    Ok(ProcessedPhoto {
-        jpeg,
-        thumbnail,
-        reference,
-    })
+}
+
+/// Decodes, orients and scales `bytes` (see [`process`]).
+pub fn prepare(bytes: &[u8], options: &PhotoOptions, limits: &PhotoLimits) -> Result<Prepared> {
+    let upright = decode_upright(bytes, limits, options.long_edge)?;
+    Ok(Prepared(fit(&upright, options.long_edge)?))
+}
+
+impl Prepared {
+    /// Where `lines` lines of watermark go on this picture.
+    pub fn watermark_layout(&self, lines: usize) -> WatermarkLayout {
+        WatermarkLayout::for_picture(self.0.width(), self.0.height(), lines)
+    }
+
+    /// Stamps the watermark (if any), encodes and makes the thumbnail.
+    pub fn finish(self, options: &PhotoOptions) -> Result<ProcessedPhoto> {
+        let mut stored = self.0;
+        if let Some(mark) = &options.watermark {
+            mark.stamp(&mut stored)?;
+        }
+        let jpeg = encode(&stored, options.quality)?;
+        let thumb_source = DynamicImage::ImageRgb8(
+            image::RgbImage::from_raw(stored.width(), stored.height(), stored.buffer().to_vec())
+                .ok_or_else(|| bad("thumbnail buffer"))?,
+        );
+        let thumbnail = encode(&fit(&thumb_source, options.thumb_edge)?, options.quality)?;
+        let reference = PhotoRef {
+            sha256: hex::encode(Sha256::digest(&jpeg)),
+            bytes: jpeg.len() as u64,
+            width: stored.width(),
+            height: stored.height(),
+        };
+        Ok(ProcessedPhoto {
+            jpeg,
+            thumbnail,
+            reference,
+        })
+    }
 }
 
 /// An uploaded photo that decoded within limits, with the thumbnail the server keeps of it.

@@ -188,6 +188,76 @@ fn a_watermark_with_chinese_text_is_stamped_into_the_bottom_band() {
 }
 
 #[test]
+fn a_watermark_drawn_by_the_host_is_stamped_where_its_layout_says() {
+    use xuncha_core::photo::{Watermark, WatermarkLayout, prepare};
+    let input = read("Portrait_6.jpg");
+    let lines = vec!["2026-11-23 10:41".to_owned(), "老王面馆".to_owned()];
+    let prepared = prepare(&input, &PhotoOptions::default(), &PhotoLimits::default()).unwrap();
+    let layout = prepared.watermark_layout(lines.len());
+    // The browser draws text with the phone's fonts; here a block stands for the glyphs: full
+    // coverage in the band's left half, nothing elsewhere.
+    let (w, band) = (layout.width, layout.band_height);
+    let coverage: Vec<u8> = (0..w * band)
+        .map(|i| if i % w < w / 2 { 255 } else { 0 })
+        .collect();
+    let mark = Watermark::drawn(lines.clone(), layout, coverage.clone()).unwrap();
+    let options = PhotoOptions {
+        watermark: Some(mark),
+        ..PhotoOptions::default()
+    };
+    let stamped = prepared.finish(&options).unwrap();
+    let plain = process(&input, &PhotoOptions::default(), &PhotoLimits::default()).unwrap();
+    let (a, b) = (
+        image::load_from_memory(&plain.jpeg).unwrap().to_rgb8(),
+        image::load_from_memory(&stamped.jpeg).unwrap().to_rgb8(),
+    );
+    let h = a.height();
+    assert_eq!(
+        (a.width(), b.height()),
+        (w, h),
+        "upright portrait, as process makes it"
+    );
+    let luma = |img: &image::RgbImage, x: u32, y: u32| {
+        img.get_pixel(x, y)
+            .0
+            .iter()
+            .map(|c| u32::from(*c))
+            .sum::<u32>()
+            / 3
+    };
+    let y = h - band / 2;
+    assert!(luma(&b, w / 4, y) > 240, "the drawn text is white");
+    assert!(
+        luma(&b, w * 3 / 4, y) * 2 < luma(&a, w * 3 / 4, y).max(40),
+        "the rest of the band is darkened"
+    );
+    assert!(
+        mean_error(
+            &image::imageops::crop_imm(&a, 0, 0, w, h - band - 8).to_image(),
+            &image::imageops::crop_imm(&b, 0, 0, w, h - band - 8).to_image()
+        ) < 1.0
+    );
+
+    // Drawn for another size, or with the wrong number of pixels: refused, not smeared.
+    let other = WatermarkLayout::for_picture(w + 10, h, lines.len());
+    let wrong = Watermark::drawn(
+        lines.clone(),
+        other,
+        vec![0; (other.width * other.band_height) as usize],
+    )
+    .unwrap();
+    let prepared = prepare(&input, &PhotoOptions::default(), &PhotoLimits::default()).unwrap();
+    let err = prepared
+        .finish(&PhotoOptions {
+            watermark: Some(wrong),
+            ..PhotoOptions::default()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("drawn for a"), "{err}");
+    assert!(Watermark::drawn(lines, layout, coverage[1..].to_vec()).is_err());
+}
+
+#[test]
 fn the_server_takes_only_the_pipelines_jpegs_without_metadata() {
     use xuncha_core::photo::{check_pipeline_jpeg, verify};
     let limits = PhotoLimits::default();

@@ -9,19 +9,19 @@ import sys
 import tempfile
 import time
 
-import xuncha_ffi as x
+import xuncha as x
 
 N = int(os.environ.get("FFI_BENCH_N", "300"))
 
 
 def answers(i):
     def yes_no(code, value):
-        return x.Answer(code=code, value=x.AnswerValue.YES_NO(value=value), detail=None, note=None, photos=[])
+        return x.Answer(code=code, value=x.AnswerValue.YES_NO(value), detail=None, note=None, photos=[])
     return [
         yes_no("EX-01", False), yes_no("EX-02", False),
-        x.Answer(code="EX-03", value=x.AnswerValue.COUNT(value=2), detail=None, note=None, photos=[]),
+        x.Answer(code="EX-03", value=x.AnswerValue.COUNT(2), detail=None, note=None, photos=[]),
         yes_no("EX-04", False), yes_no("EX-05", i % 2 == 0), yes_no("EX-06", True),
-        x.Answer(code="EX-07", value=x.AnswerValue.CHOICE(value="no"), detail=None, note=None, photos=[]),
+        x.Answer(code="EX-07", value=x.AnswerValue.CHOICE("no"), detail=None, note=None, photos=[]),
     ]
 
 

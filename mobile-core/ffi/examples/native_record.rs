@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use xuncha_core::model::PremisesId;
 use xuncha_ffi::{
     Answer, AnswerValue, ChecklistKind, GasUse, InspectionDraft, Phone, PremisesFields,
     PremisesKind,
@@ -66,7 +67,7 @@ fn main() {
     let (phone, shop) = shops.swap_remove(0);
     let yes_no = |code: &str, value: bool| Answer {
         code: code.into(),
-        value: AnswerValue::YesNo { value },
+        value: AnswerValue::YesNo(value),
         detail: None,
         note: None,
         photos: vec![],
@@ -78,7 +79,7 @@ fn main() {
                 yes_no("EX-02", false),
                 Answer {
                     code: "EX-03".into(),
-                    value: AnswerValue::Count { value: 2 },
+                    value: AnswerValue::Count(2),
                     detail: None,
                     note: None,
                     photos: vec![],
@@ -88,18 +89,19 @@ fn main() {
                 yes_no("EX-06", true),
                 Answer {
                     code: "EX-07".into(),
-                    value: AnswerValue::Choice { value: "no".into() },
+                    value: AnswerValue::Choice("no".into()),
                     detail: None,
                     note: None,
                     photos: vec![],
                 },
             ];
             let draft = InspectionDraft {
-                premises_id: shop.id.clone(),
+                premises_id: PremisesId(shop.id.clone()),
                 kinds: vec![ChecklistKind::Exits],
                 answers,
                 geotag: None,
                 note: None,
+                supersedes: None,
             };
             let t = Instant::now();
             phone.record_inspection(draft).unwrap();

@@ -1,12 +1,23 @@
-//! Records and enums that cross the FFI, and their conversions to and from the core's types.
+//! The FFI's own records: the core's types cross as they are (uniffi derives in the core,
+//! feature `uniffi`); these are the few views the FFI shapes differently, and their
+//! conversions. `Premises` flattens the position and leaves out the fields only the server
+//! reads; `ChecklistItem` and `Inspection` are a phone's view of richer core types; the hazard
+//! records and actions name dates as text and offer a worker's actions only.
 
 use chrono::NaiveDate;
-use xuncha_core::calendar;
 use xuncha_core::checklist::{self, AnswerSpec};
-use xuncha_core::due;
 use xuncha_core::hazard;
-use xuncha_core::model::{self, PremisesId};
-use xuncha_core::sync::client as sync_client;
+use xuncha_core::model;
+
+pub use xuncha_core::calendar::YearStatus;
+pub use xuncha_core::checklist::ChecklistKind;
+pub use xuncha_core::due::{DueItem, DueKind};
+pub use xuncha_core::hazard::HazardStatus;
+pub use xuncha_core::model::{
+    Answer, AnswerValue, Finding, GasUse, Geotag, InspectionDraft, LatLon, PhotoRef, PremisesKind,
+    Severity,
+};
+pub use xuncha_core::sync::client::{SyncPhase, SyncProgress, SyncReport, UploadReport};
 
 use crate::XunchaError;
 
@@ -15,97 +26,6 @@ fn date(field: &str, s: &str) -> Result<NaiveDate, XunchaError> {
         message: format!("{field}: {s:?} is not a date like 2026-11-23"),
     })
 }
-
-/// Kind of premises (九小场所 and the like).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum PremisesKind {
-    /// 餐饮.
-    Catering,
-    /// 零售.
-    Retail,
-    /// 小生产加工.
-    Workshop,
-    /// 住宿.
-    Lodging,
-    /// 歌舞娱乐.
-    Entertainment,
-    /// 网吧.
-    InternetCafe,
-    /// 美容洗浴.
-    BeautyBath,
-    /// 学校、培训.
-    School,
-    /// 诊所.
-    Clinic,
-    /// 其他.
-    Other,
-}
-
-/// Gas used on the premises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum GasUse {
-    /// No gas.
-    None,
-    /// 管道天然气.
-    PipedNatural,
-    /// 液化气瓶.
-    BottledLpg,
-}
-
-macro_rules! mirror {
-    ($ffi:ident, $core:path, [$($v:ident),*]) => {
-        impl $ffi {
-            #[allow(dead_code)] // not every mirrored type crosses inwards
-            pub(crate) fn into_core(self) -> $core {
-                match self { $($ffi::$v => <$core>::$v),* }
-            }
-            pub(crate) fn from_core(c: $core) -> Self {
-                match c { $(<$core>::$v => $ffi::$v),* }
-            }
-        }
-    };
-}
-
-mirror!(
-    PremisesKind,
-    model::PremisesKind,
-    [
-        Catering,
-        Retail,
-        Workshop,
-        Lodging,
-        Entertainment,
-        InternetCafe,
-        BeautyBath,
-        School,
-        Clinic,
-        Other
-    ]
-);
-mirror!(GasUse, model::GasUse, [None, PipedNatural, BottledLpg]);
-mirror!(
-    ChecklistKind,
-    checklist::ChecklistKind,
-    [FireExtinguisher, GasAlarm, EBike, Exits]
-);
-mirror!(Severity, model::Severity, [General, SuspectedMajor]);
-mirror!(
-    DueKind,
-    due::DueKind,
-    [Routine, IssueNotice, Recheck, AwaitingApproval]
-);
-mirror!(
-    HazardStatus,
-    hazard::HazardStatus,
-    [
-        Found,
-        Rectifying,
-        AwaitingRecheck,
-        AwaitingApproval,
-        Closed,
-        Withdrawn
-    ]
-);
 
 /// What people edit about premises.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -146,8 +66,8 @@ pub struct PremisesFields {
 
 impl PremisesFields {
     pub(crate) fn into_core(self) -> model::PremisesFields {
-        let mut f = model::PremisesFields::new(self.name, self.address, self.kind.into_core());
-        f.gas_use = self.gas_use.into_core();
+        let mut f = model::PremisesFields::new(self.name, self.address, self.kind);
+        f.gas_use = self.gas_use;
         f.grid_id = self.grid_id;
         f.credit_code = self.credit_code;
         f.licence_no = self.licence_no;
@@ -169,8 +89,8 @@ impl PremisesFields {
         PremisesFields {
             name: f.name.clone(),
             address: f.address.clone(),
-            kind: PremisesKind::from_core(f.kind),
-            gas_use: GasUse::from_core(f.gas_use),
+            kind: f.kind,
+            gas_use: f.gas_use,
             grid_id: f.grid_id.clone(),
             credit_code: f.credit_code.clone(),
             licence_no: f.licence_no.clone(),
@@ -206,19 +126,6 @@ impl Premises {
             fields: PremisesFields::from_core(&p.fields),
         }
     }
-}
-
-/// An inspection type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum ChecklistKind {
-    /// 灭火器.
-    FireExtinguisher,
-    /// 燃气泄漏报警.
-    GasAlarm,
-    /// 电动自行车.
-    EBike,
-    /// 安全出口、疏散通道.
-    Exits,
 }
 
 /// One checklist item, for the inspection screen.
@@ -266,183 +173,6 @@ impl ChecklistItem {
     }
 }
 
-/// An answer's value.
-#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
-pub enum AnswerValue {
-    /// 是/否.
-    YesNo {
-        /// The answer.
-        value: bool,
-    },
-    /// A count.
-    Count {
-        /// The answer.
-        value: u32,
-    },
-    /// A measurement.
-    Number {
-        /// The answer.
-        value: f64,
-    },
-    /// A date, `YYYY-MM-DD`.
-    Date {
-        /// The answer.
-        value: String,
-    },
-    /// One of the item's options.
-    Choice {
-        /// The option's value.
-        value: String,
-    },
-    /// 不适用: the item does not apply here (never a hazard).
-    NotApplicable,
-}
-
-/// An answer to one checklist item.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Answer {
-    /// Item code.
-    pub code: String,
-    /// The value.
-    pub value: AnswerValue,
-    /// The item's second value where it has one (how many e-bikes, how many people).
-    pub detail: Option<u32>,
-    /// Free text.
-    pub note: Option<String>,
-    /// Photos of this item (from `Phone::add_photo`); a hazard may need one.
-    pub photos: Vec<PhotoRef>,
-}
-
-impl Answer {
-    pub(crate) fn from_core(a: model::Answer) -> Self {
-        let value = match a.value {
-            model::AnswerValue::YesNo(value) => AnswerValue::YesNo { value },
-            model::AnswerValue::Count(value) => AnswerValue::Count { value },
-            model::AnswerValue::Number(value) => AnswerValue::Number { value },
-            model::AnswerValue::Date(d) => AnswerValue::Date {
-                value: d.to_string(),
-            },
-            model::AnswerValue::Choice(value) => AnswerValue::Choice { value },
-            model::AnswerValue::NotApplicable => AnswerValue::NotApplicable,
-        };
-        Answer {
-            code: a.code,
-            value,
-            detail: a.detail,
-            note: a.note,
-            photos: a.photos.into_iter().map(PhotoRef::from_core).collect(),
-        }
-    }
-
-    fn into_core(self) -> Result<model::Answer, XunchaError> {
-        let value = match self.value {
-            AnswerValue::YesNo { value } => model::AnswerValue::YesNo(value),
-            AnswerValue::Count { value } => model::AnswerValue::Count(value),
-            AnswerValue::Number { value } => model::AnswerValue::Number(value),
-            AnswerValue::Date { value } => {
-                model::AnswerValue::Date(date(&format!("answer {}", self.code), &value)?)
-            }
-            AnswerValue::Choice { value } => model::AnswerValue::Choice(value),
-            AnswerValue::NotApplicable => model::AnswerValue::NotApplicable,
-        };
-        let mut a = model::Answer::new(self.code, value);
-        a.detail = self.detail;
-        a.note = self.note;
-        a.photos = self.photos.into_iter().map(PhotoRef::into_core).collect();
-        Ok(a)
-    }
-}
-
-/// Where the phone was.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Geotag {
-    /// Latitude (WGS-84).
-    pub lat: f64,
-    /// Longitude (WGS-84).
-    pub lon: f64,
-    /// Accuracy in metres.
-    pub accuracy_m: f64,
-    /// `gps`, `network`, `fused`...
-    pub source: String,
-    /// The OS says the location is mocked.
-    pub mock: bool,
-    /// When the fix was taken (ms since the epoch).
-    pub fix_time_ms: i64,
-}
-
-impl Geotag {
-    pub(crate) fn into_core(self) -> model::Geotag {
-        model::Geotag {
-            lat: self.lat,
-            lon: self.lon,
-            accuracy_m: self.accuracy_m,
-            source: self.source,
-            mock: self.mock,
-            fix_time_ms: self.fix_time_ms,
-        }
-    }
-}
-
-/// An inspection being recorded.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct InspectionDraft {
-    /// The premises visited.
-    pub premises_id: String,
-    /// The checklists covered.
-    pub kinds: Vec<ChecklistKind>,
-    /// The answers.
-    pub answers: Vec<Answer>,
-    /// Where the phone was.
-    pub geotag: Option<Geotag>,
-    /// A remark.
-    pub note: Option<String>,
-}
-
-impl InspectionDraft {
-    pub(crate) fn into_core(self) -> Result<model::InspectionDraft, XunchaError> {
-        Ok(model::InspectionDraft {
-            premises_id: PremisesId(self.premises_id),
-            kinds: self
-                .kinds
-                .into_iter()
-                .map(ChecklistKind::into_core)
-                .collect(),
-            answers: self
-                .answers
-                .into_iter()
-                .map(Answer::into_core)
-                .collect::<Result<_, _>>()?,
-            geotag: self.geotag.map(Geotag::into_core),
-            note: self.note,
-            supersedes: None,
-        })
-    }
-}
-
-/// 一般 or 疑似重大.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum Severity {
-    /// 一般隐患.
-    General,
-    /// 疑似重大隐患.
-    SuspectedMajor,
-}
-
-/// A hazard an inspection found.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Finding {
-    /// The hazard's id.
-    pub hazard_id: String,
-    /// Item code.
-    pub code: String,
-    /// Severity.
-    pub severity: Severity,
-    /// Rectify by (`YYYY-MM-DD`).
-    pub deadline: String,
-    /// Report at once.
-    pub high_priority: bool,
-}
-
 /// A recorded inspection.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Inspection {
@@ -473,37 +203,10 @@ impl Inspection {
             performed_on: i.performed_on.to_string(),
             distance_m: i.proximity.as_ref().map(|p| p.distance_m),
             proximity_flagged: i.proximity.as_ref().is_some_and(|p| p.flagged),
-            answers: i.answers.into_iter().map(Answer::from_core).collect(),
-            findings: i
-                .findings
-                .into_iter()
-                .map(|f| Finding {
-                    hazard_id: f.hazard_id.0,
-                    code: f.code,
-                    severity: Severity::from_core(f.severity),
-                    deadline: f.deadline.to_string(),
-                    high_priority: f.high_priority,
-                })
-                .collect(),
+            answers: i.answers,
+            findings: i.findings,
         }
     }
-}
-
-/// Where a hazard stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum HazardStatus {
-    /// 已发现.
-    Found,
-    /// 整改中.
-    Rectifying,
-    /// 待复查.
-    AwaitingRecheck,
-    /// 待审批.
-    AwaitingApproval,
-    /// 已销号.
-    Closed,
-    /// Withdrawn by a correction.
-    Withdrawn,
 }
 
 /// A hazard.
@@ -535,8 +238,8 @@ impl Hazard {
             id: h.id.0,
             premises_id: h.origin.premises_id.0,
             code: h.origin.finding.code,
-            severity: Severity::from_core(h.origin.finding.severity),
-            status: HazardStatus::from_core(h.status),
+            severity: h.origin.finding.severity,
+            status: h.status,
             deadline: h.deadline.map(|d| d.to_string()),
             notice_no: h.notice_no,
             round: h.round,
@@ -585,39 +288,6 @@ impl HazardHistoryEntry {
     }
 }
 
-/// A stored photo (from the photo pipeline): its SHA-256 is its id.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct PhotoRef {
-    /// SHA-256 of the stored bytes, hex.
-    pub sha256: String,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-}
-
-impl PhotoRef {
-    pub(crate) fn from_core(p: model::PhotoRef) -> Self {
-        PhotoRef {
-            sha256: p.sha256,
-            bytes: p.bytes,
-            width: p.width,
-            height: p.height,
-        }
-    }
-
-    fn into_core(self) -> model::PhotoRef {
-        model::PhotoRef {
-            sha256: self.sha256,
-            bytes: self.bytes,
-            width: self.width,
-            height: self.height,
-        }
-    }
-}
-
 /// What a worker does about a hazard.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum HazardAction {
@@ -647,9 +317,7 @@ pub enum HazardAction {
 impl HazardAction {
     pub(crate) fn into_core(self) -> Result<hazard::HazardAction, XunchaError> {
         Ok(match self {
-            HazardAction::FixedOnSpot { photos } => hazard::HazardAction::FixedOnSpot {
-                photos: photos.into_iter().map(PhotoRef::into_core).collect(),
-            },
+            HazardAction::FixedOnSpot { photos } => hazard::HazardAction::FixedOnSpot { photos },
             HazardAction::IssueNotice {
                 deadline,
                 notice_no,
@@ -678,64 +346,6 @@ pub struct Enrolment {
     pub role: String,
     /// Grids covered.
     pub grids: Vec<String>,
-}
-
-/// Where a sync is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum SyncPhase {
-    /// Sending changes.
-    Push,
-    /// Receiving others' changes.
-    Pull,
-    /// Finished.
-    Done,
-}
-
-/// Progress of a sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct SyncProgress {
-    /// Phase.
-    pub phase: SyncPhase,
-    /// Changes the server acknowledged so far.
-    pub pushed: u64,
-    /// Changes waiting when the sync started.
-    pub to_push: u64,
-    /// Changes received so far.
-    pub pulled: u64,
-}
-
-impl SyncProgress {
-    pub(crate) fn from_core(p: &sync_client::SyncProgress) -> Self {
-        SyncProgress {
-            phase: match p.phase {
-                sync_client::SyncPhase::Push => SyncPhase::Push,
-                sync_client::SyncPhase::Pull => SyncPhase::Pull,
-                sync_client::SyncPhase::Done => SyncPhase::Done,
-            },
-            pushed: p.pushed,
-            to_push: p.to_push,
-            pulled: p.pulled,
-        }
-    }
-}
-
-/// What a sync did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct SyncReport {
-    /// Changes the server acknowledged.
-    pub pushed: u64,
-    /// Of those, held back because this phone's clock is far ahead.
-    pub quarantined: u64,
-    /// Changes received.
-    pub pulled: u64,
-    /// Of those, new here.
-    pub applied: u64,
-    /// Requests retried.
-    pub retries: u32,
-    /// Server clock minus this phone's (ms): warn the user when it is large.
-    pub server_clock_offset_ms: i64,
-    /// This phone's changes the server holds set aside (see `Phone::set_aside_changes`).
-    pub set_aside: u64,
 }
 
 /// A change of this phone's that the server set aside: refused for its author (the shop had
@@ -781,117 +391,4 @@ impl SetAsideChange {
             message_en: why.message_en,
         }
     }
-}
-
-impl SyncReport {
-    pub(crate) fn from_core(r: &sync_client::SyncReport) -> Self {
-        SyncReport {
-            pushed: r.pushed,
-            quarantined: r.quarantined,
-            pulled: r.pulled,
-            applied: r.applied,
-            retries: r.retries,
-            server_clock_offset_ms: r.server_clock_offset_ms,
-            set_aside: r.set_aside,
-        }
-    }
-}
-
-/// What a photo upload run did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
-pub struct UploadReport {
-    /// Photos sent and verified by the server.
-    pub uploaded: u64,
-    /// Photos the server had already.
-    pub already_there: u64,
-    /// Photos left queued until their records reach the server (sync first).
-    pub waiting: u64,
-    /// Photos the server refused for good (damaged, outside the user's area).
-    pub refused: u64,
-    /// Bytes sent.
-    pub sent_bytes: u64,
-    /// Requests retried.
-    pub retries: u32,
-}
-
-impl UploadReport {
-    pub(crate) fn from_core(r: &sync_client::UploadReport) -> Self {
-        UploadReport {
-            uploaded: r.uploaded,
-            already_there: r.already_there,
-            waiting: r.waiting,
-            refused: r.refused,
-            sent_bytes: r.sent_bytes,
-            retries: r.retries,
-        }
-    }
-}
-
-/// How far a year's working days can be trusted (deadlines count working days).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum CalendarStatus {
-    /// The State Council's arrangement is in the calendar.
-    Official,
-    /// An estimate before the notice is out (show it as 暂定).
-    Provisional,
-    /// Not in the calendar: plain Monday-to-Friday weeks.
-    Unknown,
-}
-
-mirror!(
-    CalendarStatus,
-    calendar::YearStatus,
-    [Official, Provisional, Unknown]
-);
-
-/// What needs doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-pub enum DueKind {
-    /// A routine re-inspection.
-    Routine,
-    /// A hazard found without a notice yet.
-    IssueNotice,
-    /// A re-check at (or after) a hazard's deadline.
-    Recheck,
-    /// A suspected major hazard waiting for a supervisor (shown, not actionable).
-    AwaitingApproval,
-}
-
-/// One entry of the due list.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct DueItem {
-    /// What.
-    pub kind: DueKind,
-    /// Where.
-    pub premises_id: String,
-    /// The hazard, for hazard work.
-    pub hazard_id: Option<String>,
-    /// By when (`YYYY-MM-DD`, China local date).
-    pub due_on: String,
-    /// Days past `due_on`.
-    pub overdue_days: u64,
-    /// A suspected major hazard is involved.
-    pub major: bool,
-}
-
-impl DueItem {
-    pub(crate) fn from_core(i: due::DueItem) -> Self {
-        DueItem {
-            kind: DueKind::from_core(i.kind),
-            premises_id: i.premises_id.0,
-            hazard_id: i.hazard_id.map(|h| h.0),
-            due_on: i.due_on.to_string(),
-            overdue_days: i.overdue_days,
-            major: i.major,
-        }
-    }
-}
-
-/// A position.
-#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
-pub struct LatLon {
-    /// Latitude, degrees.
-    pub lat: f64,
-    /// Longitude, degrees.
-    pub lon: f64,
 }

@@ -1,8 +1,9 @@
 //! The phone's core through uniffi: what the Android and iOS apps call.
 //!
-//! Thin wrappers over `xuncha-core`, without logic of their own: records and enums that
-//! mirror the core's types (so they cross as plain Kotlin/Swift/Python values, not JSON),
-//! one error enum, and [`Phone`], an object safe to share between the UI and background
+//! Thin wrappers over `xuncha-core`, without logic of their own. The core's types cross as
+//! they are (uniffi derives in the core, feature `uniffi`: plain Kotlin/Swift/Python values,
+//! not JSON, in the bindings' `xuncha_core` module); `convert` holds the few views shaped
+//! here; and [`Phone`], an object safe to share between the UI and background
 //! threads. Every call is blocking; a sync runs the HTTP stack's own runtime inside, so the
 //! host needs no async runtime (call it from a background thread).
 //!
@@ -24,87 +25,7 @@ use xuncha_core::sync::client::{StoreAccess, SyncClient, SyncOptions};
 
 pub use convert::*;
 
-/// Every failure, with a message for people (English; the server's Chinese text where the
-/// server refused).
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-pub enum XunchaError {
-    /// Input that does not fit: a field, or an answer that does not fit the checklist.
-    #[error("{message}")]
-    Invalid {
-        /// What is wrong, naming the field or checklist item.
-        message: String,
-    },
-    /// Something asked for does not exist.
-    #[error("{message}")]
-    NotFound {
-        /// What.
-        message: String,
-    },
-    /// A hazard action its state does not allow.
-    #[error("{message}")]
-    NotAllowed {
-        /// Why.
-        message: String,
-    },
-    /// The device must be enrolled (or a user signed in) first.
-    #[error("{message}")]
-    NotEnrolled {
-        /// What to do.
-        message: String,
-    },
-    /// The server could not be reached, even after retries.
-    #[error("{message}")]
-    Network {
-        /// What happened.
-        message: String,
-    },
-    /// The server refused.
-    #[error("{message_en}")]
-    Server {
-        /// HTTP status.
-        status: u16,
-        /// The server's error code, e.g. `out_of_scope`.
-        code: String,
-        /// 中文说明.
-        message: String,
-        /// English message.
-        message_en: String,
-    },
-    /// The local database failed (or was written by a newer app).
-    #[error("{message}")]
-    Storage {
-        /// What happened.
-        message: String,
-    },
-}
-
-impl From<xuncha_core::Error> for XunchaError {
-    fn from(e: xuncha_core::Error) -> Self {
-        use xuncha_core::Error as E;
-        let message = e.to_string();
-        match e {
-            E::Invalid { .. } | E::Answer { .. } | E::Checklist { .. } | E::Batch(_) => {
-                XunchaError::Invalid { message }
-            }
-            E::NotFound(_) => XunchaError::NotFound { message },
-            E::Transition { .. } | E::OpConflict { .. } => XunchaError::NotAllowed { message },
-            E::NoUser | E::NotEnrolled => XunchaError::NotEnrolled { message },
-            E::Network(_) => XunchaError::Network { message },
-            E::Server {
-                status,
-                code,
-                message,
-                message_en,
-            } => XunchaError::Server {
-                status,
-                code,
-                message,
-                message_en,
-            },
-            E::SchemaTooNew { .. } | E::Sqlite(_) | E::Json(_) => XunchaError::Storage { message },
-        }
-    }
-}
+pub use xuncha_core::ffi::XunchaError;
 
 type Result<T, E = XunchaError> = std::result::Result<T, E>;
 
@@ -338,7 +259,7 @@ impl Phone {
     /// The items of the newest checklist of a kind, in order, for the inspection screen.
     pub fn checklist(&self, kind: ChecklistKind) -> Vec<ChecklistItem> {
         xuncha_core::checklist::Catalog::builtin()
-            .latest(kind.into_core())
+            .latest(kind)
             .map(|c| c.items.iter().map(ChecklistItem::from_core).collect())
             .unwrap_or_default()
     }
@@ -351,16 +272,12 @@ impl Phone {
             .ok_or_else(|| XunchaError::NotFound {
                 message: format!("premises {premises_id} not found"),
             })?;
-        Ok(Store::default_kinds(&p.fields)
-            .into_iter()
-            .map(ChecklistKind::from_core)
-            .collect())
+        Ok(Store::default_kinds(&p.fields).into_iter().collect())
     }
 
     /// Records an inspection: checks the answers against the checklists (an answer that does
     /// not fit names its item) and opens the hazards found.
     pub fn record_inspection(&self, draft: InspectionDraft) -> Result<Inspection> {
-        let draft = draft.into_core()?;
         Ok(Inspection::from_core(
             self.store()?.record_inspection(draft)?,
         ))
@@ -416,12 +333,9 @@ impl Phone {
         note: Option<String>,
     ) -> Result<Hazard> {
         let action = action.into_core()?;
-        let hazard = self.store()?.record_hazard_event(
-            &HazardId(hazard_id),
-            action,
-            geotag.map(Geotag::into_core),
-            note,
-        )?;
+        let hazard =
+            self.store()?
+                .record_hazard_event(&HazardId(hazard_id), action, geotag, note)?;
         Ok(Hazard::from_core(hazard))
     }
 
@@ -430,19 +344,13 @@ impl Phone {
     /// server last sent, else the defaults).
     pub fn due(&self, now_ms: i64) -> Result<Vec<DueItem>> {
         let store = self.store()?;
-        Ok(store
-            .due(now_ms)?
-            .into_iter()
-            .map(DueItem::from_core)
-            .collect())
+        Ok(store.due(now_ms)?.into_iter().collect())
     }
 
     /// Whether the working-day calendar for `year` is official, provisional (暂定, before the
     /// State Council's notice) or missing, so the app can say how far due dates can be trusted.
-    pub fn calendar_status(&self, year: i32) -> Result<CalendarStatus> {
-        Ok(CalendarStatus::from_core(
-            self.store()?.calendar().status(year),
-        ))
+    pub fn calendar_status(&self, year: i32) -> Result<YearStatus> {
+        Ok(self.store()?.calendar().status(year))
     }
 
     /// When to schedule the next OS notification (ms since the epoch), if anything is pending.
@@ -470,7 +378,7 @@ impl Phone {
             options.watermark = Some(font.with_lines(watermark)?);
         }
         let processed = photo::process(&bytes, &options, &PhotoLimits::default())?;
-        Ok(PhotoRef::from_core(self.photos.save(&processed)?))
+        Ok(self.photos.save(&processed)?)
     }
 
     /// Sets the font watermarks are drawn with (a TrueType/OpenType file or collection the app
@@ -535,7 +443,7 @@ impl Phone {
                 l.on_photo(u32::try_from(i + 1).unwrap_or(u32::MAX), total);
             }
         }
-        Ok(UploadReport::from_core(&report))
+        Ok(report)
     }
 
     /// The local path of a photo (or its thumbnail), downloading it from the server first
@@ -578,13 +486,13 @@ impl Phone {
     pub fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
         let mut progress = |p: &xuncha_core::sync::client::SyncProgress| {
             if let Some(l) = &listener {
-                l.on_progress(SyncProgress::from_core(p));
+                l.on_progress(*p);
             }
         };
         drop(self.store()?); // a closed phone says so plainly
         // The store is taken only between requests: the app stays usable during a slow sync.
         let report = self.client.sync_shared(&self.store, &mut progress)?;
-        Ok(SyncReport::from_core(&report))
+        Ok(report)
     }
 }
 

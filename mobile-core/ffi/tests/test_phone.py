@@ -13,7 +13,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-import xuncha_ffi as x
+import xuncha as x
 
 SERVER_BIN = os.environ["XUNCHA_SERVER_BIN"]
 ADMIN_PASSWORD = "admin-password-ffi"
@@ -63,12 +63,12 @@ def shop(name, grid="g1"):
 def exits_answers(lighting_works):
     """A visit of the exits checklist; broken emergency lighting (EX-05) is a hazard."""
     def yes_no(code, value):
-        return x.Answer(code=code, value=x.AnswerValue.YES_NO(value=value), detail=None, note=None, photos=[])
+        return x.Answer(code=code, value=x.AnswerValue.YES_NO(value), detail=None, note=None, photos=[])
     return [
         yes_no("EX-01", False), yes_no("EX-02", False),
-        x.Answer(code="EX-03", value=x.AnswerValue.COUNT(value=2), detail=None, note=None, photos=[]),
+        x.Answer(code="EX-03", value=x.AnswerValue.COUNT(2), detail=None, note=None, photos=[]),
         yes_no("EX-04", False), yes_no("EX-05", lighting_works), yes_no("EX-06", True),
-        x.Answer(code="EX-07", value=x.AnswerValue.CHOICE(value="no"), detail=None, note="无人住宿", photos=[]),
+        x.Answer(code="EX-07", value=x.AnswerValue.CHOICE("no"), detail=None, note="无人住宿", photos=[]),
     ]
 
 
@@ -140,7 +140,7 @@ class PhoneWorkflow(unittest.TestCase):
         self.assertGreater(late[0].overdue_days, 0)
         self.assertGreater(a.next_reminder_at(now), now)
         statuses = [a.calendar_status(y) for y in (2026, 2027, 2035)]
-        self.assertEqual(statuses, [x.CalendarStatus.OFFICIAL, x.CalendarStatus.PROVISIONAL, x.CalendarStatus.UNKNOWN])
+        self.assertEqual(statuses, [x.YearStatus.OFFICIAL, x.YearStatus.PROVISIONAL, x.YearStatus.UNKNOWN])
 
         progress = Progress()
         report = a.sync(progress)
@@ -171,7 +171,7 @@ class PhoneWorkflow(unittest.TestCase):
         with open("../shared/testdata/exif-orientation/Portrait_4.jpg", "rb") as f:
             photo = a.add_photo(f.read(), [])
         answers = exits_answers(lighting_works=True)
-        answers[1] = x.Answer(code="EX-02", value=x.AnswerValue.YES_NO(value=True), detail=None,
+        answers[1] = x.Answer(code="EX-02", value=x.AnswerValue.YES_NO(True), detail=None,
                               note=None, photos=[photo])
         a.record_inspection(x.InspectionDraft(premises_id=premises.id, kinds=[x.ChecklistKind.EXITS],
                                               answers=answers, geotag=GEOTAG, note=None))
@@ -301,7 +301,7 @@ class PhoneWorkflow(unittest.TestCase):
         a = self.phone("errors", "w1")
         premises = a.add_premises(shop("错误测试店"))
         answers = exits_answers(lighting_works=True)
-        answers[0] = x.Answer(code="EX-99", value=x.AnswerValue.YES_NO(value=True), detail=None, note=None, photos=[])
+        answers[0] = x.Answer(code="EX-99", value=x.AnswerValue.YES_NO(True), detail=None, note=None, photos=[])
         with self.assertRaises(x.XunchaError.Invalid) as caught:
             a.record_inspection(x.InspectionDraft(
                 premises_id=premises.id, kinds=[x.ChecklistKind.EXITS], answers=answers,
@@ -309,10 +309,19 @@ class PhoneWorkflow(unittest.TestCase):
         self.assertIn("EX-99", caught.exception.message)
         self.assertEqual(a.inspections_of(premises.id), [], "nothing stored")
 
+        # The core's own types cross the FFI: a date that is not one is refused while
+        # crossing, with the FFI's error (not uniffi's internal one).
+        with self.assertRaises(x.XunchaError.Invalid) as caught:
+            a.record_inspection(x.InspectionDraft(
+                premises_id=premises.id, kinds=[x.ChecklistKind.EXITS],
+                answers=[x.Answer(code="EX-01", value=x.AnswerValue.DATE("next week"))],
+                geotag=None, note=None))
+        self.assertIn("not a date", caught.exception.message)
+
         # Goods in the corridor (EX-02) is a hazard that needs a photo: refused without one,
         # recorded with one.
         blocked = exits_answers(lighting_works=True)
-        blocked[1] = x.Answer(code="EX-02", value=x.AnswerValue.YES_NO(value=True), detail=None, note=None, photos=[])
+        blocked[1] = x.Answer(code="EX-02", value=x.AnswerValue.YES_NO(True), detail=None, note=None, photos=[])
         draft = x.InspectionDraft(premises_id=premises.id, kinds=[x.ChecklistKind.EXITS], answers=blocked,
                                   geotag=None, note=None)
         with self.assertRaises(x.XunchaError.Invalid) as caught:
@@ -323,6 +332,8 @@ class PhoneWorkflow(unittest.TestCase):
         blocked[1].photos = [photo]
         found = a.record_inspection(draft)
         self.assertEqual([f.code for f in found.findings], ["EX-02"])
+        # A field of the core's Finding reaches the FFI without a copy of the type.
+        self.assertGreaterEqual(found.findings[0].rectify_days, 0)
 
         with self.assertRaises(x.XunchaError.Invalid) as caught:
             a.record_hazard_action("h", x.HazardAction.ISSUE_NOTICE(deadline="next week", notice_no=None), None, None)

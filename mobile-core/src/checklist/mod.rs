@@ -25,6 +25,7 @@ use crate::model::{Severity, Text};
 /// The inspection types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum ChecklistKind {
     /// 灭火器.
     FireExtinguisher,

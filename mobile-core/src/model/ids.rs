@@ -11,6 +11,10 @@ macro_rules! string_id {
         #[serde(transparent)]
         pub struct $name(pub String);
 
+        // A string on the FFI.
+        #[cfg(feature = "uniffi")]
+        uniffi::custom_newtype!($name, String);
+
         impl $name {
             /// The id as text.
             pub fn as_str(&self) -> &str {

@@ -24,6 +24,7 @@ pub struct ChecklistRef {
 
 /// A photo as an op refers to it: content-addressed by the SHA-256 of the stored bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PhotoRef {
     /// Hex SHA-256 of the stored JPEG.
     pub sha256: String,
@@ -65,6 +66,7 @@ impl PhotoRef {
 
 /// Where the phone was when the record was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Geotag {
     /// Latitude, WGS-84 degrees.
     pub lat: f64,
@@ -115,6 +117,7 @@ impl Geotag {
 /// The value given for one checklist item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum AnswerValue {
     /// Yes or no.
     YesNo(bool),
@@ -132,6 +135,7 @@ pub enum AnswerValue {
 
 /// One answered checklist item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Answer {
     /// Item code, e.g. `FE-03`.
     pub code: String,
@@ -139,12 +143,15 @@ pub struct Answer {
     pub value: AnswerValue,
     /// The item's second value where it has one (how many e-bikes, how many people).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub detail: Option<u32>,
     /// Photos taken for this item (before-photos when it is a hazard).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub photos: Vec<PhotoRef>,
     /// Free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub note: Option<String>,
 }
 
@@ -163,6 +170,7 @@ impl Answer {
 
 /// A hazard found by evaluating the answers against the checklist.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Finding {
     /// The hazard this finding opens (derived from the inspection and item).
     pub hazard_id: HazardId,
@@ -181,6 +189,7 @@ pub struct Finding {
 
 /// What a worker fills in; the store turns it into an [`Inspection`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct InspectionDraft {
     /// The premises visited.
     pub premises_id: PremisesId,
@@ -193,6 +202,7 @@ pub struct InspectionDraft {
     /// A general remark.
     pub note: Option<String>,
     /// The inspection this one corrects.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub supersedes: Option<InspectionId>,
 }
 

@@ -16,6 +16,19 @@ pub use premises::{
     validate_field as premises_validate_field,
 };
 
+// On the FFI a date is its ISO text, `2026-11-23`.
+#[cfg(feature = "uniffi")]
+use chrono::NaiveDate;
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(NaiveDate, String, {
+    remote,
+    lower: |date| date.to_string(),
+    try_lift: |text| Ok(NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map_err(|_| crate::ffi::XunchaError::Invalid {
+            message: format!("{text:?} is not a date like 2026-11-23"),
+        })?),
+});
+
 /// Text shown to people: Chinese first, English available.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Text {
@@ -30,6 +43,7 @@ pub struct Text {
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// 一般隐患.

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 /// Kind of premises (the "nine small premises" 九小场所 and the like).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum PremisesKind {
     /// 餐饮.
@@ -60,6 +61,7 @@ impl PremisesKind {
 /// Gas used on the premises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum GasUse {
     /// No gas.
     #[default]
@@ -83,6 +85,7 @@ impl GasUse {
 
 /// A WGS-84 position.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LatLon {
     /// Latitude in degrees, -90..=90.
     pub lat: f64,

@@ -195,6 +195,7 @@ impl Default for SyncOptions {
 
 /// Where a sync is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SyncPhase {
     /// Sending the outbox.
     Push,
@@ -206,6 +207,7 @@ pub enum SyncPhase {
 
 /// Progress reported to the callback after every request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SyncProgress {
     /// Phase.
     pub phase: SyncPhase,
@@ -220,6 +222,7 @@ pub struct SyncProgress {
 
 /// What a sync did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SyncReport {
     /// Ops acknowledged by the server.
     pub pushed: u64,

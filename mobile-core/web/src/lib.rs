@@ -26,7 +26,7 @@ use xuncha_core::hazard::HazardAction;
 use xuncha_core::model::{
     Answer, Geotag, HazardId, InspectionDraft, LatLon, PhotoRef, PremisesFields, PremisesId,
 };
-use xuncha_core::photo::{self, PhotoLimits, PhotoOptions};
+use xuncha_core::photo::{self, PhotoLimits, PhotoOptions, Watermark};
 use xuncha_core::store::Store;
 use xuncha_core::sync::protocol::{self, Protocol, StoreAccess as _, SyncOptions};
 
@@ -325,9 +325,33 @@ impl Phone {
     /// Takes a camera picture (JPEG or PNG bytes): turns it upright, resizes it, stores it
     /// without metadata with a thumbnail in the database, and returns its reference
     /// (`PhotoRef`) to attach to an answer or a hazard action. Refuses damaged or oversized
-    /// pictures.
-    pub fn add_photo(&self, bytes: &[u8]) -> Result<JsValue> {
-        let processed = photo::process(bytes, &PhotoOptions::default(), &PhotoLimits::default())?;
+    /// pictures. With `watermark` lines (time, place, premises) and `draw_text(layout, lines)`,
+    /// which returns the coverage of each pixel of the layout's band (a `Uint8Array` of
+    /// `width * band_height`, drawn white on nothing), the lines are stamped into the picture.
+    pub fn add_photo(
+        &self,
+        bytes: &[u8],
+        watermark: Vec<String>,
+        draw_text: Option<js_sys::Function>,
+    ) -> Result<JsValue> {
+        let mut options = PhotoOptions::default();
+        let prepared = photo::prepare(bytes, &options, &PhotoLimits::default())?;
+        if let (false, Some(draw_text)) = (watermark.is_empty(), draw_text) {
+            // The page's worker draws the lines with the phone's own fonts (CJK included),
+            // where the core's layout says; the core stamps them.
+            let layout = prepared.watermark_layout(watermark.len());
+            let drawn = draw_text
+                .call2(&JsValue::NULL, &to_js(&layout)?, &to_js(&watermark)?)
+                .map_err(|e| {
+                    WebError::invalid(
+                        "watermark",
+                        &e.as_string().unwrap_or_else(|| format!("{e:?}")),
+                    )
+                })?;
+            let coverage = js_sys::Uint8Array::new(&drawn).to_vec();
+            options.watermark = Some(Watermark::drawn(watermark, layout, coverage)?);
+        }
+        let processed = prepared.finish(&options)?;
         let reference: PhotoRef = processed.reference.clone();
         self.with(|s| s.put_photo_file(&reference, &processed.jpeg, &processed.thumbnail))?;
         to_js(&reference)

@@ -102,20 +102,31 @@ async function thumbnail(sha256) {
     const bytes = await core('fetch_photo', [sha256, true]);
     const url = URL.createObjectURL(new Blob([bytes], { type: 'image/jpeg' }));
     objectUrls.push(url);
-    return h('img', { src: url, alt: '' });
+    return h('img', { src: url, alt: '', 'data-sha256': sha256 });
   } catch {
     return h('span', { class: 'muted' }, t('photo'));
   }
 }
 
-/** A camera button; each picture goes through the core's photo pipeline. */
-function photoButton(onPhoto, status) {
+/** What a photo is stamped with (水印): when (China time), where, which shop. */
+function watermarkLines(premises, geotag) {
+  const lines = [new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 16).replace('T', ' ')];
+  if (geotag) {
+    lines.push(`${geotag.lat.toFixed(5)}, ${geotag.lon.toFixed(5)} ±${Math.round(geotag.accuracy_m)} m`);
+  }
+  if (premises) lines.push(`${premises.name} ${premises.address || ''}`.trim());
+  return lines;
+}
+
+/** A camera button; each picture goes through the core's photo pipeline, stamped with the
+ * lines `marks()` gives at that moment. */
+function photoButton(onPhoto, status, marks) {
   const input = h('input', { type: 'file', accept: 'image/*', capture: 'environment' });
   input.addEventListener('change', async () => {
     for (const file of input.files) {
       try {
         const bytes = new Uint8Array(await file.arrayBuffer());
-        const photo = await core('add_photo', [bytes]);
+        const photo = await core('add_photo', [bytes, marks()]);
         await onPhoto(photo);
       } catch (err) {
         status.textContent = errorText(err);
@@ -584,7 +595,7 @@ async function inspectScreen(premisesId) {
       entry.photos = [...(entry.photos || []), photo];
       answers.set(item.code, entry);
       photos.append(await thumbnail(photo.sha256));
-    }, status);
+    }, status, () => watermarkLines(p, geotag));
     return h('div', { class: 'card item', 'data-code': item.code, 'data-answered': value !== undefined },
       h('div', { class: 'code' }, item.code, item.required ? ' *' : ''),
       h('b', {}, text(item.label)),
@@ -680,10 +691,12 @@ async function hazardScreen(id) {
     rectifying: ['owner_reported_fixed', 'recheck_passed', 'recheck_failed'],
     awaiting_recheck: ['recheck_passed', 'recheck_failed'],
   }[hz.status] || [];
+  let geotag = null;
+  locate().then((fix) => { geotag = fix.geotag || null; });
   const camera = photoButton(async (photo) => {
     photos.push(photo);
     thumbs.append(await thumbnail(photo.sha256));
-  }, status);
+  }, status, () => watermarkLines(premises, geotag));
   const items = history.map((entry) => h('div', { class: 'card muted history-entry' },
     `${when(entry.at_ms)} · ${entry.action ? t(entry.action.action) : t('found')} · ${entry.by}`,
     entry.action?.deadline ? ` · ${t('deadline')} ${entry.action.deadline}` : '',

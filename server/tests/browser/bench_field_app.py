@@ -169,7 +169,7 @@ def main():
 
 def native_photo_ms(jpeg, url):
     try:
-        import xuncha_ffi as x
+        import xuncha as x
     except ImportError:
         print("(no FFI bindings on PYTHONPATH: native photo timing skipped)", file=sys.stderr)
         return float("nan")

@@ -16,7 +16,7 @@ from playwright.sync_api import expect, sync_playwright
 
 import demo_server
 
-import xuncha_ffi as x
+import xuncha as x
 
 SERVER_BIN = os.environ["XUNCHA_SERVER_BIN"]
 SHOTS = os.environ.get("XUNCHA_SCREENSHOTS", tempfile.gettempdir())

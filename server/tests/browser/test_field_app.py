@@ -8,6 +8,7 @@ the phone shows the new deadline. Also: a sync cut off half-way loses and duplic
 phones in two browsers and one native phone (the FFI) converge, and a second window that
 cannot open the database says so instead of pretending to save. Run by scripts/browser-test."""
 
+import base64
 import datetime
 import os
 import re
@@ -18,7 +19,7 @@ from playwright.sync_api import expect, sync_playwright
 
 import demo_server
 
-import xuncha_ffi as x
+import xuncha as x
 
 SERVER_BIN = os.environ["XUNCHA_SERVER_BIN"]
 SHOTS = os.environ.get("XUNCHA_SCREENSHOTS", tempfile.gettempdir())
@@ -370,6 +371,52 @@ class FieldApp(unittest.TestCase):
         merged = self.core(phones[0][1], "premises", shop.id)
         self.assertTrue(merged["address"].endswith("（北门）"), "the native edit survived")
         self.assertIn(merged["phone"], ("13800000000", "13800000001"))
+
+    def test_photos_are_stamped_with_when_where_and_which_shop(self):
+        context = self.phone_context()
+        page = self.open_app(context)
+        self.enroll(page)
+        shop = self.core(page, "list_premises", False)[0]
+        page.goto(f"{self.url}/app/#/premises/{shop['id']}")
+        page.click("#inspect")
+        expect(page.locator("#geotag")).to_contain_text("精度约 12 米")
+        self.wait_rendered(page)
+        card = page.locator(".item[data-code]").first
+        card.locator("input[type=file]").set_input_files(photo("Landscape_5.jpg"))
+        stamped = card.locator(".thumbs img").get_attribute("data-sha256", timeout=LONG)
+        with open(photo("Landscape_5.jpg"), "rb") as f:
+            original = base64.b64encode(f.read()).decode()
+        # The same picture without a watermark, through the same core, to compare with.
+        seen = page.evaluate("""async ([stamped, original]) => {
+            const bytes = Uint8Array.from(atob(original), (c) => c.charCodeAt(0));
+            const plain = await globalThis.xunchaCore('add_photo', [bytes, []]);
+            const pixels = async (sha) => {
+                const jpeg = await globalThis.xunchaCore('photo', [sha, false]);
+                const bitmap = await createImageBitmap(new Blob([jpeg], { type: 'image/jpeg' }));
+                const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+                const ctx = canvas.getContext('2d');
+                ctx.drawImage(bitmap, 0, 0);
+                return ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+            };
+            const [a, b] = [await pixels(plain.sha256), await pixels(stamped)];
+            const { width: w, height: h } = a;
+            const diff = (from, to) => {
+                let sum = 0;
+                for (let i = from * w * 4; i < to * w * 4; i++) if (i % 4 !== 3) sum += Math.abs(a.data[i] - b.data[i]);
+                return sum / ((to - from) * w * 3);
+            };
+            let bright = 0;
+            for (let i = Math.floor(h * 0.9) * w * 4; i < h * w * 4; i += 4) {
+                if (b.data[i] > 225 && b.data[i + 1] > 225 && b.data[i + 2] > 225) bright++;
+            }
+            return { size: [w, h, b.width, b.height], plain: plain.sha256,
+                     top: diff(0, Math.floor(h / 2)), band: diff(Math.floor(h * 0.93), h), bright };
+        }""", [stamped, original])
+        self.assertNotEqual(seen["plain"], stamped)
+        self.assertEqual(seen["size"][:2], seen["size"][2:])
+        self.assertLess(seen["top"], 2, seen)  # the picture itself untouched
+        self.assertGreater(seen["band"], 20, seen)  # the band darkened, text drawn
+        self.assertGreater(seen["bright"], 300, seen)  # white text in it
 
     def test_a_photo_of_a_shops_code_opens_the_shop(self):
         context = self.phone_context()

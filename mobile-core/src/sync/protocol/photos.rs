@@ -46,6 +46,7 @@ impl PhotoUpload {
 
 /// What an upload run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct UploadReport {
     /// Photos sent and verified.
     pub uploaded: u64,

@@ -22,14 +22,27 @@ export class Phone {
      * Takes a camera picture (JPEG or PNG bytes): turns it upright, resizes it, stores it
      * without metadata with a thumbnail in the database, and returns its reference
      * (`PhotoRef`) to attach to an answer or a hazard action. Refuses damaged or oversized
-     * pictures.
+     * pictures. With `watermark` lines (time, place, premises) and `draw_text(layout, lines)`,
+     * which returns the coverage of each pixel of the layout's band (a `Uint8Array` of
+     * `width * band_height`, drawn white on nothing), the lines are stamped into the picture.
      * @param {Uint8Array | number[]} bytes
+     * @param {string[]} watermark
+     * @param {Function | null} [draw_text]
      * @returns {any}
      */
-    add_photo(bytes) {
-        const ptr0 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
-        const len0 = WASM_VECTOR_LEN;
-        const ret = wasm.phone_add_photo(this.__wbg_ptr, ptr0, len0);
+    add_photo(bytes, watermark, draw_text) {
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passArrayJsValueToWasm0(watermark, wasm.__wbindgen_malloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__externref_drop_slice(ptr1, len1); wasm.__wbindgen_free(ptr1, len1 * 4, 4); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        const ret = wasm.phone_add_photo(this.__wbg_ptr, ptr0, len0, ptr1, len1, isLikeNone(draw_text) ? 0 : addToExternrefTable0(draw_text));
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
@@ -1263,6 +1276,16 @@ function passArray8ToWasm0(arg, malloc) {
     const ptr = malloc(arg.length * 1, 1) >>> 0;
     getUint8ArrayMemory0().set(arg, ptr / 1);
     WASM_VECTOR_LEN = arg.length;
+    return ptr;
+}
+
+function passArrayJsValueToWasm0(array, malloc) {
+    const ptr = malloc(array.length * 4, 4) >>> 0;
+    for (let i = 0; i < array.length; i++) {
+        const add = addToExternrefTable0(array[i]);
+        getDataViewMemory0().setUint32(ptr + 4 * i, add, true);
+    }
+    WASM_VECTOR_LEN = array.length;
     return ptr;
 }
 
