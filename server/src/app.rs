@@ -101,9 +101,7 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
     let mut headers = vec![
         (header::ETAG, etag.clone()),
         (header::VARY, "accept-encoding".to_owned()),
-        // Always revalidated (a 304 is a few bytes): an upgraded server reaches phones at
-        // their next visit, and the service worker serves the cached copy offline.
-        (header::CACHE_CONTROL, "no-cache".to_owned()),
+        (header::CACHE_CONTROL, cache_control(path).to_owned()),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
     ];
     if content_type.starts_with("text/html") {
@@ -132,4 +130,21 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
         }
     }
     response
+}
+
+/// Files named by their content (`xuncha_web_bg-0123456789abcdef.wasm`, made so by
+/// scripts/web-build) never change: browsers keep them for good. The rest is always
+/// revalidated (a 304 is a few bytes), so an upgraded server reaches phones at their next
+/// visit, and the service worker serves the cached copy offline.
+fn cache_control(path: &str) -> &'static str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let stem = name.split('.').next().unwrap_or(name);
+    let hashed = stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        hash.len() == 16 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if hashed {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    }
 }

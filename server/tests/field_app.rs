@@ -43,18 +43,50 @@ async fn the_app_is_served_with_its_policy_tags_and_gzip() {
     assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
     assert_eq!(headers["location"], "/app/");
 
+    // The core's build under content-hashed names, which browsers keep for good; the entry
+    // the worker imports and the service worker's list of them are always revalidated.
+    let (_, headers, shell) = get(&state, "/app/pkg/shell.js", &[]).await;
+    assert_eq!(headers["cache-control"], "no-cache");
+    let shell = String::from_utf8(shell).unwrap();
+    let quoted = |text: &str, prefix: &str| {
+        let from = text
+            .find(prefix)
+            .unwrap_or_else(|| panic!("{prefix} in {text}"));
+        text[from..].split('\'').next().unwrap().to_owned()
+    };
+    let (glue, wasm) = (
+        quoted(&shell, "pkg/xuncha_web-"),
+        quoted(&shell, "pkg/xuncha_web_bg-"),
+    );
+    let (_, headers, entry) = get(&state, "/app/pkg/xuncha_web.js", &[]).await;
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert!(String::from_utf8(entry).unwrap().contains(&glue[4..]));
+    let (status, headers, glue_js) = get(&state, &format!("/app/{glue}"), &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        String::from_utf8(glue_js).unwrap().contains(&wasm[4..]),
+        "the glue loads the wasm of its own build"
+    );
+    let wasm_url = format!("/app/{wasm}");
+    let wasm_url = wasm_url.as_str();
+    let (status, _, _) = get(&state, "/app/pkg/xuncha_web_bg.wasm", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "only hashed names");
+
     // The WebAssembly: its type, gzipped when asked, the same bytes once decoded.
-    let (status, headers, plain) = get(&state, "/app/pkg/xuncha_web_bg.wasm", &[]).await;
+    let (status, headers, plain) = get(&state, wasm_url, &[]).await;
+    assert_eq!(
+        headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/wasm");
     assert!(plain.starts_with(b"\0asm"));
     assert!(headers.get("content-encoding").is_none());
-    let (status, headers, gz) = get(
-        &state,
-        "/app/pkg/xuncha_web_bg.wasm",
-        &[("accept-encoding", "br, gzip")],
-    )
-    .await;
+    let (status, headers, gz) = get(&state, wasm_url, &[("accept-encoding", "br, gzip")]).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-encoding"], "gzip");
     assert!(
@@ -71,17 +103,12 @@ async fn the_app_is_served_with_its_policy_tags_and_gzip() {
     let tag = headers["etag"].to_str().unwrap().to_owned();
     let (status, _, body) = get(
         &state,
-        "/app/pkg/xuncha_web_bg.wasm",
+        wasm_url,
         &[("accept-encoding", "gzip"), ("if-none-match", &tag)],
     )
     .await;
     assert_eq!((status, body.len()), (StatusCode::NOT_MODIFIED, 0));
-    let (status, _, _) = get(
-        &state,
-        "/app/pkg/xuncha_web_bg.wasm",
-        &[("if-none-match", &tag)],
-    )
-    .await;
+    let (status, _, _) = get(&state, wasm_url, &[("if-none-match", &tag)]).await;
     assert_eq!(
         status,
         StatusCode::OK,
