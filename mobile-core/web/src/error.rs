@@ -1,5 +1,5 @@
 //! Failures as JavaScript `Error`s the app can tell apart: `kind` (`invalid`, `not_found`,
-//! `not_allowed`, `not_enrolled`, `network`, `server`, `storage`, `busy`), a message for
+//! `not_allowed`, `not_enrolled`, `network`, `server`, `storage`, `storage_full`, `busy`), a message for
 //! people in Chinese and in English, and the server's `code` and `status` where it refused.
 
 use wasm_bindgen::JsValue;
@@ -90,6 +90,24 @@ impl From<xuncha_core::Error> for WebError {
                 code: Some(code),
                 status: Some(status),
             },
+            E::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
+                if matches!(
+                    failure.code,
+                    rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure
+                ) =>
+            {
+                // What a browser's storage quota looks like from SQLite: the write failed,
+                // the transaction rolled back, nothing of it is kept.
+                WebError::new(
+                    "storage_full",
+                    format!(
+                        "手机存储空间不足（或浏览器不允许再存），这条记录没有保存。请释放空间后重试。（{en}）"
+                    ),
+                    format!(
+                        "storage is full (or the browser allows no more): this was not saved. Free some space and try again. ({en})"
+                    ),
+                )
+            }
             E::SchemaTooNew { .. } | E::Sqlite(_) | E::Json(_) => {
                 WebError::new("storage", format!("本机数据库出错：{en}"), en)
             }

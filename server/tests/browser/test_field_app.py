@@ -418,6 +418,34 @@ class FieldApp(unittest.TestCase):
         self.assertGreater(seen["band"], 20, seen)  # the band darkened, text drawn
         self.assertGreater(seen["bright"], 300, seen)  # white text in it
 
+    def test_a_full_phone_says_so_and_keeps_nothing_half_saved(self):
+        context = self.phone_context()
+        page = self.open_app(context)
+        self.enroll(page)
+        shop = self.core(page, "list_premises", False)[0]
+        page.goto(f"{self.url}/app/#/premises/{shop['id']}")
+        page.click("#inspect")
+        self.wait_rendered(page)
+        before = (self.core(page, "status"), self.core(page, "digest"))
+        # The browser allows this origin hardly more than it holds already.
+        cdp = context.new_cdp_session(page)
+        usage = page.evaluate("navigator.storage.estimate()")["usage"]
+        cdp.send("Storage.overrideQuotaForOrigin",
+                 {"origin": self.url, "quotaSize": usage + 20_000})
+        card = page.locator(".item[data-code]").first
+        card.locator("input[type=file]").set_input_files(photo("Landscape_2.jpg"))
+        expect(page.locator("#inspect-status.error")).to_contain_text("存储空间不足",
+                                                                       timeout=LONG)
+        expect(card.locator(".thumbs img")).to_have_count(0)
+        self.assertEqual((self.core(page, "status"), self.core(page, "digest")), before,
+                         "nothing of the refused photo is kept")
+        # Space freed: the same button works, the database is whole.
+        cdp.send("Storage.overrideQuotaForOrigin", {"origin": self.url})
+        cdp.detach()
+        card.locator("input[type=file]").set_input_files(photo("Landscape_2.jpg"))
+        expect(card.locator(".thumbs img")).to_have_count(1, timeout=LONG)
+        self.assertEqual(self.core(page, "digest"), before[1])
+
     def test_a_photo_of_a_shops_code_opens_the_shop(self):
         context = self.phone_context()
         page = self.open_app(context)
