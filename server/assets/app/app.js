@@ -233,6 +233,9 @@ async function syncQuietly() {
   if (navigator.onLine && session?.user) await runSync();
 }
 
+/** Due-list entries shown at a time. */
+const DUE_PAGE = 50;
+
 async function todayScreen() {
   const status = await refreshStatus();
   const due = await core('due', [Date.now()]);
@@ -251,7 +254,7 @@ async function todayScreen() {
       (await core('set_aside_changes')).map((c) => h('p', { class: 'muted' }, lang === 'en' ? c.message_en : c.message))) : null,
     h('button', { class: 'primary', id: 'sync', disabled: syncing, onclick: () => runSync() }, t('sync')),
     syncStatus);
-  const items = due.map((d) => {
+  const dueCard = (d) => {
     const p = premises.get(d.premises_id);
     const href = d.hazard_id ? `#/hazard/${encodeURIComponent(d.hazard_id)}` : `#/premises/${encodeURIComponent(d.premises_id)}`;
     return h('a', { class: 'card link due-item', href },
@@ -264,7 +267,20 @@ async function todayScreen() {
           ? h('span', { class: 'tag overdue' }, t('overdue_days', d.overdue_days))
           : h('span', { class: 'tag due' }, t('due_on', d.due_on))),
       p ? h('div', { class: 'muted' }, p.address) : null);
-  });
+  };
+  // Most urgent first, a page at a time: a grid of thousands of shops must not hold the
+  // screen while tens of thousands of cards are laid out.
+  const dueList = h('div', { id: 'due-list' });
+  const more = h('button', { type: 'button', class: 'small', id: 'due-more' });
+  let shown = 0;
+  const showMore = () => {
+    dueList.append(...due.slice(shown, shown + DUE_PAGE).map(dueCard));
+    shown = Math.min(due.length, shown + DUE_PAGE);
+    more.hidden = shown >= due.length;
+    more.textContent = t('show_more', due.length - shown);
+  };
+  more.addEventListener('click', showMore);
+  showMore();
   // The overdue count on the app's icon, where the browser allows it.
   const overdue = due.filter((d) => d.overdue_days > 0).length;
   if (navigator.setAppBadge) {
@@ -276,8 +292,8 @@ async function todayScreen() {
     h('button', { type: 'button', class: 'small', id: 'reminders-on', onclick: () => setReminders(true, reminderStatus) }, t('turn_on')),
     h('button', { type: 'button', class: 'small', id: 'reminders-off', onclick: () => setReminders(false, reminderStatus) }, t('turn_off')),
     reminderStatus);
-  show(h('h1', {}, t('today')), summary, h('h2', {}, t('due_list')),
-    items.length ? items : h('p', { class: 'muted' }, t('nothing_due')), reminders);
+  show(h('h1', {}, t('today')), summary, h('h2', {}, `${t('due_list')} (${due.length})`),
+    due.length ? [dueList, more] : h('p', { class: 'muted' }, t('nothing_due')), reminders);
 }
 
 async function setReminders(on, statusEl) {

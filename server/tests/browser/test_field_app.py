@@ -13,6 +13,7 @@ import datetime
 import os
 import re
 import tempfile
+import time
 import unittest
 
 from playwright.sync_api import expect, sync_playwright
@@ -445,6 +446,29 @@ class FieldApp(unittest.TestCase):
         card.locator("input[type=file]").set_input_files(photo("Landscape_2.jpg"))
         expect(card.locator(".thumbs img")).to_have_count(1, timeout=LONG)
         self.assertEqual(self.core(page, "digest"), before[1])
+
+    def test_a_long_due_list_comes_a_page_at_a_time(self):
+        context = self.phone_context()
+        page = self.open_app(context)
+        self.enroll(page)
+        grid = self.core(page, "list_premises", False)[0]["grid_id"]
+        self.assertTrue(grid)
+        # New shops are due for a first visit: enough of them to pass a page.
+        due = len(self.core(page, "due", int(time.time() * 1000)))
+        for n in range(60 - min(due, 60) + 5):
+            self.core(page, "add_premises", {
+                "name": f"新开小店 {n}", "address": f"幸福路 {100 + n} 号", "kind": "retail",
+                "gas_use": "none", "grid_id": grid})
+        due = len(self.core(page, "due", int(time.time() * 1000)))
+        self.assertGreater(due, 55)
+        page.goto(self.url + "/app/#/premises")
+        page.goto(self.url + "/app/#/")
+        expect(page.locator("h2").first).to_have_text(f"待办 ({due})")
+        expect(page.locator(".due-item")).to_have_count(50)
+        expect(page.locator("#due-more")).to_have_text(f"显示更多（还有 {due - 50} 项）")
+        page.click("#due-more")
+        expect(page.locator(".due-item")).to_have_count(min(due, 100))
+        expect(page.locator("#due-more")).to_be_visible(visible=due > 100)
 
     def test_a_photo_of_a_shops_code_opens_the_shop(self):
         context = self.phone_context()
