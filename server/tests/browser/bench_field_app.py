@@ -39,14 +39,15 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
 
 def shell_bytes(url):
-    total = 0
+    total = files = 0
     with urllib.request.urlopen(f"{url}/app/pkg/shell.js") as response:
         core = re.findall(r"'(pkg/[^']+)'", response.read().decode())
     for path in SHELL + core:
+        files += 1
         request = urllib.request.Request(f"{url}/app/{path}", headers={"Accept-Encoding": "gzip"})
         with urllib.request.urlopen(request) as response:
             total += len(response.read())
-    return total
+    return total, files
 
 
 def throttle(page, rate):
@@ -89,8 +90,8 @@ def main():
     server, url = demo_server.start(SERVER_BIN, os.path.join(tmp, "data"))
     try:
         with sync_playwright() as pw:
-            shell = shell_bytes(url)
-            print(f"app shell + wasm, gzip: {shell / 1e6:.2f} MB ({len(SHELL)} files)")
+            shell, files = shell_bytes(url)
+            print(f"app shell + wasm, gzip: {shell / 1e6:.2f} MB ({files} files)")
 
             context, page = enrolled_phone(pw, url, "w01", "xuncha-demo")
             # Opening the cached app offline until the due list shows, CPU at 1/4. One window
