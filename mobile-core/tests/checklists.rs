@@ -496,3 +496,33 @@ fn the_items_that_apply_follow_the_answers_so_far() {
         );
     }
 }
+
+#[test]
+fn answers_read_as_people_say_them() {
+    let extinguishers = lists(&[ChecklistKind::FireExtinguisher]);
+    let item = |code: &str| {
+        extinguishers
+            .iter()
+            .find_map(|c| c.item(code))
+            .unwrap_or_else(|| panic!("no {code}"))
+    };
+    let choice = item("FE-02").answer_text(&AnswerValue::Choice("abc_powder".into()));
+    assert_eq!(
+        (choice.zh.as_str(), choice.en.as_str()),
+        ("ABC干粉", "ABC dry powder")
+    );
+    // A value the checklist does not know stays as it was, rather than vanish.
+    assert_eq!(
+        item("FE-02")
+            .answer_text(&AnswerValue::Choice("foam".into()))
+            .zh,
+        "foam"
+    );
+    let yes = item("FE-02").answer_text(&AnswerValue::YesNo(true));
+    assert_eq!((yes.zh.as_str(), yes.en.as_str()), ("是", "Yes"));
+    assert_eq!(
+        item("FE-01").answer_text(&AnswerValue::NotApplicable).zh,
+        "不适用"
+    );
+    assert_eq!(item("FE-01").answer_text(&AnswerValue::Count(3)).en, "3");
+}

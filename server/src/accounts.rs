@@ -4,7 +4,7 @@
 //! once at enrolment; the server keeps only its SHA-256, which is enough for a secret of that
 //! entropy and cheap to check on every request.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -575,6 +575,72 @@ pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), A
         grids.insert(id);
     }
     Ok((Scope::Grids(grids), hex::encode(&tag.finalize()[..8])))
+}
+
+/// Display names of users by id; ids without an account are left out (`system`, the server's
+/// own actions, is named by the pages).
+pub fn display_names<'a>(
+    conn: &Connection,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut stmt = conn.prepare_cached("SELECT display_name FROM server_users WHERE id = ?1")?;
+    let mut names = BTreeMap::new();
+    for id in ids {
+        if names.contains_key(id) {
+            continue;
+        }
+        if let Some(name) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+            names.insert(id.to_owned(), name);
+        }
+    }
+    Ok(names)
+}
+
+/// Someone who could follow up a shop's hazards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Assignee {
+    /// User id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `worker` or `supervisor`.
+    pub role: &'static str,
+}
+
+/// The enabled workers and supervisors whose area covers `grid` (their phones receive its
+/// shops): workers first, then by name.
+pub fn users_covering(conn: &Connection, grid: &str) -> Result<Vec<Assignee>, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT u.id, u.display_name, u.role FROM server_users u
+         JOIN server_user_areas a ON a.user_id = u.id
+         JOIN server_grids g ON g.id = ?1
+         WHERE u.disabled = 0 AND u.role IN ('worker', 'supervisor') AND (
+             (a.level = 'grid' AND a.area = g.id) OR
+             (a.level = 'community' AND a.area = g.community) OR
+             (a.level = 'subdistrict' AND a.area = g.subdistrict))
+         ORDER BY u.role = 'supervisor', u.display_name, u.id",
+    )?;
+    let rows = stmt.query_map([grid], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, name, role) = row?;
+        out.push(Assignee {
+            id,
+            name,
+            role: if role == "worker" {
+                "worker"
+            } else {
+                "supervisor"
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// A valid argon2id hash of a random string, verified against when the user is unknown.

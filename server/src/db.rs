@@ -104,7 +104,8 @@ impl Db {
         store.conn().pragma_update(None, "synchronous", "FULL")?;
         migrate(store.conn())?;
         // Ops the server writes itself (escalations, later dashboard actions) are authored so.
-        if store.user().is_none() {
+        // (Always: a database seeded by the demo, or copied from a phone, names someone else.)
+        if store.user().map(UserId::as_str) != Some(SYSTEM_USER) {
             store.set_user(UserId::from(SYSTEM_USER))?;
         }
         if crate::backup::start_restored(store.conn())? {

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use xuncha_core::calendar::WorkCalendar;
 use xuncha_core::hazard::{HazardAction, HazardStatus};
-use xuncha_core::model::{HazardId, PremisesId};
+use xuncha_core::model::{HazardId, PremisesId, UserId};
 use xuncha_core::store::Store;
 
 use crate::error::ApiError;
@@ -88,12 +88,11 @@ pub fn run(
         if level <= h.escalation {
             continue;
         }
-        store.record_hazard_event(
-            &h.id,
-            HazardAction::Escalated { level },
-            None,
-            Some(format!("逾期自动升级 / overdue since {deadline}")),
-        )?;
+        // The server's own action: authored by the system (shown as 系统), not by whoever
+        // the store last acted for; what it means (overdue since the deadline) the pages say.
+        store.act_as(UserId::from(crate::db::SYSTEM_USER), |s| {
+            s.record_hazard_event(&h.id, HazardAction::Escalated { level }, None, None)
+        })?;
         done.push(Escalation {
             hazard_id: h.id.clone(),
             premises_id: h.origin.premises_id.clone(),

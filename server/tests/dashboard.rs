@@ -183,7 +183,7 @@ async fn sessions_are_for_supervisors_and_changes_need_the_csrf_token() {
     assert_eq!(grids, ["g1"]);
 
     let hazard = p.open_hazards().unwrap()[0].id.clone();
-    let action = json!({ "action": "escalated", "level": 1 });
+    let action = json!({ "action": "escalated", "level": 1, "note": "逾期未改" });
     let uri = format!("/dash/api/hazards/{hazard}/actions");
     // Without the CSRF token (a forged cross-site form would have the cookie but not it).
     let (code, err) = dash(&s, &sup, "POST", &uri, Some(action.clone()), false).await;
@@ -366,7 +366,7 @@ async fn the_map_review_and_work_lists_cover_the_supervisors_area_only() {
         &sup,
         "POST",
         &uri,
-        Some(json!({ "action": "reassigned", "to": "nobody" })),
+        Some(json!({ "action": "reassigned", "to": "nobody", "note": "换人跟进" })),
         true,
     )
     .await;
@@ -626,7 +626,13 @@ async fn premises_qr_codes_read_back_and_print_a_grids_sheet() {
 async fn every_html_page_carries_the_policy_and_sign_in_takes_json_from_this_site_only() {
     let s = server();
     let w1 = district(&s).await;
-    let hazard = w1.open_hazards().unwrap()[0].id.clone();
+    let hazard = w1
+        .open_hazards()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.notice_no.is_some())
+        .unwrap()
+        .id;
     let sup = login(&s, "sup1", "password1").await.unwrap();
     for uri in [
         "/".to_owned(),
@@ -689,7 +695,9 @@ async fn review_actions_that_are_wrong_or_change_nothing_are_refused() {
         .unwrap();
     let sup = login(&s, "sup1", "password1").await.unwrap();
     let uri = format!("/dash/api/hazards/{}/actions", hazard.id);
-    let act = |body: Value| {
+    // Each with its reason (a reason alone is checked below).
+    let act = |mut body: Value| {
+        body["note"] = json!("检查后决定");
         let (s, sup, uri) = (&s, &sup, uri.clone());
         async move { dash(s, sup, "POST", &uri, Some(body), true).await }
     };
@@ -718,4 +726,110 @@ async fn review_actions_that_are_wrong_or_change_nothing_are_refused() {
     let later = (china_date(now_ms()) + chrono::Days::new(30)).to_string();
     let (code, body) = act(json!({ "action": "deadline_extended", "deadline": later })).await;
     assert_eq!(code, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn review_actions_take_a_reason_name_people_and_offer_who_can_follow_up() {
+    let s = server();
+    let w1 = district(&s).await;
+    s.state
+        .db()
+        .write(|store| {
+            store.conn().execute(
+                "UPDATE server_users SET display_name = '王小明' WHERE id = 'w1'",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let hazards = w1.open_hazards().unwrap();
+    let issued = hazards.iter().find(|h| h.notice_no.is_some()).unwrap();
+    let unissued = hazards.iter().find(|h| h.notice_no.is_none()).unwrap();
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let uri = format!("/dash/api/hazards/{}/actions", issued.id);
+    let later = (china_date(now_ms()) + Days::new(30)).to_string();
+
+    // No reason, or only spaces: refused, nothing written.
+    for note in [json!(null), json!("   ")] {
+        let body = json!({ "action": "deadline_extended", "deadline": later, "note": note });
+        let (code, err) = dash(&s, &sup, "POST", &uri, Some(body), true).await;
+        assert_eq!(
+            (code, err["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("reason_required")),
+            "{err}"
+        );
+    }
+    let body =
+        json!({ "action": "deadline_extended", "deadline": later, "note": " 业主申请，材料在途 " });
+    let (code, done) = dash(&s, &sup, "POST", &uri, Some(body), true).await;
+    assert_eq!(code, StatusCode::OK, "{done}");
+
+    // The detail names people and reads answers as words; the reason is in the history.
+    let (code, detail) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/hazards/{}", issued.id),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{detail}");
+    assert_eq!(detail["names"]["w1"], "王小明", "{}", detail["names"]);
+    assert_eq!(detail["names"]["sup1"], "sup1");
+    let last = detail["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["by"].as_str(), last["note"].as_str()),
+        (Some("sup1"), Some("业主申请，材料在途"))
+    );
+    let texts: Vec<&str> = detail["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["value_text"]["zh"].as_str())
+        .collect();
+    assert!(
+        !texts.is_empty() && texts.iter().any(|t| *t == "是" || *t == "否"),
+        "{texts:?}"
+    );
+    assert!(
+        !texts.iter().any(|t| t.contains('_')),
+        "no raw option values: {texts:?}"
+    );
+
+    // Who could take it over: the grid's worker and its supervisor, workers first; not w2.
+    let (code, people) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/hazards/{}/assignees", issued.id),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{people}");
+    let ids: Vec<(&str, &str)> = people["assignees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ids, [("w1", "王小明"), ("sup1", "sup1")]);
+    assert_eq!(people["current"], "w1");
+
+    // The notice prints once issued, with the inspector's name; not before.
+    let (code, html) = dash_raw(&s, &sup, &format!("/dash/notice/{}", issued.id)).await;
+    assert_eq!(code, StatusCode::OK);
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.contains("王小明") && !html.contains("检查人员：w1"),
+        "{html}"
+    );
+    let (code, _) = dash_raw(&s, &sup, &format!("/dash/notice/{}", unissued.id)).await;
+    assert_eq!(code, StatusCode::CONFLICT);
 }

@@ -119,6 +119,47 @@ pub struct Item {
     pub basis: String,
 }
 
+impl Item {
+    /// How an answer to this item reads to people (是, a choice's label, 不适用, a number
+    /// with its unit), in Chinese and English: for the dashboard, exports and notices.
+    pub fn answer_text(&self, value: &crate::model::AnswerValue) -> Text {
+        use crate::model::AnswerValue as V;
+        let same = |s: String| Text {
+            zh: s.clone(),
+            en: s,
+        };
+        match value {
+            V::YesNo(true) => Text {
+                zh: "是".into(),
+                en: "Yes".into(),
+            },
+            V::YesNo(false) => Text {
+                zh: "否".into(),
+                en: "No".into(),
+            },
+            V::NotApplicable => Text {
+                zh: "不适用".into(),
+                en: "Not applicable".into(),
+            },
+            V::Count(n) => same(n.to_string()),
+            V::Number(x) => match &self.answer {
+                AnswerSpec::Number {
+                    unit: Some(unit), ..
+                } => same(format!("{x} {unit}")),
+                _ => same(x.to_string()),
+            },
+            V::Date(d) => same(d.to_string()),
+            V::Choice(v) => match &self.answer {
+                AnswerSpec::Choice { options } => options
+                    .iter()
+                    .find(|o| &o.value == v)
+                    .map_or_else(|| same(v.clone()), |o| o.label.clone()),
+                _ => same(v.clone()),
+            },
+        }
+    }
+}
+
 /// The kind of answer an item takes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

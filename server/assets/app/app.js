@@ -714,7 +714,7 @@ async function hazardScreen(id) {
     thumbs.append(await thumbnail(photo.sha256));
   }, status, () => watermarkLines(premises, geotag));
   const items = history.map((entry) => h('div', { class: 'card muted history-entry' },
-    `${when(entry.at_ms)} · ${entry.action ? t(entry.action.action) : t('found')} · ${entry.by}`,
+    `${when(entry.at_ms)} · ${entry.action ? t(entry.action.action) : t('found')} · ${entry.by === 'system' ? t('system') : entry.by}`,
     entry.action?.deadline ? ` · ${t('deadline')} ${entry.action.deadline}` : '',
     entry.note ? ` · ${entry.note}` : ''));
   show(

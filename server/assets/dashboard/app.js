@@ -42,6 +42,10 @@ const T = {
     calendar: '工作日历', cal_official: '正式', cal_provisional: '暂定（未含调休）', cal_unknown: '缺失（按周一至周五计）',
     calendar_hint: '期限按工作日计算。国务院发布次年放假安排后，上传更新后的日历文件（格式见 schemas/calendar/README.md），手机在下次同步时获取。',
     calendar_saved: '日历已更新',
+    system: '系统', auto_escalated: '逾期自动升级', reason: '理由（记入处理记录，网格员可见）', confirm: '确认', cancel: '取消',
+    reason_needed: '请填写理由', no_assignee: '没有其他可以跟进该场所的人员', current_assignee: '当前',
+    confirm_approve: '审批销号：确认该疑似重大隐患已整改到位并销号？', confirm_extend: '把整改期限延至：',
+    confirm_reassign: '改派给（只列出负责该网格的人员）：', confirm_escalate: '升级到：',
   },
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
@@ -82,6 +86,10 @@ const T = {
     calendar: 'Working-day calendar', cal_official: 'official', cal_provisional: 'provisional (no swapped weekends)', cal_unknown: 'missing (plain weeks)',
     calendar_hint: "Deadlines count working days. When the State Council publishes next year's holidays, upload the updated calendar file (format in schemas/calendar/README.md); phones take it at their next sync.",
     calendar_saved: 'Calendar updated',
+    system: 'System', auto_escalated: 'Escalated automatically (overdue)', reason: 'Reason (goes into the history; the worker sees it)', confirm: 'Confirm', cancel: 'Cancel',
+    reason_needed: 'Give a reason', no_assignee: 'Nobody else covers this shop', current_assignee: 'current',
+    confirm_approve: 'Approve closing: the suspected major hazard is rectified and closed?', confirm_extend: 'Extend the deadline to:',
+    confirm_reassign: 'Reassign to (only people who cover the grid):', confirm_escalate: 'Escalate to:',
   },
 };
 
@@ -345,12 +353,12 @@ function showPhoto(sha) {
   box.hidden = false;
 }
 
-function actionText(a) {
+function actionText(a, who = (u) => u) {
   if (!a) return t('a_found');
   let s = t('a_' + a.action);
   if (a.deadline) s += ' → ' + a.deadline;
   if (a.notice_no) s += ' · ' + a.notice_no;
-  if (a.to) s += ' → ' + a.to;
+  if (a.to) s += ' → ' + who(a.to);
   if (a.level) s += ' → ' + t('level' + a.level);
   if (a.photos && a.photos.length) s += ' · 📷' + a.photos.length;
   return s;
@@ -382,27 +390,73 @@ async function openDetail(id) {
   const flags = [];
   if (prox) flags.push(h('p', { class: prox.flagged ? 'warn proximity-flag' : 'muted' }, t(prox.flagged ? 'proximity_flag' : 'proximity_ok', { d: Math.round(prox.distance_m), t: Math.round(prox.tolerance_m) })));
   if (geo && geo.mock) flags.push(h('p', { class: 'warn' }, t('mock_location')));
+  const who = (user) => (user === 'system' ? t('system') : (d.names && d.names[user]) || user);
   const actions = h('div', { class: 'actions' });
-  const act = async (body) => {
-    try {
-      await api('/dash/api/hazards/' + encodeURIComponent(id) + '/actions', { method: 'POST', json: body });
-      await openDetail(id);
-      $('#detail').prepend(h('p', { class: 'ok', role: 'status' }, t('done')));
-      loadMap();
-    } catch (e) {
-      actions.append(h('p', { class: 'error', role: 'alert' }, e.message));
-    }
+  // Every action asks first, with the reason it goes into the history with.
+  const ask = (question, input, makeBody) => {
+    const reason = h('textarea', { id: 'action-reason', rows: 3, 'aria-required': 'true' });
+    const error = h('p', { class: 'error', role: 'alert', id: 'action-error', hidden: true });
+    const dialog = h('dialog', { id: 'action-dialog', 'aria-labelledby': 'action-question' });
+    const confirm = h('button', { type: 'submit', id: 'action-confirm' }, t('confirm'));
+    const form = h('form', {},
+      h('p', { id: 'action-question' }, question), input,
+      h('label', { for: 'action-reason' }, t('reason')), reason, error,
+      h('div', { class: 'inline' }, confirm,
+        h('button', { type: 'button', id: 'action-cancel', onclick: () => dialog.close() }, t('cancel'))));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const note = reason.value.trim();
+      if (!note) { error.hidden = false; error.textContent = t('reason_needed'); return; }
+      confirm.disabled = true;
+      try {
+        await api('/dash/api/hazards/' + encodeURIComponent(id) + '/actions', { method: 'POST', json: { ...makeBody(), note } });
+        dialog.close();
+        await openDetail(id);
+        $('#detail').prepend(h('p', { class: 'ok', role: 'status' }, t('done')));
+        loadMap();
+      } catch (e) {
+        error.hidden = false;
+        error.textContent = e.message;
+        confirm.disabled = false;
+      }
+    });
+    dialog.append(form);
+    dialog.addEventListener('close', () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+    (input && input.querySelector ? input.querySelector('input, select') : null)?.focus();
   };
-  if (hz.status === 'awaiting_approval') actions.append(h('button', { id: 'approve', onclick: () => act({ action: 'closure_approved' }) }, t('approve')));
-  if (!['closed', 'withdrawn'].includes(hz.status)) {
-    const date = h('input', { type: 'date', id: 'extend-date' });
-    actions.append(h('div', { class: 'inline' }, date, h('button', { id: 'extend', onclick: () => date.value && act({ action: 'deadline_extended', deadline: date.value }) }, t('extend'))));
-    const who = h('input', { id: 'reassign-to', placeholder: t('user') });
-    actions.append(h('div', { class: 'inline' }, who, h('button', { onclick: () => who.value && act({ action: 'reassigned', to: who.value.trim() }) }, t('reassign'))));
-    const level = h('select', { id: 'escalate-level' }, h('option', { value: '1' }, t('level1')), h('option', { value: '2' }, t('level2')));
-    actions.append(h('div', { class: 'inline' }, level, h('button', { onclick: () => act({ action: 'escalated', level: Number(level.value) }) }, t('escalate'))));
+  if (hz.status === 'awaiting_approval') {
+    actions.append(h('button', { id: 'approve', onclick: () => ask(t('confirm_approve'), null, () => ({ action: 'closure_approved' })) }, t('approve')));
   }
-  actions.append(h('a', { href: '/dash/notice/' + encodeURIComponent(id), target: '_blank', rel: 'noopener' }, t('print_notice')));
+  if (!['closed', 'withdrawn'].includes(hz.status)) {
+    actions.append(h('button', { id: 'extend', onclick: () => {
+      // Deadlines only after today (China date); the server checks it too.
+      const tomorrow = new Date(Date.now() + 8 * 3600e3 + 864e5).toISOString().slice(0, 10);
+      const date = h('input', { type: 'date', id: 'action-date', min: tomorrow, required: true, value: hz.deadline && hz.deadline >= tomorrow ? hz.deadline : tomorrow });
+      ask(t('confirm_extend'), h('div', {}, date), () => ({ action: 'deadline_extended', deadline: date.value }));
+    } }, t('extend')));
+    actions.append(h('button', { id: 'reassign', onclick: async () => {
+      const list = await api('/dash/api/hazards/' + encodeURIComponent(id) + '/assignees');
+      const others = list.assignees.filter((p) => p.id !== list.current);
+      const pick = h('select', { id: 'action-assignee', required: true },
+        others.map((p) => h('option', { value: p.id }, `${p.name}（${t('role_' + p.role)}）`)));
+      if (!others.length) {
+        actions.append(h('p', { class: 'muted', role: 'status' }, t('no_assignee')));
+        return;
+      }
+      ask(t('confirm_reassign'), h('div', {}, pick), () => ({ action: 'reassigned', to: pick.value }));
+    } }, t('reassign')));
+    const levels = [1, 2].filter((l) => l > (hz.escalation || 0));
+    if (levels.length) {
+      actions.append(h('button', { id: 'escalate', onclick: () => {
+        const level = h('select', { id: 'action-level' }, levels.map((l) => h('option', { value: String(l) }, t('level' + l))));
+        ask(t('confirm_escalate'), h('div', {}, level), () => ({ action: 'escalated', level: Number(level.value) }));
+      } }, t('escalate')));
+    }
+  }
+  // The notice prints once issued (it has a number and a deadline).
+  if (hz.notice_no) actions.append(h('a', { id: 'print-notice', href: '/dash/notice/' + encodeURIComponent(id), target: '_blank', rel: 'noopener' }, t('print_notice')));
   fill(panel,
     h('button', { class: 'link close', onclick: () => { panel.hidden = true; map.invalidateSize(); } }, '✕ ' + t('close')),
     h('h2', { id: 'detail-title' }, hz.origin.finding.code + ' ' + label),
@@ -415,22 +469,22 @@ async function openDetail(id) {
       h('dt', {}, t('deadline')), h('dd', {}, hz.deadline || '—'),
       h('dt', {}, t('notice_no')), h('dd', {}, hz.notice_no || '—'),
       h('dt', {}, t('round')), h('dd', {}, hz.round),
-      h('dt', {}, t('assignee')), h('dd', {}, hz.assignee),
+      h('dt', {}, t('assignee')), h('dd', { id: 'detail-assignee' }, who(hz.assignee)),
       h('dt', {}, t('escalation')), h('dd', {}, hz.escalation ? t('level' + hz.escalation) : '—'),
-      d.inspection ? [h('dt', {}, t('inspected_on')), h('dd', {}, d.inspection.performed_on + ' · ' + d.inspection.inspector)] : null),
+      d.inspection ? [h('dt', {}, t('inspected_on')), h('dd', {}, d.inspection.performed_on + ' · ' + who(d.inspection.inspector))] : null),
     flags,
     h('h3', {}, t('before')), photoStrip(d.photos.before),
     h('h3', {}, t('after')), photoStrip(d.photos.after),
     h('h3', {}, t('actions')), actions,
     h('h3', {}, t('history')),
     h('ol', { class: 'history' }, d.history.map((e) => h('li', { class: e.invalid ? 'invalid' : '' },
-      h('strong', {}, actionText(e.action)), ' · ', e.by, ' · ', fmtTime(e.at_ms),
+      h('strong', {}, e.by === 'system' && e.action && e.action.action === 'escalated' ? t('auto_escalated') + ' → ' + t('level' + e.action.level) : actionText(e.action, who)), ' · ', who(e.by), ' · ', fmtTime(e.at_ms),
       e.geotag ? h('div', { class: 'muted' }, t('where') + ': ' + e.geotag.lat.toFixed(5) + ', ' + e.geotag.lon.toFixed(5) + ' ±' + Math.round(e.geotag.accuracy_m) + 'm') : null,
       e.note ? h('div', {}, t('note') + ': ' + e.note) : null,
       e.invalid ? h('div', { class: 'muted' }, t('invalid')) : null))),
     h('h3', {}, t('answers')),
     h('table', { class: 'list answers' }, d.answers.map((a) => h('tr', { class: a.hazard ? 'is-hazard' : '' },
-      h('td', {}, a.code), h('td', {}, a.label ? a.label[lang] || a.label.zh : ''), h('td', {}, valueText(a.value)),
+      h('td', {}, a.code), h('td', {}, a.label ? a.label[lang] || a.label.zh : ''), h('td', {}, a.value_text ? a.value_text[lang] || a.value_text.zh : valueText(a.value)),
       h('td', {}, a.photos.length ? '📷' + a.photos.length : '')))),
   );
 }

@@ -98,6 +98,7 @@ async fn detail(
                             "code": a.code,
                             "label": it.map(|it| &it.label),
                             "value": a.value,
+                            "value_text": it.map(|it| it.answer_text(&a.value)),
                             "detail": a.detail,
                             "note": a.note,
                             "hazard": i.findings.iter().any(|f| f.code == a.code),
@@ -113,6 +114,14 @@ async fn detail(
                 .map(|a| a.photos.clone())
                 .unwrap_or_default();
             let history = store.hazard_history(&hazard.id)?;
+            // People by their names: the assignee, the inspector and every step's author.
+            let names = crate::accounts::display_names(
+                store.conn(),
+                [hazard.assignee.as_str(), hazard.origin.found_by.as_str()]
+                    .into_iter()
+                    .chain(inspection.iter().map(|i| i.inspector.as_str()))
+                    .chain(history.iter().map(|e| e.by.as_str())),
+            )?;
             let deadline = hazard.deadline.map_or(i32::MAX, super::map::day_number);
             let overdue_days =
                 if hazard.status.is_open() && deadline != i32::MAX && today > deadline {
@@ -137,6 +146,7 @@ async fn detail(
                     "after": photo_list(store, &hazard.after_photos)?,
                 },
                 "history": history,
+                "names": names,
             }))
         })
         .await?;
@@ -175,6 +185,21 @@ async fn act(
             "the dashboard approves closure, extends, reassigns or escalates; fixes and re-checks are recorded on site",
         ));
     }
+    // Every review action is deliberate and explained: the reason goes into the op and the
+    // hazard's history, where the worker and the next supervisor read it.
+    let reason = request
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    let Some(reason) = reason else {
+        return Err(ApiError::invalid(
+            "reason_required",
+            "请填写操作理由，它会记入隐患的处理记录",
+            "give a reason: it goes into the hazard's history",
+        ));
+    };
     let user = caller.user.clone();
     let hazard = state
         .write(move |store| {
@@ -211,11 +236,30 @@ async fn act(
                 }
             }
             Ok(store.act_as(UserId(user.0.clone()), |s| {
-                s.record_hazard_event(&hazard.id, request.action, None, request.note)
+                s.record_hazard_event(&hazard.id, request.action, None, Some(reason))
             })?)
         })
         .await?;
     Ok(Json(json!({ "hazard": hazard })))
+}
+
+/// `GET /dash/api/hazards/{id}/assignees`: who could follow the hazard up (their phones
+/// receive the shop), for the reassignment picker; the current assignee is marked.
+async fn assignees(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = supervisor_scope(&state, &caller).await?;
+    let answer = state
+        .read_store(move |store| {
+            let (hazard, premises, _) = load(store, &id, &scope)?;
+            let grid = premises.fields.grid_id.unwrap_or_default();
+            let people = crate::accounts::users_covering(store.conn(), &grid)?;
+            Ok(json!({ "current": hazard.assignee, "assignees": people }))
+        })
+        .await?;
+    Ok(Json(answer))
 }
 
 /// `GET /dash/notice/{id}`: the rectification notice (整改通知书), ready to print.
@@ -235,13 +279,20 @@ async fn notice(
                 .and_then(|i| i.fix.as_ref())
                 .map_or(String::new(), |f| f.zh.clone());
             let basis = it.map_or(String::new(), |i| i.basis.clone());
-            let number = hazard
-                .notice_no
-                .clone()
-                .unwrap_or_else(|| "（尚未编号）".to_owned());
-            let deadline = hazard.deadline.map_or("（未定）".to_owned(), |d| {
-                d.format("%Y年%m月%d日").to_string()
-            });
+            // A notice is printed once it has been issued, with its number and deadline.
+            let (Some(number), Some(deadline)) = (hazard.notice_no.clone(), hazard.deadline) else {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "notice_not_issued",
+                    "该隐患尚未下发整改通知书，无法打印",
+                    "no rectification notice has been issued for this hazard yet",
+                ));
+            };
+            let deadline = deadline.format("%Y年%m月%d日").to_string();
+            let inspector =
+                crate::accounts::display_names(store.conn(), [hazard.origin.found_by.as_str()])?
+                    .remove(hazard.origin.found_by.as_str())
+                    .unwrap_or_else(|| hazard.origin.found_by.0.clone());
             let found = hazard.origin.found_on.format("%Y年%m月%d日").to_string();
             Ok(format!(
                 include_str!("../../assets/dashboard/notice.html"),
@@ -255,7 +306,7 @@ async fn notice(
                 basis = escape(&basis),
                 fix = escape(&fix),
                 deadline = escape(&deadline),
-                inspector = escape(hazard.origin.found_by.as_str()),
+                inspector = escape(&inspector),
             ))
         })
         .await?;
@@ -267,5 +318,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/dash/api/hazards/{id}", get(detail))
         .route("/dash/api/hazards/{id}/actions", post(act))
+        .route("/dash/api/hazards/{id}/assignees", get(assignees))
         .route("/dash/notice/{id}", get(notice))
 }

@@ -307,11 +307,34 @@ class Dashboard(unittest.TestCase):
         self.total()
         self.page.evaluate(f"location.hash = 'hazard={hazard.id}'")
         detail = self.page.locator("#detail")
-        expect(detail.locator("#extend-date")).to_be_visible()
-        self.page.fill("#extend-date", new_deadline)
+        expect(detail.locator("#extend")).to_be_visible()
+        # The action asks first, and takes a reason.
         self.page.click("#extend")
+        dialog = self.page.locator("#action-dialog")
+        expect(dialog).to_be_visible()
+        self.assertGreater(self.page.get_attribute("#action-date", "min"),
+                           datetime.date.today().isoformat(), "only dates after today")
+        self.page.fill("#action-date", new_deadline)
+        self.page.click("#action-confirm")
+        expect(dialog.locator("#action-error")).to_have_text("请填写理由")
+        self.page.fill("#action-reason", "店主申请，配件在途")
+        self.page.click("#action-confirm")
+        expect(dialog).to_have_count(0)
         expect(detail.locator(".ok")).to_be_visible()
         expect(detail).to_contain_text(new_deadline)
+        expect(detail.locator(".history")).to_contain_text("店主申请，配件在途")
+        # People by name; the printed notice is offered only once issued.
+        expect(detail.locator("#detail-assignee")).not_to_have_text("w01")
+        self.assertEqual(detail.locator("#print-notice").count(), 1 if hazard.notice_no else 0)
+
+        # Reassigning offers only the people who cover the shop's grid, by name.
+        self.page.click("#reassign")
+        expect(self.page.locator("#action-dialog")).to_be_visible()
+        options = self.page.locator("#action-assignee option").all_inner_texts()
+        self.assertTrue(options, "someone else covers the grid")
+        self.assertTrue(all("（" in o for o in options), options)
+        self.page.click("#action-cancel")
+        expect(self.page.locator("#action-dialog")).to_have_count(0)
 
         phone.sync(None)
         [after] = [h for h in phone.open_hazards() if h.id == hazard.id]

@@ -248,8 +248,10 @@ class FieldApp(unittest.TestCase):
         expect(detail).to_contain_text("测试小吃店")
         expect(detail.locator("img").first).to_be_visible(timeout=LONG)
         new_deadline = (datetime.date.today() + datetime.timedelta(days=40)).isoformat()
-        dash.fill("#extend-date", new_deadline)
         dash.click("#extend")
+        dash.fill("#action-date", new_deadline)
+        dash.fill("#action-reason", "店主申请延期")
+        dash.click("#action-confirm")
         expect(detail.locator(".ok")).to_be_visible()
 
         # The phone sees the new deadline after its next sync.
