@@ -39,9 +39,13 @@ struct ServeArgs {
     /// Ops stamped further ahead of the server's clock than this many seconds are quarantined.
     #[arg(long, env = "XUNCHA_MAX_CLOCK_AHEAD_SECS", default_value_t = 12 * 3600)]
     max_clock_ahead_secs: i64,
-    /// The issuing area's short name, printed in rectification notice numbers.
-    #[arg(long, env = "XUNCHA_NOTICE_AREA", default_value = "巡查")]
+    /// The issuing office, printed on rectification notices and in their numbers (e.g.
+    /// 幸福街道); by default the sub-district (on notices: and community) of the shop's grid.
+    #[arg(long, env = "XUNCHA_NOTICE_AREA", default_value = "")]
     notice_area: String,
+    /// How shops reach the issuing office, printed on notices (e.g. 联系电话 021-5555 0101).
+    #[arg(long, env = "XUNCHA_NOTICE_CONTACT", default_value = "")]
+    notice_contact: String,
     /// The hour (China time, 0 to 23) from which each worker's morning reminder of the day's
     /// due and overdue visits and re-checks goes to the webhook.
     #[arg(long, env = "XUNCHA_REMINDER_HOUR", default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..24))]
@@ -359,6 +363,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         max_body_bytes: args.max_body_bytes,
         max_clock_ahead_ms: args.max_clock_ahead_secs.saturating_mul(1000),
         notice_area: args.notice_area.clone(),
+        notice_contact: args.notice_contact.clone(),
         reminder_hour: args.reminder_hour,
         max_photo_bytes: args.max_photo_bytes,
         tiles: crate::dashboard::Tiles {

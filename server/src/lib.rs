@@ -40,6 +40,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use rusqlite::OptionalExtension;
 use xuncha_core::clock::Hlc;
 use xuncha_core::location::GridArea;
 use xuncha_core::sync::{
@@ -59,8 +60,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Ops stamped further ahead of the server's clock than this are quarantined.
     pub max_clock_ahead_ms: i64,
-    /// The issuing area's short name, printed in notice numbers.
+    /// The issuing office, printed on notices and in their numbers; empty: the sub-district
+    /// (and on notices the community) of the shop's grid.
     pub notice_area: String,
+    /// How shops reach the issuing office, printed on notices (empty: not printed).
+    pub notice_contact: String,
     /// Largest photo accepted for upload.
     pub max_photo_bytes: u64,
     /// The dashboard's base map.
@@ -82,7 +86,8 @@ impl Default for Config {
         Config {
             max_body_bytes: 16 << 20,
             max_clock_ahead_ms: 12 * 3_600_000,
-            notice_area: "巡查".to_owned(),
+            notice_area: String::new(),
+            notice_contact: String::new(),
             max_photo_bytes: 20 << 20,
             tiles: dashboard::Tiles::default(),
             secure_cookies: false,
@@ -392,7 +397,7 @@ async fn enroll(
 ) -> Result<Response, ApiError> {
     let now = state.now_ms();
     let role = login::check_password(&state, &req.user, &req.password, client.0).await?;
-    let (caller, token, grids, device_code) = state
+    let (caller, token, grids, (device_code, subdistrict)) = state
         .write(move |store| {
             let conn = store.conn();
             let (caller, token) = accounts::enroll_as(
@@ -408,7 +413,16 @@ async fn enroll(
                 Scope::Grids(g) => g.into_iter().collect(),
             };
             let code = accounts::device_code(conn, &caller.device)?;
-            Ok((caller, token, grids, code))
+            // Notice numbers name the issuing office: the configured one, else the
+            // sub-district of the worker's grids.
+            let area: Option<String> = match grids.first() {
+                Some(grid) => conn
+                    .prepare_cached("SELECT subdistrict FROM server_grids WHERE id = ?1")?
+                    .query_row([grid], |r| r.get(0))
+                    .optional()?,
+                None => None,
+            };
+            Ok((caller, token, grids, (code, area.unwrap_or_default())))
         })
         .await?;
     state.forget_tokens();
@@ -419,7 +433,11 @@ async fn enroll(
         grids,
         server_hlc: state.observe_hlc(Hlc::default()),
         device_code,
-        notice_area: state.config.notice_area.clone(),
+        notice_area: if state.config.notice_area.is_empty() {
+            subdistrict
+        } else {
+            state.config.notice_area.clone()
+        },
     };
     Ok(body::json(&headers, StatusCode::OK, &answer))
 }

@@ -830,6 +830,13 @@ async fn review_actions_take_a_reason_name_people_and_offer_who_can_follow_up() 
         html.contains("王小明") && !html.contains("检查人员：w1"),
         "{html}"
     );
+    // An official document: issued by the shop's sub-district and community (no product
+    // name, no "我"), with a counterfoil to keep and a receipt for the shop to sign.
+    assert!(html.contains("s1c1（盖章）"), "{html}");
+    for part in ["存　根", "回　执", "隐患整改通知书"] {
+        assert!(html.contains(part), "{part}");
+    }
+    assert!(!html.contains("巡查") && !html.contains('我'), "{html}");
     let (code, _) = dash_raw(&s, &sup, &format!("/dash/notice/{}", unissued.id)).await;
     assert_eq!(code, StatusCode::CONFLICT);
 }

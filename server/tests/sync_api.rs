@@ -989,6 +989,8 @@ async fn enrolment_checks_the_password_and_admin_tools_need_an_admin() {
         (ok["role"].as_str(), ok["grids"].clone()),
         (Some("worker"), json!(["g1"]))
     );
+    // Notice numbers name the sub-district of the worker's grids, not the product.
+    assert_eq!(ok["notice_area"], "s1");
     let token = ok["token"].as_str().unwrap().to_owned();
     let (code, me) = send(&s, "GET", "/v1/me", Some(&token), vec![], &[]).await;
     assert_eq!(

@@ -269,16 +269,13 @@ async fn notice(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let scope = supervisor_scope(&state, &caller).await?;
-    let area = state.config.notice_area.clone();
+    let (configured, contact) = (
+        state.config.notice_area.clone(),
+        state.config.notice_contact.clone(),
+    );
     let html = state
         .read_store(move |store| {
             let (hazard, premises, inspection) = load(store, &id, &scope)?;
-            let it = item(store, inspection.as_ref(), &hazard.origin.finding.code);
-            let label = it.map_or(hazard.origin.finding.code.clone(), |i| i.label.zh.clone());
-            let fix = it
-                .and_then(|i| i.fix.as_ref())
-                .map_or(String::new(), |f| f.zh.clone());
-            let basis = it.map_or(String::new(), |i| i.basis.clone());
             // A notice is printed once it has been issued, with its number and deadline.
             let (Some(number), Some(deadline)) = (hazard.notice_no.clone(), hazard.deadline) else {
                 return Err(ApiError::new(
@@ -288,25 +285,74 @@ async fn notice(
                     "no rectification notice has been issued for this hazard yet",
                 ));
             };
+            let it = item(store, inspection.as_ref(), &hazard.origin.finding.code);
+            let label = it.map_or(hazard.origin.finding.code.clone(), |i| i.label.zh.clone());
+            let fix = it
+                .and_then(|i| i.fix.as_ref())
+                .map_or(String::new(), |f| f.zh.clone());
+            let basis = it.map_or(String::new(), |i| i.basis.clone());
             let deadline = deadline.format("%Y年%m月%d日").to_string();
+            let found = hazard.origin.found_on.format("%Y年%m月%d日").to_string();
+            // The issuing office: configured, else the shop's sub-district and community.
+            let issuer = if configured.is_empty() {
+                let grid = premises.fields.grid_id.clone().unwrap_or_default();
+                store
+                    .conn()
+                    .prepare_cached(
+                        "SELECT subdistrict || community FROM server_grids WHERE id = ?1",
+                    )?
+                    .query_row([grid], |r| r.get::<_, String>(0))
+                    .optional()?
+                    .unwrap_or_default()
+            } else {
+                configured
+            };
             let inspector =
                 crate::accounts::display_names(store.conn(), [hazard.origin.found_by.as_str()])?
                     .remove(hazard.origin.found_by.as_str())
                     .unwrap_or_else(|| hazard.origin.found_by.0.clone());
-            let found = hazard.origin.found_on.format("%Y年%m月%d日").to_string();
+            // The photos of the hazard as found (those the server holds).
+            let before: Vec<PhotoRef> = inspection
+                .as_ref()
+                .and_then(|i| {
+                    i.answers
+                        .iter()
+                        .find(|a| a.code == hazard.origin.finding.code)
+                })
+                .map(|a| a.photos.clone())
+                .unwrap_or_default();
+            let held = photo_list(store, &before)?;
+            let images: String = held
+                .iter()
+                .filter(|p| p["uploaded"] == true)
+                .take(3)
+                .filter_map(|p| p["sha256"].as_str())
+                .map(|sha| format!("<img src=\"/v1/photos/{}\" alt=\"隐患照片\">", escape(sha)))
+                .collect();
+            let photos = if images.is_empty() {
+                String::new()
+            } else {
+                format!("<tr><th>现场照片</th><td class=\"photos\">{images}</td></tr>")
+            };
+            let contact = if contact.is_empty() {
+                String::new()
+            } else {
+                format!("联系方式：{}。", escape(&contact))
+            };
             Ok(format!(
                 include_str!("../../assets/dashboard/notice.html"),
-                area = escape(&area),
+                issuer = escape(&issuer),
                 number = escape(&number),
                 name = escape(&premises.fields.name),
                 address = escape(&premises.fields.address),
                 found = escape(&found),
-                code = escape(&hazard.origin.finding.code),
                 label = escape(&label),
                 basis = escape(&basis),
                 fix = escape(&fix),
                 deadline = escape(&deadline),
                 inspector = escape(&inspector),
+                photos = photos,
+                contact = contact,
             ))
         })
         .await?;
