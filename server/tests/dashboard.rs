@@ -441,14 +441,52 @@ async fn exports_parse_and_follow_the_filters() {
     district(&s).await;
     let sup = login(&s, "sup1", "password1").await.unwrap();
 
-    let (code, csv) = dash_raw(&s, &sup, "/dash/api/export/hazards.csv").await;
+    s.state
+        .db()
+        .write(|store| {
+            store.conn().execute(
+                "UPDATE server_users SET display_name = '王小明' WHERE id = 'w1'",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let (code, headers, csv) = send_raw(
+        &s,
+        "GET",
+        "/dash/api/export/hazards.csv",
+        None,
+        vec![],
+        &[("cookie", &sup.cookie)],
+    )
+    .await;
     assert_eq!(code, StatusCode::OK);
+    // The file names its area and day.
+    let today = china_date(now_ms()).to_string();
+    assert_eq!(
+        headers["content-disposition"].to_str().unwrap(),
+        format!("attachment; filename=\"hazards-sup1-{today}.csv\"")
+    );
     let text = String::from_utf8(csv).unwrap();
     let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-    assert_eq!(&reader.headers().unwrap()[1], "场所/Premises");
+    // One language per file, the page's: Chinese here.
+    assert_eq!(&reader.headers().unwrap()[1], "场所");
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().any(|r| &r[8] == "整改中" && &r[5] == "FE-03"));
+    // Names, not ids; positions to 6 decimals.
+    assert!(
+        rows.iter().all(|r| &r[3] == "网格g1" && &r[13] == "王小明"),
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|r| &r[14] == "31.231"), "{rows:?}");
+    let (_, english) = dash_raw(&s, &sup, "/dash/api/export/hazards.csv?lang=en").await;
+    let english = String::from_utf8(english).unwrap();
+    let mut reader = csv::Reader::from_reader(english.trim_start_matches('\u{feff}').as_bytes());
+    assert_eq!(&reader.headers().unwrap()[1], "Premises");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(rows.iter().any(|r| &r[8] == "rectifying"), "{rows:?}");
+    assert!(!english.contains("整改中"));
 
     let (_, geo) = dash_raw(&s, &sup, "/dash/api/export/hazards.geojson?kinds=exits").await;
     let geo: Value = serde_json::from_slice(&geo).unwrap();
@@ -462,7 +500,7 @@ async fn exports_parse_and_follow_the_filters() {
     let mut book = calamine::Xlsx::new(Cursor::new(xlsx)).unwrap();
     let sheet = book.worksheet_range_at(0).unwrap().unwrap();
     assert_eq!(sheet.rows().count(), 2, "header and the one overdue hazard");
-    assert_eq!(sheet.get((0, 0)).unwrap().to_string(), "隐患编号/Hazard");
+    assert_eq!(sheet.get((0, 0)).unwrap().to_string(), "隐患编号");
 
     let (_, inspections) = dash_raw(&s, &sup, "/dash/api/export/inspections.csv").await;
     let text = String::from_utf8(inspections).unwrap();

@@ -228,6 +228,7 @@ function filterQuery() {
 
 function updateExports() {
   const q = filterQuery();
+  q.set('lang', lang); // one language per file, the page's
   document.querySelectorAll('a[data-export]').forEach((a) => {
     a.href = '/dash/api/export/' + a.dataset.export + '.' + a.dataset.format + '?' + q.toString();
     a.setAttribute('download', '');
@@ -374,6 +375,7 @@ function valueText(v) {
 async function openDetail(id) {
   const panel = $('#detail');
   panel.hidden = false;
+  panel.dataset.hazard = id;
   if (map) map.invalidateSize();
   panel.replaceChildren(h('p', { class: 'muted' }, '…'));
   let d;
@@ -500,8 +502,8 @@ async function loadWork() {
   fill($('#overdue-table'),
     h('tr', {}, [t('premises'), t('grid'), t('kind'), t('deadline'), t('days_overdue'), t('assignee'), t('escalation')].map((c) => h('th', {}, c))),
     overdue.items.map((r) => h('tr', { class: 'clickable', 'data-id': r.id, onclick: () => { showTab('map'); openDetail(r.id); } },
-      h('td', {}, r.premises), h('td', {}, r.grid), h('td', {}, r.code + (r.severity === 'suspected_major' ? ' ⚠' : '')),
-      h('td', {}, r.deadline || ''), h('td', { class: 'num' }, r.overdue_days), h('td', {}, r.assignee),
+      h('td', {}, r.premises), h('td', {}, r.grid_name || r.grid), h('td', { title: r.code }, (r.item ? r.item[lang] || r.item.zh : r.code) + (r.severity === 'suspected_major' ? ' ⚠' : '')),
+      h('td', {}, r.deadline || ''), h('td', { class: 'num' }, r.overdue_days), h('td', {}, r.assignee_name || r.assignee),
       h('td', {}, r.escalation ? t('level' + r.escalation) : ''))));
   fill($('#due-table'),
     h('tr', {}, [t('type'), t('premises'), t('grid'), t('due_on'), t('days_overdue')].map((c) => h('th', {}, c))),
@@ -702,7 +704,13 @@ document.addEventListener('DOMContentLoaded', () => {
     lang = lang === 'zh' ? 'en' : 'zh';
     localStorage.setItem('xuncha.lang', lang);
     applyLang();
-    if (session) loadMap();
+    if (session) {
+      loadMap();
+      updateExports();
+      // The open hazard in the new language too.
+      const open = $('#detail').dataset.hazard;
+      if (open && !$('#detail').hidden) openDetail(open);
+    }
   }));
   $('#login-form').addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -14,6 +14,7 @@ use xuncha_core::hazard::HazardStatus;
 use xuncha_core::model::Severity;
 
 use super::map::{self, HazardPoint};
+use super::work::grid_names;
 use super::{FilterQuery, supervisor_scope, today, with_index};
 use crate::AppState;
 use crate::accounts::Caller;
@@ -50,6 +51,83 @@ pub fn kind_zh(k: ChecklistKind) -> &'static str {
         ChecklistKind::EBike => "电动自行车",
         ChecklistKind::Exits => "安全出口",
     }
+}
+
+/// An export's language: the page's, one per file (`?lang=en`; Chinese by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    fn of(q: &LangQuery) -> Self {
+        if q.lang.as_deref() == Some("en") {
+            Lang::En
+        } else {
+            Lang::Zh
+        }
+    }
+
+    /// The text in this language.
+    fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    fn headers(self, pairs: &[(&'static str, &'static str)]) -> Vec<&'static str> {
+        pairs.iter().map(|(zh, en)| self.pick(zh, en)).collect()
+    }
+
+    fn status(self, s: HazardStatus) -> &'static str {
+        match self {
+            Lang::Zh => status_zh(s),
+            Lang::En => match s {
+                HazardStatus::Found => "found",
+                HazardStatus::Rectifying => "rectifying",
+                HazardStatus::AwaitingRecheck => "awaiting re-check",
+                HazardStatus::AwaitingApproval => "awaiting approval",
+                HazardStatus::Closed => "closed",
+                HazardStatus::Withdrawn => "withdrawn",
+            },
+        }
+    }
+
+    fn severity(self, s: Severity) -> &'static str {
+        match self {
+            Lang::Zh => severity_zh(s),
+            Lang::En => match s {
+                Severity::General => "general",
+                Severity::SuspectedMajor => "suspected major",
+            },
+        }
+    }
+
+    fn kind(self, k: ChecklistKind) -> &'static str {
+        match self {
+            Lang::Zh => kind_zh(k),
+            Lang::En => match k {
+                ChecklistKind::FireExtinguisher => "fire extinguishers",
+                ChecklistKind::GasAlarm => "gas alarm",
+                ChecklistKind::EBike => "e-bikes",
+                ChecklistKind::Exits => "exits",
+            },
+        }
+    }
+}
+
+/// The export's own query parameter (the filters are the map's).
+#[derive(Debug, Default, serde::Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// Coordinates to 6 decimals (about 0.1 m), as people and GIS tools expect them.
+fn coordinate(x: Option<f64>) -> Value {
+    x.map_or(Value::Null, |x| json!((x * 1e6).round() / 1e6))
 }
 
 /// A table: headers, rows of cells, and each row's position for GeoJSON.
@@ -150,74 +228,100 @@ impl Table {
     }
 }
 
+/// Name, address, item code, assignee, notice number and position of a hazard's shop.
+type HazardCells = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+);
+
 /// Hazards matching the filter (and box), with the details people need.
 fn hazard_table(
     conn: &Connection,
     listed: &[(String, HazardPoint, String)],
     today: i32,
+    lang: Lang,
 ) -> Result<Table, ApiError> {
     let mut stmt = conn.prepare_cached(
         "SELECT COALESCE(json_extract(n.value, '$'), ''), COALESCE(json_extract(a.value, '$'), ''),
                 COALESCE(json_extract(h.state, '$.origin.finding.code'), ''),
-                h.assignee, json_extract(h.state, '$.notice_no')
+                h.assignee, json_extract(h.state, '$.notice_no'),
+                json_extract(l.value, '$.lat'), json_extract(l.value, '$.lon')
          FROM hazards h
          LEFT JOIN premises_fields n ON n.premises_id = h.premises_id AND n.field = 'name'
          LEFT JOIN premises_fields a ON a.premises_id = h.premises_id AND a.field = 'address'
+         LEFT JOIN premises_fields l ON l.premises_id = h.premises_id AND l.field = 'location'
          WHERE h.id = ?1",
     )?;
+    let grids = grid_names(conn)?;
     let catalog = xuncha_core::checklist::Catalog::builtin();
     let mut table = Table {
-        headers: vec![
-            "隐患编号/Hazard",
-            "场所/Premises",
-            "地址/Address",
-            "网格/Grid",
-            "类别/Checklist",
-            "隐患项/Item",
-            "隐患描述/Description",
-            "严重程度/Severity",
-            "状态/Status",
-            "发现日期/Found",
-            "整改期限/Deadline",
-            "逾期天数/Days overdue",
-            "通知书编号/Notice no.",
-            "责任人/Assignee",
-            "纬度/Lat",
-            "经度/Lon",
-        ],
+        headers: lang.headers(&[
+            ("隐患编号", "Hazard"),
+            ("场所", "Premises"),
+            ("地址", "Address"),
+            ("网格", "Grid"),
+            ("类别", "Checklist"),
+            ("隐患项", "Item"),
+            ("隐患描述", "Description"),
+            ("严重程度", "Severity"),
+            ("状态", "Status"),
+            ("发现日期", "Found"),
+            ("整改期限", "Deadline"),
+            ("逾期天数", "Days overdue"),
+            ("通知书编号", "Notice no."),
+            ("责任人", "Assignee"),
+            ("纬度", "Latitude"),
+            ("经度", "Longitude"),
+        ]),
         ..Table::default()
     };
-    for (id, p, grid) in listed {
-        let (name, address, code, assignee, notice): (
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-        ) = stmt.query_row([id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    let mut rows = Vec::with_capacity(listed.len());
+    for (id, _, _) in listed {
+        let row: HazardCells = stmt.query_row([id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })?;
+        rows.push(row);
+    }
+    let people = crate::accounts::display_names(conn, rows.iter().map(|r| r.3.as_str()))?;
+    for ((id, p, grid), (name, address, code, assignee, notice, lat, lon)) in
+        listed.iter().zip(rows)
+    {
         let label = catalog
             .latest(p.kind)
             .and_then(|l| l.item(&code))
-            .map_or(String::new(), |i| i.label.zh.clone());
+            .map_or(String::new(), |i| {
+                lang.pick(&i.label.zh, &i.label.en).to_owned()
+            });
         table.rows.push(vec![
             json!(id),
             json!(name),
             json!(address),
-            json!(grid),
-            json!(kind_zh(p.kind)),
+            json!(grids.get(grid).unwrap_or(grid)),
+            json!(lang.kind(p.kind)),
             json!(code),
             json!(label),
-            json!(severity_zh(p.severity)),
-            json!(status_zh(p.status)),
+            json!(lang.severity(p.severity)),
+            json!(lang.status(p.status)),
             json!(map::date_of(p.found_on).map(|d| d.to_string())),
             json!(map::date_of(p.deadline).map(|d| d.to_string())),
             json!(p.overdue_days(today)),
             json!(notice),
-            json!(assignee),
-            if p.located { json!(p.lat) } else { Value::Null },
-            if p.located { json!(p.lon) } else { Value::Null },
+            json!(people.get(&assignee).unwrap_or(&assignee)),
+            coordinate(lat),
+            coordinate(lon),
         ]);
         table
             .positions
@@ -233,6 +337,7 @@ fn inspection_table(
     from: &str,
     to: &str,
     grids: &[String],
+    lang: Lang,
 ) -> Result<Table, ApiError> {
     let mut stmt = conn.prepare_cached(
         "SELECT i.id, COALESCE(json_extract(n.value, '$'), ''), COALESCE(json_extract(a.value, '$'), ''),
@@ -251,22 +356,24 @@ fn inspection_table(
          ORDER BY i.performed_on, i.id",
     )?;
     let mut table = Table {
-        headers: vec![
-            "检查编号/Inspection",
-            "场所/Premises",
-            "地址/Address",
-            "网格/Grid",
-            "检查日期/Date",
-            "检查人/Inspector",
-            "隐患数/Hazards",
-            "隐患项/Items",
-            "纬度/Lat",
-            "经度/Lon",
-            "距场所(米)/Distance m",
-            "位置存疑/Location flagged",
-        ],
+        headers: lang.headers(&[
+            ("检查编号", "Inspection"),
+            ("场所", "Premises"),
+            ("地址", "Address"),
+            ("网格", "Grid"),
+            ("检查日期", "Date"),
+            ("检查人", "Inspector"),
+            ("隐患数", "Hazards"),
+            ("隐患项", "Items"),
+            ("纬度", "Latitude"),
+            ("经度", "Longitude"),
+            ("距场所(米)", "Distance (m)"),
+            ("位置存疑", "Location flagged"),
+        ]),
         ..Table::default()
     };
+    let grid_name = grid_names(conn)?;
+    let mut people = std::collections::BTreeMap::new();
     let mut rows = stmt.query([from, to])?;
     while let Some(r) = rows.next()? {
         let grid: String = r.get(3)?;
@@ -284,21 +391,41 @@ fn inspection_table(
             json!(r.get::<_, String>(0)?),
             json!(r.get::<_, String>(1)?),
             json!(r.get::<_, String>(2)?),
-            json!(grid),
+            json!(grid_name.get(&grid).unwrap_or(&grid)),
             json!(r.get::<_, String>(4)?),
-            json!(r.get::<_, String>(5)?),
+            json!(inspector_name(conn, &mut people, r.get::<_, String>(5)?)?),
             json!(r.get::<_, Option<i64>>(6)?.unwrap_or(0)),
             json!(r.get::<_, Option<String>>(7)?.unwrap_or_default()),
-            json!(lat),
-            json!(lon),
+            coordinate(lat),
+            coordinate(lon),
             json!(r.get::<_, Option<f64>>(10)?.map(|d| d.round())),
-            json!(if flagged == Some(true) { "是" } else { "否" }),
+            json!(if flagged == Some(true) {
+                lang.pick("是", "yes")
+            } else {
+                lang.pick("否", "no")
+            }),
         ]);
         table
             .positions
             .push(lat.zip(lon).map(|(lat, lon)| (lon, lat)));
     }
     Ok(table)
+}
+
+/// A user's display name, looked up once per export.
+fn inspector_name(
+    conn: &Connection,
+    known: &mut std::collections::BTreeMap<String, String>,
+    user: String,
+) -> Result<String, ApiError> {
+    if let Some(name) = known.get(&user) {
+        return Ok(name.clone());
+    }
+    let name = crate::accounts::display_names(conn, [user.as_str()])?
+        .remove(&user)
+        .unwrap_or_else(|| user.clone());
+    known.insert(user, name.clone());
+    Ok(name)
 }
 
 /// An export format: its content type.
@@ -311,7 +438,7 @@ fn content_type(format: &str) -> Option<&'static str> {
     }
 }
 
-fn respond(table: &Table, name: &str, format: &str) -> Result<Response, ApiError> {
+fn respond(table: &Table, name: &str, file_name: &str, format: &str) -> Result<Response, ApiError> {
     let bytes = match format {
         "csv" => table.csv()?,
         "geojson" => table.geojson()?,
@@ -319,7 +446,7 @@ fn respond(table: &Table, name: &str, format: &str) -> Result<Response, ApiError
     };
     let content_type = content_type(format).unwrap_or("application/octet-stream");
     let mut response = ([(header::CONTENT_TYPE, content_type)], bytes).into_response();
-    let disposition = format!("attachment; filename=\"xuncha-{name}.{format}\"");
+    let disposition = format!("attachment; filename=\"{file_name}.{format}\"");
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
@@ -344,7 +471,9 @@ async fn export(
     caller: Caller,
     Path(file): Path<String>,
     Query(q): Query<FilterQuery>,
+    Query(lang): Query<LangQuery>,
 ) -> Result<Response, ApiError> {
+    let lang = Lang::of(&lang);
     let (name, format) = file
         .split_once('.')
         .filter(|(name, format)| {
@@ -358,6 +487,21 @@ async fn export(
         })?;
     let scope = supervisor_scope(&state, &caller).await?;
     let filter = q.filter()?;
+    // The file says what it holds: which area (the grids chosen, else the caller's own) and
+    // when it was taken.
+    let area = if filter.grids.is_empty() {
+        caller.user.0.clone()
+    } else {
+        filter.grids.join("+")
+    };
+    let file_name = format!(
+        "{name}-{}-{}",
+        area.replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '+',
+            "_"
+        ),
+        xuncha_core::clock::china_date(state.now_ms())
+    );
     let table = if name == "hazards" {
         let bbox = q.bbox()?;
         let today = today(&state);
@@ -379,7 +523,7 @@ async fn export(
         })
         .await?;
         let mut table = state
-            .read(move |conn| hazard_table(conn, &listed, today))
+            .read(move |conn| hazard_table(conn, &listed, today, lang))
             .await?;
         table.truncated = truncated;
         table
@@ -390,10 +534,10 @@ async fn export(
             .from
             .map_or_else(|| "0000-01-01".to_owned(), |d| d.to_string());
         state
-            .read(move |conn| inspection_table(conn, &scope, &from, &to, &filter.grids))
+            .read(move |conn| inspection_table(conn, &scope, &from, &to, &filter.grids, lang))
             .await?
     };
-    respond(&table, &name, &format)
+    respond(&table, &name, &file_name, &format)
 }
 
 #[cfg(test)]
@@ -403,7 +547,7 @@ mod tests {
     #[test]
     fn csv_cells_never_become_formulas() {
         let table = Table {
-            headers: vec!["名称/Name", "数/n"],
+            headers: vec!["名称", "数"],
             rows: vec![
                 vec![json!("=HYPERLINK(\"http://x\")"), json!(-3)],
                 vec![json!("老王面馆"), json!(2)],

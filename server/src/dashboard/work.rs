@@ -138,8 +138,12 @@ pub struct HazardRow {
     pub premises: String,
     /// Grid.
     pub grid: String,
+    /// Its name.
+    pub grid_name: String,
     /// Item code.
     pub code: String,
+    /// The item's label.
+    pub item: Option<xuncha_core::model::Text>,
     /// Status.
     pub status: xuncha_core::hazard::HazardStatus,
     /// Severity.
@@ -150,8 +154,17 @@ pub struct HazardRow {
     pub overdue_days: i32,
     /// Who must act.
     pub assignee: String,
+    /// Their display name.
+    pub assignee_name: String,
     /// Escalation level.
     pub escalation: u8,
+}
+
+/// Grid names by id.
+pub fn grid_names(conn: &Connection) -> Result<HashMap<String, String>, ApiError> {
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM server_grids")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Fills in names for listed hazards.
@@ -167,20 +180,38 @@ pub fn hazard_rows(
          LEFT JOIN premises_fields n ON n.premises_id = h.premises_id AND n.field = 'name'
          WHERE h.id = ?1",
     )?;
+    let grid_names = grid_names(conn)?;
+    let catalog = xuncha_core::checklist::Catalog::builtin();
+    let mut names = BTreeMap::new();
     let mut out = Vec::with_capacity(listed.len());
     for (id, p, grid) in listed {
         let (premises_id, premises, assignee, code): (String, String, String, String) =
             stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        if !names.contains_key(&assignee) {
+            let name = crate::accounts::display_names(conn, [assignee.as_str()])?
+                .remove(&assignee)
+                .unwrap_or_else(|| assignee.clone());
+            names.insert(assignee.clone(), name);
+        }
         out.push(HazardRow {
             id: id.clone(),
             premises_id,
             premises,
             grid: grid.clone(),
+            grid_name: grid_names
+                .get(grid)
+                .cloned()
+                .unwrap_or_else(|| grid.clone()),
+            item: catalog
+                .latest(p.kind)
+                .and_then(|l| l.item(&code))
+                .map(|i| i.label.clone()),
             code,
             status: p.status,
             severity: p.severity,
             deadline: map::date_of(p.deadline).map(|d| d.to_string()),
             overdue_days: p.overdue_days(today),
+            assignee_name: names.get(&assignee).cloned().unwrap_or_default(),
             assignee,
             escalation: p.escalation,
         });
@@ -212,10 +243,17 @@ async fn overdue(
         for (_, p) in index.matching(&scope, &all_filter, today) {
             *by_grid.entry(index.grid_name(p).to_owned()).or_default() += 1;
         }
+        let items = hazard_rows(conn, &listed, today)?;
+        // The chart names grids as people do.
+        let names = grid_names(conn)?;
+        let by_grid: BTreeMap<&str, u32> = by_grid
+            .iter()
+            .map(|(id, n)| (names.get(id).map_or(id.as_str(), String::as_str), *n))
+            .collect();
         Ok(json!({
             "total": total,
             "by_grid": by_grid,
-            "items": hazard_rows(conn, &listed, today)?,
+            "items": items,
         }))
     })
     .await?;

@@ -8,6 +8,7 @@ import datetime
 import io
 import json
 import os
+import re
 import tempfile
 import unittest
 import zipfile
@@ -177,7 +178,7 @@ class Dashboard(unittest.TestCase):
         self.sign_in()
         total = self.total()
         rows = list(csv.reader(io.StringIO(self.download("a[data-export=hazards][data-format=csv]").decode("utf-8-sig"))))
-        self.assertEqual(rows[0][0], "隐患编号/Hazard")
+        self.assertEqual(rows[0][0], "隐患编号")
         self.assertEqual(len(rows) - 1, total, "every hazard the map shows")
         geo = json.loads(self.download("a[data-export=hazards][data-format=geojson]"))
         self.assertEqual(len(geo["features"]), total)
@@ -286,6 +287,15 @@ class Dashboard(unittest.TestCase):
         self.page.click("nav [data-tab=work]")
         expect(self.page.locator("#overdue-by-grid svg rect").first).to_be_visible()
         expect(self.page.locator("#due-table tr").nth(1)).to_be_visible()
+        # Names, not codes: grids and checklist items as people call them.
+        first = self.page.locator("#overdue-table tr").nth(1).locator("td")
+        expect(first.nth(1)).to_contain_text("网格")
+        self.assertIsNone(re.fullmatch(r"[A-Z]{2}-\d{2}( ⚠)?", first.nth(2).inner_text()),
+                          first.nth(2).inner_text())
+        self.assertNotRegex(" ".join(self.page.locator("#overdue-by-grid text").all_text_contents()),
+                            r"\b[A-Z]{2}-\d{2}\b")
+        # Exports in the page's language.
+        self.assertIn("lang=zh", self.page.get_attribute("a[data-export]", "href"))
         self.page.click("nav [data-tab=figures]")
         expect(self.page.locator("#figures-table tr").nth(12)).to_be_visible()  # header + 12 grids
         self.assertGreater(self.page.locator("#chart-open svg rect").count(), 12)
