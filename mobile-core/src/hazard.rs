@@ -114,6 +114,9 @@ pub enum HazardAction {
     },
     /// A supervisor approves closing a suspected major hazard.
     ClosureApproved,
+    /// 催办: a supervisor chases the assignee (the note says what is wanted); changes nothing
+    /// but the history, which the assignee's phone receives. New in op schema 2.
+    Urged,
     /// The finding was withdrawn by a correction of its inspection.
     Withdrawn,
 }
@@ -131,6 +134,7 @@ impl HazardAction {
             HazardAction::Reassigned { .. } => "reassigned",
             HazardAction::Escalated { .. } => "escalated",
             HazardAction::ClosureApproved => "closure_approved",
+            HazardAction::Urged => "urged",
             HazardAction::Withdrawn => "withdrawn",
         }
     }
@@ -288,6 +292,7 @@ pub fn transition(
         (s, HazardAction::Reassigned { .. }) if s.is_open() => s,
         (s, HazardAction::Escalated { level }) if s.is_open() && *level > 0 => s,
         (AwaitingApproval, HazardAction::ClosureApproved) => Closed,
+        (s, HazardAction::Urged) if s.is_open() => s,
         (s, HazardAction::Withdrawn) if s.is_open() => Withdrawn,
         _ => return None,
     })

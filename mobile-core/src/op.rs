@@ -16,8 +16,12 @@ use crate::error::{Error, Result};
 use crate::hazard::HazardEvent;
 use crate::model::{DeviceId, HazardId, Inspection, PhotoRef, PremisesId, UserId};
 
-/// The op schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The newest op schema this build understands. Each op is stamped with the oldest schema
+/// that understands it ([`OpBody::schema`]), so a phone of an older build applies every op
+/// it can and keeps the rest unapplied (as [`OpBody::Unknown`]) until it is updated.
+///
+/// 2: hazard events may be `urged` (催办).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The total order of ops: HLC first, then device id, then seq.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -77,6 +81,14 @@ pub struct PremisesPatch {
 }
 
 impl OpBody {
+    /// The oldest op schema that understands this body.
+    pub fn schema(&self) -> u32 {
+        match self {
+            OpBody::HazardEvent(e) if matches!(e.action, crate::hazard::HazardAction::Urged) => 2,
+            _ => 1,
+        }
+    }
+
     /// The wire name of the op type.
     pub fn kind(&self) -> &str {
         match self {

@@ -13,7 +13,7 @@ use crate::model::{
     DeviceId, Finding, HazardId, Inspection, InspectionId, PremisesFields, PremisesId,
     PremisesKind, UserId,
 };
-use crate::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
+use crate::op::{Op, OpBody, PremisesPatch};
 
 /// The shape of a workload.
 #[derive(Clone, Debug)]
@@ -141,7 +141,7 @@ pub fn generate(spec: &WorkloadSpec) -> Vec<Op> {
                 seq: seqs[d],
                 hlc: Hlc::new(base_ms + i as u64 * 3, 0),
                 author: UserId(format!("worker-{d}")),
-                schema: SCHEMA_VERSION,
+                schema: body.schema(),
                 wall_ms: (base_ms + i as u64 * 3) as i64,
                 body,
             }

@@ -170,3 +170,80 @@ fn a_correction_that_re_finds_a_hazard_wins_whether_it_arrives_with_the_original
         assert_eq!(s.digest().unwrap(), digest, "{name} differs");
     }
 }
+
+#[test]
+fn a_chase_reaches_the_other_phone_in_the_history_and_older_builds_keep_it_unapplied() {
+    let (mut sup, clock) = phone("dash", "leader", 0);
+    let (mut worker, _) = phone("phone-w", "wang.wei", 0);
+    let shop = sup
+        .add_premises(PremisesFields::new(
+            "老王面馆",
+            "幸福路1号",
+            PremisesKind::Catering,
+        ))
+        .unwrap();
+    let today = china_date(clock.now_ms());
+    let inspection = sup
+        .record_inspection(sample_visit(sup.catalog(), &shop, today, &["EX-05"]))
+        .unwrap();
+    let hazard = inspection.findings[0].hazard_id.clone();
+    let before = sup.hazard(&hazard).unwrap().unwrap();
+    let mark = sup.all_ops().unwrap().len();
+    let after = sup
+        .record_hazard_event(
+            &hazard,
+            HazardAction::Urged,
+            None,
+            Some("明天前整改".into()),
+        )
+        .unwrap();
+    // Nothing changes but the history.
+    assert_eq!(
+        (after.status, after.deadline),
+        (before.status, before.deadline)
+    );
+    let ops = new_ops(&sup, mark);
+    assert_eq!(ops.len(), 1);
+    assert_eq!(
+        ops[0].schema, 2,
+        "stamped with the oldest schema that knows a chase"
+    );
+    assert_eq!(new_ops(&sup, 0)[0].schema, 1, "other ops stay at schema 1");
+
+    worker.apply_ops(&new_ops(&sup, 0)).unwrap();
+    let history = worker.hazard_history(&hazard).unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(
+        (
+            last.action.as_ref().map(HazardAction::name),
+            last.note.as_deref()
+        ),
+        (Some("urged"), Some("明天前整改"))
+    );
+    assert_eq!(worker.digest().unwrap(), sup.digest().unwrap());
+
+    // A build that knows schema 1 only keeps the op raw instead of failing the whole pull.
+    let mut raw = Vec::new();
+    ops[0].body.encode_data(&mut raw).unwrap();
+    let data = String::from_utf8(raw).unwrap();
+    let as_old = xuncha_core::op::OpBody::decode("hazard_event", 99, &data).unwrap();
+    assert!(matches!(as_old, xuncha_core::op::OpBody::Unknown { .. }));
+
+    // Only open hazards are chased.
+    use xuncha_core::hazard::transition;
+    use xuncha_core::model::Severity;
+    for closed in [HazardStatus::Closed, HazardStatus::Withdrawn] {
+        assert_eq!(
+            transition(closed, Severity::General, &HazardAction::Urged),
+            None
+        );
+    }
+    assert_eq!(
+        transition(
+            HazardStatus::Rectifying,
+            Severity::General,
+            &HazardAction::Urged
+        ),
+        Some(HazardStatus::Rectifying)
+    );
+}

@@ -588,11 +588,13 @@ fn unknown_op_types_and_newer_schemas_are_kept_and_resent_verbatim() {
     let mut b = phone("B");
     let future = r#"{"device":"C","seq":1,"hlc":"0001a2b3c4d50000","author":"li","schema":1,"wall_ms":1,
         "type":"shop_self_check","data":{"premises_id":"p9","ok":true}}"#;
-    let newer = r#"{"device":"C","seq":2,"hlc":"0001a2b3c4d50001","author":"li","schema":2,"wall_ms":1,
-        "type":"premises_patch","data":{"premises_id":"p9","fields":{"name":"新名字"},"reason":"v2 field"}}"#;
+    // A schema newer than this build's.
+    let newer = r#"{"device":"C","seq":2,"hlc":"0001a2b3c4d50001","author":"li","schema":NEXT,"wall_ms":1,
+        "type":"premises_patch","data":{"premises_id":"p9","fields":{"name":"新名字"},"reason":"v2 field"}}"#
+        .replace("NEXT", &(xuncha_core::op::SCHEMA_VERSION + 1).to_string());
     let ops: Vec<Op> = vec![
         serde_json::from_str(future).unwrap(),
-        serde_json::from_str(newer).unwrap(),
+        serde_json::from_str(&newer).unwrap(),
     ];
     let r = b.apply_ops(&ops).unwrap();
     assert_eq!((r.applied, r.deferred), (0, 2));
@@ -602,7 +604,7 @@ fn unknown_op_types_and_newer_schemas_are_kept_and_resent_verbatim() {
     );
     let kept = b.all_ops().unwrap();
     assert_eq!(kept, ops);
-    for (stored, original) in kept.iter().zip([future, newer]) {
+    for (stored, original) in kept.iter().zip([future, newer.as_str()]) {
         let again: serde_json::Value = serde_json::to_value(stored).unwrap();
         assert_eq!(
             again,

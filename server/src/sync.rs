@@ -670,16 +670,18 @@ impl<'a> Rights<'a> {
                 (Some(i.premises_id.clone()), grid)
             }
             OpBody::HazardEvent(e) => {
-                // Closing a suspected major hazard and escalating are supervisors' decisions;
-                // the phone only shows "awaiting approval".
+                // Closing a suspected major hazard, escalating and chasing (催办) are
+                // supervisors' doing; the phone only shows "awaiting approval".
                 if matches!(
                     e.action,
-                    HazardAction::ClosureApproved | HazardAction::Escalated { .. }
+                    HazardAction::ClosureApproved
+                        | HazardAction::Escalated { .. }
+                        | HazardAction::Urged
                 ) && self.role == Role::Worker
                 {
                     return Err(ApiError::forbidden(
                         "supervisor_only",
-                        "批准销号和升级须由督导人员操作",
+                        "批准销号、升级和催办须由督导人员操作",
                         format!(
                             "{} on hazard {} needs a supervisor",
                             e.action.name(),

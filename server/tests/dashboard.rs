@@ -878,3 +878,56 @@ async fn review_actions_take_a_reason_name_people_and_offer_who_can_follow_up() 
     let (code, _) = dash_raw(&s, &sup, &format!("/dash/notice/{}", unissued.id)).await;
     assert_eq!(code, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_chase_from_the_dashboard_reaches_the_assignees_phone_and_workers_cannot_chase() {
+    let s = server();
+    let mut w1 = district(&s).await;
+    let hazard = w1
+        .open_hazards()
+        .unwrap()
+        .into_iter()
+        .find(|h| h.notice_no.is_some())
+        .unwrap();
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let uri = format!("/dash/api/hazards/{}/actions", hazard.id);
+    let body = json!({ "action": "urged", "note": "已逾期，请本周内复查" });
+    let (code, done) = dash(&s, &sup, "POST", &uri, Some(body), true).await;
+    assert_eq!(code, StatusCode::OK, "{done}");
+    assert_eq!(
+        done["hazard"]["status"],
+        json!(hazard.status),
+        "a chase changes nothing"
+    );
+
+    // The worker's phone pulls it and shows it in the hazard's history.
+    let (_, page) = pull(&s, &s.w1, 0).await;
+    let ops: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
+    w1.apply_ops(&ops).unwrap();
+    let last = w1.hazard_history(&hazard.id).unwrap().pop().unwrap();
+    assert_eq!(
+        (
+            last.action.as_ref().map(HazardAction::name),
+            last.by.as_str(),
+            last.note.as_deref()
+        ),
+        (Some("urged"), "sup1", Some("已逾期，请本周内复查"))
+    );
+
+    // A worker's phone cannot chase (the server refuses the op).
+    w1.record_hazard_event(
+        &hazard.id,
+        HazardAction::Urged,
+        None,
+        Some("自己催自己".into()),
+    )
+    .unwrap();
+    let pending = w1.pending_ops(1000).unwrap();
+    let (code, answer) = push(&s, &s.w1, &pending).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    assert_eq!(answer["applied"], 0, "{answer}");
+    assert_eq!(
+        answer["set_aside"][0]["code"], "supervisor_only",
+        "{answer}"
+    );
+}

@@ -49,7 +49,7 @@ use crate::model::{
     DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, PhotoRef, Premises,
     PremisesFields, PremisesId, UserId,
 };
-use crate::op::{Op, OpBody, PremisesPatch, SCHEMA_VERSION};
+use crate::op::{Op, OpBody, PremisesPatch};
 use crate::sync::SetAside;
 
 /// How to open a store.
@@ -368,7 +368,7 @@ impl Store {
                     seq: last as u64 + 1 + i as u64,
                     hlc: clock.tick(wall_ms.max(0) as u64),
                     author: author.clone(),
-                    schema: SCHEMA_VERSION,
+                    schema: body.schema(),
                     wall_ms,
                     body,
                 })

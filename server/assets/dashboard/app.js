@@ -42,6 +42,8 @@ const T = {
     calendar: '工作日历', cal_official: '正式', cal_provisional: '暂定（未含调休）', cal_unknown: '缺失（按周一至周五计）',
     calendar_hint: '期限按工作日计算。国务院发布次年放假安排后，上传更新后的日历文件（格式见 schemas/calendar/README.md），手机在下次同步时获取。',
     calendar_saved: '日历已更新',
+    a_urged: '催办', urge: '催办', shop_contact: '场所负责人', shop_phone: '联系电话',
+    confirm_urge: '催办：提醒责任人尽快处理，记入处理记录，网格员同步后在手机上看到。请写明要求：',
     system: '系统', auto_escalated: '逾期自动升级', reason: '理由（记入处理记录，网格员可见）', confirm: '确认', cancel: '取消',
     reason_needed: '请填写理由', no_assignee: '没有其他可以跟进该场所的人员', current_assignee: '当前',
     confirm_approve: '审批销号：确认该疑似重大隐患已整改到位并销号？', confirm_extend: '把整改期限延至：',
@@ -86,6 +88,8 @@ const T = {
     calendar: 'Working-day calendar', cal_official: 'official', cal_provisional: 'provisional (no swapped weekends)', cal_unknown: 'missing (plain weeks)',
     calendar_hint: "Deadlines count working days. When the State Council publishes next year's holidays, upload the updated calendar file (format in schemas/calendar/README.md); phones take it at their next sync.",
     calendar_saved: 'Calendar updated',
+    a_urged: 'Chased', urge: 'Chase', shop_contact: 'Shop contact', shop_phone: 'Phone',
+    confirm_urge: "Chase: remind the assignee to act; it goes into the history and reaches the worker's phone at the next sync. Say what is wanted:",
     system: 'System', auto_escalated: 'Escalated automatically (overdue)', reason: 'Reason (goes into the history; the worker sees it)', confirm: 'Confirm', cancel: 'Cancel',
     reason_needed: 'Give a reason', no_assignee: 'Nobody else covers this shop', current_assignee: 'current',
     confirm_approve: 'Approve closing: the suspected major hazard is rectified and closed?', confirm_extend: 'Extend the deadline to:',
@@ -432,6 +436,7 @@ async function openDetail(id) {
     actions.append(h('button', { id: 'approve', onclick: () => ask(t('confirm_approve'), null, () => ({ action: 'closure_approved' })) }, t('approve')));
   }
   if (!['closed', 'withdrawn'].includes(hz.status)) {
+    actions.append(h('button', { id: 'urge', onclick: () => ask(t('confirm_urge'), null, () => ({ action: 'urged' })) }, t('urge')));
     actions.append(h('button', { id: 'extend', onclick: () => {
       // Deadlines only after today (China date); the server checks it too.
       const tomorrow = new Date(Date.now() + 8 * 3600e3 + 864e5).toISOString().slice(0, 10);
@@ -467,6 +472,8 @@ async function openDetail(id) {
     h('dl', {},
       h('dt', {}, t('premises')), h('dd', {}, d.premises.name),
       h('dt', {}, t('address')), h('dd', {}, d.premises.address),
+      d.premises.contact_person ? [h('dt', {}, t('shop_contact')), h('dd', { id: 'shop-contact' }, d.premises.contact_person)] : null,
+      d.premises.phone ? [h('dt', {}, t('shop_phone')), h('dd', {}, h('a', { href: 'tel:' + d.premises.phone }, d.premises.phone))] : null,
       h('dt', {}, t('grid')), h('dd', {}, d.premises.grid_id || ''),
       h('dt', {}, t('deadline')), h('dd', {}, hz.deadline || '—'),
       h('dt', {}, t('notice_no')), h('dd', {}, hz.notice_no || '—'),

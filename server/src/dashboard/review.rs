@@ -178,11 +178,12 @@ async fn act(
             | HazardAction::DeadlineExtended { .. }
             | HazardAction::Reassigned { .. }
             | HazardAction::Escalated { .. }
+            | HazardAction::Urged
     ) {
         return Err(ApiError::invalid(
             "not_a_review_action",
-            "监管平台只能审批销号、延期、改派或升级；整改和复查由网格员在现场记录",
-            "the dashboard approves closure, extends, reassigns or escalates; fixes and re-checks are recorded on site",
+            "监管平台只能审批销号、延期、改派、升级或催办；整改和复查由网格员在现场记录",
+            "the dashboard approves closure, extends, reassigns, escalates or chases; fixes and re-checks are recorded on site",
         ));
     }
     // Every review action is deliberate and explained: the reason goes into the op and the

@@ -346,9 +346,17 @@ class Dashboard(unittest.TestCase):
         self.page.click("#action-cancel")
         expect(self.page.locator("#action-dialog")).to_have_count(0)
 
+        # Chasing (催办): asked, explained, in the history; the worker's phone gets it.
+        self.page.click("#urge")
+        self.page.fill("#action-reason", "请本周内完成整改")
+        self.page.click("#action-confirm")
+        expect(detail.locator(".history")).to_contain_text("催办")
+
         phone.sync(None)
         [after] = [h for h in phone.open_hazards() if h.id == hazard.id]
         self.assertEqual(after.deadline, new_deadline)
+        history = phone.hazard_history(hazard.id)
+        self.assertEqual((history[-1].action, history[-1].note), ("urged", "请本周内完成整改"))
 
 
 if __name__ == "__main__":

@@ -1452,7 +1452,7 @@ async function __wbg_init_once(module_or_path) {
     }
 
     if (module_or_path === undefined) {
-        module_or_path = new URL('xuncha_web_bg-0eed81fd006a5f6c.wasm', import.meta.url);
+        module_or_path = new URL('xuncha_web_bg-ebebbef0c47b6757.wasm', import.meta.url);
     }
     const imports = __wbg_get_imports();
 
