@@ -931,3 +931,116 @@ async fn a_chase_from_the_dashboard_reaches_the_assignees_phone_and_workers_cann
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_shops_file_holds_its_visits_hazards_and_code_and_search_finds_it_in_the_area() {
+    let s = server();
+    district(&s).await;
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let search = |q: &str| {
+        let uri = format!("/dash/api/premises?q={}", urlencode(q));
+        let (s, sup) = (&s, &sup);
+        async move {
+            let (code, found) = dash(s, sup, "GET", &uri, None, false).await;
+            assert_eq!(code, StatusCode::OK, "{found}");
+            found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        search("幸福").await,
+        ["幸福0号店", "幸福1号店", "幸福2号店"]
+    );
+    assert_eq!(search("幸福路1号").await, ["幸福1号店"], "by address too");
+    assert!(
+        search("别处").await.is_empty(),
+        "another grid's shop is not listed"
+    );
+    assert!(search("%").await.is_empty(), "the text is taken literally");
+
+    let (_, found) = dash(
+        &s,
+        &sup,
+        "GET",
+        "/dash/api/premises?q=%E5%B9%B8%E7%A6%8F0",
+        None,
+        false,
+    )
+    .await;
+    let id = found["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(found["items"][0]["open_hazards"], 2);
+    let (code, file) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/premises/{id}"),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{file}");
+    assert_eq!(file["premises"]["name"], "幸福0号店");
+    assert_eq!(file["grid_name"], "网格g1");
+    assert_eq!(file["visits"].as_array().unwrap().len(), 1);
+    let answers = file["visits"][0]["answers"].as_array().unwrap();
+    assert!(
+        answers.iter().all(|a| a["value_text"]["zh"].is_string()),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| a["hazard"] == true).count(),
+        2,
+        "FE-03 and EX-05"
+    );
+    let hazards = file["hazards"].as_array().unwrap();
+    assert_eq!(hazards.len(), 2);
+    assert!(
+        hazards
+            .iter()
+            .all(|h| h["history"].as_array().is_some_and(|e| !e.is_empty()))
+    );
+    assert_eq!(file["names"]["w1"], "w1");
+    let qr = file["qr"].as_str().unwrap();
+    let (code, png) = dash_raw(&s, &sup, qr).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(png.starts_with(b"\x89PNG"));
+
+    // Another area's shop: refused.
+    let admin = login(&s, "boss", "password1").await.unwrap();
+    let (_, theirs) = dash(
+        &s,
+        &admin,
+        "GET",
+        "/dash/api/premises?q=%E5%88%AB%E5%A4%84",
+        None,
+        false,
+    )
+    .await;
+    let other = theirs["items"][0]["id"].as_str().unwrap().to_owned();
+    let (code, _) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/premises/{other}"),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+}
+
+/// Percent-encodes a query value.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

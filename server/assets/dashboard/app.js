@@ -5,7 +5,9 @@
 const T = {
   zh: {
     title: '巡查监管平台', user: '用户名', password: '密码', login: '登录', logout: '退出',
-    tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理',
+    tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理', tab_shops: '场所档案',
+    shop_search: '场所名称或地址', search: '查找', no_shops: '没有找到场所', more_shops: '只列出前 50 个，请输入更具体的名称',
+    visits: '检查记录', hazards_of_shop: '隐患', shop_qr: '场所码', open_hazards_n: '未销号隐患', credit_code: '统一社会信用代码', open_file: '场所档案',
     filters: '筛选', kind: '检查类别', status: '状态', grid: '网格', all: '全部',
     overdue_only: '仅看逾期', heat_map: '热力图', qr_sheet: '打印本网格场所码', found_from: '发现日期从', found_to: '至', export: '导出',
     hazards: '隐患', inspections: '检查记录', count: '共 {n} 条隐患', count_clusters: '共 {n} 条隐患（已聚合，放大查看）',
@@ -42,7 +44,7 @@ const T = {
     calendar: '工作日历', cal_official: '正式', cal_provisional: '暂定（未含调休）', cal_unknown: '缺失（按周一至周五计）',
     calendar_hint: '期限按工作日计算。国务院发布次年放假安排后，上传更新后的日历文件（格式见 schemas/calendar/README.md），手机在下次同步时获取。',
     calendar_saved: '日历已更新',
-    a_urged: '催办', urge: '催办', shop_contact: '场所负责人', shop_phone: '联系电话',
+    photos_n: '照片 {n} 张', a_urged: '催办', urge: '催办', shop_contact: '场所负责人', shop_phone: '联系电话',
     confirm_urge: '催办：提醒责任人尽快处理，记入处理记录，网格员同步后在手机上看到。请写明要求：',
     system: '系统', auto_escalated: '逾期自动升级', reason: '理由（记入处理记录，网格员可见）', confirm: '确认', cancel: '取消',
     reason_needed: '请填写理由', no_assignee: '没有其他可以跟进该场所的人员', current_assignee: '当前',
@@ -51,7 +53,9 @@ const T = {
   },
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
-    tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin',
+    tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin', tab_shops: 'Shops',
+    shop_search: 'Shop name or address', search: 'Search', no_shops: 'No shops found', more_shops: 'Only the first 50 are listed: be more specific',
+    visits: 'Visits', hazards_of_shop: 'Hazards', shop_qr: 'Shop QR code', open_hazards_n: 'Open hazards', credit_code: 'Credit code', open_file: 'Shop file',
     filters: 'Filters', kind: 'Checklist', status: 'Status', grid: 'Grid', all: 'All',
     overdue_only: 'Overdue only', heat_map: 'Heat map', qr_sheet: "Print this grid's premises QR codes", found_from: 'Found from', found_to: 'to', export: 'Export',
     hazards: 'Hazards', inspections: 'Inspections', count: '{n} hazards', count_clusters: '{n} hazards (grouped: zoom in)',
@@ -88,7 +92,7 @@ const T = {
     calendar: 'Working-day calendar', cal_official: 'official', cal_provisional: 'provisional (no swapped weekends)', cal_unknown: 'missing (plain weeks)',
     calendar_hint: "Deadlines count working days. When the State Council publishes next year's holidays, upload the updated calendar file (format in schemas/calendar/README.md); phones take it at their next sync.",
     calendar_saved: 'Calendar updated',
-    a_urged: 'Chased', urge: 'Chase', shop_contact: 'Shop contact', shop_phone: 'Phone',
+    photos_n: '{n} photos', a_urged: 'Chased', urge: 'Chase', shop_contact: 'Shop contact', shop_phone: 'Phone',
     confirm_urge: "Chase: remind the assignee to act; it goes into the history and reaches the worker's phone at the next sync. Say what is wanted:",
     system: 'System', auto_escalated: 'Escalated automatically (overdue)', reason: 'Reason (goes into the history; the worker sees it)', confirm: 'Confirm', cancel: 'Cancel',
     reason_needed: 'Give a reason', no_assignee: 'Nobody else covers this shop', current_assignee: 'current',
@@ -365,7 +369,7 @@ function actionText(a, who = (u) => u) {
   if (a.notice_no) s += ' · ' + a.notice_no;
   if (a.to) s += ' → ' + who(a.to);
   if (a.level) s += ' → ' + t('level' + a.level);
-  if (a.photos && a.photos.length) s += ' · 📷' + a.photos.length;
+  if (a.photos && a.photos.length) s += ' · ' + t('photos_n', { n: a.photos.length });
   return s;
 }
 
@@ -470,7 +474,7 @@ async function openDetail(id) {
     h('p', {}, h('span', { class: 'badge s-' + hz.status }, t('s_' + hz.status)), ' ', h('span', { class: 'badge' }, t('sev_' + hz.origin.finding.severity)),
       d.overdue_days > 0 ? h('span', { class: 'badge overdue' }, t('overdue_days', { n: d.overdue_days })) : null),
     h('dl', {},
-      h('dt', {}, t('premises')), h('dd', {}, d.premises.name),
+      h('dt', {}, t('premises')), h('dd', {}, h('a', { href: '#', id: 'open-shop', title: t('open_file'), onclick: (ev) => { ev.preventDefault(); showTab('shops'); openShop(d.premises.id); } }, d.premises.name)),
       h('dt', {}, t('address')), h('dd', {}, d.premises.address),
       d.premises.contact_person ? [h('dt', {}, t('shop_contact')), h('dd', { id: 'shop-contact' }, d.premises.contact_person)] : null,
       d.premises.phone ? [h('dt', {}, t('shop_phone')), h('dd', {}, h('a', { href: 'tel:' + d.premises.phone }, d.premises.phone))] : null,
@@ -494,8 +498,57 @@ async function openDetail(id) {
     h('h3', {}, t('answers')),
     h('table', { class: 'list answers' }, d.answers.map((a) => h('tr', { class: a.hazard ? 'is-hazard' : '' },
       h('td', {}, a.code), h('td', {}, a.label ? a.label[lang] || a.label.zh : ''), h('td', {}, a.value_text ? a.value_text[lang] || a.value_text.zh : valueText(a.value)),
-      h('td', {}, a.photos.length ? '📷' + a.photos.length : '')))),
+      h('td', {}, a.photos.length ? t('photos_n', { n: a.photos.length }) : '')))),
   );
+}
+
+// ---- shops (一店一档) ----
+
+async function searchShops() {
+  const q = $('#shop-search').value.trim();
+  const found = await api('/dash/api/premises?q=' + encodeURIComponent(q));
+  fill($('#shop-results'),
+    found.items.length
+      ? [h('tr', {}, [t('premises'), t('address'), t('grid'), t('open_hazards_n')].map((c) => h('th', {}, c))),
+        found.items.map((p) => h('tr', { class: 'clickable shop-row', 'data-id': p.id, onclick: () => openShop(p.id) },
+          h('td', {}, p.name), h('td', {}, p.address), h('td', {}, p.grid_name), h('td', { class: 'num' }, p.open_hazards)))]
+      : h('tr', {}, h('td', {}, t('no_shops'))),
+    found.more ? h('tr', {}, h('td', { colspan: 4, class: 'muted' }, t('more_shops'))) : null);
+}
+
+async function openShop(id) {
+  const el = $('#shop-file');
+  el.dataset.premises = id;
+  const f = await api('/dash/api/premises/' + encodeURIComponent(id));
+  const p = f.premises;
+  const who = (user) => (user === 'system' ? t('system') : f.names[user] || user);
+  const text = (label) => (label ? label[lang] || label.zh : '');
+  const field = (key, value) => (value ? [h('dt', {}, t(key)), h('dd', {}, value)] : null);
+  fill(el,
+    h('h2', { id: 'shop-name' }, p.name),
+    h('div', { class: 'shop-head' },
+      h('dl', {},
+        field('address', p.address), field('grid', f.grid_name), field('shop_contact', p.contact_person),
+        p.phone ? [h('dt', {}, t('shop_phone')), h('dd', {}, h('a', { href: 'tel:' + p.phone }, p.phone))] : null,
+        field('credit_code', p.credit_code)),
+      h('figure', {}, h('img', { src: f.qr, alt: t('shop_qr'), class: 'qr', id: 'shop-qr' }), h('figcaption', {}, t('shop_qr')))),
+    h('h3', {}, `${t('hazards_of_shop')} (${f.hazards.length})`),
+    h('table', { class: 'list', id: 'shop-hazards' },
+      f.hazards.map(({ hazard: hz, label, history }) => h('tr', { class: 'clickable', onclick: () => { showTab('map'); openDetail(hz.id); } },
+        h('td', {}, text(label) || hz.origin.finding.code),
+        h('td', {}, h('span', { class: 'badge s-' + hz.status }, t('s_' + hz.status))),
+        h('td', {}, hz.deadline || ''), h('td', {}, who(hz.assignee)),
+        h('td', { class: 'muted' }, history.map((e) => `${fmtTime(e.at_ms)} ${e.by === 'system' && e.action && e.action.action === 'escalated' ? t('auto_escalated') : actionText(e.action, who)} · ${who(e.by)}${e.note ? ' · ' + e.note : ''}`).join('；'))))),
+    h('h3', {}, `${t('visits')} (${f.visits.length})`),
+    f.visits.map((v) => h('details', { class: 'visit' },
+      h('summary', {}, `${v.performed_on} · ${who(v.inspector)} · ${v.kinds.map((k) => t('k_' + k)).join('、')}`,
+        v.findings ? h('span', { class: 'badge overdue' }, ` ${t('hazards_of_shop')} ${v.findings}`) : null,
+        v.proximity && v.proximity.flagged ? h('span', { class: 'warn' }, ' ⚠ ' + t('proximity_flag', { d: Math.round(v.proximity.distance_m), t: Math.round(v.proximity.tolerance_m) })) : null,
+        v.mock ? h('span', { class: 'warn' }, ' ' + t('mock_location')) : null),
+      h('table', { class: 'list answers' }, v.answers.map((a) => h('tr', { class: a.hazard ? 'is-hazard' : '' },
+        h('td', {}, text(a.label) || a.code), h('td', {}, text(a.value_text)),
+        h('td', {}, a.photos.length ? photoStrip(a.photos) : '')))))));
+  el.scrollIntoView({ block: 'start' });
 }
 
 // ---- work lists ----
@@ -717,8 +770,13 @@ document.addEventListener('DOMContentLoaded', () => {
       // The open hazard in the new language too.
       const open = $('#detail').dataset.hazard;
       if (open && !$('#detail').hidden) openDetail(open);
+      if ($('#shop-file').dataset.premises) openShop($('#shop-file').dataset.premises);
     }
   }));
+  $('#shop-search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    searchShops().catch((err) => fill($('#shop-results'), h('tr', {}, h('td', { class: 'error' }, err.message))));
+  });
   $('#login-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const form = new FormData(e.target);

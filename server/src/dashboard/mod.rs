@@ -11,6 +11,7 @@ pub mod export;
 pub mod map;
 mod qr;
 mod review;
+mod shop;
 mod work;
 
 use std::sync::{Arc, Mutex};
@@ -387,6 +388,7 @@ pub fn router() -> Router<AppState> {
         .route("/dash/api/session", get(session))
         .route("/dash/api/map", get(hazard_map))
         .merge(review::router())
+        .merge(shop::router())
         .merge(qr::router())
         .merge(work::router())
         .merge(export::router())

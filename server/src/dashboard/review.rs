@@ -45,7 +45,11 @@ fn load(
 }
 
 /// The checklist item of a code, in the version the inspection used.
-fn item<'a>(store: &'a Store, inspection: Option<&Inspection>, code: &str) -> Option<&'a Item> {
+pub(super) fn item<'a>(
+    store: &'a Store,
+    inspection: Option<&Inspection>,
+    code: &str,
+) -> Option<&'a Item> {
     let kind = kind_of(code);
     let version = inspection
         .and_then(|i| i.checklists.iter().find(|c| c.kind == kind))
@@ -58,7 +62,7 @@ fn item<'a>(store: &'a Store, inspection: Option<&Inspection>, code: &str) -> Op
 }
 
 /// Whether the server holds each photo (verified upload).
-fn photo_list(store: &Store, photos: &[PhotoRef]) -> Result<Vec<Value>, ApiError> {
+pub(super) fn photo_list(store: &Store, photos: &[PhotoRef]) -> Result<Vec<Value>, ApiError> {
     let mut stmt = store
         .conn()
         .prepare_cached("SELECT 1 FROM server_photos WHERE sha256 = ?1")?;

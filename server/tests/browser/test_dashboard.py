@@ -281,6 +281,38 @@ class Dashboard(unittest.TestCase):
         expect(self.page.locator("#calendar-result.error")).to_contain_text("日历文件格式不正确")
         expect(shipped).to_have_attribute("data-status", "official")
 
+    def test_everything_about_a_shop_in_three_clicks(self):
+        self.sign_in()
+        self.total()
+        # 1: the shops tab; 2: search; 3: the shop.
+        self.page.click("nav [data-tab=shops]")
+        self.page.fill("#shop-search", "店")
+        self.page.press("#shop-search", "Enter")
+        rows = self.page.locator("#shop-results tr.shop-row")
+        expect(rows.first).to_be_visible()
+        # The shop with the most open hazards, to see them all.
+        counts = [int(c) for c in self.page.locator("#shop-results tr.shop-row td.num").all_inner_texts()]
+        rows.nth(counts.index(max(counts))).click()
+        shop = self.page.locator("#shop-file")
+        expect(shop.locator("#shop-name")).to_be_visible()
+        expect(shop.locator("#shop-qr")).to_be_visible()
+        # The QR code loads.
+        self.page.wait_for_function(
+            "document.querySelector('#shop-qr').complete"
+            " && document.querySelector('#shop-qr').naturalWidth > 0")
+        self.assertGreater(shop.locator("details.visit").count(), 0, "its visits")
+        self.assertGreaterEqual(shop.locator("#shop-hazards tr").count(), max(counts),
+                                "its hazards, open and closed")
+        shop.locator("details.visit summary").first.click()
+        expect(shop.locator("details.visit[open] table.answers tr").first).to_be_visible()
+        self.page.screenshot(path=os.path.join(SHOTS, "shop-file.png"), full_page=True)
+        # From a hazard of the shop to its review pane, and back to the file from there.
+        self.assertGreater(max(counts), 0, "the demo has shops with open hazards")
+        shop.locator("#shop-hazards tr").first.click()
+        expect(self.page.locator("#detail #open-shop")).to_be_visible()
+        self.page.click("#detail #open-shop")
+        expect(self.page.locator("#shop-name")).to_be_visible()
+
     def test_work_lists_and_figures_draw_their_charts(self):
         self.sign_in()
         self.total()
