@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_sessions.sql"),
     include_str!("../migrations/0006_op_chain.sql"),
     include_str!("../migrations/0007_reminders.sql"),
+    include_str!("../migrations/0008_people.sql"),
 ];
 
 /// The author of ops the server writes on its own.

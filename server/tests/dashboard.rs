@@ -1044,3 +1044,75 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn what_each_worker_did_in_a_period_for_the_supervisors_area() {
+    let s = server();
+    district(&s).await;
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let today = china_date(now_ms());
+    let month = format!("from={}&to={today}", today - Days::new(30));
+    let (code, list) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/workers?{month}"),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    // Only the workers of the supervisor's grid.
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], "w1");
+    let f = &items[0]["figures"];
+    assert_eq!(
+        (f["visits"].as_u64(), f["hazards_found"].as_u64()),
+        (Some(3), Some(4)),
+        "{f}"
+    );
+    assert_eq!(
+        (f["actions"].as_u64(), f["rechecks"].as_u64()),
+        (Some(1), Some(0)),
+        "{f}"
+    );
+    // The default period is the last seven days: the visits of 20 days ago are not in it.
+    let (_, week) = dash(&s, &sup, "GET", "/dash/api/workers", None, false).await;
+    assert_eq!(week["items"][0]["figures"]["visits"], 0, "{week}");
+
+    let (code, w1) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/workers/w1?{month}"),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{w1}");
+    let shops: Vec<&str> = w1["visits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["premises"].as_str().unwrap())
+        .collect();
+    assert_eq!(shops.len(), 3);
+    assert!(shops.contains(&"幸福0号店"), "{shops:?}");
+    let actions = w1["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0]["action"]["action"], "notice_issued");
+    // Another grid's worker, or a bad period: refused.
+    let (code, _) = dash(&s, &sup, "GET", "/dash/api/workers/w2", None, false).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let (code, _) = dash(
+        &s,
+        &sup,
+        "GET",
+        "/dash/api/workers?from=2026-12-01&to=2026-11-01",
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -1113,6 +1113,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/dash/api/hazards/{id}/assignees"),
         ("get", "/dash/api/premises"),
         ("get", "/dash/api/premises/{id}"),
+        ("get", "/dash/api/workers"),
+        ("get", "/dash/api/workers/{id}"),
         ("get", "/dash/api/overdue"),
         ("get", "/dash/api/due-week"),
         ("get", "/dash/api/figures"),

@@ -6,6 +6,8 @@ const T = {
   zh: {
     title: '巡查监管平台', user: '用户名', password: '密码', login: '登录', logout: '退出',
     tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理', tab_shops: '场所档案',
+    tab_people: '人员', visits_n: '检查', flagged_n: '位置存疑', found_n: '发现隐患', actions_n: '隐患处理', rechecks_n: '复查',
+    no_visits: '这段时间没有检查记录', no_actions: '这段时间没有处理隐患', distance_m: '距场所 {d} 米', mock_short: '模拟定位',
     shop_search: '场所名称或地址', search: '查找', no_shops: '没有找到场所', more_shops: '只列出前 50 个，请输入更具体的名称',
     visits: '检查记录', hazards_of_shop: '隐患', shop_qr: '场所码', open_hazards_n: '未销号隐患', credit_code: '统一社会信用代码', open_file: '场所档案',
     filters: '筛选', kind: '检查类别', status: '状态', grid: '网格', all: '全部',
@@ -54,6 +56,8 @@ const T = {
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
     tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin', tab_shops: 'Shops',
+    tab_people: 'People', visits_n: 'Visits', flagged_n: 'Location doubtful', found_n: 'Hazards found', actions_n: 'Hazard actions', rechecks_n: 'Re-checks',
+    no_visits: 'No visits in this period', no_actions: 'No hazard actions in this period', distance_m: '{d} m from the shop', mock_short: 'mocked location',
     shop_search: 'Shop name or address', search: 'Search', no_shops: 'No shops found', more_shops: 'Only the first 50 are listed: be more specific',
     visits: 'Visits', hazards_of_shop: 'Hazards', shop_qr: 'Shop QR code', open_hazards_n: 'Open hazards', credit_code: 'Credit code', open_file: 'Shop file',
     filters: 'Filters', kind: 'Checklist', status: 'Status', grid: 'Grid', all: 'All',
@@ -551,6 +555,46 @@ async function openShop(id) {
   el.scrollIntoView({ block: 'start' });
 }
 
+// ---- people: what each worker did ----
+
+function peopleQuery() {
+  const q = new URLSearchParams();
+  if ($('#ppl-from').value) q.set('from', $('#ppl-from').value);
+  if ($('#ppl-to').value) q.set('to', $('#ppl-to').value);
+  return q;
+}
+
+async function loadPeople() {
+  const list = await api('/dash/api/workers?' + peopleQuery().toString());
+  if (!$('#ppl-from').value) { $('#ppl-from').value = list.from; $('#ppl-to').value = list.to; }
+  const cols = ['visits', 'flagged', 'hazards_found', 'actions', 'rechecks'];
+  fill($('#people-table'),
+    h('tr', {}, [t('role_worker'), t('visits_n'), t('flagged_n'), t('found_n'), t('actions_n'), t('rechecks_n')].map((c) => h('th', {}, c))),
+    list.items.map((w) => h('tr', { class: 'clickable person-row', 'data-id': w.id, onclick: () => openPerson(w.id) },
+      h('td', {}, w.name), cols.map((c) => h('td', { class: 'num' + (c === 'flagged' && w.figures.flagged ? ' warn' : '') }, w.figures[c])))));
+  const open = $('#person').dataset.user;
+  if (open) openPerson(open);
+}
+
+async function openPerson(id) {
+  const el = $('#person');
+  el.dataset.user = id;
+  const p = await api('/dash/api/workers/' + encodeURIComponent(id) + '?' + peopleQuery().toString());
+  const toShop = (premises) => () => { showTab('shops'); openShop(premises); };
+  fill(el,
+    h('h2', { id: 'person-name' }, `${p.name} · ${p.from} – ${p.to}`),
+    h('h3', {}, `${t('visits_n')} (${p.visits.length})`),
+    p.visits.length ? h('table', { class: 'list', id: 'person-visits' }, p.visits.map((v) => h('tr', { class: 'clickable', onclick: toShop(v.premises_id) },
+      h('td', {}, v.performed_on), h('td', {}, v.premises),
+      h('td', {}, v.findings ? t('found_n') + ' ' + v.findings : ''),
+      h('td', { class: v.flagged ? 'warn' : 'muted' }, v.distance_m !== null ? t('distance_m', { d: v.distance_m }) : ''),
+      h('td', { class: 'warn' }, v.mock ? t('mock_short') : '')))) : h('p', { class: 'muted' }, t('no_visits')),
+    h('h3', {}, `${t('actions_n')} (${p.actions.length})`),
+    p.actions.length ? h('table', { class: 'list', id: 'person-actions' }, p.actions.map((a) => h('tr', { class: 'clickable', onclick: () => { showTab('map'); openDetail(a.hazard_id); } },
+      h('td', {}, fmtTime(a.at_ms)), h('td', {}, actionText(a.action)), h('td', {}, a.premises), h('td', {}, a.note || '')))) : h('p', { class: 'muted' }, t('no_actions')));
+  el.scrollIntoView({ block: 'start' });
+}
+
 // ---- work lists ----
 
 async function loadWork() {
@@ -754,7 +798,7 @@ async function importFile(input, path, contentType) {
 function showTab(name) {
   document.querySelectorAll('nav [data-tab]').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
   document.querySelectorAll('.tab').forEach((el) => { el.hidden = el.id !== 'tab-' + name; });
-  const load = { map: () => { map.invalidateSize(); loadMap(); }, work: loadWork, figures: loadFigures, admin: loadAdmin }[name];
+  const load = { map: () => { map.invalidateSize(); loadMap(); }, work: loadWork, figures: loadFigures, admin: loadAdmin, people: loadPeople }[name];
   Promise.resolve(load && load()).catch((e) => console.error(e));
 }
 
@@ -773,6 +817,7 @@ document.addEventListener('DOMContentLoaded', () => {
       if ($('#shop-file').dataset.premises) openShop($('#shop-file').dataset.premises);
     }
   }));
+  ['#ppl-from', '#ppl-to'].forEach((sel) => $(sel).addEventListener('change', () => loadPeople().catch((err) => console.error(err))));
   $('#shop-search-form').addEventListener('submit', (e) => {
     e.preventDefault();
     searchShops().catch((err) => fill($('#shop-results'), h('tr', {}, h('td', { class: 'error' }, err.message))));

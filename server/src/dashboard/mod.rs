@@ -9,6 +9,7 @@
 pub(crate) mod assets;
 pub mod export;
 pub mod map;
+mod people;
 mod qr;
 mod review;
 mod shop;
@@ -389,6 +390,7 @@ pub fn router() -> Router<AppState> {
         .route("/dash/api/map", get(hazard_map))
         .merge(review::router())
         .merge(shop::router())
+        .merge(people::router())
         .merge(qr::router())
         .merge(work::router())
         .merge(export::router())

@@ -313,6 +313,27 @@ class Dashboard(unittest.TestCase):
         self.page.click("#detail #open-shop")
         expect(self.page.locator("#shop-name")).to_be_visible()
 
+    def test_what_a_worker_did_in_a_period(self):
+        self.sign_in()
+        self.total()
+        self.page.click("nav [data-tab=people]")
+        rows = self.page.locator("#people-table tr.person-row")
+        expect(rows.first).to_be_visible()
+        self.assertGreaterEqual(rows.count(), 11, "the demo's workers (one may be disabled by another test)")
+        # The last two months, then one worker.
+        since = (datetime.date.today() - datetime.timedelta(days=60)).isoformat()
+        self.page.fill("#ppl-from", since)
+        self.page.dispatch_event("#ppl-from", "change")
+        w01 = self.page.locator("#people-table tr.person-row[data-id=w01]")
+        expect(w01.locator("td").nth(1)).not_to_have_text("0")
+        w01.click()
+        expect(self.page.locator("#person-name")).to_contain_text(since)
+        self.assertGreater(self.page.locator("#person-visits tr").count(), 0)
+        self.page.screenshot(path=os.path.join(SHOTS, "people.png"), full_page=True)
+        # A visit opens its shop's file.
+        self.page.locator("#person-visits tr").first.click()
+        expect(self.page.locator("#shop-name")).to_be_visible()
+
     def test_work_lists_and_figures_draw_their_charts(self):
         self.sign_in()
         self.total()
