@@ -6,12 +6,13 @@ const T = {
   zh: {
     title: '巡查监管平台', user: '用户名', password: '密码', login: '登录', logout: '退出',
     tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理', tab_shops: '场所档案',
+    clear_filter: '取消此筛选', clear_all: '全部清除', legend_approval: '待审批',
     tab_people: '人员', visits_n: '检查', flagged_n: '位置存疑', found_n: '发现隐患', actions_n: '隐患处理', rechecks_n: '复查',
     no_visits: '这段时间没有检查记录', no_actions: '这段时间没有处理隐患', distance_m: '距场所 {d} 米', mock_short: '模拟定位',
     shop_search: '场所名称或地址', search: '查找', no_shops: '没有找到场所', more_shops: '只列出前 50 个，请输入更具体的名称',
     visits: '检查记录', hazards_of_shop: '隐患', shop_qr: '场所码', open_hazards_n: '未销号隐患', credit_code: '统一社会信用代码', open_file: '场所档案',
     filters: '筛选', kind: '检查类别', status: '状态', grid: '网格', all: '全部',
-    overdue_only: '仅看逾期', heat_map: '热力图', qr_sheet: '打印本网格场所码', found_from: '发现日期从', found_to: '至', export: '导出',
+    overdue_only: '仅看逾期', heat_map: '热力图', qr_sheet: '打印本网格场所码', found_from: '发现日期从', found_to: '至', found_until: '发现日期至', export: '导出',
     hazards: '隐患', inspections: '检查记录', count: '共 {n} 条隐患', count_clusters: '共 {n} 条隐患（已聚合，放大查看）',
     legend_overdue: '逾期', legend_major: '疑似重大', legend_open: '待整改', legend_closed: '已销号',
     overdue_hazards: '逾期隐患', due_week: '本周到期（巡查与复查）', from: '从', to: '至',
@@ -56,12 +57,13 @@ const T = {
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
     tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin', tab_shops: 'Shops',
+    clear_filter: 'Remove this filter', clear_all: 'Clear all', legend_approval: 'Awaiting approval',
     tab_people: 'People', visits_n: 'Visits', flagged_n: 'Location doubtful', found_n: 'Hazards found', actions_n: 'Hazard actions', rechecks_n: 'Re-checks',
     no_visits: 'No visits in this period', no_actions: 'No hazard actions in this period', distance_m: '{d} m from the shop', mock_short: 'mocked location',
     shop_search: 'Shop name or address', search: 'Search', no_shops: 'No shops found', more_shops: 'Only the first 50 are listed: be more specific',
     visits: 'Visits', hazards_of_shop: 'Hazards', shop_qr: 'Shop QR code', open_hazards_n: 'Open hazards', credit_code: 'Credit code', open_file: 'Shop file',
     filters: 'Filters', kind: 'Checklist', status: 'Status', grid: 'Grid', all: 'All',
-    overdue_only: 'Overdue only', heat_map: 'Heat map', qr_sheet: "Print this grid's premises QR codes", found_from: 'Found from', found_to: 'to', export: 'Export',
+    overdue_only: 'Overdue only', heat_map: 'Heat map', qr_sheet: "Print this grid's premises QR codes", found_from: 'Found from', found_to: 'to', found_until: 'Found until', export: 'Export',
     hazards: 'Hazards', inspections: 'Inspections', count: '{n} hazards', count_clusters: '{n} hazards (grouped: zoom in)',
     legend_overdue: 'Overdue', legend_major: 'Suspected major', legend_open: 'Open', legend_closed: 'Closed',
     overdue_hazards: 'Overdue hazards', due_week: 'Due this week (visits and re-checks)', from: 'From', to: 'To',
@@ -221,8 +223,49 @@ function buildFilters() {
   const grid = $('#f-grid');
   grid.querySelectorAll('option[value]:not([value=""])').forEach((o) => o.remove());
   for (const g of session.grids) grid.append(h('option', { value: g.id }, g.name + ' (' + g.id + ')'));
-  document.querySelectorAll('#filters input, #filters select').forEach((e) => e.addEventListener('change', () => { loadMap(); updateExports(); }));
+  document.querySelectorAll('#filters input, #filters select').forEach((e) => e.addEventListener('change', filtersChanged));
   updateExports();
+  renderChips();
+}
+
+/** The map, the work lists and the exports follow the same filters. */
+function filtersChanged() {
+  loadMap();
+  updateExports();
+  renderChips();
+  if (!$('#tab-work').hidden) loadWork().catch((e) => console.error(e));
+}
+
+/** The filters that are on, each with how to turn it off. */
+function activeFilters() {
+  const on = [];
+  const boxes = (name) => [...document.querySelectorAll(`input[name=${name}]`)];
+  const kinds = boxes('kind');
+  if (kinds.some((b) => !b.checked)) {
+    on.push({ label: t('kind') + '：' + kinds.filter((b) => b.checked).map((b) => t('k_' + b.value)).join('、'), clear: () => kinds.forEach((b) => { b.checked = true; }) });
+  }
+  const statuses = boxes('status');
+  if (statuses.some((b) => b.checked !== OPEN.includes(b.value))) {
+    on.push({ label: t('status') + '：' + statuses.filter((b) => b.checked).map((b) => t('s_' + b.value)).join('、'), clear: () => statuses.forEach((b) => { b.checked = OPEN.includes(b.value); }) });
+  }
+  const grid = $('#f-grid');
+  if (grid.value) on.push({ label: t('grid') + '：' + grid.selectedOptions[0].textContent, clear: () => { grid.value = ''; } });
+  if ($('#f-overdue').checked) on.push({ label: t('overdue_only'), clear: () => { $('#f-overdue').checked = false; } });
+  if ($('#f-from').value) on.push({ label: t('found_from') + ' ' + $('#f-from').value, clear: () => { $('#f-from').value = ''; } });
+  if ($('#f-to').value) on.push({ label: t('found_until') + ' ' + $('#f-to').value, clear: () => { $('#f-to').value = ''; } });
+  return on;
+}
+
+/** Chips that say which filters are on, on the map and above the work lists. */
+function renderChips() {
+  const on = activeFilters();
+  document.querySelectorAll('.chips').forEach((box) => {
+    fill(box,
+      on.length ? h('span', { class: 'muted' }, t('filters') + '：') : null,
+      on.map((f) => h('button', { type: 'button', class: 'chip', title: t('clear_filter'), onclick: () => { f.clear(); filtersChanged(); } }, f.label, ' ×')),
+      on.length > 1 ? h('button', { type: 'button', class: 'link clear-all', onclick: () => { on.forEach((f) => f.clear()); filtersChanged(); } }, t('clear_all')) : null);
+    box.hidden = !on.length;
+  });
 }
 
 function filterQuery() {
@@ -840,6 +883,7 @@ document.addEventListener('DOMContentLoaded', () => {
   document.querySelectorAll('nav [data-tab]').forEach((b) => b.addEventListener('click', () => showTab(b.dataset.tab)));
   ['#fig-from', '#fig-to', '#fig-group'].forEach((s) => $(s).addEventListener('change', loadFigures));
   $('#lightbox').addEventListener('click', () => { $('#lightbox').hidden = true; });
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') $('#lightbox').hidden = true; });
   $('#user-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const f = new FormData(e.target);

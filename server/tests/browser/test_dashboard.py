@@ -349,6 +349,17 @@ class Dashboard(unittest.TestCase):
                             r"\b[A-Z]{2}-\d{2}\b")
         # Exports in the page's language.
         self.assertIn("lang=zh", self.page.get_attribute("a[data-export]", "href"))
+        # A filter set on the map is said on the work lists too, as a chip that turns it off.
+        expect(self.page.locator("#work-chips")).to_be_hidden()
+        self.page.click("nav [data-tab=map]")
+        self.page.check("#f-overdue")
+        expect(self.page.locator("#map-chips .chip")).to_have_text(["仅看逾期 ×"])
+        self.page.click("nav [data-tab=work]")
+        chip = self.page.locator("#work-chips .chip")
+        expect(chip).to_have_text(["仅看逾期 ×"])
+        chip.click()
+        expect(self.page.locator("#work-chips")).to_be_hidden()
+        self.assertFalse(self.page.is_checked("#f-overdue"))
         self.page.click("nav [data-tab=figures]")
         expect(self.page.locator("#figures-table tr").nth(12)).to_be_visible()  # header + 12 grids
         self.assertGreater(self.page.locator("#chart-open svg rect").count(), 12)
