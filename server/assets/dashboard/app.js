@@ -6,7 +6,7 @@ const T = {
   zh: {
     title: '巡查监管平台', user: '用户名', password: '密码', login: '登录', logout: '退出',
     tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理', tab_shops: '场所档案',
-    clear_filter: '取消此筛选', clear_all: '全部清除', legend_approval: '待审批',
+    hazard_item: '隐患项', clear_filter: '取消此筛选', clear_all: '全部清除', legend_approval: '待审批',
     tab_people: '人员', visits_n: '检查', flagged_n: '位置存疑', found_n: '发现隐患', actions_n: '隐患处理', rechecks_n: '复查',
     no_visits: '这段时间没有检查记录', no_actions: '这段时间没有处理隐患', distance_m: '距场所 {d} 米', mock_short: '模拟定位',
     shop_search: '场所名称或地址', search: '查找', no_shops: '没有找到场所', more_shops: '只列出前 50 个，请输入更具体的名称',
@@ -57,7 +57,7 @@ const T = {
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
     tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin', tab_shops: 'Shops',
-    clear_filter: 'Remove this filter', clear_all: 'Clear all', legend_approval: 'Awaiting approval',
+    hazard_item: 'Item', clear_filter: 'Remove this filter', clear_all: 'Clear all', legend_approval: 'Awaiting approval',
     tab_people: 'People', visits_n: 'Visits', flagged_n: 'Location doubtful', found_n: 'Hazards found', actions_n: 'Hazard actions', rechecks_n: 'Re-checks',
     no_visits: 'No visits in this period', no_actions: 'No hazard actions in this period', distance_m: '{d} m from the shop', mock_short: 'mocked location',
     shop_search: 'Shop name or address', search: 'Search', no_shops: 'No shops found', more_shops: 'Only the first 50 are listed: be more specific',
@@ -647,7 +647,7 @@ async function loadWork() {
   $('#overdue-total').textContent = '(' + overdue.total + ')';
   barChart($('#overdue-by-grid'), Object.entries(overdue.by_grid).map(([k, v]) => ({ label: k, values: [v] })), [COLORS.overdue]);
   fill($('#overdue-table'),
-    h('tr', {}, [t('premises'), t('grid'), t('kind'), t('deadline'), t('days_overdue'), t('assignee'), t('escalation')].map((c) => h('th', {}, c))),
+    h('tr', {}, [t('premises'), t('grid'), t('hazard_item'), t('deadline'), t('days_overdue'), t('assignee'), t('escalation')].map((c) => h('th', {}, c))),
     overdue.items.map((r) => h('tr', { class: 'clickable', 'data-id': r.id, onclick: () => { showTab('map'); openDetail(r.id); } },
       h('td', {}, r.premises), h('td', {}, r.grid_name || r.grid), h('td', { title: r.code }, (r.item ? r.item[lang] || r.item.zh : r.code) + (r.severity === 'suspected_major' ? ' ⚠' : '')),
       h('td', {}, r.deadline || ''), h('td', { class: 'num' }, r.overdue_days), h('td', {}, r.assignee_name || r.assignee),

@@ -334,6 +334,39 @@ class Dashboard(unittest.TestCase):
         self.page.locator("#person-visits tr").first.click()
         expect(self.page.locator("#shop-name")).to_be_visible()
 
+    def test_every_tab_works_on_a_phone(self):
+        phone = self.browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                         has_touch=True, device_scale_factor=2)
+        page = phone.new_page()
+        try:
+            page.goto(self.url + "/")
+            page.fill("input[name=user]", DEMO[0])
+            page.fill("input[name=password]", DEMO[1])
+            page.click("#login-form button[type=submit]")
+            expect(page.locator("#who")).not_to_be_empty()
+            for tab in ["map", "work", "shops", "people", "figures", "admin"]:
+                button = page.locator(f"nav [data-tab={tab}]")
+                if not button.is_visible():
+                    continue  # the admin tab, for admins only
+                button.click()
+                page.wait_for_timeout(400)
+                # The header stays a header: the title on one line, the tabs reachable.
+                box = page.locator("header").bounding_box()
+                self.assertLess(box["height"], 110, f"{tab}: the header wraps ({box})")
+                title = page.locator("header strong").bounding_box()
+                self.assertLess(title["height"], 30, f"{tab}: the title breaks into lines")
+                # Nothing makes the page wider than the phone (tables scroll on their own).
+                width = page.evaluate("document.documentElement.scrollWidth")
+                self.assertLessEqual(width, 390, f"{tab}: the page is {width} px wide")
+                page.screenshot(path=os.path.join(SHOTS, f"phone-{tab}.png"))
+            # The map's filters, exports and legend are there on a phone too.
+            page.click("nav [data-tab=map]")
+            for part in ["#f-overdue", "a[data-export]", ".legend"]:
+                page.locator(part).first.scroll_into_view_if_needed()
+                expect(page.locator(part).first).to_be_visible()
+        finally:
+            phone.close()
+
     def test_work_lists_and_figures_draw_their_charts(self):
         self.sign_in()
         self.total()
