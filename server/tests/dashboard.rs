@@ -814,6 +814,7 @@ async fn review_actions_take_a_reason_name_people_and_offer_who_can_follow_up() 
     .await;
     assert_eq!(code, StatusCode::OK, "{detail}");
     assert_eq!(detail["names"]["w1"], "王小明", "{}", detail["names"]);
+    assert_eq!(detail["grid_name"], "网格g1");
     assert_eq!(detail["names"]["sup1"], "sup1");
     let last = detail["history"]
         .as_array()

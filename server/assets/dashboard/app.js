@@ -525,7 +525,7 @@ async function openDetail(id) {
       h('dt', {}, t('address')), h('dd', {}, d.premises.address),
       d.premises.contact_person ? [h('dt', {}, t('shop_contact')), h('dd', { id: 'shop-contact' }, d.premises.contact_person)] : null,
       d.premises.phone ? [h('dt', {}, t('shop_phone')), h('dd', {}, h('a', { href: 'tel:' + d.premises.phone }, d.premises.phone))] : null,
-      h('dt', {}, t('grid')), h('dd', {}, d.premises.grid_id || ''),
+      h('dt', {}, t('grid')), h('dd', { id: 'detail-grid' }, d.grid_name || d.premises.grid_id || ''),
       h('dt', {}, t('deadline')), h('dd', {}, hz.deadline || '—'),
       h('dt', {}, t('notice_no')), h('dd', {}, hz.notice_no || '—'),
       h('dt', {}, t('round')), h('dd', {}, hz.round),

@@ -151,6 +151,9 @@ async fn detail(
                 },
                 "history": history,
                 "names": names,
+                "grid_name": premises.fields.grid_id.as_ref().and_then(|g| {
+                    super::work::grid_names(store.conn()).ok()?.remove(g)
+                }),
             }))
         })
         .await?;
