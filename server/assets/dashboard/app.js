@@ -317,20 +317,21 @@ function initMap() {
   gridLayer = L.geoJSON({ type: 'FeatureCollection', features }, {
     style: { color: '#3b6fb6', weight: 1.5, fillColor: '#3b6fb6', fillOpacity: 0.05 },
     // Names come from imported files: shown as text, never as HTML.
-    onEachFeature: (f, layer) => layer.bindTooltip(h('span', {}, String(f.properties.name || '')), { sticky: true }),
+    // Grid names drawn on the grids (a district's few dozen); a city's many keep them on hover.
+    onEachFeature: (f, layer) => layer.bindTooltip(h('span', {}, String(f.properties.name || '')),
+      features.length <= 60 ? { permanent: true, direction: 'center', className: 'grid-label' } : { sticky: true }),
   }).addTo(map);
   // The view first: the cluster layer needs a zoom when it is added.
   if (features.length) map.fitBounds(gridLayer.getBounds(), { padding: [20, 20] });
   else map.setView([31.23, 121.47], 13);
   markerLayer = L.markerClusterGroup({
     showCoverageOnHover: false, maxClusterRadius: 45, chunkedLoading: true,
-    // A group takes the colour of its most urgent hazard (the legend's order).
+    // A group shows how many of its hazards are in each state, as a ring in the legend's
+    // colours (one overdue hazard no longer paints a whole group red).
     iconCreateFunction: (cluster) => {
-      const colours = cluster.getAllChildMarkers().map((m) => m.options.fillColor);
-      const worst = [COLORS.overdue, COLORS.major, COLORS.approval, COLORS.open, COLORS.closed].find((c) => colours.includes(c));
-      const n = cluster.getChildCount();
-      const size = Math.min(56, 26 + Math.log10(n) * 12);
-      return L.divIcon({ className: 'server-cluster', html: '<span style="background:' + worst + '">' + n + '</span>', iconSize: [size, size] });
+      const counts = {};
+      for (const m of cluster.getAllChildMarkers()) counts[m.options.fillColor] = (counts[m.options.fillColor] || 0) + 1;
+      return clusterIcon(cluster.getChildCount(), counts, 56);
     },
   });
   clusterLayer = L.layerGroup();
@@ -383,11 +384,40 @@ async function loadMap() {
   }
   markerLayer.addLayers(markers);
   for (const c of answer.clusters) {
-    const size = Math.min(64, 26 + Math.log10(c.count) * 12);
-    const colour = c.overdue > 0 ? COLORS.overdue : c.major > 0 ? COLORS.major : COLORS.open;
-    const icon = L.divIcon({ className: 'server-cluster', html: '<span style="background:' + colour + '">' + Number(c.count) + '</span>', iconSize: [size, size] });
-    L.marker([c.lat, c.lon], { icon }).on('click', (e) => map.setView(e.latlng, map.getZoom() + 2)).addTo(clusterLayer);
+    // The server counts overdue and suspected major hazards; the rest are open.
+    const counts = { [COLORS.overdue]: c.overdue, [COLORS.major]: Math.min(c.major, c.count - c.overdue) };
+    counts[COLORS.open] = c.count - counts[COLORS.overdue] - counts[COLORS.major];
+    const icon = clusterIcon(c.count, counts, 64);
+    L.marker([c.lat, c.lon], { icon, keyboard: true, title: clusterTitle(counts) })
+      .on('click', (e) => map.setView(e.latlng, map.getZoom() + 2)).addTo(clusterLayer);
   }
+}
+
+const LEGEND = [['overdue', 'legend_overdue'], ['major', 'legend_major'], ['approval', 'legend_approval'], ['open', 'legend_open'], ['closed', 'legend_closed']];
+
+/** "逾期 3 · 待整改 9": a group's hazards by state. */
+function clusterTitle(counts) {
+  return LEGEND.filter(([c]) => counts[COLORS[c]] > 0).map(([c, key]) => `${t(key)} ${counts[COLORS[c]]}`).join(' · ');
+}
+
+/** A group's icon: its count on a ring whose arcs are the shares of each state. */
+function clusterIcon(n, counts, largest) {
+  const size = Math.min(largest, 26 + Math.log10(Math.max(n, 1)) * 12);
+  let at = 0;
+  const arcs = [];
+  for (const [c] of LEGEND) {
+    const k = counts[COLORS[c]] || 0;
+    if (!k) continue;
+    const to = at + (360 * k) / Math.max(n, 1);
+    arcs.push(`${COLORS[c]} ${at.toFixed(1)}deg ${to.toFixed(1)}deg`);
+    at = to;
+  }
+  const ring = arcs.length ? `conic-gradient(${arcs.join(', ')})` : COLORS.open;
+  return L.divIcon({
+    className: 'server-cluster',
+    html: `<span class="ring" style="background:${ring}" title="${clusterTitle(counts)}"><b>${Number(n)}</b></span>`,
+    iconSize: [size, size],
+  });
 }
 
 // ---- hazard detail ----

@@ -90,6 +90,16 @@ class Dashboard(unittest.TestCase):
         expect(self.page.locator("#count")).to_contain_text(str(total))
         self.page.wait_for_timeout(500)  # let the grid outlines and markers settle
         self.page.screenshot(path=os.path.join(SHOTS, "map.png"))
+        # Groups show their hazards by state (a ring of shares), not the colour of the worst.
+        rings = self.page.evaluate("""[...document.querySelectorAll('.server-cluster .ring')]
+            .map((e) => [e.getAttribute('style'), e.getAttribute('title')])""")
+        self.assertTrue(rings, "the demo's map has groups")
+        self.assertTrue(any(style.count("deg") >= 4 for style, _ in rings),
+                        f"some group mixes states: {rings[:3]}")
+        self.assertTrue(all(title for _, title in rings), rings[:3])
+        # Grid names are drawn on the grids.
+        self.assertEqual(self.page.locator(".grid-label").count(), 12)
+        expect(self.page.locator(".grid-label").first).to_contain_text("网格")
 
         # Only overdue ones: fewer, but some.
         self.page.check("#f-overdue")
