@@ -457,7 +457,8 @@ function valueText(v) {
   return String(val);
 }
 
-async function openDetail(id) {
+/** A hazard's review pane; `focus`: also move the map to it (when opened from a list). */
+async function openDetail(id, focus = false) {
   const panel = $('#detail');
   panel.hidden = false;
   panel.dataset.hazard = id;
@@ -471,6 +472,7 @@ async function openDetail(id) {
     return;
   }
   const hz = d.hazard;
+  if (focus && map && d.map_position) map.setView([d.map_position.lat, d.map_position.lon], Math.max(map.getZoom(), 17));
   const label = d.item ? d.item.label[lang] || d.item.label.zh : hz.origin.finding.code;
   const prox = d.inspection && d.inspection.proximity;
   const geo = d.inspection && d.inspection.geotag;
@@ -611,7 +613,7 @@ async function openShop(id) {
       h('figure', {}, h('img', { src: f.qr, alt: t('shop_qr'), class: 'qr', id: 'shop-qr' }), h('figcaption', {}, t('shop_qr')))),
     h('h3', {}, `${t('hazards_of_shop')} (${f.hazards.length})`),
     h('table', { class: 'list', id: 'shop-hazards' },
-      f.hazards.map(({ hazard: hz, label, history }) => h('tr', { class: 'clickable', onclick: () => { showTab('map'); openDetail(hz.id); } },
+      f.hazards.map(({ hazard: hz, label, history }) => h('tr', { class: 'clickable', onclick: () => { showTab('map'); openDetail(hz.id, true); } },
         h('td', {}, text(label) || hz.origin.finding.code),
         h('td', {}, h('span', { class: 'badge s-' + hz.status }, t('s_' + hz.status))),
         h('td', {}, hz.deadline || ''), h('td', {}, who(hz.assignee)),
@@ -663,7 +665,7 @@ async function openPerson(id) {
       h('td', { class: v.flagged ? 'warn' : 'muted' }, v.distance_m !== null ? t('distance_m', { d: v.distance_m }) : ''),
       h('td', { class: 'warn' }, v.mock ? t('mock_short') : '')))) : h('p', { class: 'muted' }, t('no_visits')),
     h('h3', {}, `${t('actions_n')} (${p.actions.length})`),
-    p.actions.length ? h('table', { class: 'list', id: 'person-actions' }, p.actions.map((a) => h('tr', { class: 'clickable', onclick: () => { showTab('map'); openDetail(a.hazard_id); } },
+    p.actions.length ? h('table', { class: 'list', id: 'person-actions' }, p.actions.map((a) => h('tr', { class: 'clickable', onclick: () => { showTab('map'); openDetail(a.hazard_id, true); } },
       h('td', {}, fmtTime(a.at_ms)), h('td', {}, actionText(a.action)), h('td', {}, a.premises), h('td', {}, a.note || '')))) : h('p', { class: 'muted' }, t('no_actions')));
   el.scrollIntoView({ block: 'start' });
 }
@@ -678,13 +680,13 @@ async function loadWork() {
   barChart($('#overdue-by-grid'), Object.entries(overdue.by_grid).map(([k, v]) => ({ label: k, values: [v] })), [COLORS.overdue]);
   fill($('#overdue-table'),
     h('tr', {}, [t('premises'), t('grid'), t('hazard_item'), t('deadline'), t('days_overdue'), t('assignee'), t('escalation')].map((c) => h('th', {}, c))),
-    overdue.items.map((r) => h('tr', { class: 'clickable', 'data-id': r.id, onclick: () => { showTab('map'); openDetail(r.id); } },
+    overdue.items.map((r) => h('tr', { class: 'clickable', 'data-id': r.id, onclick: () => { showTab('map'); openDetail(r.id, true); } },
       h('td', {}, r.premises), h('td', {}, r.grid_name || r.grid), h('td', { title: r.code }, (r.item ? r.item[lang] || r.item.zh : r.code) + (r.severity === 'suspected_major' ? ' ⚠' : '')),
       h('td', {}, r.deadline || ''), h('td', { class: 'num' }, r.overdue_days), h('td', {}, r.assignee_name || r.assignee),
       h('td', {}, r.escalation ? t('level' + r.escalation) : ''))));
   fill($('#due-table'),
     h('tr', {}, [t('type'), t('premises'), t('grid'), t('due_on'), t('days_overdue')].map((c) => h('th', {}, c))),
-    due.items.length ? due.items.map((r) => h('tr', { class: r.hazard_id ? 'clickable' : '', onclick: r.hazard_id ? () => { showTab('map'); openDetail(r.hazard_id); } : null },
+    due.items.length ? due.items.map((r) => h('tr', { class: r.hazard_id ? 'clickable' : '', onclick: r.hazard_id ? () => { showTab('map'); openDetail(r.hazard_id, true); } : null },
       h('td', {}, t(r.kind)), h('td', {}, r.premises), h('td', {}, r.grid), h('td', {}, r.due_on), h('td', { class: 'num' }, r.overdue_days || ''))) : h('tr', {}, h('td', {}, t('none'))));
 }
 

@@ -87,6 +87,7 @@ async fn detail(
 ) -> Result<Json<Value>, ApiError> {
     let scope = supervisor_scope(&state, &caller).await?;
     let today = super::today(&state);
+    let gcj02 = state.config.tiles.gcj02;
     let answer = state
         .read_store(move |store| {
             let (hazard, premises, inspection) = load(store, &id, &scope)?;
@@ -151,6 +152,10 @@ async fn detail(
                 },
                 "history": history,
                 "names": names,
+                // Where the map shows the shop (its tiles' datum), to move there.
+                "map_position": premises.fields.location.map(|p| {
+                    if gcj02 { xuncha_core::location::wgs84_to_gcj02(p) } else { p }
+                }),
                 "grid_name": premises.fields.grid_id.as_ref().and_then(|g| {
                     super::work::grid_names(store.conn()).ok()?.remove(g)
                 }),

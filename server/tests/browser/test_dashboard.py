@@ -403,6 +403,17 @@ class Dashboard(unittest.TestCase):
         chip.click()
         expect(self.page.locator("#work-chips")).to_be_hidden()
         self.assertFalse(self.page.is_checked("#f-overdue"))
+        # A hazard opened from a list: the map moves to it.
+        row = self.page.locator("#overdue-table tr.clickable").first
+        hazard = row.get_attribute("data-id")
+        row.click()
+        expect(self.page.locator("#detail-title")).to_be_visible()
+        where = self.page.evaluate(
+            "(id) => fetch('/dash/api/hazards/' + id).then((r) => r.json()).then((d) => d.map_position)",
+            hazard)
+        self.page.wait_for_function(
+            "([lat, lon]) => map.getZoom() >= 17 && map.getBounds().contains([lat, lon])",
+            arg=[where["lat"], where["lon"]])
         self.page.click("nav [data-tab=figures]")
         expect(self.page.locator("#figures-table tr").nth(12)).to_be_visible()  # header + 12 grids
         self.assertGreater(self.page.locator("#chart-open svg rect").count(), 12)
