@@ -6,7 +6,7 @@ const T = {
   zh: {
     title: '巡查监管平台', user: '用户名', password: '密码', login: '登录', logout: '退出',
     tab_map: '隐患地图', tab_work: '工作清单', tab_figures: '统计', tab_admin: '管理', tab_shops: '场所档案',
-    hazard_item: '隐患项', clear_filter: '取消此筛选', clear_all: '全部清除', legend_approval: '待审批',
+    session_expired: '登录已过期，请重新登录；登录后回到刚才的页面。', hazard_item: '隐患项', clear_filter: '取消此筛选', clear_all: '全部清除', legend_approval: '待审批',
     tab_people: '人员', visits_n: '检查', flagged_n: '位置存疑', found_n: '发现隐患', actions_n: '隐患处理', rechecks_n: '复查',
     no_visits: '这段时间没有检查记录', no_actions: '这段时间没有处理隐患', distance_m: '距场所 {d} 米', mock_short: '模拟定位',
     shop_search: '场所名称或地址', search: '查找', no_shops: '没有找到场所', more_shops: '只列出前 50 个，请输入更具体的名称',
@@ -57,7 +57,7 @@ const T = {
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
     tab_map: 'Hazard map', tab_work: 'Work lists', tab_figures: 'Figures', tab_admin: 'Admin', tab_shops: 'Shops',
-    hazard_item: 'Item', clear_filter: 'Remove this filter', clear_all: 'Clear all', legend_approval: 'Awaiting approval',
+    session_expired: 'Your session has expired: sign in again to return to where you were.', hazard_item: 'Item', clear_filter: 'Remove this filter', clear_all: 'Clear all', legend_approval: 'Awaiting approval',
     tab_people: 'People', visits_n: 'Visits', flagged_n: 'Location doubtful', found_n: 'Hazards found', actions_n: 'Hazard actions', rechecks_n: 'Re-checks',
     no_visits: 'No visits in this period', no_actions: 'No hazard actions in this period', distance_m: '{d} m from the shop', mock_short: 'mocked location',
     shop_search: 'Shop name or address', search: 'Search', no_shops: 'No shops found', more_shops: 'Only the first 50 are listed: be more specific',
@@ -173,18 +173,32 @@ async function api(path, options = {}) {
     delete opts.json;
   }
   const res = await fetch(path, opts);
-  if (res.status === 401 && path !== '/dash/login') { showLogin(); throw new ApiError(401, null); }
+  if (res.status === 401 && path !== '/dash/login') { showLogin(Boolean(session)); throw new ApiError(401, null); }
   if (res.status === 204) return null;
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(res.status, body);
   return body;
 }
 
-function showLogin() {
+// Where a supervisor was when the session ran out, to go back there after signing in again.
+let resumeAt = null;
+
+function showLogin(expired = false) {
+  if (expired && !resumeAt) {
+    const tab = document.querySelector('nav [data-tab].active');
+    resumeAt = {
+      tab: tab ? tab.dataset.tab : 'map',
+      hazard: $('#detail').hidden ? null : $('#detail').dataset.hazard,
+      premises: $('#shop-file').dataset.premises || null,
+    };
+    $('#login-error').textContent = t('session_expired');
+  }
   $('#app').hidden = true;
   $('#login').hidden = false;
   session = null;
 }
+
+let filtersBuilt = false;
 
 async function start() {
   try {
@@ -198,9 +212,18 @@ async function start() {
   $('#app').hidden = false;
   $('#who').textContent = session.user + ' · ' + t('role_' + session.role);
   document.querySelectorAll('[data-admin]').forEach((e) => { e.hidden = session.role !== 'admin'; });
-  buildFilters();
+  // After a session ran out the page is still there: keep its filters, map and place.
+  if (!filtersBuilt) { buildFilters(); filtersBuilt = true; }
   initMap();
   applyLang();
+  if (resumeAt) {
+    const back = resumeAt;
+    resumeAt = null;
+    if (back.premises) openShop(back.premises).catch((e) => console.error(e));
+    if (back.hazard) openDetail(back.hazard).catch((e) => console.error(e));
+    showTab(back.tab);
+    return;
+  }
   openFromHash();
 }
 

@@ -377,6 +377,26 @@ class Dashboard(unittest.TestCase):
         finally:
             phone.close()
 
+    def test_an_expired_session_says_so_and_returns_to_where_the_user_was(self):
+        self.sign_in()
+        self.total()
+        self.page.click("nav [data-tab=shops]")
+        self.page.fill("#shop-search", "店")
+        self.page.press("#shop-search", "Enter")
+        self.page.locator("#shop-results tr.shop-row").first.click()
+        name = self.page.locator("#shop-name").inner_text()
+        # The session ends (expired, or signed out elsewhere); the next request finds out.
+        self.context.clear_cookies()
+        self.page.click("nav [data-tab=work]")
+        expect(self.page.locator("#login-error")).to_contain_text("登录已过期")
+        self.page.fill("input[name=user]", DEMO[0])
+        self.page.fill("input[name=password]", DEMO[1])
+        self.page.click("#login-form button[type=submit]")
+        # Back on the tab it was going to, with the shop still open there.
+        expect(self.page.locator("#tab-work")).to_be_visible()
+        self.page.click("nav [data-tab=shops]")
+        expect(self.page.locator("#shop-name")).to_have_text(name)
+
     def test_work_lists_and_figures_draw_their_charts(self):
         self.sign_in()
         self.total()
