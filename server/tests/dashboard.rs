@@ -441,16 +441,7 @@ async fn exports_parse_and_follow_the_filters() {
     district(&s).await;
     let sup = login(&s, "sup1", "password1").await.unwrap();
 
-    s.state
-        .db()
-        .write(|store| {
-            store.conn().execute(
-                "UPDATE server_users SET display_name = '王小明' WHERE id = 'w1'",
-                [],
-            )?;
-            Ok(())
-        })
-        .unwrap();
+    rename(&s, "w1", "王小明");
     let (code, headers, csv) = send_raw(
         &s,
         "GET",
@@ -770,16 +761,7 @@ async fn review_actions_that_are_wrong_or_change_nothing_are_refused() {
 async fn review_actions_take_a_reason_name_people_and_offer_who_can_follow_up() {
     let s = server();
     let w1 = district(&s).await;
-    s.state
-        .db()
-        .write(|store| {
-            store.conn().execute(
-                "UPDATE server_users SET display_name = '王小明' WHERE id = 'w1'",
-                [],
-            )?;
-            Ok(())
-        })
-        .unwrap();
+    rename(&s, "w1", "王小明");
     let hazards = w1.open_hazards().unwrap();
     let issued = hazards.iter().find(|h| h.notice_no.is_some()).unwrap();
     let unissued = hazards.iter().find(|h| h.notice_no.is_none()).unwrap();
@@ -1116,4 +1098,19 @@ async fn what_each_worker_did_in_a_period_for_the_supervisors_area() {
     )
     .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Gives a user a display name other than their id.
+fn rename(s: &Server, user: &str, name: &str) {
+    let (user, name) = (user.to_owned(), name.to_owned());
+    s.state
+        .db()
+        .write(move |store| {
+            store.conn().execute(
+                "UPDATE server_users SET display_name = ?2 WHERE id = ?1",
+                [&user, &name],
+            )?;
+            Ok(())
+        })
+        .unwrap();
 }

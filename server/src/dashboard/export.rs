@@ -373,7 +373,6 @@ fn inspection_table(
         ..Table::default()
     };
     let grid_name = grid_names(conn)?;
-    let mut people = std::collections::BTreeMap::new();
     let mut rows = stmt.query([from, to])?;
     while let Some(r) = rows.next()? {
         let grid: String = r.get(3)?;
@@ -393,7 +392,7 @@ fn inspection_table(
             json!(r.get::<_, String>(2)?),
             json!(grid_name.get(&grid).unwrap_or(&grid)),
             json!(r.get::<_, String>(4)?),
-            json!(inspector_name(conn, &mut people, r.get::<_, String>(5)?)?),
+            json!(r.get::<_, String>(5)?),
             json!(r.get::<_, Option<i64>>(6)?.unwrap_or(0)),
             json!(r.get::<_, Option<String>>(7)?.unwrap_or_default()),
             coordinate(lat),
@@ -409,24 +408,21 @@ fn inspection_table(
             .positions
             .push(lat.zip(lon).map(|(lat, lon)| (lon, lat)));
     }
+    // Inspectors by name, looked up once each.
+    let names = crate::accounts::display_names(
+        conn,
+        table.rows.iter().filter_map(|row| row[INSPECTOR].as_str()),
+    )?;
+    for row in &mut table.rows {
+        if let Some(name) = row[INSPECTOR].as_str().and_then(|id| names.get(id)) {
+            row[INSPECTOR] = json!(name);
+        }
+    }
     Ok(table)
 }
 
-/// A user's display name, looked up once per export.
-fn inspector_name(
-    conn: &Connection,
-    known: &mut std::collections::BTreeMap<String, String>,
-    user: String,
-) -> Result<String, ApiError> {
-    if let Some(name) = known.get(&user) {
-        return Ok(name.clone());
-    }
-    let name = crate::accounts::display_names(conn, [user.as_str()])?
-        .remove(&user)
-        .unwrap_or_else(|| user.clone());
-    known.insert(user, name.clone());
-    Ok(name)
-}
+/// The inspections table's inspector column.
+const INSPECTOR: usize = 5;
 
 /// An export format: its content type.
 fn content_type(format: &str) -> Option<&'static str> {

@@ -11,7 +11,6 @@ use chrono::{Days, NaiveDate};
 use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use xuncha_core::model::UserId;
 
 use super::supervisor_scope;
 use crate::AppState;
@@ -56,25 +55,28 @@ fn china_midnight_ms(d: NaiveDate) -> i64 {
 
 /// Enabled workers whose area overlaps the caller's: id and display name, by name.
 fn workers_of(conn: &Connection, scope: &Scope) -> Result<Vec<(String, String)>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, display_name FROM server_users
-         WHERE role = 'worker' AND disabled = 0 ORDER BY display_name, id",
-    )?;
-    let all: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::new();
-    for (id, name) in all {
-        let theirs = crate::accounts::role_and_scope(conn, &UserId(id.clone()))?;
-        let overlaps = match (scope, theirs.map(|(_, s)| s)) {
-            (Scope::All, _) => true,
-            (Scope::Grids(mine), Some(Scope::Grids(g))) => g.iter().any(|x| mine.contains(x)),
-            (Scope::Grids(_), Some(Scope::All)) | (_, None) => false,
-        };
-        if overlaps {
-            out.push((id, name));
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    match scope {
+        Scope::All => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, display_name FROM server_users WHERE role = 'worker' AND disabled = 0",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            found = rows.collect::<Result<_, _>>()?;
+        }
+        // Whoever covers one of the caller's grids (a supervisor's few, not every account).
+        Scope::Grids(grids) => {
+            for grid in grids {
+                for person in crate::accounts::users_covering(conn, grid)? {
+                    if person.role == "worker" {
+                        found.insert(person.id, person.name);
+                    }
+                }
+            }
         }
     }
+    let mut out: Vec<(String, String)> = found.into_iter().collect();
+    out.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
     Ok(out)
 }
 

@@ -182,17 +182,15 @@ pub fn hazard_rows(
     )?;
     let grid_names = grid_names(conn)?;
     let catalog = xuncha_core::checklist::Catalog::builtin();
-    let mut names = BTreeMap::new();
+    let rows = listed
+        .iter()
+        .map(|(id, _, _)| {
+            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        })
+        .collect::<Result<Vec<(String, String, String, String)>, _>>()?;
+    let names = crate::accounts::display_names(conn, rows.iter().map(|r| r.2.as_str()))?;
     let mut out = Vec::with_capacity(listed.len());
-    for (id, p, grid) in listed {
-        let (premises_id, premises, assignee, code): (String, String, String, String) =
-            stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        if !names.contains_key(&assignee) {
-            let name = crate::accounts::display_names(conn, [assignee.as_str()])?
-                .remove(&assignee)
-                .unwrap_or_else(|| assignee.clone());
-            names.insert(assignee.clone(), name);
-        }
+    for ((id, p, grid), (premises_id, premises, assignee, code)) in listed.iter().zip(rows) {
         out.push(HazardRow {
             id: id.clone(),
             premises_id,
@@ -211,7 +209,7 @@ pub fn hazard_rows(
             severity: p.severity,
             deadline: map::date_of(p.deadline).map(|d| d.to_string()),
             overdue_days: p.overdue_days(today),
-            assignee_name: names.get(&assignee).cloned().unwrap_or_default(),
+            assignee_name: names.get(&assignee).unwrap_or(&assignee).clone(),
             assignee,
             escalation: p.escalation,
         });
