@@ -32,6 +32,8 @@ pub struct PremisesFacts {
     pub max_occupants: Option<u32>,
     /// Archived premises are not visited.
     pub archived: bool,
+    /// Its grid (campaigns are per grid).
+    pub grid_id: Option<String>,
 }
 
 impl From<&Premises> for PremisesFacts {
@@ -43,6 +45,7 @@ impl From<&Premises> for PremisesFacts {
             sleeps_on_site: p.fields.sleeps_on_site,
             max_occupants: p.fields.max_occupants,
             archived: p.fields.archived,
+            grid_id: p.fields.grid_id.clone(),
         }
     }
 }
@@ -124,6 +127,8 @@ pub enum DueKind {
     Recheck,
     /// A suspected major hazard waiting for a supervisor's approval (shown, not actionable).
     AwaitingApproval,
+    /// A premises of a running campaign (专项行动) not yet inspected for it.
+    Campaign,
 }
 
 /// One entry of the list.
@@ -142,6 +147,9 @@ pub struct DueItem {
     pub overdue_days: u64,
     /// A suspected major hazard is involved.
     pub major: bool,
+    /// For campaign work: which campaign and the checklists still to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<crate::campaign::CampaignTask>,
 }
 
 /// The due list for `today`, most urgent first: overdue before due; among overdue, hazard work
@@ -165,6 +173,7 @@ pub fn due(
             due_on,
             overdue_days: (today - due_on).num_days().max(0) as u64,
             major: hazard.is_some_and(|h| h.severity == Severity::SuspectedMajor),
+            campaign: None,
         };
     let mut out = Vec::new();
     for f in premises.iter().filter(|p| !p.archived) {
@@ -227,9 +236,15 @@ pub fn due(
             _ => {}
         }
     }
-    out.sort_by(|a, b| {
+    sort_by_urgency(&mut out);
+    out
+}
+
+/// Most urgent first (see [`due`]); for lists merged from several sources (campaigns).
+pub fn sort_by_urgency(items: &mut [DueItem]) {
+    items.sort_by(|a, b| {
         let overdue = |i: &DueItem| i.overdue_days > 0;
-        let hazard_work = |i: &DueItem| overdue(i) && i.kind != DueKind::Routine;
+        let hazard_work = |i: &DueItem| overdue(i) && i.hazard_id.is_some();
         overdue(b)
             .cmp(&overdue(a))
             .then(hazard_work(b).cmp(&hazard_work(a)))
@@ -239,16 +254,20 @@ pub fn due(
             .then(urgency(a.kind).cmp(&urgency(b.kind)))
             .then(a.premises_id.cmp(&b.premises_id))
             .then(a.hazard_id.cmp(&b.hazard_id))
+            .then_with(|| {
+                let campaign = |i: &DueItem| i.campaign.as_ref().map(|c| c.campaign_id.clone());
+                campaign(a).cmp(&campaign(b))
+            })
     });
-    out
 }
 
 fn urgency(kind: DueKind) -> u8 {
     match kind {
         DueKind::Recheck => 0,
         DueKind::IssueNotice => 1,
-        DueKind::Routine => 2,
-        DueKind::AwaitingApproval => 3,
+        DueKind::Campaign => 2,
+        DueKind::Routine => 3,
+        DueKind::AwaitingApproval => 4,
     }
 }
 

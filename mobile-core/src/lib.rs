@@ -5,19 +5,21 @@
 //! - [`clock`]: the hybrid logical clock that orders ops across devices.
 //! - [`op`]: the op log's records; [`merge`] and [`hazard`]: the pure merge rules and the
 //!   hazard lifecycle fold.
+//! - [`campaign`]: campaigns (专项行动) and their progress.
 //! - [`due`]: what a worker should do next (re-inspections, notices, re-checks) and when to
 //!   remind them.
 //! - [`store`]: the SQLite replica: record changes as ops, apply synced ops, query, digest.
 //! - [`sync`]: the sync protocol's messages; with feature `client`, the phone's sync client.
 //! - [`workload`]: synthetic op streams for benchmarks and load tests.
 //!
-//! Layers: `checklist`, `model`, `clock`, `op`, `merge`, `hazard` and `due` do no I/O; only `store`
+//! Layers: `checklist`, `model`, `clock`, `op`, `merge`, `hazard`, `campaign` and `due` do no I/O; only `store`
 //! touches the database and only `sync::client` the network.
 
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!("xuncha_core");
 
 pub mod calendar;
+pub mod campaign;
 pub mod checklist;
 pub mod clock;
 pub mod due;

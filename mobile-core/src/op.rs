@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::campaign::Campaign;
 use crate::clock::Hlc;
 use crate::error::{Error, Result};
 use crate::hazard::HazardEvent;
@@ -21,7 +22,8 @@ use crate::model::{DeviceId, HazardId, Inspection, PhotoRef, PremisesId, UserId}
 /// it can and keeps the rest unapplied (as [`OpBody::Unknown`]) until it is updated.
 ///
 /// 2: hazard events may be `urged` (催办).
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: `campaign` ops (专项行动).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The total order of ops: HLC first, then device id, then seq.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -62,6 +64,8 @@ pub enum OpBody {
     Inspection(Box<Inspection>),
     /// Moves a hazard along its lifecycle.
     HazardEvent(HazardEvent),
+    /// Sets (or ends) one grid's part of a campaign.
+    Campaign(Campaign),
     /// A type this version does not know, or any op of a newer schema: kept verbatim.
     Unknown {
         /// Its type name.
@@ -85,6 +89,7 @@ impl OpBody {
     pub fn schema(&self) -> u32 {
         match self {
             OpBody::HazardEvent(e) if matches!(e.action, crate::hazard::HazardAction::Urged) => 2,
+            OpBody::Campaign(_) => 3,
             _ => 1,
         }
     }
@@ -95,6 +100,7 @@ impl OpBody {
             OpBody::PremisesPatch(_) => "premises_patch",
             OpBody::Inspection(_) => "inspection",
             OpBody::HazardEvent(_) => "hazard_event",
+            OpBody::Campaign(_) => "campaign",
             OpBody::Unknown { kind, .. } => kind,
         }
     }
@@ -111,6 +117,7 @@ impl OpBody {
             "premises_patch" => OpBody::PremisesPatch(serde_json::from_str(data)?),
             "inspection" => OpBody::Inspection(serde_json::from_str(data)?),
             "hazard_event" => OpBody::HazardEvent(serde_json::from_str(data)?),
+            "campaign" => OpBody::Campaign(serde_json::from_str(data)?),
             other => OpBody::Unknown {
                 kind: other.to_owned(),
                 data: serde_json::from_str(data)?,
@@ -123,7 +130,7 @@ impl OpBody {
         match self {
             OpBody::Inspection(i) => i.answers.iter().flat_map(|a| &a.photos).collect(),
             OpBody::HazardEvent(e) => e.action.photos().iter().collect(),
-            OpBody::PremisesPatch(_) | OpBody::Unknown { .. } => Vec::new(),
+            OpBody::PremisesPatch(_) | OpBody::Campaign(_) | OpBody::Unknown { .. } => Vec::new(),
         }
     }
 
@@ -134,6 +141,7 @@ impl OpBody {
             OpBody::PremisesPatch(p) => serde_json::to_writer(out, p),
             OpBody::Inspection(i) => serde_json::to_writer(out, i),
             OpBody::HazardEvent(e) => serde_json::to_writer(out, e),
+            OpBody::Campaign(c) => serde_json::to_writer(out, c),
             OpBody::Unknown { data, .. } => serde_json::to_writer(out, data),
         }
     }
@@ -200,6 +208,7 @@ impl Op {
                     g.validate().map_err(at)?;
                 }
             }
+            OpBody::Campaign(c) => c.validate().map_err(at)?,
             OpBody::Unknown { .. } => {}
         }
         Ok(())
@@ -220,6 +229,7 @@ impl Serialize for Op {
             OpBody::PremisesPatch(p) => st.serialize_field("data", p)?,
             OpBody::Inspection(i) => st.serialize_field("data", i)?,
             OpBody::HazardEvent(e) => st.serialize_field("data", e)?,
+            OpBody::Campaign(c) => st.serialize_field("data", c)?,
             OpBody::Unknown { data, .. } => st.serialize_field("data", data)?,
         }
         st.end()

@@ -336,3 +336,95 @@ fn fixing_on_the_spot_needs_an_after_photo() {
         .unwrap();
     assert_eq!(h.status, HazardStatus::Closed);
 }
+
+fn sweep(grid: &str, ended: bool) -> xuncha_core::campaign::Campaign {
+    xuncha_core::campaign::Campaign {
+        campaign_id: xuncha_core::model::CampaignId::from("winter-ebike"),
+        grid_id: grid.into(),
+        name: "冬季电动车充电专项检查".into(),
+        checklists: vec![xuncha_core::checklist::ChecklistKind::EBike],
+        premises_kinds: vec![PremisesKind::Retail],
+        starts_on: day(1),
+        deadline: day(10),
+        ended,
+    }
+}
+
+#[test]
+fn a_campaign_lists_its_grids_premises_until_inspected_for_it() {
+    let (mut s, clock) = phone();
+    let mut in_grid = premises("便利店", PremisesKind::Retail);
+    in_grid.grid_id = Some("G1".into());
+    let shop = s.add_premises(in_grid).unwrap();
+    let mut elsewhere = premises("五金店", PremisesKind::Retail);
+    elsewhere.grid_id = Some("G2".into());
+    s.add_premises(elsewhere).unwrap();
+    let mut restaurant = premises("面馆", PremisesKind::Catering);
+    restaurant.grid_id = Some("G1".into());
+    s.add_premises(restaurant).unwrap();
+    // A visit before the campaign starts does not count for it.
+    s.record_inspection(sample_visit(s.catalog(), &shop, day(0), &[]))
+        .unwrap();
+    s.record_campaign(sweep("G1", false)).unwrap();
+
+    assert!(
+        s.due(DAY0).unwrap().iter().all(|i| i.campaign.is_none()),
+        "not started yet"
+    );
+    let campaign_items = |s: &Store, at: i64| -> Vec<DueItem> {
+        s.due(at)
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.kind == DueKind::Campaign)
+            .collect()
+    };
+    let items = campaign_items(&s, DAY0 + DAY);
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].premises_id, shop.id);
+    assert_eq!(items[0].due_on, day(10));
+    assert_eq!(
+        items[0].campaign.as_ref().unwrap().name,
+        "冬季电动车充电专项检查"
+    );
+    // Past the deadline it is overdue.
+    assert_eq!(campaign_items(&s, DAY0 + 12 * DAY)[0].overdue_days, 2);
+
+    // Inspected with its checklist during the campaign: done, with the hazard counted.
+    clock.set(DAY0 + 2 * DAY);
+    s.record_inspection(sample_visit(s.catalog(), &shop, day(2), &["EB-04"]))
+        .unwrap();
+    assert!(campaign_items(&s, DAY0 + 2 * DAY).is_empty());
+    let progress = s
+        .campaign_progress(&sweep("G1", false).campaign_id)
+        .unwrap();
+    let (_, shops) = &progress[0];
+    assert_eq!(shops.len(), 1);
+    assert_eq!(shops[0].done_on, Some(day(2)));
+    assert_eq!(shops[0].hazards_found, 1);
+}
+
+#[test]
+fn a_campaign_ended_elsewhere_leaves_the_list_in_either_order_of_arrival() {
+    let (mut supervisor, _clock) = phone();
+    let mut shop = premises("便利店", PremisesKind::Retail);
+    shop.grid_id = Some("G1".into());
+    supervisor.add_premises(shop).unwrap();
+    supervisor.record_campaign(sweep("G1", false)).unwrap();
+    supervisor.record_campaign(sweep("G1", true)).unwrap();
+    let ops = supervisor.all_ops().unwrap();
+    for order in [ops.clone(), ops.iter().rev().cloned().collect()] {
+        let (mut phone, _) = phone();
+        for op in &order {
+            phone.apply_ops(std::slice::from_ref(op)).unwrap();
+        }
+        assert!(phone.campaigns().unwrap()[0].ended);
+        assert!(
+            phone
+                .due(DAY0 + DAY)
+                .unwrap()
+                .iter()
+                .all(|i| i.kind != DueKind::Campaign)
+        );
+        assert_eq!(phone.digest().unwrap(), supervisor.digest().unwrap());
+    }
+}

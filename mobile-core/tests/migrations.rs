@@ -32,6 +32,10 @@ const RELEASED: &[(&str, &str)] = &[
         "0005_photo_files.sql",
         "69cb9f76005a29d9876d8695a29ed5ce85bdfbf1bb9c7568018629c43e3ddf42",
     ),
+    (
+        "0006_campaigns.sql",
+        "8d8c0da501c013fb8849ccadaa3e40822c71908586f630cc6d8bff4793d9ee8f",
+    ),
 ];
 
 fn schema_of(path: &std::path::Path) -> (i64, Vec<(String, String, Option<String>)>) {

@@ -411,13 +411,15 @@ pub(crate) fn index_new_ops(conn: &Connection, received_ms: i64) -> rusqlite::Re
     let added = conn.prepare_cached(
         "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms)
          SELECT t.id, t.premises_id,
-                (SELECT json_extract(pf.value, '$') FROM premises_fields pf
-                 WHERE pf.premises_id = t.premises_id AND pf.field = 'grid_id'),
+                COALESCE(t.grid_id, (SELECT json_extract(pf.value, '$') FROM premises_fields pf
+                 WHERE pf.premises_id = t.premises_id AND pf.field = 'grid_id')),
                 ?1
          FROM (SELECT o.id, CASE o.kind
                    WHEN 'hazard_event' THEN
                        (SELECT h.premises_id FROM hazards h WHERE h.id = json_extract(o.data, '$.hazard_id'))
-                   ELSE json_extract(o.data, '$.premises_id') END AS premises_id
+                   ELSE json_extract(o.data, '$.premises_id') END AS premises_id,
+                   -- A campaign is filed under the grid it names.
+                   CASE o.kind WHEN 'campaign' THEN json_extract(o.data, '$.grid_id') END AS grid_id
                FROM ops o
                WHERE o.id > (SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope)
                  AND o.applied <> 2) t",

@@ -147,8 +147,18 @@ pub async fn feed(
                     DueKind::IssueNotice => "下发整改通知 Issue notice",
                     DueKind::Recheck => "隐患复查 Re-check",
                     DueKind::AwaitingApproval => "待审批 Awaiting approval",
+                    DueKind::Campaign => "专项行动 Campaign",
                 };
-                let uid = format!("{}-{}@xuncha", i.premises_id, i.hazard_id.as_ref().map_or("visit", |h| h.as_str()));
+                let what = match &i.campaign {
+                    Some(c) => format!("{what} {}", c.name),
+                    None => what.to_owned(),
+                };
+                let what_id = match (&i.hazard_id, &i.campaign) {
+                    (Some(h), _) => h.to_string(),
+                    (None, Some(c)) => format!("campaign-{}", c.campaign_id),
+                    (None, None) => "visit".to_owned(),
+                };
+                let uid = format!("{}-{what_id}@xuncha", i.premises_id);
                 let day = i.due_on.format("%Y%m%d");
                 let next = (i.due_on + chrono::Days::new(1)).format("%Y%m%d");
                 let overdue = if i.overdue_days > 0 { format!(" (逾期 {} 天)", i.overdue_days) } else { String::new() };

@@ -85,6 +85,7 @@ pub fn kind_name(k: DueKind) -> &'static str {
         DueKind::IssueNotice => "issue_notice",
         DueKind::Recheck => "recheck",
         DueKind::AwaitingApproval => "awaiting_approval",
+        DueKind::Campaign => "campaign",
     }
 }
 
@@ -124,7 +125,8 @@ pub async fn overdue(
                 if !visible {
                     continue;
                 }
-                let routine = i.kind == DueKind::Routine;
+                // Visits (routine or a campaign's) apart from hazard work.
+                let routine = i.hazard_id.is_none();
                 for (map, key) in [
                     (&mut report.by_grid, &grid),
                     (&mut report.by_community, &community),

@@ -700,6 +700,25 @@ impl<'a> Rights<'a> {
                 self.require_known(&premises, grid.as_deref())?;
                 (Some(premises), grid)
             }
+            // Campaigns are set by supervisors, for grids they cover.
+            OpBody::Campaign(c) => {
+                if self.role == Role::Worker {
+                    return Err(ApiError::forbidden(
+                        "supervisor_only",
+                        "专项行动须由督导人员设置",
+                        format!("campaign {} needs a supervisor", c.campaign_id),
+                    ));
+                }
+                if !self.scope.covers(&c.grid_id) {
+                    return Err(ApiError::forbidden(
+                        "out_of_scope",
+                        format!("网格 {} 不在您的负责范围内", c.grid_id),
+                        format!("grid {} is not one you cover", c.grid_id),
+                    )
+                    .with_detail(serde_json::json!({ "grid_id": c.grid_id })));
+                }
+                (None, Some(c.grid_id.clone()))
+            }
             // Newer op types: checked where they name premises; applied only by newer servers.
             OpBody::Unknown { data, .. } => {
                 let premises = data

@@ -1114,3 +1114,177 @@ fn rename(s: &Server, user: &str, name: &str) {
         })
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_campaign_reaches_its_grids_phones_and_its_progress_follows_their_visits() {
+    let s = server();
+    district(&s).await;
+    // w1's phone of today (the district was recorded 20 days ago).
+    let mut w1 = phone("phone-w1b", "w1", now_ms());
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let today = china_date(now_ms());
+    let deadline = today.checked_add_days(Days::new(14)).unwrap();
+    let ask = |grids: Value, deadline: chrono::NaiveDate| {
+        json!({
+            "name": "冬季电动车充电专项检查", "checklists": ["e_bike"],
+            "premises_kinds": ["catering"], "grids": grids,
+            "starts_on": today.to_string(), "deadline": deadline.to_string(),
+        })
+    };
+    // Wrong requests create nothing.
+    for (body, code, what) in [
+        (
+            ask(json!(["g2"]), deadline),
+            StatusCode::FORBIDDEN,
+            "out_of_scope",
+        ),
+        (
+            ask(json!([]), deadline),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "grids_required",
+        ),
+        (
+            ask(json!(["g1"]), today.checked_sub_days(Days::new(1)).unwrap()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "deadline_past",
+        ),
+        (
+            json!({ "name": " ", "checklists": ["e_bike"], "grids": ["g1"],
+                    "starts_on": today.to_string(), "deadline": deadline.to_string() }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_op",
+        ),
+    ] {
+        let (got, answer) = dash(&s, &sup, "POST", "/dash/api/campaigns", Some(body), true).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (code, Some(what)),
+            "{answer}"
+        );
+    }
+    let (_, listed) = dash(&s, &sup, "GET", "/dash/api/campaigns", None, false).await;
+    assert_eq!(listed["campaigns"], json!([]));
+
+    let (code, made) = dash(
+        &s,
+        &sup,
+        "POST",
+        "/dash/api/campaigns",
+        Some(ask(json!(["g1"]), deadline)),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{made}");
+    let id = made["campaign"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(made["campaign"]["totals"]["due"], 3, "{made}");
+
+    // w1's phone receives it and lists its three shops; w2's phone (grid g2) does not.
+    let (_, page) = pull(&s, &s.w1b, 0).await;
+    let ops: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
+    w1.apply_ops(&ops).unwrap();
+    let on_phone: Vec<_> = w1
+        .due(now_ms())
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.campaign.is_some())
+        .collect();
+    assert_eq!(on_phone.len(), 3, "{on_phone:?}");
+    let (_, page) = pull(&s, &s.w2, 0).await;
+    assert!(
+        page["ops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["type"] != "campaign"),
+        "{page}"
+    );
+
+    // w1 visits one shop with the e-bike checklist and finds a hazard.
+    let shop = w1.premises(&on_phone[0].premises_id).unwrap().unwrap();
+    w1.record_inspection(sample_visit(w1.catalog(), &shop, today, &["EB-04"]))
+        .unwrap();
+    let (code, ack) = push(&s, &s.w1b, &w1.pending_ops(1000).unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+    let (code, detail) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/campaigns/{id}"),
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{detail}");
+    assert_eq!(
+        detail["by_grid"],
+        json!([{ "grid": "g1", "grid_name": detail["by_grid"][0]["grid_name"],
+                 "due": 3, "done": 1, "late": 0, "hazards": 1 }])
+    );
+    assert_eq!(detail["by_worker"][0]["user"], "w1");
+    assert_eq!(detail["by_worker"][0]["done"], 1);
+    let done: Vec<&Value> = detail["premises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !p["done_on"].is_null())
+        .collect();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0]["name"], json!(shop.fields.name));
+
+    // The export lists every shop, in the page's language.
+    let (code, csv) = dash_raw(&s, &sup, &format!("/dash/api/campaigns/{id}/export.csv")).await;
+    assert_eq!(code, StatusCode::OK);
+    let text = String::from_utf8(csv).unwrap();
+    assert!(text.contains("已完成") && text.contains("未完成"), "{text}");
+    assert_eq!(text.lines().count(), 4, "{text}");
+    let (_, csv) = dash_raw(
+        &s,
+        &sup,
+        &format!("/dash/api/campaigns/{id}/export.csv?lang=en"),
+    )
+    .await;
+    assert!(
+        String::from_utf8(csv)
+            .unwrap()
+            .starts_with("\u{feff}Campaign,Grid")
+    );
+
+    // A worker cannot set one up, through the dashboard or from a phone.
+    w1.record_campaign(xuncha_core::campaign::Campaign {
+        campaign_id: xuncha_core::model::CampaignId::from("forged"),
+        grid_id: "g1".into(),
+        name: "假行动".into(),
+        checklists: vec![xuncha_core::checklist::ChecklistKind::Exits],
+        premises_kinds: vec![],
+        starts_on: today,
+        deadline,
+        ended: false,
+    })
+    .unwrap();
+    let (code, answer) = push(&s, &s.w1b, &w1.pending_ops(10).unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer["set_aside"][0]["code"], "supervisor_only",
+        "{answer}"
+    );
+
+    // Ended: it leaves the phone's list at the next sync; ending twice is refused.
+    let end = format!("/dash/api/campaigns/{id}/end");
+    let (code, ended) = dash(&s, &sup, "POST", &end, None, true).await;
+    assert_eq!(code, StatusCode::OK, "{ended}");
+    assert_eq!(ended["campaign"]["ended"], true);
+    let (code, again) = dash(&s, &sup, "POST", &end, None, true).await;
+    assert_eq!(
+        (code, again["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("campaign_ended"))
+    );
+    let (_, page) = pull(&s, &s.w1b, 0).await;
+    let ops: Vec<Op> = serde_json::from_value(page["ops"].clone()).unwrap();
+    w1.apply_ops(&ops).unwrap();
+    // (The forged campaign stays on that phone until its sync client takes the refusal in.)
+    assert!(w1.due(now_ms()).unwrap().iter().all(|i| {
+        i.campaign
+            .as_ref()
+            .is_none_or(|c| c.campaign_id.as_str() != id)
+    }));
+}

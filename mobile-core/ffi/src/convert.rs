@@ -378,7 +378,7 @@ impl SetAsideChange {
             OpBody::PremisesPatch(p) => (Some(p.premises_id.0.clone()), None),
             OpBody::Inspection(i) => (Some(i.premises_id.0.clone()), None),
             OpBody::HazardEvent(e) => (None, Some(e.hazard_id.0.clone())),
-            OpBody::Unknown { .. } => (None, None),
+            OpBody::Campaign(_) | OpBody::Unknown { .. } => (None, None),
         };
         SetAsideChange {
             seq: op.seq,

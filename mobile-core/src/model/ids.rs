@@ -56,9 +56,20 @@ string_id!(
     /// A hazard: derived from the inspection that found it and the checklist item.
     HazardId
 );
+string_id!(
+    /// A campaign (专项行动): one sweep across grids, set by a supervisor.
+    CampaignId
+);
 
 fn random_uuid() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+impl CampaignId {
+    /// A new random campaign id.
+    pub fn random() -> Self {
+        CampaignId(random_uuid())
+    }
 }
 
 impl DeviceId {

@@ -7,7 +7,7 @@ mod ids;
 mod inspection;
 mod premises;
 
-pub use ids::{DeviceId, HazardId, InspectionId, PremisesId, UserId};
+pub use ids::{CampaignId, DeviceId, HazardId, InspectionId, PremisesId, UserId};
 pub use inspection::{
     Answer, AnswerValue, ChecklistRef, Finding, Geotag, Inspection, InspectionDraft, PhotoRef,
 };

@@ -244,7 +244,7 @@ fn apply_stored(tx: &Connection, ops: &[(i64, Op)]) -> Result<()> {
 pub(crate) fn clear_state(tx: &Connection) -> Result<()> {
     tx.execute_batch(
         "DELETE FROM premises_fields; DELETE FROM inspections; DELETE FROM hazard_events;
-         DELETE FROM hazards;",
+         DELETE FROM hazards; DELETE FROM campaigns;",
     )?;
     Ok(())
 }
@@ -324,6 +324,26 @@ fn apply_domain<'a>(
                 e.note.as_deref(),
             ])?;
             touched.insert(e.hazard_id.clone());
+        }
+        // One register per campaign and grid, ordered as premises fields are.
+        OpBody::Campaign(c) => {
+            tx.prepare_cached(
+                "INSERT INTO campaigns (campaign_id, grid_id, data, hlc, device_id, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (campaign_id, grid_id) DO UPDATE SET
+                   data = excluded.data, hlc = excluded.hlc, device_id = excluded.device_id,
+                   seq = excluded.seq
+                 WHERE (excluded.hlc, excluded.device_id, excluded.seq)
+                     > (campaigns.hlc, campaigns.device_id, campaigns.seq)",
+            )?
+            .execute(params![
+                c.campaign_id.as_str(),
+                c.grid_id,
+                serde_json::to_string(c)?,
+                op.hlc.as_u64() as i64,
+                op.device.as_str(),
+                op.seq as i64,
+            ])?;
         }
         OpBody::Unknown { .. } => {}
     }

@@ -37,6 +37,7 @@ use apply::{
 };
 
 use crate::calendar::WorkCalendar;
+use crate::campaign::{Campaign, Visit};
 use crate::checklist::{Catalog, ChecklistKind, evaluate};
 use crate::clock::{
     DEFAULT_MAX_CLOCK_AHEAD_MS, Hlc, HlcClock, SystemClock, WallClock, adoption_limit, china_date,
@@ -46,8 +47,8 @@ use crate::error::{Error, Result};
 use crate::hazard::{Hazard, HazardAction, HazardEvent, HistoryEntry, fold, transition};
 use crate::location::{GridArea, GridIndex, ProximityRule, check_proximity};
 use crate::model::{
-    DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, PhotoRef, Premises,
-    PremisesFields, PremisesId, UserId,
+    CampaignId, DeviceId, Geotag, HazardId, Inspection, InspectionDraft, InspectionId, PhotoRef,
+    Premises, PremisesFields, PremisesId, UserId,
 };
 use crate::op::{Op, OpBody, PremisesPatch};
 use crate::sync::SetAside;
@@ -1077,20 +1078,120 @@ impl Store {
     /// The worker's due list at `now_ms` (see [`crate::due`]), most urgent first. Reads only
     /// what the list depends on, so it stays fast on a phone with thousands of premises.
     pub fn due(&self, now_ms: i64) -> Result<Vec<DueItem>> {
-        Ok(due::due(
-            &self.premises_facts()?,
+        let today = china_date(now_ms);
+        let premises = self.premises_facts()?;
+        let mut items = due::due(
+            &premises,
             &self.last_inspected()?,
             &self.open_hazard_facts()?,
-            china_date(now_ms),
+            today,
             &self.cadence,
             &self.calendar,
-        ))
+        );
+        let running: Vec<Campaign> = self
+            .campaigns()?
+            .into_iter()
+            .filter(|c| !c.ended && c.starts_on <= today)
+            .collect();
+        if let Some(since) = running.iter().map(|c| c.starts_on).min() {
+            let visits = self.visits_since(since)?;
+            items.extend(crate::campaign::due_items(
+                &running, &premises, &visits, today,
+            ));
+            due::sort_by_urgency(&mut items);
+        }
+        Ok(items)
+    }
+
+    // ---- campaigns ----
+
+    /// Records (or changes, or ends) one grid's part of a campaign (a supervisor's doing; the
+    /// server refuses it from workers).
+    pub fn record_campaign(&mut self, campaign: Campaign) -> Result<Campaign> {
+        campaign.validate()?;
+        self.commit_local(vec![OpBody::Campaign(campaign.clone())])?;
+        Ok(campaign)
+    }
+
+    /// Every campaign record this replica holds (a phone: its grids' parts), by campaign
+    /// and grid.
+    pub fn campaigns(&self) -> Result<Vec<Campaign>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data FROM campaigns ORDER BY campaign_id, grid_id")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    /// Where each premises of a campaign stands, by grid record.
+    pub fn campaign_progress(
+        &self,
+        id: &CampaignId,
+    ) -> Result<Vec<(Campaign, Vec<crate::campaign::PremisesProgress>)>> {
+        let parts: Vec<Campaign> = self
+            .campaigns()?
+            .into_iter()
+            .filter(|c| &c.campaign_id == id)
+            .collect();
+        let Some(since) = parts.iter().map(|c| c.starts_on).min() else {
+            return Err(Error::NotFound(format!("campaign {id}")));
+        };
+        let premises = self.premises_facts()?;
+        let visits = self.visits_since(since)?;
+        let by_premises = crate::campaign::visits_by_premises(&visits);
+        Ok(parts
+            .into_iter()
+            .map(|c| {
+                let progress = crate::campaign::progress(&c, &premises, &by_premises);
+                (c, progress)
+            })
+            .collect())
+    }
+
+    /// Visits on or after `since`, each inspection's latest correction only.
+    fn visits_since(&self, since: chrono::NaiveDate) -> Result<Vec<Visit>> {
+        #[derive(serde::Deserialize)]
+        struct Code {
+            code: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Answered {
+            checklists: Vec<crate::model::ChecklistRef>,
+            #[serde(default)]
+            findings: Vec<Code>,
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT i.premises_id, i.performed_on, i.inspector, o.data
+             FROM inspections i JOIN ops o ON o.id = i.op_id
+             WHERE i.performed_on >= ?1
+               AND NOT EXISTS (SELECT 1 FROM inspections later WHERE later.supersedes = i.id)",
+        )?;
+        let mut rows = stmt.query([since.to_string()])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let Ok(performed_on) = text_at(r, 1)?.parse() else {
+                continue;
+            };
+            let answered: Answered = serde_json::from_str(text_at(r, 3)?)?;
+            out.push(Visit {
+                premises_id: PremisesId(r.get(0)?),
+                performed_on,
+                inspector: UserId(r.get(2)?),
+                checklists: answered.checklists.iter().map(|c| c.kind).collect(),
+                findings: answered.findings.into_iter().map(|f| f.code).collect(),
+            });
+        }
+        Ok(out)
     }
 
     fn premises_facts(&self) -> Result<Vec<PremisesFacts>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT premises_id, field, value FROM premises_fields
-             WHERE field IN ('kind', 'gas_use', 'sleeps_on_site', 'max_occupants', 'archived')
+             WHERE field IN ('kind', 'gas_use', 'sleeps_on_site', 'max_occupants', 'archived', 'grid_id')
              ORDER BY premises_id",
         )?;
         let mut rows = stmt.query([])?;
@@ -1105,6 +1206,7 @@ impl Store {
                     sleeps_on_site: false,
                     max_occupants: None,
                     archived: false,
+                    grid_id: None,
                 });
             }
             let (Some(f), field, value) = (out.last_mut(), text_at(r, 1)?, text_at(r, 2)?) else {
@@ -1115,6 +1217,7 @@ impl Store {
                 "gas_use" => f.gas_use = serde_json::from_str(value).unwrap_or(f.gas_use),
                 "sleeps_on_site" => f.sleeps_on_site = value == "true",
                 "max_occupants" => f.max_occupants = serde_json::from_str(value).ok().flatten(),
+                "grid_id" => f.grid_id = serde_json::from_str(value).ok().flatten(),
                 _ => f.archived = value == "true",
             }
         }
@@ -1444,6 +1547,10 @@ impl Store {
             Some(1),
         )?;
         feed("SELECT id, state FROM hazards ORDER BY id", None)?;
+        feed(
+            "SELECT campaign_id, grid_id, data FROM campaigns ORDER BY campaign_id, grid_id",
+            Some(2),
+        )?;
         feed(
             "SELECT d.device_id, o.seq, o.data FROM ops o JOIN devices d USING (device_no)
              WHERE o.applied = 0 ORDER BY d.device_id, o.seq",

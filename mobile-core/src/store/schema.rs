@@ -30,6 +30,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_photo_files.sql",
         include_str!("../../migrations/0005_photo_files.sql"),
     ),
+    (
+        "0006_campaigns.sql",
+        include_str!("../../migrations/0006_campaigns.sql"),
+    ),
 ];
 
 /// Page size of new files: 8 KB instead of SQLite's 4 KB. An inspection's op (1-2 KB of

@@ -262,7 +262,8 @@ async function todayScreen() {
         h('b', { class: 'grow' }, p ? p.name : d.premises_id),
         d.major ? h('span', { class: 'tag major' }, label('severity', 'major')) : null),
       h('div', { class: 'row' },
-        h('span', { class: 'grow' }, label('due_kind', d.kind)),
+        h('span', { class: 'grow' }, label('due_kind', d.kind),
+          d.campaign ? h('span', { class: 'campaign' }, `：${d.campaign.name}（${d.campaign.checklists.map((k) => label('checklist_kind', k)).join('、')}）`) : null),
         d.overdue_days > 0
           ? h('span', { class: 'tag overdue' }, t('overdue_days', d.overdue_days))
           : h('span', { class: 'tag due' }, t('due_on', d.due_on))),

@@ -53,6 +53,13 @@ const T = {
     reason_needed: '请填写理由', no_assignee: '没有其他可以跟进该场所的人员', current_assignee: '当前',
     confirm_approve: '审批销号：确认该疑似重大隐患已整改到位并销号？', confirm_extend: '把整改期限延至：',
     confirm_reassign: '改派给（只列出负责该网格的人员）：', confirm_escalate: '升级到：',
+    tab_campaigns: '专项行动', new_campaign: '发起专项行动', campaign_name: '名称', premises_kinds: '场所类型（不选为全部）',
+    starts_on: '开始日期', create: '发起', no_campaigns: '还没有专项行动', running: '进行中', ended: '已结束',
+    progress: '进度', done_n: '已完成', late_n: '逾期完成', todo: '未完成', end_campaign: '结束专项行动',
+    confirm_end: '结束该专项行动？网格员手机上的相关待办将在同步后消失，已有统计保留。', campaign_export: '导出',
+    missing: '待检', done_by: '检查人', choose_grid: '请至少选择一个网格', choose_kind: '请至少选择一类检查',
+    pk_catering: '餐饮', pk_retail: '零售', pk_workshop: '小作坊', pk_lodging: '住宿', pk_entertainment: '歌舞娱乐',
+    pk_internet_cafe: '网吧', pk_beauty_bath: '美容洗浴', pk_school: '学校/培训', pk_clinic: '诊所', pk_other: '其他',
   },
   en: {
     title: 'Xuncha supervision', user: 'User name', password: 'Password', login: 'Sign in', logout: 'Sign out',
@@ -104,10 +111,18 @@ const T = {
     reason_needed: 'Give a reason', no_assignee: 'Nobody else covers this shop', current_assignee: 'current',
     confirm_approve: 'Approve closing: the suspected major hazard is rectified and closed?', confirm_extend: 'Extend the deadline to:',
     confirm_reassign: 'Reassign to (only people who cover the grid):', confirm_escalate: 'Escalate to:',
+    tab_campaigns: 'Campaigns', new_campaign: 'New campaign', campaign_name: 'Name', premises_kinds: 'Kinds of premises (none: all)',
+    starts_on: 'Starts on', create: 'Start', no_campaigns: 'No campaigns yet', running: 'running', ended: 'ended',
+    progress: 'Progress', done_n: 'Done', late_n: 'Done late', todo: 'To do', end_campaign: 'End campaign',
+    confirm_end: "End this campaign? Its shops leave the workers' due lists at their next sync; its figures stay.", campaign_export: 'Export',
+    missing: 'To do', done_by: 'Inspector', choose_grid: 'Choose at least one grid', choose_kind: 'Choose at least one checklist',
+    pk_catering: 'Catering', pk_retail: 'Retail', pk_workshop: 'Workshop', pk_lodging: 'Lodging', pk_entertainment: 'Entertainment',
+    pk_internet_cafe: 'Internet café', pk_beauty_bath: 'Beauty / bath', pk_school: 'School / training', pk_clinic: 'Clinic', pk_other: 'Other',
   },
 };
 
 const KINDS = ['fire_extinguisher', 'gas_alarm', 'e_bike', 'exits'];
+const PREMISES_KINDS = ['catering', 'retail', 'workshop', 'lodging', 'entertainment', 'internet_cafe', 'beauty_bath', 'school', 'clinic', 'other'];
 const STATUSES = ['found', 'rectifying', 'awaiting_recheck', 'awaiting_approval', 'closed', 'withdrawn'];
 const OPEN = ['found', 'rectifying', 'awaiting_recheck', 'awaiting_approval'];
 const COLORS = { overdue: '#d7191c', major: '#7b3294', open: '#f28e2b', approval: '#2c7bb6', closed: '#1a9641' };
@@ -693,6 +708,104 @@ async function openPerson(id) {
   el.scrollIntoView({ block: 'start' });
 }
 
+// ---- campaigns (专项行动) ----
+
+function buildCampaignForm() {
+  const box = (fieldset, name, values, label) => {
+    const el = $(fieldset);
+    el.querySelectorAll('label').forEach((l) => l.remove());
+    for (const v of values) el.append(h('label', { class: 'check' }, h('input', { type: 'checkbox', name, value: v }), ' ', h('span', { 'data-t': label(v) }, t(label(v)))));
+  };
+  box('#cf-kinds', 'checklist', KINDS, (k) => 'k_' + k);
+  box('#cf-premises', 'premises_kind', PREMISES_KINDS, (k) => 'pk_' + k);
+  const grids = $('#cf-grids');
+  grids.querySelectorAll('label').forEach((l) => l.remove());
+  for (const g of session.grids) grids.append(h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'grid', value: g.id, checked: session.grids.length === 1 }), ' ', g.name));
+  const form = $('#campaign-form');
+  if (!form.starts_on.value) form.starts_on.value = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10);
+}
+
+async function createCampaign(e) {
+  e.preventDefault();
+  const form = e.target;
+  const checked = (name) => [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+  const err = $('#campaign-error');
+  err.textContent = '';
+  const body = {
+    name: form.name.value, checklists: checked('checklist'), premises_kinds: checked('premises_kind'),
+    grids: checked('grid'), starts_on: form.starts_on.value, deadline: form.deadline.value,
+  };
+  if (!body.checklists.length) { err.textContent = t('choose_kind'); return; }
+  if (!body.grids.length) { err.textContent = t('choose_grid'); return; }
+  try {
+    const made = await api('/dash/api/campaigns', { method: 'POST', json: body });
+    form.reset();
+    $('#campaign-new').open = false;
+    await loadCampaigns();
+    openCampaign(made.campaign.id);
+  } catch (x) {
+    err.textContent = x.message;
+  }
+}
+
+function pct(done, due) { return due ? Math.round(100 * done / due) + '%' : '—'; }
+
+async function loadCampaigns() {
+  if (!$('#cf-grids').querySelector('input')) buildCampaignForm();
+  const list = await api('/dash/api/campaigns');
+  fill($('#campaign-table'),
+    list.campaigns.length
+      ? [h('tr', {}, [t('campaign_name'), t('kind'), t('grid'), t('starts_on'), t('deadline'), t('status'), t('progress'), t('found_n')].map((c) => h('th', {}, c))),
+        list.campaigns.map((c) => h('tr', { class: 'clickable campaign-row', 'data-id': c.id, tabindex: 0, onclick: () => openCampaign(c.id), onkeydown: (e) => { if (e.key === 'Enter') openCampaign(c.id); } },
+          h('td', {}, c.name), h('td', {}, c.checklists.map((k) => t('k_' + k)).join('、')), h('td', {}, c.grids.map((g) => g.name).join('、')),
+          h('td', {}, c.starts_on), h('td', {}, c.deadline), h('td', {}, t(c.ended ? 'ended' : 'running')),
+          h('td', { class: 'num' }, `${c.totals.done} / ${c.totals.due} (${pct(c.totals.done, c.totals.due)})`), h('td', { class: 'num' }, c.totals.hazards)))]
+      : h('tr', {}, h('td', { class: 'muted' }, t('no_campaigns'))));
+  const open = $('#campaign').dataset.campaign;
+  if (open) openCampaign(open);
+}
+
+async function openCampaign(id) {
+  const el = $('#campaign');
+  el.dataset.campaign = id;
+  const d = await api('/dash/api/campaigns/' + encodeURIComponent(id));
+  const c = d.campaign;
+  const exportLink = (format) => h('a', { href: `/dash/api/campaigns/${encodeURIComponent(id)}/export.${format}?lang=${lang}`, download: '' }, format.toUpperCase());
+  fill(el,
+    h('h2', { id: 'campaign-title' }, `${c.name} · ${c.starts_on} – ${c.deadline}`),
+    h('p', {}, t('kind') + '：' + c.checklists.map((k) => t('k_' + k)).join('、'),
+      c.premises_kinds.length ? ' · ' + c.premises_kinds.map((k) => t('pk_' + k)).join('、') : ''),
+    h('div', { class: 'exports' }, h('span', {}, t('campaign_export')), exportLink('csv'), exportLink('xlsx'),
+      c.ended ? h('span', { class: 'muted' }, t('ended')) : h('button', { type: 'button', id: 'campaign-end', onclick: () => endCampaign(id) }, t('end_campaign'))),
+    h('div', { id: 'campaign-progress', class: 'chart' }),
+    h('h3', {}, t('by_grid')),
+    h('table', { class: 'list', id: 'campaign-grids' },
+      h('tr', {}, [t('grid'), t('due_col'), t('done_n'), t('late_n'), t('progress'), t('found_n')].map((x) => h('th', {}, x))),
+      d.by_grid.map((g) => h('tr', {}, h('td', {}, g.grid_name), h('td', { class: 'num' }, g.due), h('td', { class: 'num' }, g.done),
+        h('td', { class: 'num' }, g.late), h('td', { class: 'num' }, pct(g.done, g.due)), h('td', { class: 'num' }, g.hazards)))),
+    h('h3', {}, t('tab_people')),
+    d.by_worker.length ? h('table', { class: 'list', id: 'campaign-workers' },
+      h('tr', {}, [t('role_worker'), t('done_n'), t('found_n')].map((x) => h('th', {}, x))),
+      d.by_worker.map((w) => h('tr', {}, h('td', {}, w.name), h('td', { class: 'num' }, w.done), h('td', { class: 'num' }, w.hazards)))) : h('p', { class: 'muted' }, t('none')),
+    h('h3', {}, `${t('premises')} (${d.premises.length})`),
+    h('table', { class: 'list', id: 'campaign-shops' },
+      h('tr', {}, [t('premises'), t('grid'), t('status'), t('done_by'), t('missing'), t('found_n')].map((x) => h('th', {}, x))),
+      d.premises.map((p) => h('tr', { class: 'clickable', onclick: () => { showTab('shops'); openShop(p.premises_id); } },
+        h('td', {}, p.name || p.premises_id), h('td', {}, p.grid_name),
+        h('td', { class: p.done_on ? (p.late ? 'warn' : '') : 'muted' }, p.done_on ? `${t(p.late ? 'late_n' : 'done_n')} ${p.done_on}` : t('todo')),
+        h('td', {}, p.done_by_name || ''), h('td', {}, p.missing.map((k) => t('k_' + k)).join('、')), h('td', { class: 'num' }, p.hazards || '')))));
+  // Done (green, late ones darker) against still to do (grey), per grid.
+  barChart($('#campaign-progress'), d.by_grid.map((g) => ({ label: g.grid_name, values: [g.done - g.late, g.late, g.due - g.done] })),
+    ['#1a9641', '#0b5e28', '#d0d0d0'], (r) => `${r.values[0] + r.values[1]} / ${r.values[0] + r.values[1] + r.values[2]}`);
+  el.scrollIntoView({ block: 'start' });
+}
+
+async function endCampaign(id) {
+  if (!window.confirm(t('confirm_end'))) return;
+  await api('/dash/api/campaigns/' + encodeURIComponent(id) + '/end', { method: 'POST' });
+  await loadCampaigns();
+}
+
 // ---- work lists ----
 
 async function loadWork() {
@@ -896,7 +1009,7 @@ async function importFile(input, path, contentType) {
 function showTab(name) {
   document.querySelectorAll('nav [data-tab]').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
   document.querySelectorAll('.tab').forEach((el) => { el.hidden = el.id !== 'tab-' + name; });
-  const load = { map: () => { map.invalidateSize(); loadMap(); }, work: loadWork, figures: loadFigures, admin: loadAdmin, people: loadPeople }[name];
+  const load = { map: () => { map.invalidateSize(); loadMap(); }, work: loadWork, figures: loadFigures, admin: loadAdmin, people: loadPeople, campaigns: loadCampaigns }[name];
   Promise.resolve(load && load()).catch((e) => console.error(e));
 }
 
@@ -913,8 +1026,10 @@ document.addEventListener('DOMContentLoaded', () => {
       const open = $('#detail').dataset.hazard;
       if (open && !$('#detail').hidden) openDetail(open);
       if ($('#shop-file').dataset.premises) openShop($('#shop-file').dataset.premises);
+      if (!$('#tab-campaigns').hidden) loadCampaigns();
     }
   }));
+  $('#campaign-form').addEventListener('submit', (e) => createCampaign(e).catch((err) => console.error(err)));
   ['#ppl-from', '#ppl-to'].forEach((sel) => $(sel).addEventListener('change', () => loadPeople().catch((err) => console.error(err))));
   $('#shop-search-form').addEventListener('submit', (e) => {
     e.preventDefault();

@@ -55,14 +55,14 @@ pub fn kind_zh(k: ChecklistKind) -> &'static str {
 
 /// An export's language: the page's, one per file (`?lang=en`; Chinese by default).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Lang {
+pub(super) enum Lang {
     #[default]
     Zh,
     En,
 }
 
 impl Lang {
-    fn of(q: &LangQuery) -> Self {
+    pub(super) fn of(q: &LangQuery) -> Self {
         if q.lang.as_deref() == Some("en") {
             Lang::En
         } else {
@@ -71,14 +71,14 @@ impl Lang {
     }
 
     /// The text in this language.
-    fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
+    pub(super) fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
         match self {
             Lang::Zh => zh,
             Lang::En => en,
         }
     }
 
-    fn headers(self, pairs: &[(&'static str, &'static str)]) -> Vec<&'static str> {
+    pub(super) fn headers(self, pairs: &[(&'static str, &'static str)]) -> Vec<&'static str> {
         pairs.iter().map(|(zh, en)| self.pick(zh, en)).collect()
     }
 
@@ -106,7 +106,7 @@ impl Lang {
         }
     }
 
-    fn kind(self, k: ChecklistKind) -> &'static str {
+    pub(super) fn kind(self, k: ChecklistKind) -> &'static str {
         match self {
             Lang::Zh => kind_zh(k),
             Lang::En => match k {
@@ -121,7 +121,7 @@ impl Lang {
 
 /// The export's own query parameter (the filters are the map's).
 #[derive(Debug, Default, serde::Deserialize)]
-struct LangQuery {
+pub(super) struct LangQuery {
     lang: Option<String>,
 }
 
@@ -425,7 +425,7 @@ fn inspection_table(
 const INSPECTOR: usize = 5;
 
 /// An export format: its content type.
-fn content_type(format: &str) -> Option<&'static str> {
+pub(super) fn content_type(format: &str) -> Option<&'static str> {
     match format {
         "csv" => Some("text/csv; charset=utf-8"),
         "geojson" => Some("application/geo+json"),
@@ -434,7 +434,12 @@ fn content_type(format: &str) -> Option<&'static str> {
     }
 }
 
-fn respond(table: &Table, name: &str, file_name: &str, format: &str) -> Result<Response, ApiError> {
+pub(super) fn respond(
+    table: &Table,
+    name: &str,
+    file_name: &str,
+    format: &str,
+) -> Result<Response, ApiError> {
     let bytes = match format {
         "csv" => table.csv()?,
         "geojson" => table.geojson()?,

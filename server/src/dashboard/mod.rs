@@ -7,6 +7,7 @@
 //! CSRF token on every change.
 
 pub(crate) mod assets;
+mod campaign;
 pub mod export;
 pub mod map;
 mod people;
@@ -389,6 +390,7 @@ pub fn router() -> Router<AppState> {
         .route("/dash/api/session", get(session))
         .route("/dash/api/map", get(hazard_map))
         .merge(review::router())
+        .merge(campaign::router())
         .merge(shop::router())
         .merge(people::router())
         .merge(qr::router())

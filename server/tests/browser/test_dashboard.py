@@ -354,7 +354,7 @@ class Dashboard(unittest.TestCase):
             page.fill("input[name=password]", DEMO[1])
             page.click("#login-form button[type=submit]")
             expect(page.locator("#who")).not_to_be_empty()
-            for tab in ["map", "work", "shops", "people", "figures", "admin"]:
+            for tab in ["map", "work", "shops", "people", "campaigns", "figures", "admin"]:
                 button = page.locator(f"nav [data-tab={tab}]")
                 if not button.is_visible():
                     continue  # the admin tab, for admins only
@@ -441,6 +441,50 @@ class Dashboard(unittest.TestCase):
         expect(self.page.locator("#figures-table")).to_contain_text("和平社区")
         self.assertEqual(self.page.locator("#figures-table tr").count(), 4, "header + 3 communities")
         self.page.screenshot(path=os.path.join(SHOTS, "figures.png"))
+
+    def test_a_campaign_set_up_on_the_dashboard_reaches_the_phones_due_list(self):
+        self.sign_in()
+        self.total()
+        self.page.click("nav [data-tab=campaigns]")
+        self.page.click("#campaign-new summary")
+        deadline = (datetime.date.today() + datetime.timedelta(days=14)).isoformat()
+        self.page.fill("#campaign-form input[name=name]", "冬季电动车充电专项检查")
+        self.page.fill("#campaign-form input[name=deadline]", deadline)
+        # Without a checklist it says so and sends nothing.
+        self.page.click("#campaign-form button[type=submit]")
+        expect(self.page.locator("#campaign-error")).to_have_text("请至少选择一类检查")
+        self.page.check("#cf-kinds input[value=e_bike]")
+        for grid in self.page.locator("#cf-grids input").all():
+            grid.check()
+        self.page.click("#campaign-form button[type=submit]")
+        expect(self.page.locator("#campaign-title")).to_contain_text("冬季电动车充电专项检查")
+        row = self.page.locator("#campaign-table tr.campaign-row").first
+        expect(row).to_contain_text("进行中")
+        self.assertGreater(self.page.locator("#campaign-grids tr").count(), 1)
+        self.assertGreater(self.page.locator("#campaign-shops tr").count(), 1)
+        expect(self.page.locator("#campaign-progress svg")).to_be_visible()
+        self.page.screenshot(path=os.path.join(SHOTS, "campaigns.png"), full_page=True)
+
+        # The worker's phone lists the campaign's shops at its next sync.
+        phone = x.Phone.open(os.path.join(self.tmp.name, "w02-campaign.sqlite3"), self.url)
+        phone.enroll("w02", DEMO[1], "browser test campaign")
+        phone.sync(None)
+        now = int(datetime.datetime.now().timestamp() * 1000)
+        tasks = [d for d in phone.due(now) if d.campaign is not None]
+        self.assertTrue(tasks, "the campaign's shops are on the phone's due list")
+        self.assertEqual(tasks[0].campaign.name, "冬季电动车充电专项检查")
+        self.assertEqual(tasks[0].due_on, deadline)
+
+        # The export downloads, and ending it asks first.
+        link = "#campaign a[href*='export.csv']"
+        rows = list(csv.reader(io.StringIO(self.download(link).decode("utf-8-sig"))))
+        self.assertEqual(rows[0][0], "专项行动")
+        self.assertGreater(len(rows), 1)
+        self.page.once("dialog", lambda d: d.accept())
+        self.page.click("#campaign-end")
+        expect(row).to_contain_text("已结束")
+        phone.sync(None)
+        self.assertFalse([d for d in phone.due(now) if d.campaign is not None])
 
     def test_a_supervisors_action_reaches_a_phone(self):
         phone = x.Phone.open(os.path.join(self.tmp.name, "w01.sqlite3"), self.url)
