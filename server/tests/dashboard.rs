@@ -421,6 +421,16 @@ async fn the_map_review_and_work_lists_cover_the_supervisors_area_only() {
         "only the supervisor's grid"
     );
     assert_eq!(fig["by_community"][0]["name"], "c1");
+    // Week by week, in the supervisor's area: the four found three weeks ago; the one whose
+    // notice's deadline passed was extended above, so it counts by its new deadline: never
+    // overdue.
+    let weekly = fig["weekly"].as_array().unwrap();
+    assert_eq!(weekly.len(), 12);
+    let found: u64 = weekly.iter().map(|w| w["found"].as_u64().unwrap()).sum();
+    assert_eq!(found, 4, "{weekly:?}");
+    assert!(weekly.iter().all(|w| w["overdue"] == 0), "{weekly:?}");
+    assert_eq!(g1["closed_in_period"], 0);
+    assert!(g1["on_time_rate"].is_null());
 
     // The printable notice.
     let (code, html) = dash_raw(&s, &sup, &format!("/dash/notice/{id}")).await;

@@ -17,7 +17,10 @@ const T = {
     legend_overdue: '逾期', legend_major: '疑似重大', legend_open: '待整改', legend_closed: '已销号',
     overdue_hazards: '逾期隐患', due_week: '本周到期（巡查与复查）', from: '从', to: '至',
     by_grid: '按网格', by_community: '按社区', chart_done: '检查完成 / 应检',
-    chart_open: '未销号隐患（按类别）', chart_rate: '整改率与销号天数中位数',
+    chart_open: '未销号隐患（按类别）', chart_rate: '按期销号率与销号用时',
+    chart_trend: '每周新增、销号与逾期隐患', by_worker: '按人员', group_by: '分组', new_n: '新增', overdue_end: '周末逾期',
+    on_time_col: '按期销号率', days_col: '销号用时（≤3天 / 4–7 / 8–30 / >30）', chart_worker: '检查次数与发现隐患', week_of: '周',
+    d_le3: '≤3天', d_4_7: '4–7天', d_8_30: '8–30天', d_gt30: '>30天', on_time: '按期',
     users: '用户', role_worker: '网格员', role_supervisor: '网格长/社区', role_admin: '管理员',
     grids_csv: '网格，用逗号分隔', add_user: '添加用户', import_grids: '导入网格（GeoJSON）',
     import_premises: '导入场所（CSV 或 XLSX）',
@@ -75,7 +78,10 @@ const T = {
     legend_overdue: 'Overdue', legend_major: 'Suspected major', legend_open: 'Open', legend_closed: 'Closed',
     overdue_hazards: 'Overdue hazards', due_week: 'Due this week (visits and re-checks)', from: 'From', to: 'To',
     by_grid: 'By grid', by_community: 'By community', chart_done: 'Inspections done / due',
-    chart_open: 'Open hazards by checklist', chart_rate: 'Rectification rate and median days to close',
+    chart_open: 'Open hazards by checklist', chart_rate: 'Closed by the deadline, and days to close',
+    chart_trend: 'New, closed and overdue hazards per week', by_worker: 'By worker', group_by: 'Group', new_n: 'New', overdue_end: 'Overdue at week end',
+    on_time_col: 'Closed on time', days_col: 'Days to close (≤3 / 4–7 / 8–30 / >30)', chart_worker: 'Visits and hazards found', week_of: 'Week',
+    d_le3: '≤3 d', d_4_7: '4–7 d', d_8_30: '8–30 d', d_gt30: '>30 d', on_time: 'on time',
     users: 'Users', role_worker: 'Grid worker', role_supervisor: 'Supervisor', role_admin: 'Admin',
     grids_csv: 'grids, comma-separated', add_user: 'Add user', import_grids: 'Import grids (GeoJSON)',
     import_premises: 'Import premises (CSV or XLSX)',
@@ -828,17 +834,27 @@ async function loadWork() {
 
 // ---- figures ----
 
-// Horizontal bars: rows of {label, values[]} drawn as stacked SVG bars.
+// One meaning per colour across the charts: the hazard states as on the map (new/open orange,
+// closed green, overdue red), checklists in their own palette, inspections done green/grey.
+const KIND_COLOURS = ['#4e79a7', '#9c755f', '#b07aa1', '#76b7b2'];
+const DAYS_COLOURS = ['#1a9641', '#a6d96a', '#fdae61', '#d7191c'];
+
+// Horizontal bars: rows of {label, values[]} drawn as stacked SVG bars. The label column is as
+// wide as the longest label needs (CJK characters are about twice as wide as Latin ones).
 function barChart(el, rows, colours, fmt) {
   const max = Math.max(1, ...rows.map((r) => r.values.reduce((a, b) => a + b, 0)));
   const rowH = 22;
-  const width = 460;
-  const labelW = 120;
+  const textW = (s) => [...String(s || '—')].reduce((w, c) => w + (c.charCodeAt(0) > 0x2e80 ? 12 : 7), 0);
+  const labelW = Math.min(220, Math.max(60, ...rows.map((r) => textW(r.label) + 10)));
+  const totals = rows.map((r) => (fmt ? fmt(r) : r.values.join(' / ')));
+  const totalW = Math.max(30, ...totals.map((s) => textW(s) + 8));
+  const width = labelW + 270 + totalW;
   const ns = 'http://www.w3.org/2000/svg';
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', '0 0 ' + width + ' ' + Math.max(rowH, rows.length * rowH));
   svg.setAttribute('class', 'bars');
   svg.setAttribute('width', width);
+  svg.setAttribute('role', 'img');
   rows.forEach((r, i) => {
     const y = i * rowH;
     const text = document.createElementNS(ns, 'text');
@@ -847,7 +863,7 @@ function barChart(el, rows, colours, fmt) {
     svg.append(text);
     let x = labelW;
     r.values.forEach((v, j) => {
-      const w = (width - labelW - 60) * v / max;
+      const w = (width - labelW - totalW) * v / max;
       const rect = document.createElementNS(ns, 'rect');
       rect.setAttribute('x', x); rect.setAttribute('y', y + 3); rect.setAttribute('width', Math.max(0, w)); rect.setAttribute('height', rowH - 6);
       rect.setAttribute('fill', colours[j % colours.length]);
@@ -856,34 +872,91 @@ function barChart(el, rows, colours, fmt) {
     });
     const total = document.createElementNS(ns, 'text');
     total.setAttribute('x', x + 4); total.setAttribute('y', y + 15);
-    total.textContent = fmt ? fmt(r) : r.values.join(' / ');
+    total.textContent = totals[i];
     svg.append(total);
   });
   el.replaceChildren(svg);
 }
 
+// Lines over weeks: series of {name, colour, values[]} against week labels.
+function lineChart(el, labels, series) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const W = 560; const H = 200; const left = 34; const bottom = 34; const top = 10;
+  const max = Math.max(1, ...series.flatMap((s) => s.values));
+  const x = (i) => left + (W - left - 10) * (labels.length > 1 ? i / (labels.length - 1) : 0.5);
+  const y = (v) => top + (H - top - bottom) * (1 - v / max);
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('class', 'bars lines');
+  svg.setAttribute('role', 'img');
+  const add = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  for (const v of [0, Math.round(max / 2), max]) {
+    add('line', { x1: left, x2: W - 10, y1: y(v), y2: y(v), stroke: '#d9e2ec' });
+    add('text', { x: left - 4, y: y(v) + 4, 'text-anchor': 'end' }, v);
+  }
+  labels.forEach((l, i) => { if (i % 2 === labels.length % 2 || labels.length < 7) add('text', { x: x(i), y: H - bottom + 16, 'text-anchor': 'middle' }, l.slice(5)); });
+  for (const s of series) {
+    add('polyline', { points: s.values.map((v, i) => `${x(i)},${y(v)}`).join(' '), fill: 'none', stroke: s.colour, 'stroke-width': 2 });
+    s.values.forEach((v, i) => add('circle', { cx: x(i), cy: y(v), r: 3, fill: s.colour }).append(Object.assign(document.createElementNS(ns, 'title'), { textContent: `${labels[i]} ${s.name}: ${v}` })));
+  }
+  el.replaceChildren(svg, h('div', { class: 'chart-legend' }, series.map((s) => h('span', {}, h('i', { class: 'dot', style: 'background:' + s.colour }), s.name))));
+}
+
+function pctText(rate) { return rate == null ? '—' : Math.round(100 * rate) + '%'; }
+
 async function loadFigures() {
   const q = new URLSearchParams();
   if ($('#fig-from').value) q.set('from', $('#fig-from').value);
   if ($('#fig-to').value) q.set('to', $('#fig-to').value);
-  const f = await api('/dash/api/figures?' + q.toString());
+  const group = $('#fig-group').value;
+  const [f, people] = await Promise.all([
+    api('/dash/api/figures?' + q.toString()),
+    group === 'by_worker' ? api('/dash/api/workers?' + q.toString()) : null,
+  ]);
   if (!$('#fig-from').value) $('#fig-from').value = f.from;
   if (!$('#fig-to').value) $('#fig-to').value = f.to;
-  const rows = f[$('#fig-group').value];
-  barChart($('#chart-done'), rows.map((r) => ({ label: r.name, values: [r.inspections_done, Math.max(0, r.inspections_due - r.inspections_done)] })), ['#1a9641', '#dddddd'],
+  lineChart($('#chart-trend'), f.weekly.map((w) => w.week_of), [
+    { name: t('new_n'), colour: COLORS.open, values: f.weekly.map((w) => w.found) },
+    { name: t('closed_col'), colour: COLORS.closed, values: f.weekly.map((w) => w.closed) },
+    { name: t('overdue_end'), colour: COLORS.overdue, values: f.weekly.map((w) => w.overdue) },
+  ]);
+  document.querySelectorAll('#tab-figures .by-area').forEach((e) => { e.hidden = group === 'by_worker'; });
+  if (people) {
+    $('#chart-done-caption').textContent = t('chart_worker');
+    barChart($('#chart-done'), people.items.map((w) => ({ label: w.name, values: [w.figures.visits, w.figures.hazards_found] })), ['#1a9641', COLORS.open]);
+    $('#chart-done').append(h('div', { class: 'chart-legend' },
+      h('span', {}, h('i', { class: 'dot', style: 'background:#1a9641' }), t('visits_n')),
+      h('span', {}, h('i', { class: 'dot', style: 'background:' + COLORS.open }), t('found_n'))));
+    const cols = ['visits', 'flagged', 'hazards_found', 'actions', 'rechecks'];
+    fill($('#figures-table'),
+      h('tr', {}, [t('role_worker'), t('visits_n'), t('flagged_n'), t('found_n'), t('actions_n'), t('rechecks_n')].map((c) => h('th', { scope: 'col' }, c))),
+      people.items.map((w) => h('tr', {}, h('td', {}, w.name), cols.map((c) => h('td', { class: 'num' }, w.figures[c])))));
+    return;
+  }
+  $('#chart-done-caption').textContent = t('chart_done');
+  const rows = f[group];
+  barChart($('#chart-done'), rows.map((r) => ({ label: r.name, values: [r.inspections_done, Math.max(0, r.inspections_due - r.inspections_done)] })), ['#1a9641', '#d0d0d0'],
     (r) => r.values[0] + ' / ' + (r.values[0] + r.values[1]));
-  const kindColours = ['#d7191c', '#f28e2b', '#7b3294', '#2c7bb6'];
-  barChart($('#chart-open'), rows.map((r) => ({ label: r.name, values: KINDS.map((k) => r.open_by_kind[k]) })), kindColours);
-  $('#chart-open').append(h('div', { class: 'chart-legend' }, KINDS.map((k, i) => h('span', {}, h('i', { class: 'dot', style: 'background:' + kindColours[i] }), t('k_' + k)))));
-  barChart($('#chart-rate'), rows.map((r) => ({ label: r.name, values: [Math.round(100 * (r.rectification_rate || 0))], median: r.median_days_to_close })), ['#2c7bb6'],
-    (r) => r.values[0] + '%' + (r.median != null ? ' · ' + r.median + 'd' : ''));
+  barChart($('#chart-open'), rows.map((r) => ({ label: r.name, values: KINDS.map((k) => r.open_by_kind[k]) })), KIND_COLOURS);
+  $('#chart-open').append(h('div', { class: 'chart-legend' }, KINDS.map((k, i) => h('span', {}, h('i', { class: 'dot', style: 'background:' + KIND_COLOURS[i] }), t('k_' + k)))));
+  // How many closed in the period by days taken, and the share closed by the deadline.
+  barChart($('#chart-rate'), rows.map((r) => ({ label: r.name, values: r.days_to_close, rate: r.on_time_rate })), DAYS_COLOURS,
+    (r) => `${r.values.reduce((a, b) => a + b, 0)} · ${t('on_time')} ${pctText(r.rate)}`);
+  $('#chart-rate').append(h('div', { class: 'chart-legend' }, ['d_le3', 'd_4_7', 'd_8_30', 'd_gt30'].map((k, i) => h('span', {}, h('i', { class: 'dot', style: 'background:' + DAYS_COLOURS[i] }), t(k)))));
   fill($('#figures-table'),
-    h('tr', {}, [t('name'), t('done_col'), t('due_col'), t('open_col'), t('legend_overdue'), t('found_col'), t('closed_col'), t('rate_col'), t('median_col')].map((c) => h('th', {}, c))),
+    h('tr', {}, [t('name'), t('done_col'), t('due_col'), t('open_col'), t('legend_overdue'), t('found_col'), t('closed_col'), t('rate_col'), t('on_time_col'), t('days_col')].map((c) => h('th', { scope: 'col' }, c))),
     rows.map((r) => h('tr', {}, h('td', {}, r.name || '—'), h('td', { class: 'num' }, r.inspections_done), h('td', { class: 'num' }, r.inspections_due),
       h('td', { class: 'num' }, KINDS.reduce((a, k) => a + r.open_by_kind[k], 0)), h('td', { class: 'num' }, r.overdue_hazards),
       h('td', { class: 'num' }, r.found), h('td', { class: 'num' }, r.closed),
-      h('td', { class: 'num' }, r.rectification_rate == null ? '—' : Math.round(100 * r.rectification_rate) + '%'),
-      h('td', { class: 'num' }, r.median_days_to_close == null ? '—' : r.median_days_to_close))));
+      h('td', { class: 'num' }, pctText(r.rectification_rate)),
+      h('td', { class: 'num' }, pctText(r.on_time_rate)),
+      h('td', { class: 'num' }, r.days_to_close.join(' / ')))));
 }
 
 // ---- admin ----

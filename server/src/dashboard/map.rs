@@ -201,6 +201,28 @@ pub struct HazardFigures {
     pub closed: u32,
     /// Median days from found to closed, of hazards closed in the period.
     pub median_days_to_close: Option<f64>,
+    /// Hazards closed in the period.
+    pub closed_in_period: u32,
+    /// Of those, closed by their deadline (or without one: fixed on the spot).
+    pub closed_on_time: u32,
+    /// Of those, by days from found to closed: at most 3, 4 to 7, 8 to 30, more.
+    pub days_to_close: [u32; 4],
+}
+
+/// Upper bounds of the [`HazardFigures::days_to_close`] buckets (the last is open).
+pub const CLOSE_DAY_BUCKETS: [i32; 3] = [3, 7, 30];
+
+/// New, closed and overdue hazards of one week.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WeekFigures {
+    /// Its Monday.
+    pub week_of: String,
+    /// Found in the week.
+    pub found: u32,
+    /// Closed in the week.
+    pub closed: u32,
+    /// Overdue at the week's end (by the deadline it has now).
+    pub overdue: u32,
 }
 
 /// All hazards, in memory.
@@ -451,10 +473,15 @@ impl MapIndex {
                 f.closed += u32::from(p.status == HazardStatus::Closed);
             }
             if p.status == HazardStatus::Closed && (from..=to).contains(&p.closed_on) {
-                close_days
-                    .entry(grid)
-                    .or_default()
-                    .push(p.closed_on - p.found_on);
+                let days = p.closed_on - p.found_on;
+                f.closed_in_period += 1;
+                f.closed_on_time += u32::from(p.deadline == NONE || p.closed_on <= p.deadline);
+                let bucket = CLOSE_DAY_BUCKETS
+                    .iter()
+                    .position(|max| days <= *max)
+                    .unwrap_or(CLOSE_DAY_BUCKETS.len());
+                f.days_to_close[bucket] += 1;
+                close_days.entry(grid).or_default().push(days);
             }
         }
         for (grid, mut days) in close_days {
@@ -467,6 +494,57 @@ impl MapIndex {
             };
             if let Some(f) = out.get_mut(&grid) {
                 f.median_days_to_close = Some(median);
+            }
+        }
+        out
+    }
+
+    /// New, closed and overdue hazards per week (Monday to Sunday), for the `weeks` weeks up
+    /// to the one holding `last_day`, oldest first. Withdrawn hazards do not count.
+    pub fn weekly(&self, scope: &Scope, last_day: NaiveDate, weeks: u32) -> Vec<WeekFigures> {
+        use chrono::Datelike;
+        let weeks = weeks.clamp(1, 104) as i32;
+        let last_monday = day_number(last_day) - last_day.weekday().num_days_from_monday() as i32;
+        let first = last_monday - 7 * (weeks - 1);
+        let mut out: Vec<WeekFigures> = (0..weeks)
+            .map(|w| WeekFigures {
+                week_of: date_of(first + 7 * w)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                ..WeekFigures::default()
+            })
+            .collect();
+        let week_of = |day: i32| {
+            (day != NONE && day >= first && day < first + 7 * weeks)
+                .then(|| ((day - first) / 7) as usize)
+        };
+        let everything = Filter {
+            statuses: vec![
+                HazardStatus::Found,
+                HazardStatus::Rectifying,
+                HazardStatus::AwaitingRecheck,
+                HazardStatus::AwaitingApproval,
+                HazardStatus::Closed,
+            ],
+            ..Filter::default()
+        };
+        for (_, p) in self.matching(scope, &everything, i32::MIN) {
+            if let Some(w) = week_of(p.found_on) {
+                out[w].found += 1;
+            }
+            if p.status == HazardStatus::Closed
+                && let Some(w) = week_of(p.closed_on)
+            {
+                out[w].closed += 1;
+            }
+            if p.deadline == NONE {
+                continue;
+            }
+            // Overdue at a week's end: found by then, past its deadline, not yet closed.
+            for (w, week) in out.iter_mut().enumerate() {
+                let end = first + 7 * w as i32 + 6;
+                let open_then = p.status != HazardStatus::Closed || p.closed_on > end;
+                week.overdue += u32::from(p.found_on <= end && p.deadline < end && open_then);
             }
         }
         out
@@ -686,6 +764,55 @@ mod tests {
         assert_eq!((g1.found, g1.closed, g1.overdue), (4, 3, 1));
         assert_eq!(g1.median_days_to_close, Some(4.0));
         assert_eq!(g1.open_by_kind.exits, 1);
+        // No deadlines (fixed on the spot): on time; by days: 2 | 4 | 9.
+        assert_eq!((g1.closed_in_period, g1.closed_on_time), (3, 3));
+        assert_eq!(g1.days_to_close, [1, 1, 1, 0]);
+    }
+
+    #[test]
+    fn closed_late_is_not_on_time() {
+        let mut idx = MapIndex::default();
+        let mut p = point(31.0, 121.0, HazardStatus::Closed, 105);
+        p.closed_on = 140;
+        idx.upsert("late", "g1", p);
+        let f = idx.figures(
+            &Scope::All,
+            date_of(90).unwrap(),
+            date_of(150).unwrap(),
+            150,
+            &|g| g.to_owned(),
+        );
+        assert_eq!((f["g1"].closed_in_period, f["g1"].closed_on_time), (1, 0));
+        assert_eq!(f["g1"].days_to_close, [0, 0, 0, 1]);
+    }
+
+    #[test]
+    fn weekly_figures_count_new_closed_and_overdue_at_each_weeks_end() {
+        // Day 0 (1970-01-01) was a Thursday: day 4 a Monday.
+        let monday = 4 + 7 * 20;
+        let mut idx = MapIndex::default();
+        // Found in week 0 with its deadline in week 1, closed in week 3: overdue at the end
+        // of weeks 1 and 2.
+        let mut late = point(31.0, 121.0, HazardStatus::Closed, monday + 8);
+        late.found_on = monday + 1;
+        late.closed_on = monday + 7 * 3 + 2;
+        idx.upsert("late", "g1", late);
+        // Found in week 2, still open, deadline in week 3: overdue at the end of week 3.
+        let mut open = point(31.0, 121.0, HazardStatus::Rectifying, monday + 7 * 3);
+        open.found_on = monday + 7 * 2;
+        idx.upsert("open", "g1", open);
+        // Withdrawn: never counted.
+        let mut gone = point(31.0, 121.0, HazardStatus::Withdrawn, monday + 2);
+        gone.found_on = monday;
+        idx.upsert("gone", "g1", gone);
+        let weeks = idx.weekly(&Scope::All, date_of(monday + 7 * 3 + 4).unwrap(), 4);
+        let found: Vec<u32> = weeks.iter().map(|w| w.found).collect();
+        let closed: Vec<u32> = weeks.iter().map(|w| w.closed).collect();
+        let overdue: Vec<u32> = weeks.iter().map(|w| w.overdue).collect();
+        assert_eq!(found, [1, 0, 1, 0]);
+        assert_eq!(closed, [0, 0, 0, 1]);
+        assert_eq!(overdue, [0, 1, 1, 1]);
+        assert_eq!(weeks[0].week_of, date_of(monday).unwrap().to_string());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Work lists and figures: overdue hazards (from the map index, fast at any size), visits and
 //! re-checks due this week (the phones' due list), and per grid and community the figures a
 //! supervisor reports: inspections done vs due, open hazards by checklist, rectification
-//! rate, median days to close.
+//! rate, the share closed by the deadline and how long closing took; and new, closed and
+//! overdue hazards week by week.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -295,6 +296,9 @@ async fn due_week(State(state): State<AppState>, caller: Caller) -> Result<Json<
     Ok(Json(answer))
 }
 
+/// Weeks of the trend chart.
+const TREND_WEEKS: u32 = 12;
+
 #[derive(Debug, Deserialize)]
 struct Period {
     from: Option<String>,
@@ -361,11 +365,12 @@ async fn figures(
         })
         .await?;
     let grid_communities = community_map.clone();
-    let (by_grid, by_community) = with_index(&state, move |index, _| {
+    let (by_grid, by_community, weekly) = with_index(&state, move |index, _| {
         let community_of = |g: &str| grid_communities.get(g).cloned().unwrap_or_default();
         Ok((
             index.figures(&scope, from, to, day, &|g| g.to_owned()),
             index.figures(&scope, from, to, day, &community_of),
+            index.weekly(&scope, to, TREND_WEEKS),
         ))
     })
     .await?;
@@ -397,6 +402,13 @@ async fn figures(
                     "closed": f.closed,
                     "rectification_rate": (f.found > 0).then(|| f64::from(f.closed) / f64::from(f.found)),
                     "median_days_to_close": f.median_days_to_close,
+                    // What a median of 0 days hides: how many were closed by their deadline,
+                    // and how long closing took.
+                    "closed_in_period": f.closed_in_period,
+                    "closed_on_time": f.closed_on_time,
+                    "on_time_rate": (f.closed_in_period > 0)
+                        .then(|| f64::from(f.closed_on_time) / f64::from(f.closed_in_period)),
+                    "days_to_close": f.days_to_close,
                 })
             })
             .collect::<Vec<_>>()
@@ -407,6 +419,8 @@ async fn figures(
         "to": to.to_string(),
         "by_grid": rows(by_grid, &|g| g.to_owned()),
         "by_community": rows(by_community, &community_of),
+        "weekly": weekly,
+        "close_day_buckets": map::CLOSE_DAY_BUCKETS,
     })))
 }
 

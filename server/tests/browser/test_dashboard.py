@@ -440,7 +440,28 @@ class Dashboard(unittest.TestCase):
         self.page.select_option("#fig-group", "by_community")
         expect(self.page.locator("#figures-table")).to_contain_text("和平社区")
         self.assertEqual(self.page.locator("#figures-table tr").count(), 4, "header + 3 communities")
-        self.page.screenshot(path=os.path.join(SHOTS, "figures.png"))
+        # Week by week: new, closed and overdue, twelve weeks; the demo's six weeks of work show.
+        self.assertEqual(self.page.locator("#chart-trend polyline").count(), 3)
+        self.assertEqual(self.page.locator("#chart-trend circle").count(), 36)
+        self.assertTrue(any(float(c.get_attribute("cy")) < 150
+                            for c in self.page.locator("#chart-trend circle").all()),
+                        "some week has hazards")
+        # Closed by the deadline and how long it took, not a median of 0 days.
+        expect(self.page.locator("#chart-rate")).to_contain_text("按期")
+        self.page.screenshot(path=os.path.join(SHOTS, "figures.png"), full_page=True)
+        # No chart text is cut off: every label and figure lies inside its chart.
+        for chart in ["#chart-done", "#chart-open", "#chart-rate"]:
+            svg = self.page.locator(f"{chart} svg").bounding_box()
+            for text in self.page.locator(f"{chart} svg text").all():
+                box = text.bounding_box()
+                self.assertGreaterEqual(box["x"], svg["x"] - 0.5, text.text_content())
+                self.assertLessEqual(box["x"] + box["width"], svg["x"] + svg["width"] + 0.5,
+                                     f"{chart}: {text.text_content()}")
+        # Per worker.
+        self.page.select_option("#fig-group", "by_worker")
+        expect(self.page.locator("#chart-done-caption")).to_have_text("检查次数与发现隐患")
+        expect(self.page.locator("#figures-table tr").nth(11)).to_be_visible()  # header + workers
+        expect(self.page.locator("#chart-open")).to_be_hidden()
 
     def test_a_campaign_set_up_on_the_dashboard_reaches_the_phones_due_list(self):
         self.sign_in()
