@@ -1298,3 +1298,56 @@ async fn a_campaign_reaches_its_grids_phones_and_its_progress_follows_their_visi
             .is_none_or(|c| c.campaign_id.as_str() != id)
     }));
 }
+
+#[tokio::test]
+async fn the_overdue_list_pages_and_sorts_and_refuses_unknown_keys() {
+    let s = server();
+    district(&s).await;
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let (code, first) = dash(&s, &sup, "GET", "/dash/api/overdue", None, false).await;
+    assert_eq!(code, StatusCode::OK, "{first}");
+    assert_eq!(
+        (
+            first["total"].as_u64(),
+            first["page"].as_u64(),
+            first["page_size"].as_u64()
+        ),
+        (Some(1), Some(0), Some(50))
+    );
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    let (code, sorted) = dash(
+        &s,
+        &sup,
+        "GET",
+        "/dash/api/overdue?sort=deadline&order=asc",
+        None,
+        false,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{sorted}");
+    assert_eq!(sorted["items"], first["items"]);
+    let (_, beyond) = dash(&s, &sup, "GET", "/dash/api/overdue?page=1", None, false).await;
+    assert_eq!(
+        (
+            beyond["total"].as_u64(),
+            beyond["items"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0))
+    );
+    for bad in ["sort=name", "order=up", "page=-1"] {
+        let (code, answer) = dash(
+            &s,
+            &sup,
+            "GET",
+            &format!("/dash/api/overdue?{bad}"),
+            None,
+            false,
+        )
+        .await;
+        assert_eq!(
+            (code, answer["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("bad_query")),
+            "{bad}: {answer}"
+        );
+    }
+}

@@ -56,6 +56,7 @@ const T = {
     reason_needed: '请填写理由', no_assignee: '没有其他可以跟进该场所的人员', current_assignee: '当前',
     confirm_approve: '审批销号：确认该疑似重大隐患已整改到位并销号？', confirm_extend: '把整改期限延至：',
     confirm_reassign: '改派给（只列出负责该网格的人员）：', confirm_escalate: '升级到：',
+    prev_page: '上一页', next_page: '下一页', page_of: '第 {n} / {m} 页',
     tab_campaigns: '专项行动', new_campaign: '发起专项行动', campaign_name: '名称', premises_kinds: '场所类型（不选为全部）',
     starts_on: '开始日期', create: '发起', no_campaigns: '还没有专项行动', running: '进行中', ended: '已结束',
     progress: '进度', done_n: '已完成', late_n: '逾期完成', todo: '未完成', end_campaign: '结束专项行动',
@@ -117,6 +118,7 @@ const T = {
     reason_needed: 'Give a reason', no_assignee: 'Nobody else covers this shop', current_assignee: 'current',
     confirm_approve: 'Approve closing: the suspected major hazard is rectified and closed?', confirm_extend: 'Extend the deadline to:',
     confirm_reassign: 'Reassign to (only people who cover the grid):', confirm_escalate: 'Escalate to:',
+    prev_page: 'Previous', next_page: 'Next', page_of: 'Page {n} of {m}',
     tab_campaigns: 'Campaigns', new_campaign: 'New campaign', campaign_name: 'Name', premises_kinds: 'Kinds of premises (none: all)',
     starts_on: 'Starts on', create: 'Start', no_campaigns: 'No campaigns yet', running: 'running', ended: 'ended',
     progress: 'Progress', done_n: 'Done', late_n: 'Done late', todo: 'To do', end_campaign: 'End campaign',
@@ -274,6 +276,7 @@ function buildFilters() {
 
 /** The map, the work lists and the exports follow the same filters. */
 function filtersChanged() {
+  workList.page = 0;
   loadMap();
   updateExports();
   renderChips();
@@ -814,18 +817,45 @@ async function endCampaign(id) {
 
 // ---- work lists ----
 
+// The overdue list's order and page (columns sort on a click; a second click reverses).
+const workList = { sort: 'days_overdue', order: 'desc', page: 0 };
+const SORTABLE = { grid: 'grid', deadline: 'deadline', days_overdue: 'days_overdue', escalation: 'escalation' };
+
+function sortBy(key) {
+  if (workList.sort === key) workList.order = workList.order === 'asc' ? 'desc' : 'asc';
+  else { workList.sort = key; workList.order = key === 'days_overdue' || key === 'escalation' ? 'desc' : 'asc'; }
+  workList.page = 0;
+  loadWork().catch((e) => console.error(e));
+}
+
 async function loadWork() {
   const q = filterQuery();
   q.delete('statuses');
-  const [overdue, due] = await Promise.all([api('/dash/api/overdue?' + q.toString()), api('/dash/api/due-week')]);
+  const lq = new URLSearchParams(q);
+  lq.set('sort', workList.sort); lq.set('order', workList.order); lq.set('page', workList.page);
+  const [overdue, due] = await Promise.all([api('/dash/api/overdue?' + lq.toString()), api('/dash/api/due-week')]);
   $('#overdue-total').textContent = '(' + overdue.total + ')';
   barChart($('#overdue-by-grid'), Object.entries(overdue.by_grid).map(([k, v]) => ({ label: k, values: [v] })), [COLORS.overdue]);
+  const head = (label, key) => {
+    if (!key) return h('th', { scope: 'col' }, label);
+    const on = workList.sort === key;
+    return h('th', { scope: 'col', 'aria-sort': on ? (workList.order === 'asc' ? 'ascending' : 'descending') : 'none' },
+      h('button', { type: 'button', class: 'sort' + (on ? ' on' : ''), 'data-sort': key, onclick: () => sortBy(key) },
+        label, on ? (workList.order === 'asc' ? ' ▲' : ' ▼') : ''));
+  };
   fill($('#overdue-table'),
-    h('tr', {}, [t('premises'), t('grid'), t('hazard_item'), t('deadline'), t('days_overdue'), t('assignee'), t('escalation')].map((c) => h('th', {}, c))),
-    overdue.items.map((r) => h('tr', { class: 'clickable', 'data-id': r.id, onclick: () => { showTab('map'); openDetail(r.id, true); } },
+    h('tr', {}, head(t('premises')), head(t('grid'), SORTABLE.grid), head(t('hazard_item')), head(t('deadline'), SORTABLE.deadline),
+      head(t('days_overdue'), SORTABLE.days_overdue), head(t('assignee')), head(t('escalation'), SORTABLE.escalation)),
+    overdue.items.map((r) => h('tr', { class: 'clickable', 'data-id': r.id, tabindex: 0, onclick: () => { showTab('map'); openDetail(r.id, true); }, onkeydown: (e) => { if (e.key === 'Enter') { showTab('map'); openDetail(r.id, true); } } },
       h('td', {}, r.premises), h('td', {}, r.grid_name || r.grid), h('td', { title: r.code }, (r.item ? r.item[lang] || r.item.zh : r.code) + (r.severity === 'suspected_major' ? ' ⚠' : '')),
       h('td', {}, r.deadline || ''), h('td', { class: 'num' }, r.overdue_days), h('td', {}, r.assignee_name || r.assignee),
       h('td', {}, r.escalation ? t('level' + r.escalation) : ''))));
+  const pages = Math.max(1, Math.ceil(overdue.total / overdue.page_size));
+  const go = (n) => () => { workList.page = n; loadWork().catch((e) => console.error(e)); };
+  fill($('#overdue-pager'),
+    h('button', { type: 'button', id: 'overdue-prev', disabled: workList.page === 0, onclick: go(workList.page - 1) }, t('prev_page')),
+    h('span', { id: 'overdue-page' }, t('page_of', { n: workList.page + 1, m: pages })),
+    h('button', { type: 'button', id: 'overdue-next', disabled: workList.page + 1 >= pages, onclick: go(workList.page + 1) }, t('next_page')));
   fill($('#due-table'),
     h('tr', {}, [t('type'), t('premises'), t('grid'), t('due_on'), t('days_overdue')].map((c) => h('th', {}, c))),
     due.items.length ? due.items.map((r) => h('tr', { class: r.hazard_id ? 'clickable' : '', onclick: r.hazard_id ? () => { showTab('map'); openDetail(r.hazard_id, true); } : null },

@@ -58,6 +58,42 @@ impl HazardPoint {
     }
 }
 
+/// What the overdue list is sorted by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverdueSort {
+    /// Days past the deadline.
+    #[default]
+    DaysOverdue,
+    /// The deadline.
+    Deadline,
+    /// The grid's id.
+    Grid,
+    /// Suspected major or general.
+    Severity,
+    /// Escalation level.
+    Escalation,
+}
+
+/// A sort key and direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverdueOrder {
+    /// Key.
+    pub by: OverdueSort,
+    /// Largest first.
+    pub descending: bool,
+}
+
+impl Default for OverdueOrder {
+    /// Most days overdue first.
+    fn default() -> Self {
+        OverdueOrder {
+            by: OverdueSort::DaysOverdue,
+            descending: true,
+        }
+    }
+}
+
 /// What the map shows.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Filter {
@@ -408,6 +444,52 @@ impl MapIndex {
             markers: Vec::new(),
             clusters,
         }
+    }
+
+    /// One page of the overdue hazards in the order asked (ties: most days overdue, majors,
+    /// id), and how many there are in all.
+    pub fn overdue_page(
+        &self,
+        scope: &Scope,
+        filter: &Filter,
+        today: i32,
+        order: OverdueOrder,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<(&str, &HazardPoint)>) {
+        if order == OverdueOrder::default() {
+            let (total, mut top) = self.overdue(scope, filter, today, offset + limit);
+            return (total, top.split_off(offset.min(top.len())));
+        }
+        let mut all: Vec<(&str, &HazardPoint)> = self
+            .matching(scope, filter, today)
+            .filter(|(_, p)| p.overdue_days(today) > 0)
+            .collect();
+        let total = all.len();
+        let ties = |p: &HazardPoint| {
+            (
+                std::cmp::Reverse(p.overdue_days(today)),
+                p.severity != Severity::SuspectedMajor,
+            )
+        };
+        all.sort_by(|(ia, a), (ib, b)| {
+            let first = match order.by {
+                OverdueSort::DaysOverdue => a.overdue_days(today).cmp(&b.overdue_days(today)),
+                OverdueSort::Deadline => a.deadline.cmp(&b.deadline),
+                OverdueSort::Grid => self.grid_name(a).cmp(self.grid_name(b)),
+                OverdueSort::Severity => (a.severity == Severity::SuspectedMajor)
+                    .cmp(&(b.severity == Severity::SuspectedMajor)),
+                OverdueSort::Escalation => a.escalation.cmp(&b.escalation),
+            };
+            let first = if order.descending {
+                first.reverse()
+            } else {
+                first
+            };
+            first.then(ties(a).cmp(&ties(b))).then(ia.cmp(ib))
+        });
+        let page = all.into_iter().skip(offset).take(limit).collect();
+        (total, page)
     }
 
     /// Overdue hazards, most days overdue first (majors first among equals), at most `limit`,
@@ -767,6 +849,57 @@ mod tests {
         // No deadlines (fixed on the spot): on time; by days: 2 | 4 | 9.
         assert_eq!((g1.closed_in_period, g1.closed_on_time), (3, 3));
         assert_eq!(g1.days_to_close, [1, 1, 1, 0]);
+    }
+
+    #[test]
+    fn the_overdue_list_sorts_and_pages_by_any_key_the_same_as_its_first_page() {
+        let idx = index(300);
+        let today = 200;
+        let default = idx.overdue(&Scope::All, &Filter::default(), today, 300).1;
+        let paged: Vec<&str> = (0..6)
+            .flat_map(|page| {
+                idx.overdue_page(
+                    &Scope::All,
+                    &Filter::default(),
+                    today,
+                    OverdueOrder::default(),
+                    page * 50,
+                    50,
+                )
+                .1
+            })
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(paged, default.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+        for by in [
+            OverdueSort::Deadline,
+            OverdueSort::Escalation,
+            OverdueSort::DaysOverdue,
+        ] {
+            for descending in [false, true] {
+                let order = OverdueOrder { by, descending };
+                let (total, all) =
+                    idx.overdue_page(&Scope::All, &Filter::default(), today, order, 0, 1000);
+                assert_eq!(total, all.len());
+                let keys: Vec<i32> = all
+                    .iter()
+                    .map(|(_, p)| match by {
+                        OverdueSort::Deadline => p.deadline,
+                        OverdueSort::Escalation => i32::from(p.escalation),
+                        _ => p.overdue_days(today),
+                    })
+                    .collect();
+                let mut sorted = keys.clone();
+                sorted.sort_unstable();
+                if descending {
+                    sorted.reverse();
+                }
+                assert_eq!(keys, sorted, "{order:?}");
+                let (_, second) =
+                    idx.overdue_page(&Scope::All, &Filter::default(), today, order, 50, 50);
+                assert_eq!(second, all[50..100.min(all.len())].to_vec());
+            }
+        }
     }
 
     #[test]

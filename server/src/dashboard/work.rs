@@ -218,20 +218,67 @@ pub fn hazard_rows(
     Ok(out)
 }
 
-/// Overdue hazards listed at most.
-pub const OVERDUE_LIMIT: usize = 200;
+/// Overdue hazards listed per page.
+pub const OVERDUE_PAGE: usize = 50;
 
-/// `GET /dash/api/overdue`: overdue hazards, most overdue first, with counts by grid.
+/// The overdue list's order and page.
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    /// `days_overdue` (default), `deadline`, `grid`, `severity`, `escalation`.
+    sort: Option<map::OverdueSort>,
+    /// `asc` or `desc` (default: each key's natural order).
+    order: Option<String>,
+    /// From 0.
+    page: Option<usize>,
+}
+
+/// `GET /dash/api/overdue?sort&order&page`: one page of the overdue hazards, most overdue
+/// first unless sorted otherwise, with counts by grid.
 async fn overdue(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<FilterQuery>,
+    list: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(list) = list.map_err(|e| {
+        ApiError::invalid(
+            "bad_query",
+            "排序或页码不正确",
+            format!("{e}; sort is days_overdue, deadline, grid, severity or escalation"),
+        )
+    })?;
     let scope = supervisor_scope(&state, &caller).await?;
     let filter = q.filter()?;
     let today = today(&state);
+    let by = list.sort.unwrap_or_default();
+    let descending = match list.order.as_deref() {
+        Some("asc") => false,
+        Some("desc") => true,
+        None | Some("") => matches!(
+            by,
+            map::OverdueSort::DaysOverdue
+                | map::OverdueSort::Severity
+                | map::OverdueSort::Escalation
+        ),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "bad_query",
+                format!("排序方向不正确：{other}"),
+                format!("order must be asc or desc, not {other:?}"),
+            ));
+        }
+    };
+    let order = map::OverdueOrder { by, descending };
+    let page = list.page.unwrap_or(0).min(1_000_000);
     let answer = with_index(&state, move |index, conn| {
-        let (total, top) = index.overdue(&scope, &filter, today, OVERDUE_LIMIT);
+        let (total, top) = index.overdue_page(
+            &scope,
+            &filter,
+            today,
+            order,
+            page * OVERDUE_PAGE,
+            OVERDUE_PAGE,
+        );
         let listed: Vec<(String, map::HazardPoint, String)> = top
             .iter()
             .map(|(id, p)| ((*id).to_owned(), **p, index.grid_name(p).to_owned()))
@@ -251,6 +298,8 @@ async fn overdue(
             .collect();
         Ok(json!({
             "total": total,
+            "page": page,
+            "page_size": OVERDUE_PAGE,
             "by_grid": by_grid,
             "items": items,
         }))

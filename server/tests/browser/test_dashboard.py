@@ -410,6 +410,24 @@ class Dashboard(unittest.TestCase):
                           first.nth(2).inner_text())
         self.assertNotRegex(" ".join(self.page.locator("#overdue-by-grid text").all_text_contents()),
                             r"\b[A-Z]{2}-\d{2}\b")
+        # Sortable and paged: 50 a page, most overdue first; a header sorts, twice reverses.
+        rows = self.page.locator("#overdue-table tr.clickable")
+        expect(rows).to_have_count(50)
+        days = [int(r.locator("td").nth(4).inner_text()) for r in rows.all()]
+        self.assertEqual(days, sorted(days, reverse=True))
+        expect(self.page.locator("#overdue-page")).to_contain_text("第 1 /")
+        self.page.click("#overdue-next")
+        expect(self.page.locator("#overdue-page")).to_contain_text("第 2 /")
+        self.assertLessEqual(int(rows.first.locator("td").nth(4).inner_text()), days[-1])
+        self.page.click("#overdue-table button[data-sort=deadline]")
+        expect(self.page.locator("#overdue-table th[aria-sort=ascending]")).to_contain_text("整改期限")
+        expect(self.page.locator("#overdue-page")).to_contain_text("第 1 /")
+        deadlines = [r.locator("td").nth(3).inner_text() for r in rows.all()]
+        self.assertEqual(deadlines, sorted(deadlines))
+        self.page.click("#overdue-table button[data-sort=deadline]")
+        expect(self.page.locator("#overdue-table th[aria-sort=descending]")).to_contain_text("整改期限")
+        latest = [r.locator("td").nth(3).inner_text() for r in rows.all()]
+        self.assertEqual(latest, sorted(latest, reverse=True))
         # Exports in the page's language.
         self.assertIn("lang=zh", self.page.get_attribute("a[data-export]", "href"))
         # A filter set on the map is said on the work lists too, as a chip that turns it off.
