@@ -357,9 +357,13 @@ function initMap() {
   // maxZoom on the map itself: the cluster layer needs one even when there are no tiles.
   map = L.map('map', { zoomControl: true, maxZoom: 19 });
   const tiles = session.tiles || {};
+  // The attribution is the operator's (--tile-attribution): the base map's owner, shown
+  // with or without tiles; Leaflet is named in plain text.
+  map.attributionControl.setPrefix('Leaflet');
   if (tiles.url) {
-    L.tileLayer(tiles.url, { subdomains: tiles.subdomains || 'abc', attribution: tiles.attribution || '', maxZoom: 19 }).addTo(map);
+    L.tileLayer(tiles.url, { subdomains: tiles.subdomains || 'abc', maxZoom: 19 }).addTo(map);
   }
+  if (tiles.attribution) map.attributionControl.addAttribution(h('span', {}, tiles.attribution).outerHTML);
   const features = session.grids.filter((g) => g.geometry).map((g) => ({ type: 'Feature', geometry: g.geometry, properties: g }));
   gridLayer = L.geoJSON({ type: 'FeatureCollection', features }, {
     style: { color: '#3b6fb6', weight: 1.5, fillColor: '#3b6fb6', fillOpacity: 0.05 },
@@ -411,7 +415,19 @@ async function loadMap() {
     const c = colourOf(m);
     const marker = L.circleMarker([m.lat, m.lon], { radius: 8, color: '#fff', weight: 1.5, fillColor: c, fillOpacity: 0.9, className: 'hazard-marker' });
     marker.on('click', () => openDetail(m.id));
-    marker.bindTooltip(h('span', {}, t('k_' + m.kind) + ' · ' + t('s_' + m.status) + (m.overdue_days > 0 ? ' · ' + t('overdue_days', { n: m.overdue_days }) : '')));
+    const says = t('k_' + m.kind) + ' · ' + t('s_' + m.status) + (m.overdue_days > 0 ? ' · ' + t('overdue_days', { n: m.overdue_days }) : '');
+    marker.bindTooltip(h('span', {}, says));
+    // Reachable by keyboard: Tab to a marker, Enter opens it (the cluster layer adds and
+    // removes markers as the map zooms, so on each adding).
+    marker.on('add', () => {
+      const el = marker.getElement();
+      if (!el || el.hasAttribute('tabindex')) return;
+      el.setAttribute('tabindex', '0');
+      el.setAttribute('role', 'button');
+      el.setAttribute('aria-label', says);
+      el.dataset.hazard = m.id;
+      el.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); openDetail(m.id); } });
+    });
     return marker;
   });
   // The heat map shows the same hazards (a server cluster weighs its count) instead of markers.

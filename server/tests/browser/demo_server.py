@@ -6,6 +6,8 @@ import subprocess
 import threading
 
 ADMIN_PASSWORD = "admin-password-browser"
+# The base map's credit line, set by the operator (a <b> must show as text, not markup).
+TILE_ATTRIBUTION = "底图 © 测试测绘院 <b>"
 
 
 def start(server_bin, data_dir):
@@ -13,7 +15,8 @@ def start(server_bin, data_dir):
     and its base URL once it listens."""
     server = subprocess.Popen(
         [server_bin, "--data", data_dir, "--listen", "127.0.0.1:0", "--demo"],
-        env=dict(os.environ, XUNCHA_ADMIN_PASSWORD=ADMIN_PASSWORD),
+        env=dict(os.environ, XUNCHA_ADMIN_PASSWORD=ADMIN_PASSWORD,
+                 XUNCHA_TILE_ATTRIBUTION=TILE_ATTRIBUTION),
         stdout=subprocess.PIPE, text=True)
     for line in server.stdout:
         if "http://" in line:

@@ -100,6 +100,9 @@ class Dashboard(unittest.TestCase):
         # Grid names are drawn on the grids.
         self.assertEqual(self.page.locator(".grid-label").count(), 12)
         expect(self.page.locator(".grid-label").first).to_contain_text("网格")
+        # The base map's credit is the operator's, as text.
+        expect(self.page.locator(".leaflet-control-attribution")).to_contain_text(
+            demo_server.TILE_ATTRIBUTION)
 
         # Only overdue ones: fewer, but some.
         self.page.check("#f-overdue")
@@ -114,6 +117,25 @@ class Dashboard(unittest.TestCase):
         # English with one click.
         self.page.click("header [data-lang-toggle]")
         expect(self.page.locator("nav [data-tab=map]")).to_have_text("Hazard map")
+
+        # Groups and markers are reachable by keyboard: Enter on a group zooms in, Enter on
+        # a marker opens its hazard.
+        group = self.page.locator(".server-cluster").first
+        group.focus()
+        zoom = self.page.evaluate("map.getZoom()")
+        self.page.keyboard.press("Enter")
+        self.page.wait_for_function("(z) => map.getZoom() > z", arg=zoom)
+        self.page.evaluate("""fetch('/dash/api/overdue?' + filterQuery()).then((r) => r.json())
+            .then((o) => fetch('/dash/api/hazards/' + o.items[0].id)).then((r) => r.json())
+            .then((d) => { map.setView([d.map_position.lat, d.map_position.lon], 19); })""")
+        marker = self.page.locator(".hazard-marker[data-hazard]").first
+        expect(marker).to_have_attribute("tabindex", "0")
+        hazard = marker.get_attribute("data-hazard")
+        self.assertTrue(marker.get_attribute("aria-label"))
+        marker.focus()
+        self.page.keyboard.press("Enter")
+        expect(self.page.locator("#detail")).to_be_visible()
+        self.assertEqual(self.page.get_attribute("#detail", "data-hazard"), hazard)
 
     def test_the_heat_map_shows_the_same_hazards_instead_of_markers(self):
         self.sign_in()
