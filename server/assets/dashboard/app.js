@@ -174,7 +174,8 @@ function fill(el, ...kids) { el.replaceChildren(...kids.flat(2).filter((k) => k 
 function applyLang() {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   document.querySelectorAll('[data-t]').forEach((e) => { e.textContent = t(e.dataset.t); });
-  document.querySelectorAll('[data-ph]').forEach((e) => { e.placeholder = t(e.dataset.ph); });
+  document.querySelectorAll('[data-ph]').forEach((e) => { e.placeholder = t(e.dataset.ph); e.setAttribute('aria-label', t(e.dataset.ph)); });
+  document.querySelectorAll('[data-label]').forEach((e) => { e.setAttribute('aria-label', t(e.dataset.label)); });
   document.querySelectorAll('[data-lang-toggle]').forEach((e) => { e.textContent = lang === 'zh' ? 'English' : '中文'; });
 }
 
@@ -586,13 +587,13 @@ async function openDetail(id, focus = false) {
     actions.append(h('button', { id: 'extend', onclick: () => {
       // Deadlines only after today (China date); the server checks it too.
       const tomorrow = new Date(Date.now() + 8 * 3600e3 + 864e5).toISOString().slice(0, 10);
-      const date = h('input', { type: 'date', id: 'action-date', min: tomorrow, required: true, value: hz.deadline && hz.deadline >= tomorrow ? hz.deadline : tomorrow });
+      const date = h('input', { type: 'date', id: 'action-date', 'aria-label': t('extend'), min: tomorrow, required: true, value: hz.deadline && hz.deadline >= tomorrow ? hz.deadline : tomorrow });
       ask(t('confirm_extend'), h('div', {}, date), () => ({ action: 'deadline_extended', deadline: date.value }));
     } }, t('extend')));
     actions.append(h('button', { id: 'reassign', onclick: async () => {
       const list = await api('/dash/api/hazards/' + encodeURIComponent(id) + '/assignees');
       const others = list.assignees.filter((p) => p.id !== list.current);
-      const pick = h('select', { id: 'action-assignee', required: true },
+      const pick = h('select', { id: 'action-assignee', 'aria-label': t('reassign'), required: true },
         others.map((p) => h('option', { value: p.id }, `${p.name}（${t('role_' + p.role)}）`)));
       if (!others.length) {
         actions.append(h('p', { class: 'muted', role: 'status' }, t('no_assignee')));
@@ -603,7 +604,7 @@ async function openDetail(id, focus = false) {
     const levels = [1, 2].filter((l) => l > (hz.escalation || 0));
     if (levels.length) {
       actions.append(h('button', { id: 'escalate', onclick: () => {
-        const level = h('select', { id: 'action-level' }, levels.map((l) => h('option', { value: String(l) }, t('level' + l))));
+        const level = h('select', { id: 'action-level', 'aria-label': t('escalate') }, levels.map((l) => h('option', { value: String(l) }, t('level' + l))));
         ask(t('confirm_escalate'), h('div', {}, level), () => ({ action: 'escalated', level: Number(level.value) }));
       } }, t('escalate')));
     }
@@ -1014,7 +1015,7 @@ async function loadAdmin() {
     h('tr', {}, [t('user'), t('role'), t('areas'), t('account')].map((c) => h('th', {}, c))),
     users.users.map((u) => {
       // Grids are edited in place; communities and sub-districts are kept as they are.
-      const grids = h('input', { value: (u.grids || []).join(', '), 'data-user': u.id, size: 24 });
+      const grids = h('input', { value: (u.grids || []).join(', '), 'data-user': u.id, size: 24, 'aria-label': `${u.id} · ${t('areas')}` });
       const save = async () => {
         const list = grids.value.split(/[,，\s]+/).filter(Boolean);
         try {

@@ -547,6 +547,64 @@ class Dashboard(unittest.TestCase):
         phone.sync(None)
         self.assertFalse([d for d in phone.due(now) if d.campaign is not None])
 
+    # For every visible element with text of its own: its colour against the first opaque
+    # background behind it (WCAG 2 relative luminance); for every visible control: a name
+    # (label, aria-label or its text).
+    A11Y_PROBE = r"""() => {
+  const parse = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null; const p = m[1].split(',').map(Number); return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }; };
+  const lum = ({ r, g, b }) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const bgOf = (el) => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c.a > 0.5) return c; } return { r: 255, g: 255, b: 255, a: 1 }; };
+  const visible = (el) => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden' && !el.closest('[hidden]'); };
+  const low = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!visible(el) || el.closest('#map .leaflet-tile-pane, svg')) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const fg = parse(getComputedStyle(el).color); const bg = bgOf(el);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 20)}" ${ratio.toFixed(2)} ${getComputedStyle(el).color} on ${JSON.stringify(bg)}`);
+  }
+  const unnamed = [];
+  for (const el of document.querySelectorAll('input, select, textarea, button')) {
+    if (!visible(el) || el.type === 'hidden') continue;
+    const name = el.getAttribute('aria-label') || (el.labels && [...el.labels].map((l) => l.textContent.trim()).join('')) || (el.tagName === 'BUTTON' && el.textContent.trim()) || el.title;
+    if (!name) unnamed.push(`${el.tagName}#${el.id}.${el.className}[name=${el.name}]`);
+  }
+  return { low: [...new Set(low)], unnamed };
+}"""
+
+    def assert_readable_and_labelled(self, where):
+        found = self.page.evaluate(self.A11Y_PROBE)
+        self.assertEqual(found["low"], [], f"{where}: text below 4.5:1 contrast")
+        self.assertEqual(found["unnamed"], [], f"{where}: controls without a name")
+
+    def test_every_control_has_a_name_and_text_contrast_is_at_least_4_5(self):
+        self.page.goto(self.url + "/")
+        self.assert_readable_and_labelled("sign-in")
+        self.sign_in("admin", demo_server.ADMIN_PASSWORD)
+        self.total()
+        hazard = self.page.evaluate("fetch('/dash/api/overdue').then((r) => r.json()).then((o) => o.items[0].id)")
+        self.page.evaluate(f"location.hash = 'hazard={hazard}'")
+        expect(self.page.locator("#detail #extend")).to_be_visible()
+        self.assert_readable_and_labelled("map with a hazard open")
+        self.page.click("#extend")
+        expect(self.page.locator("#action-dialog")).to_be_visible()
+        self.assert_readable_and_labelled("the extension dialog")
+        self.page.click("#action-cancel")
+        for tab in ["work", "shops", "people", "campaigns", "figures", "admin"]:
+            self.page.click(f"nav [data-tab={tab}]")
+            self.page.wait_for_load_state("networkidle")
+            if tab == "shops":
+                self.page.fill("#shop-search", "店")
+                self.page.press("#shop-search", "Enter")
+                self.page.locator("#shop-results tr.shop-row").first.click()
+                expect(self.page.locator("#shop-name")).to_be_visible()
+            if tab == "people":
+                self.page.locator("#people-table tr.person-row").first.click()
+                expect(self.page.locator("#person-name")).to_be_visible()
+            self.assert_readable_and_labelled(tab)
+
     def test_a_supervisors_action_reaches_a_phone(self):
         phone = x.Phone.open(os.path.join(self.tmp.name, "w01.sqlite3"), self.url)
         phone.enroll("w01", DEMO[1], "browser test")
