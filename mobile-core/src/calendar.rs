@@ -135,6 +135,15 @@ impl WorkCalendar {
         !self.holidays.contains(&d) && !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
     }
 
+    /// `d` if it is a working day, else the next one.
+    pub fn on_or_after(&self, d: NaiveDate) -> NaiveDate {
+        let mut day = d;
+        while !self.is_working_day(day) {
+            day = day + Days::new(1);
+        }
+        day
+    }
+
     /// The date `n` working days after `d` (`n = 0`: `d` itself).
     pub fn add_working_days(&self, d: NaiveDate, n: u64) -> NaiveDate {
         let mut day = d;

@@ -303,6 +303,8 @@ pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerEr
         .filter_map(|k| Catalog::builtin().latest(*k))
         .collect();
     let mut plan: Plan = BTreeMap::new();
+    // Extensions fall on working days, as the core requires.
+    let calendar = store.calendar().clone();
     let mut corrections = 0;
     for day in 0..DAYS {
         for (minute, (shop, worker, offset)) in shops.iter().enumerate() {
@@ -435,7 +437,8 @@ pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerEr
                         at(
                             2,
                             HazardAction::DeadlineExtended {
-                                deadline: deadline(u64::from(f.rectify_days) + 14),
+                                deadline: calendar
+                                    .on_or_after(deadline(u64::from(f.rectify_days) + 14)),
                             },
                             DEMO_USER,
                         );

@@ -10,7 +10,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use chrono::Days;
+use chrono::{Datelike, Days};
 use serde_json::{Value, json};
 use xuncha_core::checklist::sample::sample_visit;
 use xuncha_core::clock::china_date;
@@ -22,6 +22,14 @@ use xuncha_core::store::Store;
 use common::*;
 
 const DAY: i64 = 86_400_000;
+
+/// The first working day at least `days` after today (extensions fall on working days).
+fn working_day_after(days: u64) -> String {
+    let calendar = xuncha_core::calendar::WorkCalendar::builtin();
+    calendar
+        .on_or_after(china_date(now_ms()) + Days::new(days))
+        .to_string()
+}
 
 /// A session: the cookie header to send and the CSRF token.
 struct Session {
@@ -339,9 +347,7 @@ async fn the_map_review_and_work_lists_cover_the_supervisors_area_only() {
     );
 
     // Actions are ops: the phone sees the new deadline after it pulls.
-    let new_deadline = china_date(now_ms())
-        .checked_add_days(Days::new(10))
-        .unwrap();
+    let new_deadline: chrono::NaiveDate = working_day_after(10).parse().unwrap();
     let uri = format!("/dash/api/hazards/{id}/actions");
     let (code, done) = dash(&s, &sup, "POST", &uri, Some(json!({ "action": "deadline_extended", "deadline": new_deadline, "note": "业主申请延期" })), true).await;
     assert_eq!(code, StatusCode::OK, "{done}");
@@ -761,8 +767,37 @@ async fn review_actions_that_are_wrong_or_change_nothing_are_refused() {
     assert_eq!(code, StatusCode::OK, "{body}");
     refused(act(json!({ "action": "escalated", "level": 2 })).await);
     refused(act(json!({ "action": "escalated", "level": 1 })).await);
-    // A real extension goes through.
-    let later = (china_date(now_ms()) + chrono::Days::new(30)).to_string();
+    // A Sunday or a holiday: refused, naming the next working day.
+    let calendar = xuncha_core::calendar::WorkCalendar::builtin();
+    let mut sunday = china_date(now_ms()) + chrono::Days::new(10);
+    while sunday.weekday() != chrono::Weekday::Sun {
+        sunday = sunday.succ_opt().unwrap();
+    }
+    let msg = refused(act(json!({ "action": "deadline_extended", "deadline": sunday })).await);
+    assert!(
+        msg.contains("不是工作日") && msg.contains(&calendar.on_or_after(sunday).to_string()),
+        "{msg}"
+    );
+    // The detail offers working days; one of them goes through.
+    let (_, detail) = dash(
+        &s,
+        &sup,
+        "GET",
+        &format!("/dash/api/hazards/{}", hazard.id),
+        None,
+        false,
+    )
+    .await;
+    let choices = detail["deadline_choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 4, "{detail}");
+    for c in choices {
+        let day: chrono::NaiveDate = c["date"].as_str().unwrap().parse().unwrap();
+        assert!(
+            calendar.is_working_day(day) && day > china_date(now_ms()),
+            "{c}"
+        );
+    }
+    let later = choices[3]["date"].clone();
     let (code, body) = act(json!({ "action": "deadline_extended", "deadline": later })).await;
     assert_eq!(code, StatusCode::OK, "{body}");
 }
@@ -777,7 +812,7 @@ async fn review_actions_take_a_reason_name_people_and_offer_who_can_follow_up() 
     let unissued = hazards.iter().find(|h| h.notice_no.is_none()).unwrap();
     let sup = login(&s, "sup1", "password1").await.unwrap();
     let uri = format!("/dash/api/hazards/{}/actions", issued.id);
-    let later = (china_date(now_ms()) + Days::new(30)).to_string();
+    let later = working_day_after(30);
 
     // No reason, or only spaces: refused, nothing written.
     for note in [json!(null), json!("   ")] {

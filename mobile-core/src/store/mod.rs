@@ -930,7 +930,12 @@ impl Store {
         if let Some(g) = &geotag {
             g.validate()?;
         }
-        check_action_changes_something(&h, &action, china_date(self.wall.now_ms()))?;
+        check_action_changes_something(
+            &h,
+            &action,
+            china_date(self.wall.now_ms()),
+            &self.calendar,
+        )?;
         if matches!(&action, HazardAction::FixedOnSpot { photos } if photos.is_empty()) {
             return Err(Error::invalid(
                 "photos",
@@ -1571,13 +1576,15 @@ impl Store {
 }
 
 /// An action recorded here must make sense today: a deadline after today (a notice with a
-/// past deadline would be overdue the moment it is printed), and an extension, a reassignment
-/// or an escalation that changes something. (Ops from elsewhere are not judged by this: an
+/// past deadline would be overdue the moment it is printed), an extension to a working day
+/// (the owner is re-checked then: not on a Sunday or a holiday), and an extension, a
+/// reassignment or an escalation that changes something. (Ops from elsewhere are not judged by this: an
 /// offline phone's extension may be past by the time it syncs, and the fold keeps it.)
 fn check_action_changes_something(
     h: &Hazard,
     action: &HazardAction,
     today: chrono::NaiveDate,
+    calendar: &WorkCalendar,
 ) -> Result<()> {
     match action {
         HazardAction::NoticeIssued { deadline, .. }
@@ -1589,6 +1596,15 @@ fn check_action_changes_something(
                 "deadline",
                 format!(
                     "整改期限须晚于今天 / the deadline {deadline} must be after today ({today})"
+                ),
+            ))
+        }
+        HazardAction::DeadlineExtended { deadline } if !calendar.is_working_day(*deadline) => {
+            let next = calendar.on_or_after(*deadline);
+            Err(Error::invalid(
+                "deadline",
+                format!(
+                    "{deadline} 不是工作日，可改为 {next} / {deadline} is not a working day; the next one is {next}"
                 ),
             ))
         }

@@ -56,7 +56,7 @@ const T = {
     reason_needed: '请填写理由', no_assignee: '没有其他可以跟进该场所的人员', current_assignee: '当前',
     confirm_approve: '审批销号：确认该疑似重大隐患已整改到位并销号？', confirm_extend: '把整改期限延至：',
     confirm_reassign: '改派给（只列出负责该网格的人员）：', confirm_escalate: '升级到：',
-    prev_page: '上一页', next_page: '下一页', page_of: '第 {n} / {m} 页',
+    working_days_later: '{n} 个工作日后', prev_page: '上一页', next_page: '下一页', page_of: '第 {n} / {m} 页',
     tab_campaigns: '专项行动', new_campaign: '发起专项行动', campaign_name: '名称', premises_kinds: '场所类型（不选为全部）',
     starts_on: '开始日期', create: '发起', no_campaigns: '还没有专项行动', running: '进行中', ended: '已结束',
     progress: '进度', done_n: '已完成', late_n: '逾期完成', todo: '未完成', end_campaign: '结束专项行动',
@@ -118,7 +118,7 @@ const T = {
     reason_needed: 'Give a reason', no_assignee: 'Nobody else covers this shop', current_assignee: 'current',
     confirm_approve: 'Approve closing: the suspected major hazard is rectified and closed?', confirm_extend: 'Extend the deadline to:',
     confirm_reassign: 'Reassign to (only people who cover the grid):', confirm_escalate: 'Escalate to:',
-    prev_page: 'Previous', next_page: 'Next', page_of: 'Page {n} of {m}',
+    working_days_later: 'In {n} working days', prev_page: 'Previous', next_page: 'Next', page_of: 'Page {n} of {m}',
     tab_campaigns: 'Campaigns', new_campaign: 'New campaign', campaign_name: 'Name', premises_kinds: 'Kinds of premises (none: all)',
     starts_on: 'Starts on', create: 'Start', no_campaigns: 'No campaigns yet', running: 'running', ended: 'ended',
     progress: 'Progress', done_n: 'Done', late_n: 'Done late', todo: 'To do', end_campaign: 'End campaign',
@@ -585,10 +585,15 @@ async function openDetail(id, focus = false) {
   if (!['closed', 'withdrawn'].includes(hz.status)) {
     actions.append(h('button', { id: 'urge', onclick: () => ask(t('confirm_urge'), null, () => ({ action: 'urged' })) }, t('urge')));
     actions.append(h('button', { id: 'extend', onclick: () => {
-      // Deadlines only after today (China date); the server checks it too.
+      // Deadlines only after today (China date) and on working days: the server offers some
+      // counted in working days, and checks any date typed.
       const tomorrow = new Date(Date.now() + 8 * 3600e3 + 864e5).toISOString().slice(0, 10);
-      const date = h('input', { type: 'date', id: 'action-date', 'aria-label': t('extend'), min: tomorrow, required: true, value: hz.deadline && hz.deadline >= tomorrow ? hz.deadline : tomorrow });
-      ask(t('confirm_extend'), h('div', {}, date), () => ({ action: 'deadline_extended', deadline: date.value }));
+      const choices = d.deadline_choices || [];
+      const date = h('input', { type: 'date', id: 'action-date', 'aria-label': t('extend'), min: tomorrow, required: true, value: choices.length ? choices[0].date : tomorrow });
+      const quick = h('div', { class: 'choices', id: 'action-choices' }, choices.map((c) => h('button', {
+        type: 'button', class: 'small', 'data-date': c.date, onclick: () => { date.value = c.date; },
+      }, t('working_days_later', { n: c.working_days }) + ` (${c.date})`)));
+      ask(t('confirm_extend'), h('div', {}, quick, date), () => ({ action: 'deadline_extended', deadline: date.value }));
     } }, t('extend')));
     actions.append(h('button', { id: 'reassign', onclick: async () => {
       const list = await api('/dash/api/hazards/' + encodeURIComponent(id) + '/assignees');

@@ -134,9 +134,18 @@ async fn detail(
                 } else {
                     0
                 };
+            // Extensions fall on working days: offer some, counted as the core counts them
+            // from today or the current deadline, whichever is later.
+            let from_day = if deadline == i32::MAX { today } else { today.max(deadline) };
+            let from = super::map::date_of(from_day).unwrap_or_default();
+            let deadline_choices: Vec<Value> = [3u64, 5, 10, 20]
+                .iter()
+                .map(|n| json!({ "working_days": n, "date": store.calendar().add_working_days(from, *n).to_string() }))
+                .collect();
             Ok(json!({
                 "hazard": hazard,
                 "overdue_days": overdue_days,
+                "deadline_choices": deadline_choices,
                 "item": finding_item.map(|it| json!({
                     "label": it.label, "fix": it.fix, "basis": it.basis,
                 })),

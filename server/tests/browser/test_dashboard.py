@@ -25,6 +25,19 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 DEMO = ("demo", "xuncha-demo")
 
 
+def a_sunday_off(after):
+    """The first Sunday from `after` that is not a swapped working day (调休) in the
+    calendar the server ships."""
+    path = os.path.join(os.path.dirname(__file__), "../../../schemas/calendar/cn.json")
+    with open(path, encoding="utf-8") as f:
+        years = json.load(f)["years"].values()
+    working = {w["date"] for year in years for w in year.get("workdays", [])}
+    day = after + datetime.timedelta(days=(6 - after.weekday()) % 7)
+    while day.isoformat() in working:
+        day += datetime.timedelta(days=7)
+    return day
+
+
 class Dashboard(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -612,7 +625,6 @@ class Dashboard(unittest.TestCase):
         rectifying = [h for h in phone.open_hazards() if h.status == x.HazardStatus.RECTIFYING]
         self.assertTrue(rectifying, "worker w01 has hazards under rectification")
         hazard = rectifying[0]
-        new_deadline = (datetime.date.today() + datetime.timedelta(days=30)).isoformat()
 
         self.sign_in()
         self.total()
@@ -625,7 +637,17 @@ class Dashboard(unittest.TestCase):
         expect(dialog).to_be_visible()
         self.assertGreater(self.page.get_attribute("#action-date", "min"),
                            datetime.date.today().isoformat(), "only dates after today")
-        self.page.fill("#action-date", new_deadline)
+        # Working days offered (the server counts them); a Sunday typed in is refused.
+        sunday = a_sunday_off(datetime.date.today() + datetime.timedelta(days=7))
+        self.page.fill("#action-date", sunday.isoformat())
+        self.page.fill("#action-reason", "店主申请，配件在途")
+        self.page.click("#action-confirm")
+        expect(dialog.locator("#action-error")).to_contain_text("不是工作日")
+        self.page.fill("#action-reason", "")
+        choice = self.page.locator("#action-choices button").nth(2)
+        self.assertIn("个工作日后", choice.inner_text())
+        new_deadline = choice.get_attribute("data-date")
+        choice.click()
         self.page.click("#action-confirm")
         expect(dialog.locator("#action-error")).to_have_text("请填写理由")
         self.page.fill("#action-reason", "店主申请，配件在途")
