@@ -428,3 +428,46 @@ fn a_campaign_ended_elsewhere_leaves_the_list_in_either_order_of_arrival() {
         assert_eq!(phone.digest().unwrap(), supervisor.digest().unwrap());
     }
 }
+
+#[test]
+fn the_hazards_of_one_visit_share_one_notice_number_and_the_next_visit_gets_the_next() {
+    let (mut s, _clock) = phone();
+    s.set_notice_numbering("幸福", "A1").unwrap();
+    let shop = s
+        .add_premises(premises("便利店", PremisesKind::Retail))
+        .unwrap();
+    let visit = s
+        .record_inspection(sample_visit(
+            s.catalog(),
+            &shop,
+            day(0),
+            &["EX-05", "FE-03"],
+        ))
+        .unwrap();
+    let other = s
+        .record_inspection(sample_visit(s.catalog(), &shop, day(0), &["EB-02"]))
+        .unwrap();
+    let issue = |s: &mut Store, h: &xuncha_core::model::HazardId| {
+        s.record_hazard_event(
+            h,
+            HazardAction::NoticeIssued {
+                deadline: day(10),
+                notice_no: None,
+            },
+            None,
+            None,
+        )
+        .unwrap()
+        .notice_no
+        .unwrap()
+    };
+    let first = issue(&mut s, &visit.findings[0].hazard_id);
+    let second = issue(&mut s, &visit.findings[1].hazard_id);
+    let third = issue(&mut s, &other.findings[0].hazard_id);
+    assert_eq!(first, second, "one notice for the visit");
+    assert_ne!(first, third, "another visit, another notice");
+    assert!(
+        first.ends_with("001号") && third.ends_with("002号"),
+        "{first} {third}"
+    );
+}

@@ -1386,3 +1386,52 @@ async fn the_overdue_list_pages_and_sorts_and_refuses_unknown_keys() {
         );
     }
 }
+
+#[tokio::test]
+async fn one_notice_per_shop_and_visit_lists_its_hazards_under_one_number() {
+    let s = server();
+    let mut w1 = district(&s).await;
+    let hazards = w1.open_hazards().unwrap();
+    let issued = hazards.iter().find(|h| h.notice_no.is_some()).unwrap();
+    // The other hazard of the same visit (幸福0号店: FE-03 and EX-05).
+    let sibling = hazards
+        .iter()
+        .find(|h| h.origin.inspection_id == issued.origin.inspection_id && h.id != issued.id)
+        .unwrap();
+    let deadline = china_date(now_ms()) + Days::new(20);
+    let second = w1
+        .record_hazard_event(
+            &sibling.id,
+            HazardAction::NoticeIssued {
+                deadline,
+                notice_no: None,
+            },
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        second.notice_no, issued.notice_no,
+        "one number for the visit"
+    );
+    let (code, ack) = push(&s, &s.w1, &w1.pending_ops(100).unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{ack}");
+
+    let sup = login(&s, "sup1", "password1").await.unwrap();
+    let number = issued.notice_no.clone().unwrap();
+    for from in [&issued.id, &sibling.id] {
+        let (code, html) = dash_raw(&s, &sup, &format!("/dash/notice/{from}")).await;
+        assert_eq!(code, StatusCode::OK);
+        let html = String::from_utf8(html).unwrap();
+        assert!(html.contains("共 2 项"), "{html}");
+        assert_eq!(html.matches("<td>1</td>").count(), 1, "{html}");
+        assert_eq!(html.matches("<td>2</td>").count(), 1, "{html}");
+        assert!(html.contains(&number));
+        // Each item with its own deadline; the receipt binds the earliest.
+        assert!(html.contains("各项期限见通知书"), "{html}");
+        assert!(
+            html.contains(&deadline.format("%Y年%m月%d日前").to_string()),
+            "{html}"
+        );
+    }
+}

@@ -942,14 +942,19 @@ impl Store {
                 "a hazard fixed on the spot needs an after-photo (当场整改须拍整改后照片)",
             ));
         }
-        // A notice without a number gets this phone's next one (see `crate::notice`).
+        // A notice without a number takes the number of the visit's notice if one of its
+        // other hazards has one (one notice per shop and visit, listing its hazards), else
+        // this phone's next one (see `crate::notice`).
         let action = match action {
             HazardAction::NoticeIssued {
                 deadline,
                 notice_no: None,
             } => HazardAction::NoticeIssued {
                 deadline,
-                notice_no: self.next_notice_no()?,
+                notice_no: match self.visit_notice_no(&h)? {
+                    Some(n) => Some(n),
+                    None => self.next_notice_no()?,
+                },
             },
             other => other,
         };
@@ -961,6 +966,28 @@ impl Store {
         })])?;
         self.hazard(id)?
             .ok_or_else(|| Error::NotFound(format!("hazard {id}")))
+    }
+
+    /// The number of the notice already issued for another hazard found in the same visit
+    /// (the same inspection, or a correction of it).
+    fn visit_notice_no(&self, h: &Hazard) -> Result<Option<String>> {
+        let root = self
+            .inspection(&h.origin.inspection_id)?
+            .map_or_else(|| h.origin.inspection_id.clone(), |i| i.root);
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT json_extract(h.state, '$.notice_no') FROM hazards h
+                 JOIN inspections i ON i.id = json_extract(h.state, '$.origin.inspection_id')
+                 WHERE h.premises_id = ?1 AND i.root = ?2 AND h.id <> ?3
+                   AND json_extract(h.state, '$.notice_no') IS NOT NULL
+                 ORDER BY h.id LIMIT 1",
+            )?
+            .query_row(
+                params![h.origin.premises_id.as_str(), root.as_str(), h.id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Sets how this phone numbers notices: the area's short name and the device code the

@@ -307,14 +307,71 @@ async fn notice(
                     "no rectification notice has been issued for this hazard yet",
                 ));
             };
-            let it = item(store, inspection.as_ref(), &hazard.origin.finding.code);
-            let label = it.map_or(hazard.origin.finding.code.clone(), |i| i.label.zh.clone());
-            let fix = it
-                .and_then(|i| i.fix.as_ref())
-                .map_or(String::new(), |f| f.zh.clone());
-            let basis = it.map_or(String::new(), |i| i.basis.clone());
-            let deadline = deadline.format("%Y年%m月%d日").to_string();
-            let found = hazard.origin.found_on.format("%Y年%m月%d日").to_string();
+            // One notice per shop and visit: every hazard issued under this number.
+            let ids: Vec<String> = store
+                .conn()
+                .prepare_cached(
+                    "SELECT id FROM hazards WHERE premises_id = ?1
+                       AND json_extract(state, '$.notice_no') = ?2 ORDER BY id",
+                )?
+                .query_map(
+                    rusqlite::params![hazard.origin.premises_id.as_str(), number],
+                    |r| r.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            let mut listed: Vec<Hazard> = Vec::new();
+            for id in &ids {
+                if let Some(h) = store.hazard(&HazardId::from(id.as_str()))? {
+                    listed.push(h);
+                }
+            }
+            if listed.is_empty() {
+                listed.push(hazard.clone());
+            }
+            let day = |d: chrono::NaiveDate| d.format("%Y年%m月%d日").to_string();
+            let mut rows = String::new();
+            let mut labels = Vec::new();
+            let mut photos_held = Vec::new();
+            for (n, h) in listed.iter().enumerate() {
+                let code = &h.origin.finding.code;
+                let it = item(store, inspection.as_ref(), code);
+                let label = it.map_or(code.clone(), |i| i.label.zh.clone());
+                let fix = it
+                    .and_then(|i| i.fix.as_ref())
+                    .map_or(String::new(), |f| f.zh.clone());
+                let basis = it.map_or(String::new(), |i| i.basis.clone());
+                let by = h
+                    .deadline
+                    .map_or(String::new(), |d| format!("{}前", day(d)));
+                rows.push_str(&format!(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    n + 1,
+                    escape(&label),
+                    escape(&basis),
+                    escape(&fix),
+                    escape(&by)
+                ));
+                labels.push(label);
+                // The photos of each hazard as found (those the server holds).
+                let before: Vec<PhotoRef> = inspection
+                    .as_ref()
+                    .and_then(|i| i.answers.iter().find(|a| &a.code == code))
+                    .map(|a| a.photos.clone())
+                    .unwrap_or_default();
+                photos_held.extend(photo_list(store, &before)?);
+            }
+            // The earliest deadline binds the receipt; each item says its own.
+            let earliest = listed
+                .iter()
+                .filter_map(|h| h.deadline)
+                .min()
+                .unwrap_or(deadline);
+            let deadline = if listed.iter().all(|h| h.deadline == Some(earliest)) {
+                format!("{}前", day(earliest))
+            } else {
+                format!("{}前（各项期限见通知书）", day(earliest))
+            };
+            let found = day(hazard.origin.found_on);
             // The issuing office: configured, else the shop's sub-district and community.
             let issuer = if configured.is_empty() {
                 let grid = premises.fields.grid_id.clone().unwrap_or_default();
@@ -333,28 +390,18 @@ async fn notice(
                 crate::accounts::display_names(store.conn(), [hazard.origin.found_by.as_str()])?
                     .remove(hazard.origin.found_by.as_str())
                     .unwrap_or_else(|| hazard.origin.found_by.0.clone());
-            // The photos of the hazard as found (those the server holds).
-            let before: Vec<PhotoRef> = inspection
-                .as_ref()
-                .and_then(|i| {
-                    i.answers
-                        .iter()
-                        .find(|a| a.code == hazard.origin.finding.code)
-                })
-                .map(|a| a.photos.clone())
-                .unwrap_or_default();
-            let held = photo_list(store, &before)?;
+            let held = photos_held;
             let images: String = held
                 .iter()
                 .filter(|p| p["uploaded"] == true)
-                .take(3)
+                .take(4)
                 .filter_map(|p| p["sha256"].as_str())
                 .map(|sha| format!("<img src=\"/v1/photos/{}\" alt=\"隐患照片\">", escape(sha)))
                 .collect();
             let photos = if images.is_empty() {
                 String::new()
             } else {
-                format!("<tr><th>现场照片</th><td class=\"photos\">{images}</td></tr>")
+                format!("<p class=\"photos\">现场照片：{images}</p>")
             };
             let contact = if contact.is_empty() {
                 String::new()
@@ -368,9 +415,9 @@ async fn notice(
                 name = escape(&premises.fields.name),
                 address = escape(&premises.fields.address),
                 found = escape(&found),
-                label = escape(&label),
-                basis = escape(&basis),
-                fix = escape(&fix),
+                labels = escape(&labels.join("；")),
+                count = listed.len(),
+                items = rows,
                 deadline = escape(&deadline),
                 inspector = escape(&inspector),
                 photos = photos,

@@ -1452,7 +1452,7 @@ async function __wbg_init_once(module_or_path) {
     }
 
     if (module_or_path === undefined) {
-        module_or_path = new URL('xuncha_web_bg-68e59475e51dec7f.wasm', import.meta.url);
+        module_or_path = new URL('xuncha_web_bg-8bc15049508795fc.wasm', import.meta.url);
     }
     const imports = __wbg_get_imports();
 
