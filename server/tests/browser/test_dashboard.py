@@ -451,6 +451,7 @@ class Dashboard(unittest.TestCase):
         days = [int(r.locator("td").nth(4).inner_text()) for r in rows.all()]
         self.assertEqual(days, sorted(days, reverse=True))
         expect(self.page.locator("#overdue-page")).to_contain_text("第 1 /")
+        self.page.screenshot(path=os.path.join(SHOTS, "work.png"), full_page=True)
         self.page.click("#overdue-next")
         expect(self.page.locator("#overdue-page")).to_contain_text("第 2 /")
         self.assertLessEqual(int(rows.first.locator("td").nth(4).inner_text()), days[-1])
