@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use xuncha_core::calendar::YearStatus;
 use xuncha_core::sync::Role;
 
@@ -22,6 +22,10 @@ struct Args {
     /// Directory for the SQLite database and the photos.
     #[arg(long, global = true, env = "XUNCHA_DATA", default_value = "./data")]
     data: PathBuf,
+    /// Configuration file (TOML: any option by its long name); by default
+    /// /etc/xuncha/xuncha.toml if it exists. The command line and the environment override it.
+    #[arg(long, global = true, env = "XUNCHA_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     serve: ServeArgs,
     #[command(subcommand)]
@@ -33,8 +37,12 @@ struct ServeArgs {
     /// Address to listen on (port 0: any free port; the address is printed).
     #[arg(long, env = "XUNCHA_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Address of the operations listener: /status, /v1/status and /metrics without signing
+    /// in, for monitoring (on the public address they are for admins only). `off`: none.
+    #[arg(long, env = "XUNCHA_OPS_LISTEN", default_value = "127.0.0.1:9180")]
+    ops_listen: String,
     /// Fill an empty database with demo data first.
-    #[arg(long)]
+    #[arg(long, env = "XUNCHA_DEMO")]
     demo: bool,
     /// Ops stamped further ahead of the server's clock than this many seconds are quarantined.
     #[arg(long, env = "XUNCHA_MAX_CLOCK_AHEAD_SECS", default_value_t = 12 * 3600)]
@@ -77,11 +85,12 @@ struct ServeArgs {
     #[arg(
         long = "trusted-proxy",
         env = "XUNCHA_TRUSTED_PROXY",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = parse_proxy
     )]
     trusted_proxies: Vec<ipnet::IpNet>,
     /// How often quarantined ops are checked for release, in seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, env = "XUNCHA_QUARANTINE_CHECK_SECS", default_value_t = 60)]
     quarantine_check_secs: u64,
     /// How often overdue hazards are checked for escalation, in seconds.
     #[arg(long, env = "XUNCHA_ESCALATION_CHECK_SECS", default_value_t = 900)]
@@ -107,6 +116,9 @@ enum Command {
     /// Manage grids.
     #[command(subcommand)]
     Grid(GridCommand),
+    /// Check the configuration file and show where each setting comes from (command line,
+    /// environment, file or default), without starting anything.
+    CheckConfig,
     /// Copy the database and photos into a new directory, while the server runs. To restore,
     /// start the server with `--data` on the copy: phones send again what it lacks.
     Backup {
@@ -202,14 +214,57 @@ enum GridCommand {
     },
 }
 
+/// A network (`10.0.0.0/8`) or one address (`192.168.1.1`, as a network of one).
+fn parse_proxy(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an address nor a network like 10.0.0.0/8"))
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not a role: worker, supervisor or admin"))
 }
 
+/// The command line's definition (for the configuration file's checks).
+pub fn command() -> clap::Command {
+    Args::command()
+}
+
+/// The command line, with the configuration file's settings as its defaults.
+fn configured(
+    argv: &[String],
+) -> Result<(clap::Command, Option<PathBuf>), crate::config_file::ConfigError> {
+    let command = Args::command();
+    let Some(path) = crate::config_file::locate(argv, std::env::var("XUNCHA_CONFIG").ok())? else {
+        return Ok((command, None));
+    };
+    let settings = crate::config_file::read(&path, &command)?;
+    Ok((
+        crate::config_file::with_defaults(command, &settings),
+        Some(path),
+    ))
+}
+
 /// Entry point of the binary.
 pub fn main() {
-    let args = Args::parse();
+    let argv: Vec<String> = std::env::args().collect();
+    let (command, config) = match configured(&argv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "xuncha-server: 配置有误 / configuration error:\n  {}\n  {}",
+                e.zh, e.en
+            );
+            std::process::exit(2);
+        }
+    };
+    let matches = command.get_matches_from(&argv);
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match args.command {
+        Some(Command::CheckConfig) => {
+            check_config(&matches, config.as_deref());
+            Ok(())
+        }
         Some(Command::Backup { dest }) => backup(&args.data, &dest),
         Some(command) => manage(&args.data, command),
         None => serve(&args.data, args.serve),
@@ -221,6 +276,64 @@ pub fn main() {
 }
 
 type AnyResult = Result<(), Box<dyn std::error::Error>>;
+
+/// `check-config`: the file was read and every value checked (else the command stopped with
+/// the mistake); says where each setting comes from.
+fn check_config(matches: &clap::ArgMatches, file: Option<&std::path::Path>) {
+    use clap::parser::ValueSource;
+    match file {
+        Some(path) => println!(
+            "配置文件正确 / configuration file is valid: {}",
+            path.display()
+        ),
+        None => println!(
+            "没有配置文件（{}）；使用命令行、环境变量和默认值 / no configuration file ({}): command line, environment and defaults",
+            crate::config_file::DEFAULT_PATH,
+            crate::config_file::DEFAULT_PATH
+        ),
+    }
+    let command = Args::command();
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        if matches!(id, "help" | "version" | "config") || arg.is_hide_set() {
+            continue;
+        }
+        let Some(long) = arg.get_long() else { continue };
+        let source = match matches.value_source(id) {
+            Some(ValueSource::CommandLine) => "命令行 / command line",
+            Some(ValueSource::EnvVariable) => "环境变量 / environment",
+            // The file's settings are the defaults that differ from the built-in ones.
+            Some(ValueSource::DefaultValue) => {
+                let builtin: Vec<String> = arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| v.to_string_lossy().into_owned())
+                    .collect();
+                let used: Vec<String> = matches
+                    .get_raw(id)
+                    .map(|v| v.map(|v| v.to_string_lossy().into_owned()).collect())
+                    .unwrap_or_default();
+                if used == builtin {
+                    "默认 / default"
+                } else {
+                    "配置文件 / file"
+                }
+            }
+            _ => "未设置 / not set",
+        };
+        let secret = arg.is_hide_env_values_set();
+        let value: Vec<String> = matches
+            .get_raw(id)
+            .map(|v| v.map(|v| v.to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let shown = if secret && !value.iter().all(String::is_empty) {
+            "***".to_owned()
+        } else {
+            value.join(",")
+        };
+        println!("  {long} = {shown}  ({source})");
+    }
+}
 
 fn backup(data: &std::path::Path, dest: &std::path::Path) -> AnyResult {
     let report = crate::backup::backup(data, dest)?;
@@ -240,6 +353,8 @@ fn manage(data: &std::path::Path, command: Command) -> AnyResult {
     db.write(|store| {
         let conn = store.conn();
         match command {
+            // `main` handles it without opening the database.
+            Command::CheckConfig => {}
             // `main` sends it to `backup` without opening the database first.
             Command::Backup { dest } => {
                 crate::backup::backup(data, &dest).map_err(crate::ApiError::internal)?;
@@ -396,6 +511,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         .block_on(run(
             state,
             args.listen,
+            &args.ops_listen,
             Duration::from_secs(args.quarantine_check_secs.max(1)),
             Duration::from_secs(args.escalation_check_secs.max(1)),
             args.webhook_url.map(|url| WebhookConfig {
@@ -408,9 +524,39 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         ))
 }
 
+/// Starts the operations listener unless `off`. Its port taken (a second server on the
+/// machine) is said and the server goes on: admins still reach the endpoints signed in.
+async fn serve_ops(state: &AppState, ops_listen: &str) -> AnyResult {
+    if ops_listen.eq_ignore_ascii_case("off") {
+        return Ok(());
+    }
+    let addr: SocketAddr = ops_listen.parse().map_err(|_| {
+        format!("--ops-listen 不是地址 / is not an address: {ops_listen:?} (e.g. 127.0.0.1:9180, or off)")
+    })?;
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            println!(
+                "运维接口 / operations: http://{}/status, /metrics",
+                listener.local_addr()?
+            );
+            let ops = crate::ops_app(state.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, ops).await {
+                    eprintln!("operations listener stopped: {e}");
+                }
+            });
+        }
+        Err(e) => eprintln!(
+            "运维接口未启动（{addr}：{e}）；管理员登录后仍可访问 /status 与 /metrics / operations listener not started ({addr}: {e}); admins still reach /status and /metrics signed in"
+        ),
+    }
+    Ok(())
+}
+
 async fn run(
     state: AppState,
     listen: SocketAddr,
+    ops_listen: &str,
     quarantine_every: Duration,
     escalation_every: Duration,
     webhook: Option<WebhookConfig>,
@@ -422,6 +568,7 @@ async fn run(
         "巡查服务器 / Xuncha server: http://{}/",
         listener.local_addr()?
     );
+    serve_ops(&state, ops_listen).await?;
     if demo {
         println!(
             "演示登录 / demo login: {} / {} (网格员 / workers w01..w12, 社区网格长 / community leaders leader-xf, leader-hp, leader-xh: same password)",

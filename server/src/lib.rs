@@ -12,6 +12,7 @@ pub mod backup;
 pub mod body;
 mod cache;
 pub mod cli;
+pub mod config_file;
 pub mod dashboard;
 pub mod db;
 pub mod demo;
@@ -45,7 +46,7 @@ use xuncha_core::clock::Hlc;
 use xuncha_core::location::GridArea;
 use xuncha_core::sync::{
     ENROLL_PATH, EnrollRequest, EnrollResponse, OWN_PATH, PULL_PATH, PUSH_PATH, REFERENCE_PATH,
-    ReferenceData,
+    ReferenceData, Role,
 };
 
 use crate::accounts::{Caller, Scope};
@@ -521,13 +522,52 @@ pub fn reference_data(
 /// The OpenAPI document, written by hand and checked against the router by tests.
 const OPENAPI: &str = include_str!("../openapi.json");
 
+/// `/status`, `/v1/status` and `/metrics`.
+fn ops_routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status::page))
+        .route("/v1/status", get(status::json))
+        .route("/metrics", get(metrics::scrape))
+}
+
+/// Lets an admin's request through; answers anyone else as if the route did not exist.
+async fn admin_or_not_found(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(caller) if caller.role == Role::Admin => {
+            next.run(axum::extract::Request::from_parts(parts, body))
+                .await
+        }
+        _ => ApiError::not_found("no such endpoint").into_response(),
+    }
+}
+
+/// The operations listener's app (`--ops-listen`, loopback by default): status, metrics and
+/// the health check, without signing in, for monitoring on the machine or its private network.
+pub fn ops_app(state: AppState) -> Router {
+    ops_routes()
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::not_found("no such endpoint").into_response() })
+        .with_state(state)
+}
+
 /// The HTTP application.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/status", get(status::page))
-        .route("/v1/status", get(status::json))
+        // The operations endpoints: on the public listener for admins only (to anyone else
+        // they do not exist); open on the operations listener ([`ops_app`]).
+        .merge(
+            ops_routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                admin_or_not_found,
+            )),
+        )
         .route(
             "/v1/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -542,7 +582,6 @@ pub fn app(state: AppState) -> Router {
         .route(REFERENCE_PATH, get(reference))
         .route("/v1/overdue", get(overdue::overdue))
         .route("/v1/feeds/{user}/{file}", get(ical::feed))
-        .route("/metrics", get(metrics::scrape))
         .merge(admin::router())
         .merge(photos::router())
         .merge(dashboard::router())

@@ -7,12 +7,21 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
-use xuncha_server::{AppState, Config, app, demo};
+use xuncha_server::{AppState, Config, app, demo, ops_app};
 
 const NOW: i64 = 1_795_400_000_000;
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
-    let res = app(state.clone())
+    call(app(state.clone()), uri).await
+}
+
+/// A request to the operations listener's app.
+async fn get_ops(state: &AppState, uri: &str) -> (StatusCode, String) {
+    call(ops_app(state.clone()), uri).await
+}
+
+async fn call(router: axum::Router, uri: &str) -> (StatusCode, String) {
+    let res = router
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
         .await
         .unwrap();
@@ -26,11 +35,21 @@ async fn health_and_status_of_an_empty_server() {
     let dir = tempfile::tempdir().unwrap();
     let state = AppState::open(dir.path(), Config::default()).unwrap();
     assert_eq!(get(&state, "/healthz").await, (StatusCode::OK, "ok".into()));
-    let (code, body) = get(&state, "/v1/status").await;
+    // Status and metrics: on the operations listener for anyone; on the public one, to
+    // anyone not an admin, they do not exist.
+    let (code, body) = get_ops(&state, "/v1/status").await;
     assert_eq!(code, StatusCode::OK);
     let s: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(s["premises"], 0);
+    for path in ["/status", "/v1/status", "/metrics"] {
+        assert_eq!(get(&state, path).await.0, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(get_ops(&state, path).await.0, StatusCode::OK, "{path}");
+    }
     assert_eq!(get(&state, "/nope").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_ops(&state, "/v1/sync/pull").await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -42,7 +61,7 @@ async fn demo_data_is_a_living_district_on_the_status_page_in_chinese_and_englis
     assert_eq!(demo.inspections, 600 * 3, "{demo:?}");
     assert!(demo.hazards > 150, "{demo:?}");
     let state = AppState::open(dir.path(), Config::default()).unwrap();
-    let (_, body) = get(&state, "/v1/status").await;
+    let (_, body) = get_ops(&state, "/v1/status").await;
     let s: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(s["premises"], 600);
     let open = s["open_hazards"].as_u64().unwrap();
@@ -67,12 +86,12 @@ async fn demo_data_is_a_living_district_on_the_status_page_in_chinese_and_englis
             "withdrawn"
         ],
     );
-    let (_, zh) = get(&state, "/status").await;
+    let (_, zh) = get_ops(&state, "/status").await;
     assert!(
         zh.contains("未闭环隐患") && zh.contains(&format!("<td>{open}</td>")),
         "{zh}"
     );
-    let (_, en) = get(&state, "/status?lang=en").await;
+    let (_, en) = get_ops(&state, "/status?lang=en").await;
     assert!(en.contains("Open hazards"));
     assert!(zh.contains(r#"href="/status?lang=en""#) && en.contains(r#"href="/status""#));
     // The working-day calendar of this year and the next, and whether it is official.

@@ -80,7 +80,14 @@ async fn metrics_count_requests_ops_and_what_the_replica_holds() {
     for made_up in ["BREW", "WHEN"] {
         send(&s, made_up, "/v1/nothing-here", None, vec![], &[]).await;
     }
-    let (code, headers, body) = send_raw(&s, "GET", "/metrics", None, vec![], &[]).await;
+    // Metrics are an admin's on the public address (open on the operations listener).
+    assert_eq!(
+        send(&s, "GET", "/metrics", Some(&s.w1), vec![], &[])
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (code, headers, body) = send_raw(&s, "GET", "/metrics", Some(&s.admin), vec![], &[]).await;
     assert_eq!(code, StatusCode::OK);
     assert!(
         headers["content-type"]

@@ -31,6 +31,8 @@ pub struct ServerProcess {
     pub url: String,
     /// Its address.
     pub addr: SocketAddr,
+    /// The operations listener's base URL (status and metrics without signing in).
+    pub ops_url: Option<String>,
 }
 
 impl ServerProcess {
@@ -41,6 +43,9 @@ impl ServerProcess {
             .arg(data)
             .arg("--listen")
             .arg(listen)
+            // Servers started side by side each take a free port for operations too.
+            .arg("--ops-listen")
+            .arg("127.0.0.1:0")
             .args(extra_args)
             .env("XUNCHA_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::piped())
@@ -52,19 +57,33 @@ impl ServerProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(at) = line.find("http://") {
-                    let url = line[at..].trim_end_matches('/').to_owned();
-                    let _ = tx.send(url);
+                    // "http://host:port/" (the server) or "http://host:port/status, /metrics"
+                    // (its operations listener).
+                    let rest = &line[at..];
+                    let end = rest[7..].find('/').map_or(rest.len(), |i| i + 7);
+                    let _ = tx.send((line.contains("/status"), rest[..end].to_owned()));
                 }
             }
         });
-        let url = rx
+        let (_, url) = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("server printed its address");
+        // The operations line follows at once (unless `--ops-listen off`).
+        let ops_url = rx
+            .recv_timeout(Duration::from_secs(5))
+            .ok()
+            .filter(|(ops, _)| *ops)
+            .map(|(_, u)| u);
         let addr = url
             .trim_start_matches("http://")
             .parse()
             .expect("address in the start line");
-        ServerProcess { child, url, addr }
+        ServerProcess {
+            child,
+            url,
+            addr,
+            ops_url,
+        }
     }
 
     /// The process's peak resident memory so far, in KiB (Linux `VmHWM`).

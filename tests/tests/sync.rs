@@ -837,6 +837,19 @@ fn a_server_restored_from_a_backup_gets_back_what_it_lost_from_the_phones() {
     let (_, metrics) = admin.call("GET", "/metrics", None);
     let line = format!("xuncha_last_backup_timestamp_seconds {}", taken / 1000);
     assert!(metrics.as_str().unwrap().contains(&line), "{line}");
+    // Without signing in: on the operations listener the same; on the phones' address, none.
+    let ops = server
+        .ops_url
+        .clone()
+        .expect("the operations listener's address");
+    let anonymous = reqwest::blocking::Client::new();
+    let scrape = anonymous.get(format!("{ops}/metrics")).send().unwrap();
+    assert_eq!(scrape.status(), 200);
+    assert!(scrape.text().unwrap().contains(&line));
+    for path in ["/metrics", "/status", "/v1/status"] {
+        let public = anonymous.get(format!("{url}{path}")).send().unwrap();
+        assert_eq!(public.status(), 404, "{path}");
+    }
     let again = backup();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a database"));
