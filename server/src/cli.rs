@@ -77,6 +77,17 @@ struct ServeArgs {
     /// The tiles use GCJ-02 (AMap, Tencent and other Chinese providers): positions are shifted.
     #[arg(long, env = "XUNCHA_TILES_GCJ02")]
     tiles_gcj02: bool,
+    /// Serve HTTPS with this certificate chain (PEM; re-read on SIGHUP or when it changes).
+    /// Then HSTS is sent and the session cookie is Secure.
+    #[arg(long, env = "XUNCHA_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "XUNCHA_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// With HTTPS: also listen for plain HTTP here and redirect every request to HTTPS
+    /// (e.g. 0.0.0.0:80).
+    #[arg(long, env = "XUNCHA_HTTP_REDIRECT_LISTEN", requires = "tls_cert")]
+    http_redirect_listen: Option<SocketAddr>,
     /// Mark the dashboard's session cookie Secure (set when served over HTTPS).
     #[arg(long, env = "XUNCHA_SECURE_COOKIES")]
     secure_cookies: bool,
@@ -474,6 +485,13 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
             println!("数据库已有数据，未写入演示数据 / database not empty, demo data not added");
         }
     }
+    // HTTPS: a certificate that cannot be used stops the server here, before anything runs.
+    let certificates = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(std::sync::Arc::new(crate::tls::Certificates::open(
+            cert, key,
+        )?)),
+        _ => None,
+    };
     let config = Config {
         max_body_bytes: args.max_body_bytes,
         max_clock_ahead_ms: args.max_clock_ahead_secs.saturating_mul(1000),
@@ -487,7 +505,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
             subdomains: args.tile_subdomains.clone(),
             gcj02: args.tiles_gcj02,
         },
-        secure_cookies: args.secure_cookies,
+        secure_cookies: args.secure_cookies || certificates.is_some(),
         login_limits: crate::login::LoginLimits::default(),
         trusted_proxies: args.trusted_proxies.clone(),
     };
@@ -510,7 +528,11 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         .build()?
         .block_on(run(
             state,
-            args.listen,
+            Listen {
+                addr: args.listen,
+                certificates,
+                redirect: args.http_redirect_listen,
+            },
             &args.ops_listen,
             Duration::from_secs(args.quarantine_check_secs.max(1)),
             Duration::from_secs(args.escalation_check_secs.max(1)),
@@ -553,21 +575,44 @@ async fn serve_ops(state: &AppState, ops_listen: &str) -> AnyResult {
     Ok(())
 }
 
+/// Where the public listener is, and whether it speaks HTTPS.
+struct Listen {
+    addr: SocketAddr,
+    certificates: Option<std::sync::Arc<crate::tls::Certificates>>,
+    redirect: Option<SocketAddr>,
+}
+
 async fn run(
     state: AppState,
-    listen: SocketAddr,
+    listen: Listen,
     ops_listen: &str,
     quarantine_every: Duration,
     escalation_every: Duration,
     webhook: Option<WebhookConfig>,
     demo: bool,
 ) -> AnyResult {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = tokio::net::TcpListener::bind(listen.addr).await?;
+    let local = listener.local_addr()?;
     // The address line is read by tests and scripts that start the server on port 0.
-    println!(
-        "巡查服务器 / Xuncha server: http://{}/",
-        listener.local_addr()?
-    );
+    let scheme = if listen.certificates.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("巡查服务器 / Xuncha server: {scheme}://{local}/");
+    if let Some(redirect) = listen.redirect {
+        let plain = tokio::net::TcpListener::bind(redirect).await?;
+        println!(
+            "HTTP 跳转到 HTTPS / plain HTTP redirected to HTTPS: {}",
+            plain.local_addr()?
+        );
+        let app = crate::tls::redirect_app(local.port());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(plain, app).await {
+                eprintln!("redirect listener stopped: {e}");
+            }
+        });
+    }
     serve_ops(&state, ops_listen).await?;
     if demo {
         println!(
@@ -676,13 +721,33 @@ async fn run(
             }
         });
     }
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    };
+    match listen.certificates {
+        Some(certificates) => {
+            certificates.watch();
+            // (tap_io: axum hands the peer's address to handlers for any listener it wraps.)
+            let tls = axum::serve::ListenerExt::tap_io(
+                crate::tls::TlsListener::new(listener, certificates)?,
+                |_| {},
+            );
+            let app = app(state).layer(axum::middleware::from_fn(crate::tls::hsts));
+            axum::serve(
+                tls,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        }
+        None => {
+            axum::serve(
+                listener,
+                app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        }
+    }
     Ok(())
 }

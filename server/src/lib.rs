@@ -28,6 +28,7 @@ pub mod reminders;
 pub mod revoke;
 pub mod status;
 pub mod sync;
+pub mod tls;
 pub mod webhook;
 
 use std::path::Path;
