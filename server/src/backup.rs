@@ -64,6 +64,16 @@ fn new_log_id() -> rusqlite::Result<String> {
 
 /// Copies the database and photos of `data` into `dest` (created; must not hold a database).
 pub fn backup(data: &Path, dest: &Path) -> Result<BackupReport, ServerError> {
+    backup_linking(data, dest, None)
+}
+
+/// [`backup`], hard-linking the photos an earlier copy in `previous` already holds (photo
+/// files never change) instead of copying them again.
+pub fn backup_linking(
+    data: &Path,
+    dest: &Path,
+    previous: Option<&Path>,
+) -> Result<BackupReport, ServerError> {
     let source = db_path(data);
     if !source.is_file() {
         return Err(io_error(data)(std::io::Error::new(
@@ -89,7 +99,12 @@ pub fn backup(data: &Path, dest: &Path) -> Result<BackupReport, ServerError> {
     std::fs::rename(&partial, &target).map_err(io_error(dest))?;
     let database_bytes = std::fs::metadata(&target).map_err(io_error(dest))?.len();
 
-    let photo_files = copy_photos(&data.join("photos"), &dest.join("photos"))?;
+    let earlier = previous.map(|p| p.join("photos"));
+    let photo_files = copy_photos(
+        &data.join("photos"),
+        &dest.join("photos"),
+        earlier.as_deref(),
+    )?;
     // Noted once the backup is complete (shown on `/status` and in `/metrics`, to alert on
     // when backups stop).
     set_meta(&live, LAST_BACKUP, &at).map_err(xuncha_core::Error::from)?;
@@ -109,6 +124,30 @@ fn copy_database(live: &Connection, to: &Path, at: &str) -> rusqlite::Result<()>
 }
 
 const LAST_BACKUP: &str = "last_backup_ms";
+const FAILED_BACKUP: &str = "last_backup_failure";
+
+/// Notes that a scheduled backup failed (at `ms`, why), for `/status` and `/metrics`.
+pub fn record_failure(conn: &Connection, ms: i64, why: &str) -> rusqlite::Result<()> {
+    set_meta(conn, FAILED_BACKUP, &format!("{ms} {why}"))
+}
+
+/// Clears the failure once a backup succeeds.
+pub fn clear_failure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM server_meta WHERE key = ?1", [FAILED_BACKUP])?;
+    Ok(())
+}
+
+/// The last backup failure not yet followed by a success: when (ms) and why.
+pub fn last_failure(conn: &Connection) -> rusqlite::Result<Option<(i64, String)>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT value FROM server_meta WHERE key = ?1")?
+        .query_row([FAILED_BACKUP], |r| r.get(0))
+        .optional()?;
+    Ok(text.and_then(|t| {
+        let (ms, why) = t.split_once(' ')?;
+        Some((ms.parse().ok()?, why.to_owned()))
+    }))
+}
 
 /// When the last backup of this database was taken (ms since the epoch), if ever.
 pub fn last_backup_ms(conn: &Connection) -> rusqlite::Result<Option<i64>> {
@@ -126,9 +165,9 @@ fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Copies the photo files (`ab/abcdef….jpg`) missing from `to`; files being written (`.part`)
-/// are left out.
-fn copy_photos(from: &Path, to: &Path) -> Result<usize, ServerError> {
+/// Copies the photo files (`ab/abcdef….jpg`) missing from `to`, linking those `earlier` holds;
+/// files being written (`.part`) are left out.
+fn copy_photos(from: &Path, to: &Path, earlier: Option<&Path>) -> Result<usize, ServerError> {
     let Ok(fans) = std::fs::read_dir(from) else {
         return Ok(0); // no photos yet
     };
@@ -149,9 +188,15 @@ fn copy_photos(from: &Path, to: &Path) -> Result<usize, ServerError> {
                 continue;
             }
             std::fs::create_dir_all(&fan_to).map_err(io_error(&fan_to))?;
-            let partial = target.with_extension("part");
-            std::fs::copy(&file, &partial).map_err(io_error(&file))?;
-            std::fs::rename(&partial, &target).map_err(io_error(&target))?;
+            let name = file.file_name().unwrap_or_default();
+            let fan_name = fan.file_name().unwrap_or_default();
+            let linked = earlier
+                .is_some_and(|e| std::fs::hard_link(e.join(fan_name).join(name), &target).is_ok());
+            if !linked {
+                let partial = target.with_extension("part");
+                std::fs::copy(&file, &partial).map_err(io_error(&file))?;
+                std::fs::rename(&partial, &target).map_err(io_error(&target))?;
+            }
             copied += 1;
         }
     }
@@ -211,14 +256,23 @@ mod tests {
         for name in ["abc.jpg", "abc.thumb.jpg", "abd.part"] {
             std::fs::write(from.join("ab").join(name), name).unwrap();
         }
-        assert_eq!(copy_photos(&from, &to).unwrap(), 2);
+        assert_eq!(copy_photos(&from, &to, None).unwrap(), 2);
         assert_eq!(
             std::fs::read_to_string(to.join("ab/abc.thumb.jpg")).unwrap(),
             "abc.thumb.jpg"
         );
         assert!(!to.join("ab/abd.part").exists());
-        assert_eq!(copy_photos(&from, &to).unwrap(), 0, "already there");
-        assert_eq!(copy_photos(&dir.path().join("none"), &to).unwrap(), 0);
+        assert_eq!(copy_photos(&from, &to, None).unwrap(), 0, "already there");
+        assert_eq!(copy_photos(&dir.path().join("none"), &to, None).unwrap(), 0);
+        // A later copy links what the earlier one holds: the same file, not a second one.
+        let later = dir.path().join("c");
+        assert_eq!(copy_photos(&from, &later, Some(&to)).unwrap(), 2);
+        use std::os::unix::fs::MetadataExt;
+        let (a, b) = (
+            std::fs::metadata(to.join("ab/abc.jpg")).unwrap(),
+            std::fs::metadata(later.join("ab/abc.jpg")).unwrap(),
+        );
+        assert_eq!((a.ino(), a.nlink()), (b.ino(), 2));
     }
 
     #[test]

@@ -100,6 +100,22 @@ struct ServeArgs {
         value_parser = parse_proxy
     )]
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// Take backup copies into this directory on a schedule (database and photos, as
+    /// `xuncha-server backup`; photos an earlier copy holds are hard-linked).
+    #[arg(long, env = "XUNCHA_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How often: 24h, 6h, 30m (periods of a day or more fall at --backup-at).
+    #[arg(long, env = "XUNCHA_BACKUP_EVERY", default_value = "24h", value_parser = crate::backup_schedule::parse_every)]
+    backup_every: Duration,
+    /// Time of day (China time) of daily backups.
+    #[arg(long, env = "XUNCHA_BACKUP_AT", default_value = "02:00", value_parser = parse_time_of_day)]
+    backup_at: chrono::NaiveTime,
+    /// Days whose newest copy is kept.
+    #[arg(long, env = "XUNCHA_BACKUP_KEEP_DAILY", default_value_t = 7)]
+    backup_keep_daily: usize,
+    /// Weeks whose newest copy is kept.
+    #[arg(long, env = "XUNCHA_BACKUP_KEEP_WEEKLY", default_value_t = 4)]
+    backup_keep_weekly: usize,
     /// How often quarantined ops are checked for release, in seconds.
     #[arg(long, env = "XUNCHA_QUARANTINE_CHECK_SECS", default_value_t = 60)]
     quarantine_check_secs: u64,
@@ -223,6 +239,12 @@ enum GridCommand {
         #[arg(long, default_value = "")]
         subdistrict: String,
     },
+}
+
+/// `02:00` (hours and minutes).
+fn parse_time_of_day(s: &str) -> Result<chrono::NaiveTime, String> {
+    chrono::NaiveTime::parse_from_str(s, "%H:%M")
+        .map_err(|_| format!("{s:?} is not a time like 02:00"))
 }
 
 /// A network (`10.0.0.0/8`) or one address (`192.168.1.1`, as a network of one).
@@ -532,8 +554,20 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
                 addr: args.listen,
                 certificates,
                 redirect: args.http_redirect_listen,
+                ops: args.ops_listen.clone(),
             },
-            &args.ops_listen,
+            args.backup_dir.map(|dir| {
+                (
+                    data.to_owned(),
+                    crate::backup_schedule::Schedule {
+                        dir,
+                        every: args.backup_every,
+                        at: args.backup_at,
+                        keep_daily: args.backup_keep_daily.max(1),
+                        keep_weekly: args.backup_keep_weekly,
+                    },
+                )
+            }),
             Duration::from_secs(args.quarantine_check_secs.max(1)),
             Duration::from_secs(args.escalation_check_secs.max(1)),
             args.webhook_url.map(|url| WebhookConfig {
@@ -575,17 +609,68 @@ async fn serve_ops(state: &AppState, ops_listen: &str) -> AnyResult {
     Ok(())
 }
 
+/// Takes the scheduled backups for as long as the server runs; a failure is kept for
+/// `/status` and `/metrics` until a backup succeeds again.
+fn scheduled_backups(state: AppState, data: PathBuf, schedule: crate::backup_schedule::Schedule) {
+    println!(
+        "定时备份 / scheduled backups: {} every {:?} (keeping {} daily, {} weekly)",
+        schedule.dir.display(),
+        schedule.every,
+        schedule.keep_daily,
+        schedule.keep_weekly
+    );
+    tokio::spawn(async move {
+        loop {
+            let now = chrono::Utc::now().timestamp_millis();
+            let next = crate::backup_schedule::next_run(now, schedule.every, schedule.at);
+            tokio::time::sleep(Duration::from_millis((next - now).max(0) as u64)).await;
+            let (data, plan) = (data.clone(), schedule.clone());
+            let at = chrono::Utc::now().timestamp_millis();
+            let done = tokio::task::spawn_blocking(move || {
+                crate::backup_schedule::run_once(&data, &plan, at)
+            })
+            .await;
+            let outcome = match done {
+                Ok(Ok(dest)) => {
+                    println!("备份完成 / backup written: {}", dest.display());
+                    state
+                        .write(|s| Ok(crate::backup::clear_failure(s.conn())?))
+                        .await
+                }
+                Ok(Err(e)) => {
+                    let why = e.to_string();
+                    eprintln!("备份失败 / backup failed: {why}");
+                    state
+                        .write(move |s| Ok(crate::backup::record_failure(s.conn(), at, &why)?))
+                        .await
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    state
+                        .write(move |s| Ok(crate::backup::record_failure(s.conn(), at, &why)?))
+                        .await
+                }
+            };
+            if let Err(e) = outcome {
+                eprintln!("backup bookkeeping failed: {}", e.en);
+            }
+        }
+    });
+}
+
 /// Where the public listener is, and whether it speaks HTTPS.
 struct Listen {
     addr: SocketAddr,
     certificates: Option<std::sync::Arc<crate::tls::Certificates>>,
     redirect: Option<SocketAddr>,
+    /// `--ops-listen`.
+    ops: String,
 }
 
 async fn run(
     state: AppState,
     listen: Listen,
-    ops_listen: &str,
+    backups: Option<(PathBuf, crate::backup_schedule::Schedule)>,
     quarantine_every: Duration,
     escalation_every: Duration,
     webhook: Option<WebhookConfig>,
@@ -613,7 +698,7 @@ async fn run(
             }
         });
     }
-    serve_ops(&state, ops_listen).await?;
+    serve_ops(&state, &listen.ops).await?;
     if demo {
         println!(
             "演示登录 / demo login: {} / {} (网格员 / workers w01..w12, 社区网格长 / community leaders leader-xf, leader-hp, leader-xh: same password)",
@@ -703,6 +788,9 @@ async fn run(
                 }
             }
         });
+    }
+    if let Some((data, schedule)) = backups {
+        scheduled_backups(state.clone(), data, schedule);
     }
     // Access cut off from the command line (another process) reaches the token caches
     // within a second.

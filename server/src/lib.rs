@@ -9,6 +9,7 @@ pub mod accounts;
 mod admin;
 pub mod app;
 pub mod backup;
+pub mod backup_schedule;
 pub mod body;
 mod cache;
 pub mod cli;

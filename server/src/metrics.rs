@@ -75,6 +75,7 @@ pub struct Metrics {
     calendar_official: Family<YearLabels, Gauge>,
     overdue: Family<SeverityLabels, Gauge>,
     last_backup: Gauge,
+    backup_failing: Gauge,
 }
 
 /// A hazard's severity.
@@ -143,8 +144,15 @@ impl Metrics {
             "When `xuncha-server backup` last copied the database (Unix time; 0: never)",
             last_backup.clone(),
         );
+        let backup_failing = Gauge::default();
+        registry.register(
+            "backup_failing",
+            "1 when the last scheduled backup failed (see /status for why), else 0",
+            backup_failing.clone(),
+        );
         Metrics {
             last_backup,
+            backup_failing,
             overdue,
             registry,
             requests,
@@ -211,7 +219,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 /// `GET /metrics`.
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let now = state.now_ms();
-    let (counts, extra, years, last_backup_ms) = state
+    let (counts, extra, years, (last_backup_ms, backup_failing)) = state
         .read_store(move |store| {
             let count = |sql: &str| -> Result<i64, ApiError> {
                 Ok(store.conn().query_row(sql, [], |r| r.get(0))?)
@@ -227,7 +235,10 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
                 store.counts()?,
                 extra,
                 crate::status::calendar_years(store.calendar(), now),
-                crate::backup::last_backup_ms(store.conn())?,
+                (
+                    crate::backup::last_backup_ms(store.conn())?,
+                    crate::backup::last_failure(store.conn())?.is_some(),
+                ),
             ))
         })
         .await?;
@@ -273,6 +284,7 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
     metrics
         .last_backup
         .set(last_backup_ms.map_or(0, |ms| ms.div_euclid(1000)));
+    metrics.backup_failing.set(i64::from(backup_failing));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &metrics.registry)
         .map_err(ApiError::internal)?;

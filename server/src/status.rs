@@ -28,6 +28,18 @@ pub struct Status {
     /// When `xuncha-server backup` last copied this database (ms since the epoch).
     #[serde(default)]
     pub last_backup_ms: Option<i64>,
+    /// The last scheduled backup failed (and none succeeded since): when and why.
+    #[serde(default)]
+    pub backup_failure: Option<BackupFailure>,
+}
+
+/// A failed backup.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackupFailure {
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+    /// Why.
+    pub message: String,
 }
 
 /// Whether a year's working days are official (deadlines count them).
@@ -63,6 +75,8 @@ async fn load(state: &AppState) -> Result<Status, ApiError> {
                 ops: counts.ops,
                 calendar: calendar_years(s.calendar(), now),
                 last_backup_ms: crate::backup::last_backup_ms(s.conn())?,
+                backup_failure: crate::backup::last_failure(s.conn())?
+                    .map(|(at_ms, message)| BackupFailure { at_ms, message }),
             })
         })
         .await
@@ -132,6 +146,17 @@ pub async fn page(
     );
     let label = if en { "Last backup" } else { "最近备份" };
     rows.push_str(&format!("<tr><th>{label}</th><td>{backup}</td></tr>"));
+    if let Some(f) = &s.backup_failure {
+        let when = chrono::DateTime::from_timestamp_millis(f.at_ms)
+            .unwrap_or_default()
+            .with_timezone(&china_offset())
+            .format("%Y-%m-%d %H:%M");
+        let label = if en { "Backup FAILED" } else { "备份失败" };
+        rows.push_str(&format!(
+            "<tr class=\"failed\"><th>{label}</th><td>{when}: {}</td></tr>",
+            crate::dashboard::escape_html(&f.message)
+        ));
+    }
     Ok(Html(format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body><h1>{title}</h1><table>{rows}</table><p>{switch}</p></body></html>",

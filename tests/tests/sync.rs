@@ -1048,3 +1048,121 @@ fn a_user_disabled_from_the_command_line_is_cut_off_within_seconds() {
         started.elapsed()
     );
 }
+
+/// Restore drill: the server backs itself up on a schedule; a server started on the newest
+/// copy holds what the phones had synced before it; a backup that cannot be written shows on
+/// `/status` and in `/metrics` until one succeeds.
+#[test]
+fn scheduled_backups_restore_and_a_failing_one_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, copies) = (dir.path().join("server"), dir.path().join("copies"));
+    let server = ServerProcess::start(
+        SERVER,
+        &data,
+        "127.0.0.1:0",
+        &[
+            "--backup-dir",
+            copies.to_str().unwrap(),
+            "--backup-every",
+            "1s",
+            "--backup-keep-daily",
+            "2",
+        ],
+    );
+    let admin = Admin::connect(&server.url, dir.path());
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    let mut phone = Phone::new(dir.path(), "phone-1", &server.url, now_ms(), test_options());
+    phone.enroll("w1");
+    add_shops(&mut phone, "小店", 20);
+    phone.sync();
+    let synced = now_ms();
+    let (digest, _) = admin.digest();
+
+    // Wait for a copy taken after the sync.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, status) = admin.call("GET", "/v1/status", None);
+        if status["last_backup_ms"]
+            .as_i64()
+            .is_some_and(|t| t > synced + 1000)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled backup: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Copies are named by time; the newest of today only is kept (one day, two allowed).
+    let latest = xuncha_server::backup_schedule::latest(&copies).expect("a copy");
+    let names: Vec<_> = std::fs::read_dir(&copies).unwrap().collect();
+    assert!(names.len() <= 3, "old copies are pruned: {}", names.len());
+
+    // The drill: a second server on the newest copy has everything synced before it.
+    let restored_dir = dir.path().join("restored");
+    copy_tree(&latest, &restored_dir);
+    let restored = ServerProcess::start(SERVER, &restored_dir, "127.0.0.1:0", &[]);
+    std::fs::create_dir_all(dir.path().join("drill")).unwrap();
+    let drill = Admin::connect(&restored.url, &dir.path().join("drill"));
+    assert_eq!(drill.digest().0, digest);
+    drop(restored);
+    drop(server);
+
+    // A backup directory that cannot be written: the failure shows, on the operations
+    // listener too.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, "a file, not a directory").unwrap();
+    let failing = ServerProcess::start(
+        SERVER,
+        &data,
+        "127.0.0.1:0",
+        &[
+            "--backup-dir",
+            blocked.join("copies").to_str().unwrap(),
+            "--backup-every",
+            "1s",
+        ],
+    );
+    let ops = failing.ops_url.clone().unwrap();
+    let http = reqwest::blocking::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status: serde_json::Value = serde_json::from_str(
+            &http
+                .get(format!("{ops}/v1/status"))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap(),
+        )
+        .unwrap();
+        if let Some(f) = status["backup_failure"].as_object() {
+            assert!(
+                f["message"].as_str().unwrap().contains("blocked"),
+                "{status}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure never showed: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let metrics = http
+        .get(format!("{ops}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("xuncha_backup_failing 1"), "{metrics}");
+    let page = http
+        .get(format!("{ops}/status"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("备份失败"), "{page}");
+}

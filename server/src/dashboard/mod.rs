@@ -322,6 +322,10 @@ pub async fn with_index<T: Send + 'static>(
 }
 
 /// Text made safe inside HTML (the printable pages).
+pub fn escape_html(s: &str) -> String {
+    escape(s)
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
