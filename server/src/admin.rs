@@ -22,6 +22,10 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/admin/premises/import",
             post(crate::import::import_premises),
         )
+        .route(
+            "/v1/admin/premises/template.csv",
+            get(crate::import::template),
+        )
         .route("/v1/admin/users/{id}/areas", put(set_areas))
         .route("/v1/admin/grids/{id}", put(put_grid))
         .route("/v1/admin/grids/import", post(import_grids))

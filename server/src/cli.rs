@@ -143,6 +143,13 @@ enum Command {
     /// Manage grids.
     #[command(subcommand)]
     Grid(GridCommand),
+    /// Bring the database up to this build's schema (the server also does it at start);
+    /// with --dry-run, only list what would be applied.
+    Migrate {
+        /// List the migrations an upgrade would apply, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check the configuration file and show where each setting comes from (command line,
     /// environment, file or default), without starting anything.
     CheckConfig,
@@ -299,6 +306,7 @@ pub fn main() {
             Ok(())
         }
         Some(Command::Backup { dest }) => backup(&args.data, &dest),
+        Some(Command::Migrate { dry_run }) => migrate(&args.data, dry_run),
         Some(command) => manage(&args.data, command),
         None => serve(&args.data, args.serve),
     };
@@ -368,6 +376,36 @@ fn check_config(matches: &clap::ArgMatches, file: Option<&std::path::Path>) {
     }
 }
 
+/// `migrate [--dry-run]`.
+fn migrate(data: &std::path::Path, dry_run: bool) -> AnyResult {
+    let path = db_path(data);
+    if !path.is_file() {
+        return Err(format!("{}: 没有数据库 / no database here", path.display()).into());
+    }
+    let pending = crate::db::pending_migrations(&path)?;
+    if pending.is_empty() {
+        println!(
+            "数据库已是最新结构 / the database is up to date: {}",
+            path.display()
+        );
+        return Ok(());
+    }
+    let verb = if dry_run {
+        "升级将执行 / an upgrade would apply"
+    } else {
+        "执行 / applying"
+    };
+    println!("{verb} ({}):", pending.len());
+    for name in &pending {
+        println!("  {name}");
+    }
+    if !dry_run {
+        drop(Db::open(&path)?);
+        println!("完成 / done");
+    }
+    Ok(())
+}
+
 fn backup(data: &std::path::Path, dest: &std::path::Path) -> AnyResult {
     let report = crate::backup::backup(data, dest)?;
     println!(
@@ -386,8 +424,8 @@ fn manage(data: &std::path::Path, command: Command) -> AnyResult {
     db.write(|store| {
         let conn = store.conn();
         match command {
-            // `main` handles it without opening the database.
-            Command::CheckConfig => {}
+            // `main` handles these without opening the database here.
+            Command::CheckConfig | Command::Migrate { .. } => {}
             // `main` sends it to `backup` without opening the database first.
             Command::Backup { dest } => {
                 crate::backup::backup(data, &dest).map_err(crate::ApiError::internal)?;

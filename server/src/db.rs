@@ -12,17 +12,74 @@ use xuncha_core::store::{Store, StoreOptions};
 
 use crate::error::ApiError;
 
+/// A migration file: its name and its SQL.
+macro_rules! migration {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../migrations/", $name)))
+    };
+}
+
 /// The server's numbered migrations, applied after the replica's own.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_accounts_sync.sql"),
-    include_str!("../migrations/0002_webhooks.sql"),
-    include_str!("../migrations/0003_grid_geometry.sql"),
-    include_str!("../migrations/0004_photos.sql"),
-    include_str!("../migrations/0005_sessions.sql"),
-    include_str!("../migrations/0006_op_chain.sql"),
-    include_str!("../migrations/0007_reminders.sql"),
-    include_str!("../migrations/0008_people.sql"),
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    migration!("0001_accounts_sync.sql"),
+    migration!("0002_webhooks.sql"),
+    migration!("0003_grid_geometry.sql"),
+    migration!("0004_photos.sql"),
+    migration!("0005_sessions.sql"),
+    migration!("0006_op_chain.sql"),
+    migration!("0007_reminders.sql"),
+    migration!("0008_people.sql"),
 ];
+
+/// The migrations an upgrade of the database at `path` would apply, replica's first, by
+/// name; read without changing the file. A database of a newer build is refused.
+pub fn pending_migrations(path: &Path) -> Result<Vec<String>, xuncha_core::Error> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let replica: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = xuncha_core::store::schema::MIGRATIONS.len() as i64;
+    if replica > known {
+        return Err(xuncha_core::Error::SchemaTooNew {
+            found: replica,
+            known,
+        });
+    }
+    let server = server_version(&conn)?;
+    if server > MIGRATIONS.len() as i64 {
+        return Err(xuncha_core::Error::SchemaTooNew {
+            found: server,
+            known: MIGRATIONS.len() as i64,
+        });
+    }
+    let mut out: Vec<String> = xuncha_core::store::schema::MIGRATIONS
+        .iter()
+        .skip(replica as usize)
+        .map(|(name, _)| format!("mobile-core/migrations/{name}"))
+        .collect();
+    out.extend(
+        MIGRATIONS
+            .iter()
+            .skip(server as usize)
+            .map(|(name, _)| format!("server/migrations/{name}")),
+    );
+    Ok(out)
+}
+
+/// The server schema version a database is at (0: none yet).
+fn server_version(conn: &Connection) -> Result<i64, xuncha_core::Error> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'server_meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(0);
+    }
+    Ok(conn.query_row(
+        "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM server_meta WHERE key = 'schema_version'), 0)",
+        [],
+        |r| r.get(0),
+    )?)
+}
 
 /// The author of ops the server writes on its own.
 pub const SYSTEM_USER: &str = "system";
@@ -309,13 +366,15 @@ fn migrate(conn: &Connection) -> Result<(), xuncha_core::Error> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
     )?;
-    let version: i64 = conn
-        .query_row(
-            "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM server_meta WHERE key = 'schema_version'), 0)",
-            [],
-            |r| r.get(0),
-        )?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    let version = server_version(conn)?;
+    // A database an upgraded server already migrated: this older build would misread it.
+    if version > MIGRATIONS.len() as i64 {
+        return Err(xuncha_core::Error::SchemaTooNew {
+            found: version,
+            known: MIGRATIONS.len() as i64,
+        });
+    }
+    for (i, (_, sql)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(

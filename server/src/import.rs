@@ -1,6 +1,9 @@
 //! `POST /v1/admin/premises/import`: premises from a spreadsheet (CSV or XLSX), as a district
-//! office keeps them. Columns are found by their header, in Chinese or English; every row is
-//! checked before anything is stored, and a bad row is named with its line number.
+//! office keeps them. Columns are found by their header, in Chinese or English; CSV saved by
+//! Chinese Excel (GBK/GB18030) is read as well as UTF-8. Every row is checked before anything
+//! is stored; a bad row is named with its line number, in Chinese and English, with the
+//! values accepted. Importing the same file again updates the shops it already added (matched
+//! on 统一社会信用代码, else name and address within the grid) instead of adding them twice.
 
 use std::io::Cursor;
 
@@ -53,6 +56,18 @@ pub fn rows(bytes: &[u8], xlsx: bool) -> Result<Vec<Vec<String>>, String> {
             .collect());
     }
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Excel in China saves CSV in GB18030 (GBK) unless told otherwise: not UTF-8, read it so.
+    let decoded;
+    let text = if std::str::from_utf8(text).is_ok() {
+        text
+    } else {
+        let (chars, had_errors) = encoding_rs::GB18030.decode_without_bom_handling(text);
+        if had_errors {
+            return Err("the file is neither UTF-8 nor GBK/GB18030 text".to_owned());
+        }
+        decoded = chars.into_owned();
+        decoded.as_bytes()
+    };
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -104,13 +119,39 @@ fn yes(s: &str) -> Option<bool> {
     }
 }
 
+/// A refused import: what is wrong, in Chinese and English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// 中文.
+    pub zh: String,
+    /// English.
+    pub en: String,
+}
+
+impl Refusal {
+    fn new(zh: impl Into<String>, en: impl Into<String>) -> Self {
+        Refusal {
+            zh: zh.into(),
+            en: en.into(),
+        }
+    }
+}
+
+/// The values each coded column accepts, as said in messages and the template.
+const KINDS_ACCEPTED: &str = "餐饮、零售、加工、住宿、娱乐、网吧、美容、培训、诊所、其他";
+const GAS_ACCEPTED: &str = "无、管道天然气、瓶装液化气";
+const YES_ACCEPTED: &str = "是、否";
+
 /// The premises described by the rows (header first), or the first problem with its line.
-pub fn premises_from_rows(rows: &[Vec<String>]) -> Result<Vec<PremisesFields>, String> {
+pub fn premises_from_rows(rows: &[Vec<String>]) -> Result<Vec<PremisesFields>, Refusal> {
     let Some((header, data)) = rows.split_first() else {
-        return Err("the file is empty".to_owned());
+        return Err(Refusal::new("文件是空的", "the file is empty"));
     };
     if data.len() > MAX_ROWS {
-        return Err(format!("more than {MAX_ROWS} rows; split the file"));
+        return Err(Refusal::new(
+            format!("超过 {MAX_ROWS} 行，请拆分文件"),
+            format!("more than {MAX_ROWS} rows; split the file"),
+        ));
     }
     let col = |name: &str| {
         let names = COLUMNS
@@ -124,9 +165,10 @@ pub fn premises_from_rows(rows: &[Vec<String>]) -> Result<Vec<PremisesFields>, S
     let (Some(name_col), Some(address_col), Some(kind_col)) =
         (col("name"), col("address"), col("kind"))
     else {
-        return Err(
-            "the header must name the columns 名称/name, 地址/address and 类型/kind".to_owned(),
-        );
+        return Err(Refusal::new(
+            "表头须有“名称”“地址”“类型”三列（可下载模板）",
+            "the header must name the columns 名称/name, 地址/address and 类型/kind (see the template)",
+        ));
     };
     let cols: Vec<Option<usize>> = [
         "grid",
@@ -145,33 +187,124 @@ pub fn premises_from_rows(rows: &[Vec<String>]) -> Result<Vec<PremisesFields>, S
     for (i, row) in data.iter().enumerate() {
         let line = i + 2;
         let cell = |c: Option<usize>| c.and_then(|c| row.get(c)).map_or("", |s| s.as_str());
-        if row.iter().all(String::is_empty) {
+        // Blank lines, and notes such as the template's (a first cell starting with #).
+        if row.iter().all(String::is_empty) || row.first().is_some_and(|c| c.starts_with('#')) {
             continue;
         }
-        let bad = |what: &str, v: &str| format!("line {line}: {what} {v:?} is not understood");
+        let bad = |zh: &str, en: &str, v: &str, accepted: &str| {
+            Refusal::new(
+                format!("第 {line} 行：{zh}“{v}”无法识别，可填：{accepted}"),
+                format!("line {line}: {en} {v:?} is not understood; accepted: {accepted}"),
+            )
+        };
         let kind_text = cell(Some(kind_col));
         let mut f = PremisesFields::new(
             cell(Some(name_col)),
             cell(Some(address_col)),
-            kind(kind_text).ok_or_else(|| bad("kind", kind_text))?,
+            kind(kind_text).ok_or_else(|| bad("类型", "kind", kind_text, KINDS_ACCEPTED))?,
         );
         f.grid_id = Some(cell(cols[0]).to_owned()).filter(|g| !g.is_empty());
         let (lat, lon) = (cell(cols[1]), cell(cols[2]));
         if !lat.is_empty() || !lon.is_empty() {
-            let lat: f64 = lat.parse().map_err(|_| bad("latitude", lat))?;
-            let lon: f64 = lon.parse().map_err(|_| bad("longitude", lon))?;
+            let number = "-90 至 90 / -180 至 180 的数字";
+            let lat: f64 = lat
+                .parse()
+                .map_err(|_| bad("纬度", "latitude", lat, number))?;
+            let lon: f64 = lon
+                .parse()
+                .map_err(|_| bad("经度", "longitude", lon, number))?;
             f.location = Some(LatLon { lat, lon });
         }
         f.contact_person = Some(cell(cols[3]).to_owned()).filter(|s| !s.is_empty());
         f.phone = Some(cell(cols[4]).to_owned()).filter(|s| !s.is_empty());
-        f.gas_use = gas(cell(cols[5])).ok_or_else(|| bad("gas use", cell(cols[5])))?;
-        f.sleeps_on_site =
-            yes(cell(cols[6])).ok_or_else(|| bad("sleeps on site", cell(cols[6])))?;
+        f.gas_use = gas(cell(cols[5]))
+            .ok_or_else(|| bad("燃气", "gas use", cell(cols[5]), GAS_ACCEPTED))?;
+        f.sleeps_on_site = yes(cell(cols[6]))
+            .ok_or_else(|| bad("住人", "sleeps on site", cell(cols[6]), YES_ACCEPTED))?;
         f.credit_code = Some(cell(cols[7]).to_owned()).filter(|s| !s.is_empty());
-        f.validate().map_err(|e| format!("line {line}: {e}"))?;
+        f.validate()
+            .map_err(|e| Refusal::new(format!("第 {line} 行：{e}"), format!("line {line}: {e}")))?;
         out.push(f);
     }
     Ok(out)
+}
+
+/// The import template: every column with an example row and the values accepted.
+pub const TEMPLATE_CSV: &str = "\u{feff}名称,地址,类型,网格,纬度,经度,联系人,电话,燃气,住人,统一社会信用代码\n\
+老王面馆,幸福路1号,餐饮,XF-01,31.230412,121.473701,王建国,13800000000,瓶装液化气,否,91310000MA1FL0000N\n\
+# 类型可填：餐饮、零售、加工、住宿、娱乐、网吧、美容、培训、诊所、其他；燃气：无、管道天然气、瓶装液化气；住人：是、否（以 # 开头的行不导入）,,,,,,,,,,\n";
+
+/// What an import did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Outcome {
+    /// New shops.
+    pub added: usize,
+    /// Shops already there whose imported fields changed.
+    pub updated: usize,
+    /// Shops already there, as imported.
+    pub unchanged: usize,
+}
+
+/// The existing shop a row means: the same credit code, else the same name and address in
+/// the same grid.
+fn same_shop<'a>(
+    existing: &'a [xuncha_core::model::Premises],
+    row: &PremisesFields,
+) -> Option<&'a xuncha_core::model::Premises> {
+    if let Some(code) = &row.credit_code
+        && let Some(p) = existing
+            .iter()
+            .find(|p| p.fields.credit_code.as_ref() == Some(code))
+    {
+        return Some(p);
+    }
+    existing.iter().find(|p| {
+        p.fields.name == row.name
+            && p.fields.address == row.address
+            && p.fields.grid_id == row.grid_id
+    })
+}
+
+/// The existing shop's fields with the imported columns written over them (fields the file
+/// does not carry keep what they hold).
+fn merged(existing: &PremisesFields, row: &PremisesFields) -> PremisesFields {
+    let mut f = existing.clone();
+    f.name = row.name.clone();
+    f.address = row.address.clone();
+    f.kind = row.kind;
+    f.grid_id = row.grid_id.clone();
+    if row.location.is_some() {
+        f.location = row.location;
+    }
+    if row.contact_person.is_some() {
+        f.contact_person = row.contact_person.clone();
+    }
+    if row.phone.is_some() {
+        f.phone = row.phone.clone();
+    }
+    f.gas_use = row.gas_use;
+    f.sleeps_on_site = row.sleeps_on_site;
+    if row.credit_code.is_some() {
+        f.credit_code = row.credit_code.clone();
+    }
+    f
+}
+
+/// `GET /v1/admin/premises/template.csv`: the import template.
+pub async fn template(caller: Caller) -> Result<axum::response::Response, ApiError> {
+    crate::admin::require_admin(&caller)?;
+    use axum::response::IntoResponse;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"premises-template.csv\"",
+            ),
+        ],
+        TEMPLATE_CSV,
+    )
+        .into_response())
 }
 
 /// `POST /v1/admin/premises/import` (body: the file; `Content-Type` says CSV or XLSX).
@@ -187,27 +320,86 @@ pub async fn import_premises(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.contains("spreadsheetml") || t.contains("excel"));
     let refused =
-        |why: String| ApiError::invalid("bad_import", format!("导入文件有误：{why}"), why);
-    let premises =
-        tokio::task::spawn_blocking(move || rows(&body, xlsx).and_then(|r| premises_from_rows(&r)))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(refused)?;
+        |why: Refusal| ApiError::invalid("bad_import", format!("导入文件有误：{}", why.zh), why.en);
+    let premises = tokio::task::spawn_blocking(move || {
+        rows(&body, xlsx)
+            .map_err(|e| Refusal::new(format!("无法读取文件（{e}）"), e))
+            .and_then(|r| premises_from_rows(&r))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(refused)?;
     let author = UserId(caller.user.0.clone());
-    let imported = state
+    let (outcome, outside) = state
         .write(move |store| {
+            // Every grid named must exist (a typo would file shops where no phone sees them).
+            let known: std::collections::HashSet<String> = store
+                .conn()
+                .prepare("SELECT id FROM server_grids")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            if let Some((line, g)) = premises.iter().enumerate().find_map(|(i, f)| {
+                f.grid_id
+                    .as_ref()
+                    .filter(|g| !known.contains(*g))
+                    .map(|g| (i + 2, g))
+            }) {
+                return Err(refused(Refusal::new(
+                    format!("第 {line} 行：网格“{g}”不存在，请先导入网格"),
+                    format!("line {line}: there is no grid {g:?}; import the grids first"),
+                )));
+            }
+            // Shops whose position lies outside their grid's boundary: imported, and said.
+            let bounded: std::collections::HashSet<String> =
+                store.grid_names()?.into_iter().map(|(id, _)| id).collect();
+            let outside: Vec<String> = premises
+                .iter()
+                .filter(|f| match (&f.grid_id, f.location) {
+                    (Some(g), Some(at)) if bounded.contains(g) => {
+                        store.grid_at(at).as_ref() != Some(g)
+                    }
+                    _ => false,
+                })
+                .map(|f| f.name.clone())
+                .collect();
+            let existing = store.list_premises(true)?;
             // All rows or none, with one commit (not one per row).
-            store
+            let outcome = store
                 .all_or_nothing(|store| {
                     store.act_as(author, |s| {
-                        for f in premises.iter().cloned() {
-                            s.add_premises(f)?;
+                        let mut outcome = Outcome::default();
+                        for row in &premises {
+                            match same_shop(&existing, row) {
+                                Some(p) => {
+                                    let f = merged(&p.fields, row);
+                                    if f == p.fields {
+                                        outcome.unchanged += 1;
+                                    } else {
+                                        s.edit_premises(&p.id, f)?;
+                                        outcome.updated += 1;
+                                    }
+                                }
+                                None => {
+                                    s.add_premises(row.clone())?;
+                                    outcome.added += 1;
+                                }
+                            }
                         }
-                        Ok(premises.len())
+                        Ok(outcome)
                     })
                 })
-                .map_err(ApiError::from)
+                .map_err(ApiError::from)?;
+            Ok((outcome, outside))
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "imported": imported }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "imported": outcome.added + outcome.updated,
+            "added": outcome.added,
+            "updated": outcome.updated,
+            "unchanged": outcome.unchanged,
+            "outside_grid": outside,
+        })),
+    ))
 }

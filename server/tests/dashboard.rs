@@ -586,6 +586,113 @@ async fn premises_import_from_csv_and_xlsx_checks_every_row_first() {
 }
 
 #[tokio::test]
+async fn a_gbk_file_from_excel_imports_and_importing_it_again_updates_instead_of_doubling() {
+    let s = server();
+    let admin = login(&s, "boss", "password1").await.unwrap();
+    let import = |body: Vec<u8>| {
+        let (s, admin) = (&s, &admin);
+        async move {
+            send(
+                s,
+                "POST",
+                "/v1/admin/premises/import",
+                None,
+                body,
+                &[
+                    ("cookie", &admin.cookie),
+                    ("x-csrf-token", &admin.csrf),
+                    ("content-type", "text/csv"),
+                ],
+            )
+            .await
+        }
+    };
+    let gbk = |text: &str| encoding_rs::GBK.encode(text).0.into_owned();
+    let first = "名称,地址,类型,网格,燃气,统一社会信用代码\n老王面馆,幸福路1号,餐饮,g1,瓶装液化气,91310000MA1FL0001R\n李记小卖部,幸福路2号,零售,g1,无,\n";
+    let bytes = gbk(first);
+    assert!(std::str::from_utf8(&bytes).is_err(), "really GBK");
+    let (code, answer) = import(bytes).await;
+    assert_eq!(code, StatusCode::CREATED, "{answer}");
+    assert_eq!(
+        (answer["added"].as_u64(), answer["updated"].as_u64()),
+        (Some(2), Some(0))
+    );
+
+    // The same shops again, one renamed (matched by its credit code), one as it was: updated
+    // and unchanged, nothing doubled.
+    let again = "名称,地址,类型,网格,燃气,统一社会信用代码\n老王面馆（新店名）,幸福路1号,餐饮,g1,管道天然气,91310000MA1FL0001R\n李记小卖部,幸福路2号,零售,g1,无,\n";
+    let (code, answer) = import(gbk(again)).await;
+    assert_eq!(code, StatusCode::CREATED, "{answer}");
+    assert_eq!(
+        (
+            answer["added"].as_u64(),
+            answer["updated"].as_u64(),
+            answer["unchanged"].as_u64()
+        ),
+        (Some(0), Some(1), Some(1)),
+        "{answer}"
+    );
+    let names: Vec<String> = s
+        .state
+        .db()
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT json_extract(value, '$') FROM premises_fields WHERE field = 'name' ORDER BY 1")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+        .unwrap();
+    assert_eq!(names, ["李记小卖部", "老王面馆（新店名）"]);
+
+    // Mistakes: wholly in each language, with the values accepted; a grid that does not exist.
+    let (code, err) = import(gbk("名称,地址,类型,燃气\n好店,幸福路3号,餐饮,是\n")).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    let (zh, en) = (
+        err["error"]["message"].as_str().unwrap(),
+        err["error"]["message_en"].as_str().unwrap(),
+    );
+    assert!(
+        zh.contains("第 2 行") && zh.contains("燃气") && zh.contains("瓶装液化气"),
+        "{zh}"
+    );
+    assert!(
+        !zh.contains("line") && !zh.contains("not understood"),
+        "{zh}"
+    );
+    assert!(en.contains("line 2") && en.contains("accepted"), "{en}");
+    let (code, err) = import(
+        "名称,地址,类型,网格\n好店,幸福路3号,餐饮,g9\n"
+            .as_bytes()
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("网格“g9”不存在"),
+        "{err}"
+    );
+
+    // The template lists every column and the values accepted.
+    let (code, _, body) = send_raw(
+        &s,
+        "GET",
+        "/v1/admin/premises/template.csv",
+        None,
+        vec![],
+        &[("cookie", &admin.cookie)],
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("统一社会信用代码") && text.contains("瓶装液化气"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn dashboard_pages_answer_while_the_writer_is_busy() {
     let s = Arc::new(server());
     district(&s).await;

@@ -1136,6 +1136,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/dash/qr"),
         ("get", "/v1/admin/users"),
         ("post", "/v1/admin/premises/import"),
+        ("get", "/v1/admin/premises/template.csv"),
         ("get", "/v1/status"),
         ("get", "/metrics"),
         ("get", "/v1/openapi.json"),

@@ -24,7 +24,7 @@ const T = {
     users: '用户', role_worker: '网格员', role_supervisor: '网格长/社区', role_admin: '管理员',
     grids_csv: '网格，用逗号分隔', add_user: '添加用户', import_grids: '导入网格（GeoJSON）',
     import_premises: '导入场所（CSV 或 XLSX）',
-    import_premises_hint: '列：名称, 地址, 类型, 网格, 纬度, 经度, 联系人, 电话, 燃气, 住人',
+    import_premises_hint: '列：名称, 地址, 类型, 网格, 纬度, 经度, 联系人, 电话, 燃气, 住人, 统一社会信用代码（可用 Excel 另存的 CSV；再次导入会更新已有场所）',
     k_fire_extinguisher: '灭火器', k_gas_alarm: '燃气报警', k_e_bike: '电动自行车', k_exits: '安全出口',
     s_found: '已发现', s_rectifying: '整改中', s_awaiting_recheck: '待复查', s_awaiting_approval: '待审批',
     s_closed: '已销号', s_withdrawn: '已撤销', sev_general: '一般隐患', sev_suspected_major: '疑似重大隐患',
@@ -42,7 +42,7 @@ const T = {
     type: '类型', due_on: '到期日', routine: '例行巡查', recheck: '复查', issue_notice: '下发通知', awaiting_approval: '待审批',
     name: '名称', done_col: '已检', due_col: '应检', open_col: '未销号', found_col: '发现', closed_col: '销号',
     rate_col: '整改率', median_col: '销号天数中位数', role: '角色', areas: '负责网格', yes: '是', no: '否',
-    imported: '已导入 {n} 条', none: '暂无', save: '保存',
+    imported: '已导入 {n} 条', import_outcome: '新增 {a} 个，更新 {u} 个，未变 {n} 个。', outside_grid: '注意：{n} 个场所的位置不在所填网格内（{names}），请核实。', template: '下载导入模板', none: '暂无', save: '保存',
     account: '账号', active: '正常', disabled: '已停用', disable: '停用', enable: '启用', devices: '设备',
     revoke: '吊销', revoked: '已吊销', sign_out_all: '全部退出', dashboard_session: '网页登录',
     confirm_disable: '停用 {u}？其所有手机和网页登录将立即失效。', confirm_revoke: '吊销设备 {d}？该手机将无法再同步，需重新登录。',
@@ -86,7 +86,7 @@ const T = {
     users: 'Users', role_worker: 'Grid worker', role_supervisor: 'Supervisor', role_admin: 'Admin',
     grids_csv: 'grids, comma-separated', add_user: 'Add user', import_grids: 'Import grids (GeoJSON)',
     import_premises: 'Import premises (CSV or XLSX)',
-    import_premises_hint: 'Columns: name, address, kind, grid, lat, lon, contact, phone, gas, sleeps',
+    import_premises_hint: 'Columns: name, address, kind, grid, lat, lon, contact, phone, gas, sleeps, credit code (CSV saved by Excel is fine; importing again updates the shops already there)',
     k_fire_extinguisher: 'Fire extinguishers', k_gas_alarm: 'Gas alarms', k_e_bike: 'E-bikes', k_exits: 'Exits',
     s_found: 'Found', s_rectifying: 'Rectifying', s_awaiting_recheck: 'Awaiting re-check', s_awaiting_approval: 'Awaiting approval',
     s_closed: 'Closed', s_withdrawn: 'Withdrawn', sev_general: 'General', sev_suspected_major: 'Suspected major',
@@ -104,7 +104,7 @@ const T = {
     type: 'Type', due_on: 'Due on', routine: 'Routine visit', recheck: 'Re-check', issue_notice: 'Issue notice', awaiting_approval: 'Awaiting approval',
     name: 'Name', done_col: 'Done', due_col: 'Due', open_col: 'Open', found_col: 'Found', closed_col: 'Closed',
     rate_col: 'Rate', median_col: 'Median days to close', role: 'Role', areas: 'Grids', yes: 'yes', no: 'no',
-    imported: '{n} imported', none: 'None', save: 'Save',
+    imported: '{n} imported', import_outcome: '{a} added, {u} updated, {n} unchanged.', outside_grid: 'Check: {n} shops lie outside the grid given ({names}).', template: 'Download the import template', none: 'None', save: 'Save',
     account: 'Account', active: 'active', disabled: 'disabled', disable: 'Disable', enable: 'Enable', devices: 'Devices',
     revoke: 'Revoke', revoked: 'revoked', sign_out_all: 'Sign out everywhere', dashboard_session: 'dashboard',
     confirm_disable: 'Disable {u}? All their phones and dashboard sessions stop working at once.', confirm_revoke: 'Revoke device {d}? That phone can no longer sync until it signs in again.',
@@ -1121,7 +1121,10 @@ async function importFile(input, path, contentType) {
     const type = contentType || (file.name.endsWith('.xlsx') ? 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' : 'text/csv');
     const res = await api(path, { method: 'POST', body, headers: { 'Content-Type': type } });
     out.className = 'ok';
-    out.textContent = t('imported', { n: res.imported });
+    // Premises say what became of each row; grids only how many.
+    out.textContent = res.added === undefined ? t('imported', { n: res.imported })
+      : t('import_outcome', { a: res.added, u: res.updated, n: res.unchanged })
+        + (res.outside_grid && res.outside_grid.length ? ' ' + t('outside_grid', { n: res.outside_grid.length, names: res.outside_grid.slice(0, 5).join('、') }) : '');
   } catch (e) {
     out.className = 'error';
     out.textContent = e.message;
