@@ -273,7 +273,13 @@ pub fn command() -> clap::Command {
 /// The command line, with the configuration file's settings as its defaults.
 fn configured(
     argv: &[String],
-) -> Result<(clap::Command, Option<PathBuf>), crate::config_file::ConfigError> {
+) -> Result<
+    (
+        clap::Command,
+        Option<(PathBuf, crate::config_file::Settings)>,
+    ),
+    crate::config_file::ConfigError,
+> {
     let command = Args::command();
     let Some(path) = crate::config_file::locate(argv, std::env::var("XUNCHA_CONFIG").ok())? else {
         return Ok((command, None));
@@ -281,7 +287,7 @@ fn configured(
     let settings = crate::config_file::read(&path, &command)?;
     Ok((
         crate::config_file::with_defaults(command, &settings),
-        Some(path),
+        Some((path, settings)),
     ))
 }
 
@@ -302,7 +308,7 @@ pub fn main() {
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match args.command {
         Some(Command::CheckConfig) => {
-            check_config(&matches, config.as_deref());
+            check_config(&matches, config.as_ref());
             Ok(())
         }
         Some(Command::Backup { dest }) => backup(&args.data, &dest),
@@ -320,10 +326,13 @@ type AnyResult = Result<(), Box<dyn std::error::Error>>;
 
 /// `check-config`: the file was read and every value checked (else the command stopped with
 /// the mistake); says where each setting comes from.
-fn check_config(matches: &clap::ArgMatches, file: Option<&std::path::Path>) {
+fn check_config(
+    matches: &clap::ArgMatches,
+    file: Option<&(PathBuf, crate::config_file::Settings)>,
+) {
     use clap::parser::ValueSource;
     match file {
-        Some(path) => println!(
+        Some((path, _)) => println!(
             "配置文件正确 / configuration file is valid: {}",
             path.display()
         ),
@@ -343,23 +352,13 @@ fn check_config(matches: &clap::ArgMatches, file: Option<&std::path::Path>) {
         let source = match matches.value_source(id) {
             Some(ValueSource::CommandLine) => "命令行 / command line",
             Some(ValueSource::EnvVariable) => "环境变量 / environment",
-            // The file's settings are the defaults that differ from the built-in ones.
-            Some(ValueSource::DefaultValue) => {
-                let builtin: Vec<String> = arg
-                    .get_default_values()
-                    .iter()
-                    .map(|v| v.to_string_lossy().into_owned())
-                    .collect();
-                let used: Vec<String> = matches
-                    .get_raw(id)
-                    .map(|v| v.map(|v| v.to_string_lossy().into_owned()).collect())
-                    .unwrap_or_default();
-                if used == builtin {
-                    "默认 / default"
-                } else {
-                    "配置文件 / file"
-                }
+            // The file's settings became the defaults.
+            Some(ValueSource::DefaultValue)
+                if file.is_some_and(|(_, settings)| settings.contains_key(id)) =>
+            {
+                "配置文件 / file"
             }
+            Some(ValueSource::DefaultValue) => "默认 / default",
             _ => "未设置 / not set",
         };
         let secret = arg.is_hide_env_values_set();

@@ -67,6 +67,7 @@ fn check_config_says_where_each_setting_comes_from() {
         "notice-area = 幸福街道  (配置文件 / file)",
         "trusted-proxy = 10.0.0.0/8  (配置文件 / file)",
         "tile-subdomains = abc  (默认 / default)",
+        "demo = false  (默认 / default)",
         "webhook-secret = ***  (配置文件 / file)",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");

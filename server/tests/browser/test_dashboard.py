@@ -239,7 +239,12 @@ class Dashboard(unittest.TestCase):
         expect(self.page.locator("#users-table")).to_contain_text("w01")
         csv_file = "名称,地址,类型,网格,纬度,经度\n浏览器测试店,幸福路999号,零售,XF-01,31.2230,121.4580\n".encode()
         self.page.set_input_files("#premises-file", files=[{"name": "premises.csv", "mimeType": "text/csv", "buffer": csv_file}])
-        expect(self.page.locator("#import-result")).to_contain_text("已导入 1 条")
+        expect(self.page.locator("#import-result")).to_contain_text("新增 1 个，更新 0 个")
+        # The same file again, GBK as Chinese Excel saves it: updated in place, not doubled.
+        self.page.set_input_files("#premises-file", files=[{"name": "premises.csv", "mimeType": "text/csv", "buffer": csv_file.decode().encode("gbk")}])
+        expect(self.page.locator("#import-result")).to_contain_text("新增 0 个，更新 0 个，未变 1 个")
+        # The template is offered.
+        expect(self.page.locator("a[href='/v1/admin/premises/template.csv']")).to_be_visible()
         bad = "名称,地址\n缺列的店,某路1号\n".encode()
         self.page.set_input_files("#premises-file", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}])
         expect(self.page.locator("#import-result.error")).to_contain_text("导入文件有误")
