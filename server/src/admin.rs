@@ -78,10 +78,17 @@ async fn add_user(
     let now = state.now_ms();
     state
         .write(move |store| {
-            let conn = store.conn();
-            let name = user.display_name.as_deref().unwrap_or(&user.id);
-            accounts::create_user(conn, &user.id, name, user.role, &user.password, now)?;
-            accounts::set_areas(conn, &user.id, &user.areas)?;
+            // The account and its areas together: an unknown grid creates no user.
+            let tx = store.conn().unchecked_transaction()?;
+            let name = user
+                .display_name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&user.id);
+            accounts::create_user(&tx, &user.id, name, user.role, &user.password, now)?;
+            accounts::set_areas(&tx, &user.id, &user.areas)?;
+            tx.commit()?;
             Ok((
                 StatusCode::CREATED,
                 Json(json!({ "id": user.id, "role": user.role })),

@@ -1542,3 +1542,58 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
         .unwrap();
     assert_eq!(queued, 2);
 }
+
+#[tokio::test]
+async fn a_user_with_an_unknown_grid_is_not_created_at_all() {
+    let s = server();
+    let body = |grid: &str| {
+        serde_json::to_vec(&json!({
+            "id": "new.worker", "display_name": "新网格员", "role": "worker",
+            "password": "a-long-password", "areas": { "grids": [grid] },
+        }))
+        .unwrap()
+    };
+    let ct = [("content-type", "application/json")];
+    let (code, err) = send(
+        &s,
+        "POST",
+        "/v1/admin/users",
+        Some(&s.admin),
+        body("NOPE-99"),
+        &ct,
+    )
+    .await;
+    assert!(code.is_client_error(), "{code} {err}");
+    let (_, users) = send(&s, "GET", "/v1/admin/users", Some(&s.admin), vec![], &[]).await;
+    assert!(
+        users["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["id"] != "new.worker"),
+        "nothing half-made: {users}"
+    );
+    // Right the second time, with the name given.
+    let (code, made) = send(
+        &s,
+        "POST",
+        "/v1/admin/users",
+        Some(&s.admin),
+        body("g1"),
+        &ct,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{made}");
+    let (_, users) = send(&s, "GET", "/v1/admin/users", Some(&s.admin), vec![], &[]).await;
+    let user = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == "new.worker")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (user["display_name"].as_str(), user["grids"].clone()),
+        (Some("新网格员"), json!(["g1"]))
+    );
+}

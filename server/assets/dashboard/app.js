@@ -56,6 +56,8 @@ const T = {
     reason_needed: '请填写理由', no_assignee: '没有其他可以跟进该场所的人员', current_assignee: '当前',
     confirm_approve: '审批销号：确认该疑似重大隐患已整改到位并销号？', confirm_extend: '把整改期限延至：',
     confirm_reassign: '改派给（只列出负责该网格的人员）：', confirm_escalate: '升级到：',
+    reset_password: '重置密码', new_password_for: '{u} 的新密码（至少 8 位；该用户将在所有设备上退出）：', password_reset: '{u} 的密码已重置，已在所有设备上退出',
+    display_name: '姓名', communities_csv: '社区，用逗号分隔',
     working_days_later: '{n} 个工作日后', prev_page: '上一页', next_page: '下一页', page_of: '第 {n} / {m} 页',
     tab_campaigns: '专项行动', new_campaign: '发起专项行动', campaign_name: '名称', premises_kinds: '场所类型（不选为全部）',
     starts_on: '开始日期', create: '发起', no_campaigns: '还没有专项行动', running: '进行中', ended: '已结束',
@@ -118,6 +120,8 @@ const T = {
     reason_needed: 'Give a reason', no_assignee: 'Nobody else covers this shop', current_assignee: 'current',
     confirm_approve: 'Approve closing: the suspected major hazard is rectified and closed?', confirm_extend: 'Extend the deadline to:',
     confirm_reassign: 'Reassign to (only people who cover the grid):', confirm_escalate: 'Escalate to:',
+    reset_password: 'Reset password', new_password_for: 'New password for {u} (8 characters or more; they are signed out everywhere):', password_reset: "{u}'s password was reset; signed out everywhere",
+    display_name: 'Name', communities_csv: 'communities, comma-separated',
     working_days_later: 'In {n} working days', prev_page: 'Previous', next_page: 'Next', page_of: 'Page {n} of {m}',
     tab_campaigns: 'Campaigns', new_campaign: 'New campaign', campaign_name: 'Name', premises_kinds: 'Kinds of premises (none: all)',
     starts_on: 'Starts on', create: 'Start', no_campaigns: 'No campaigns yet', running: 'running', ended: 'ended',
@@ -1084,8 +1088,20 @@ function accountCell(u) {
       list.hidden = false;
     } catch (e) { report(e); }
   };
+  // A new password set by the admin (a worker who forgot theirs): signs them out everywhere.
+  const reset = h('button', {
+    class: 'reset-password', onclick: async () => {
+      const password = prompt(t('new_password_for').replace('{u}', u.id));
+      if (!password) return;
+      try {
+        await api(path + '/password', { method: 'PUT', json: { password } });
+        $('#import-result').className = 'ok';
+        $('#import-result').textContent = t('password_reset').replace('{u}', u.id);
+      } catch (e) { report(e); }
+    },
+  }, t('reset_password'));
   return [h('span', { class: u.disabled ? 'state disabled' : 'state' }, u.disabled ? t('disabled') : t('active')), ' ',
-    toggle, ' ', signOut, ' ', h('button', { class: 'show-devices', onclick: showDevices }, t('devices')), list];
+    toggle, ' ', reset, ' ', signOut, ' ', h('button', { class: 'show-devices', onclick: showDevices }, t('devices')), list];
 }
 
 // This year's and next year's calendar: official, provisional or missing.
@@ -1187,7 +1203,8 @@ document.addEventListener('DOMContentLoaded', () => {
     const f = new FormData(e.target);
     const grids = String(f.get('grids') || '').split(/[,，\s]+/).filter(Boolean);
     try {
-      await api('/v1/admin/users', { method: 'POST', json: { id: f.get('id'), role: f.get('role'), password: f.get('password'), areas: { grids } } });
+      const communities = String(f.get('communities') || '').split(/[,，\s]+/).filter(Boolean);
+      await api('/v1/admin/users', { method: 'POST', json: { id: f.get('id'), display_name: f.get('display_name') || null, role: f.get('role'), password: f.get('password'), areas: { grids, communities } } });
       e.target.reset();
       loadAdmin();
     } catch (err) {

@@ -256,6 +256,13 @@ class Dashboard(unittest.TestCase):
         users = self.page.evaluate("api('/v1/admin/users')")
         [w02] = [u for u in users["users"] if u["id"] == "w02"]
         self.assertEqual(sorted(w02["grids"]), ["XF-02", "XF-03"])
+        # A forgotten password, reset by the admin: the old one no longer signs in.
+        self.page.once("dialog", lambda d: d.accept("a-new-password-w03"))
+        self.page.locator("#users-table tr[data-user=w03] button.reset-password").click()
+        expect(self.page.locator("#import-result")).to_contain_text("w03 的密码已重置")
+        old = self.page.evaluate("""fetch('/dash/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({user: 'w03', password: 'xuncha-demo'})}).then((r) => r.status)""")
+        self.assertEqual(old, 401)
 
     def test_an_admin_revokes_a_lost_phone_and_disables_a_worker(self):
         lost = x.Phone.open(os.path.join(self.tmp.name, "w11-lost.sqlite3"), self.url)
