@@ -111,7 +111,7 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn check_user_id(id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_user_id(id: &str) -> Result<(), ApiError> {
     let ok = (1..=64).contains(&id.len())
         && id
             .bytes()
@@ -127,7 +127,7 @@ fn check_user_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_password(password: &str) -> Result<(), ApiError> {
+pub(crate) fn check_password(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < 8 {
         return Err(ApiError::invalid(
             "weak_password",
@@ -149,7 +149,25 @@ pub fn create_user(
 ) -> Result<(), ApiError> {
     check_user_id(id)?;
     check_password(password)?;
-    let hash = hash_password(password)?;
+    insert_user(
+        conn,
+        id,
+        display_name,
+        role,
+        &hash_password(password)?,
+        now_ms,
+    )
+}
+
+/// Adds a user whose password is already hashed (refused when the id is taken).
+pub fn insert_user(
+    conn: &Connection,
+    id: &str,
+    display_name: &str,
+    role: Role,
+    hash: &str,
+    now_ms: i64,
+) -> Result<(), ApiError> {
     let inserted = conn.execute(
         "INSERT OR IGNORE INTO server_users (id, display_name, role, password_hash, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)",

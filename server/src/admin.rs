@@ -19,6 +19,14 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/admin/users", post(add_user).get(list_users))
         .route(
+            "/v1/admin/users/import",
+            post(crate::user_import::import_users),
+        )
+        .route(
+            "/v1/admin/users/template.csv",
+            get(crate::user_import::template),
+        )
+        .route(
             "/v1/admin/premises/import",
             post(crate::import::import_premises),
         )
@@ -67,6 +75,8 @@ struct NewUser {
     password: String,
     #[serde(default)]
     areas: Areas,
+    #[serde(default)]
+    phone: Option<String>,
 }
 
 async fn add_user(
@@ -88,6 +98,17 @@ async fn add_user(
                 .unwrap_or(&user.id);
             accounts::create_user(&tx, &user.id, name, user.role, &user.password, now)?;
             accounts::set_areas(&tx, &user.id, &user.areas)?;
+            if let Some(phone) = user
+                .phone
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                tx.execute(
+                    "UPDATE server_users SET phone = ?2 WHERE id = ?1",
+                    rusqlite::params![user.id, phone],
+                )?;
+            }
             tx.commit()?;
             Ok((
                 StatusCode::CREATED,
@@ -107,7 +128,7 @@ async fn list_users(
     state
         .read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT u.id, u.display_name, u.role, u.disabled,
+                "SELECT u.id, u.display_name, u.role, u.disabled, u.phone,
                         (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'grid'),
                         (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'community'),
                         (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'subdistrict')
@@ -123,9 +144,10 @@ async fn list_users(
                         "display_name": r.get::<_, String>(1)?,
                         "role": r.get::<_, String>(2)?,
                         "disabled": r.get::<_, bool>(3)?,
-                        "grids": list(4)?,
-                        "communities": list(5)?,
-                        "subdistricts": list(6)?,
+                        "phone": r.get::<_, Option<String>>(4)?,
+                        "grids": list(5)?,
+                        "communities": list(6)?,
+                        "subdistricts": list(7)?,
                     }))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -41,6 +41,13 @@ struct ServeArgs {
     /// in, for monitoring (on the public address they are for admins only). `off`: none.
     #[arg(long, env = "XUNCHA_OPS_LISTEN", default_value = "127.0.0.1:9180")]
     ops_listen: String,
+    /// The log (one line per request, the jobs' outcomes, start-up settings) on stderr:
+    /// `text` for journald, or `json`.
+    #[arg(long, env = "XUNCHA_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: crate::access_log::LogFormat,
+    /// Least severe events logged: error, warn, info (every request) or debug.
+    #[arg(long, env = "XUNCHA_LOG_LEVEL", default_value = "info")]
+    log_level: tracing::Level,
     /// Fill an empty database with demo data first.
     #[arg(long, env = "XUNCHA_DEMO")]
     demo: bool,
@@ -68,6 +75,10 @@ struct ServeArgs {
     /// shows grids and hazards on a plain background. See the README for Chinese providers.
     #[arg(long, env = "XUNCHA_TILE_URL")]
     tile_url: Option<String>,
+    /// A second tile layer drawn over the base map (the street names of providers that serve
+    /// them apart, such as 天地图's cva_w); same template and subdomains.
+    #[arg(long, env = "XUNCHA_TILE_LABELS_URL", requires = "tile_url")]
+    tile_labels_url: Option<String>,
     /// Attribution shown for the tiles.
     #[arg(long, env = "XUNCHA_TILE_ATTRIBUTION", default_value = "")]
     tile_attribution: String,
@@ -92,7 +103,8 @@ struct ServeArgs {
     #[arg(long, env = "XUNCHA_SECURE_COOKIES")]
     secure_cookies: bool,
     /// A reverse proxy (address or CIDR, repeatable or comma-separated) whose
-    /// X-Forwarded-For is believed, so login limits count the real client's address.
+    /// X-Forwarded-For and X-Forwarded-Proto are believed: login limits and the log count the
+    /// real client's address, and the session cookie is Secure when it says https.
     #[arg(
         long = "trusted-proxy",
         env = "XUNCHA_TRUSTED_PROXY",
@@ -530,6 +542,7 @@ fn manage(data: &std::path::Path, command: Command) -> AnyResult {
 }
 
 fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
+    crate::access_log::init(args.log_format, args.log_level);
     std::fs::create_dir_all(data)?;
     let db = db_path(data);
     if args.demo {
@@ -551,6 +564,18 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         )?)),
         _ => None,
     };
+    // What this server runs with, secrets left out.
+    tracing::info!(
+        data = %data.display(),
+        listen = %args.listen,
+        https = certificates.is_some(),
+        ops_listen = %args.ops_listen,
+        backup_dir = ?args.backup_dir,
+        webhook = args.webhook_url.is_some(),
+        tiles = args.tile_url.is_some(),
+        trusted_proxies = args.trusted_proxies.len(),
+        "starting"
+    );
     let config = Config {
         max_body_bytes: args.max_body_bytes,
         max_clock_ahead_ms: args.max_clock_ahead_secs.saturating_mul(1000),
@@ -560,6 +585,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         max_photo_bytes: args.max_photo_bytes,
         tiles: crate::dashboard::Tiles {
             url: args.tile_url.clone(),
+            labels_url: args.tile_labels_url.clone(),
             attribution: args.tile_attribution.clone(),
             subdomains: args.tile_subdomains.clone(),
             gcj02: args.tiles_gcj02,
@@ -669,14 +695,14 @@ fn scheduled_backups(state: AppState, data: PathBuf, schedule: crate::backup_sch
             .await;
             let outcome = match done {
                 Ok(Ok(dest)) => {
-                    println!("备份完成 / backup written: {}", dest.display());
+                    tracing::info!(copy = %dest.display(), "backup written");
                     state
                         .write(|s| Ok(crate::backup::clear_failure(s.conn())?))
                         .await
                 }
                 Ok(Err(e)) => {
                     let why = e.to_string();
-                    eprintln!("备份失败 / backup failed: {why}");
+                    tracing::error!(error = %why, "backup failed");
                     state
                         .write(move |s| Ok(crate::backup::record_failure(s.conn(), at, &why)?))
                         .await
@@ -689,7 +715,7 @@ fn scheduled_backups(state: AppState, data: PathBuf, schedule: crate::backup_sch
                 }
             };
             if let Err(e) = outcome {
-                eprintln!("backup bookkeeping failed: {}", e.en);
+                tracing::error!(error = %e.en, "backup bookkeeping failed");
             }
         }
     });
@@ -782,8 +808,8 @@ async fn run(
                 .await
             {
                 Ok(0) => {}
-                Ok(n) => println!("released {n} quarantined ops"),
-                Err(e) => eprintln!("quarantine release failed: {}", e.en),
+                Ok(n) => tracing::info!(released = n, "quarantine: ops released"),
+                Err(e) => tracing::error!(error = %e.en, "quarantine release failed"),
             }
         }
     });
@@ -805,8 +831,11 @@ async fn run(
             });
             match run.await {
                 Ok(done) if done.is_empty() => {}
-                Ok(done) => println!("escalated {} overdue hazards", done.len()),
-                Err(e) => eprintln!("escalation failed: {}", e.en),
+                Ok(done) => tracing::info!(
+                    escalated = done.len(),
+                    "escalation: overdue hazards escalated"
+                ),
+                Err(e) => tracing::error!(error = %e.en, "escalation failed"),
             }
         }
     });
@@ -821,7 +850,7 @@ async fn run(
             loop {
                 tick.tick().await;
                 if let Err(e) = webhook::deliver_due(&jobs, &http, &config, jobs.now_ms()).await {
-                    eprintln!("webhook delivery failed: {}", e.en);
+                    tracing::warn!(error = %e.en, "webhook delivery failed");
                 }
             }
         });

@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0006_op_chain.sql"),
     migration!("0007_reminders.sql"),
     migration!("0008_people.sql"),
+    migration!("0009_user_phone.sql"),
 ];
 
 /// The migrations an upgrade of the database at `path` would apply, replica's first, by
@@ -167,8 +168,8 @@ impl Db {
             store.set_user(UserId::from(SYSTEM_USER))?;
         }
         if crate::backup::start_restored(store.conn())? {
-            eprintln!(
-                "从备份恢复：手机将重新拉取并补传缺失的记录 / started on a backup copy: phones pull again and resend what it lacks"
+            tracing::warn!(
+                "started on a backup copy (从备份恢复): phones pull again and resend what it lacks"
             );
         }
         let now = chrono::Utc::now().timestamp_millis();
@@ -250,7 +251,7 @@ impl Db {
                 // Our own answer is in the channel (or gone with a failed commit): the next
                 // turn of the loop takes it.
                 if let Err(e) = self.run_group(jobs) {
-                    eprintln!("xuncha-server: group of writes: {}", e.en);
+                    tracing::error!(error = %e.en, "group of writes failed");
                 }
             }
             group = self.lock_group();

@@ -89,7 +89,7 @@ impl ApiError {
 
     /// 500: logged in full, answered without internals.
     pub fn internal(what: impl std::fmt::Display) -> Self {
-        eprintln!("xuncha-server: internal error: {what}");
+        tracing::error!(error = %what, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

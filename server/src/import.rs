@@ -39,6 +39,48 @@ const COLUMNS: &[(&str, &[&str])] = &[
     ("credit_code", &["统一社会信用代码", "credit_code"]),
 ];
 
+/// Where the column `name` (one of `columns`, each with the headers that name it) is in
+/// `header`.
+pub(crate) fn column(header: &[String], columns: &[(&str, &[&str])], name: &str) -> Option<usize> {
+    let names = columns
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[][..], |c| c.1);
+    header
+        .iter()
+        .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
+}
+
+/// Whether a data row is to be skipped: blank, or a note such as the templates' (a first cell
+/// starting with #).
+pub(crate) fn skipped(row: &[String]) -> bool {
+    row.iter().all(String::is_empty) || row.first().is_some_and(|c| c.starts_with('#'))
+}
+
+/// Whether the request's `Content-Type` says the body is an XLSX workbook.
+pub(crate) fn is_xlsx(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.contains("spreadsheetml") || t.contains("excel"))
+}
+
+/// A CSV template as a download.
+pub(crate) fn csv_download(name: &str, body: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// The rows of a CSV or XLSX file, header first.
 pub fn rows(bytes: &[u8], xlsx: bool) -> Result<Vec<Vec<String>>, String> {
     if xlsx {
@@ -129,7 +171,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(zh: impl Into<String>, en: impl Into<String>) -> Self {
+    pub(crate) fn new(zh: impl Into<String>, en: impl Into<String>) -> Self {
         Refusal {
             zh: zh.into(),
             en: en.into(),
@@ -153,15 +195,7 @@ pub fn premises_from_rows(rows: &[Vec<String>]) -> Result<Vec<PremisesFields>, R
             format!("more than {MAX_ROWS} rows; split the file"),
         ));
     }
-    let col = |name: &str| {
-        let names = COLUMNS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(&[][..], |c| c.1);
-        header
-            .iter()
-            .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
-    };
+    let col = |name: &str| column(header, COLUMNS, name);
     let (Some(name_col), Some(address_col), Some(kind_col)) =
         (col("name"), col("address"), col("kind"))
     else {
@@ -187,8 +221,7 @@ pub fn premises_from_rows(rows: &[Vec<String>]) -> Result<Vec<PremisesFields>, R
     for (i, row) in data.iter().enumerate() {
         let line = i + 2;
         let cell = |c: Option<usize>| c.and_then(|c| row.get(c)).map_or("", |s| s.as_str());
-        // Blank lines, and notes such as the template's (a first cell starting with #).
-        if row.iter().all(String::is_empty) || row.first().is_some_and(|c| c.starts_with('#')) {
+        if skipped(row) {
             continue;
         }
         let bad = |zh: &str, en: &str, v: &str, accepted: &str| {
@@ -293,18 +326,7 @@ fn merged(existing: &PremisesFields, row: &PremisesFields) -> PremisesFields {
 /// `GET /v1/admin/premises/template.csv`: the import template.
 pub async fn template(caller: Caller) -> Result<axum::response::Response, ApiError> {
     crate::admin::require_admin(&caller)?;
-    use axum::response::IntoResponse;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"premises-template.csv\"",
-            ),
-        ],
-        TEMPLATE_CSV,
-    )
-        .into_response())
+    Ok(csv_download("premises-template.csv", TEMPLATE_CSV))
 }
 
 /// `POST /v1/admin/premises/import` (body: the file; `Content-Type` says CSV or XLSX).
@@ -315,10 +337,7 @@ pub async fn import_premises(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     crate::admin::require_admin(&caller)?;
-    let xlsx = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.contains("spreadsheetml") || t.contains("excel"));
+    let xlsx = is_xlsx(&headers);
     let refused =
         |why: Refusal| ApiError::invalid("bad_import", format!("导入文件有误：{}", why.zh), why.en);
     let premises = tokio::task::spawn_blocking(move || {

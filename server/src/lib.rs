@@ -5,6 +5,7 @@
 //! [`accounts::Caller`] extractor (device token) and do SQLite work on blocking threads via
 //! [`AppState::write`] (the one writer) and [`AppState::read`] (a pool of read connections).
 
+pub mod access_log;
 pub mod accounts;
 mod admin;
 pub mod app;
@@ -30,6 +31,7 @@ pub mod revoke;
 pub mod status;
 pub mod sync;
 pub mod tls;
+pub mod user_import;
 pub mod webhook;
 
 use std::path::Path;
@@ -313,7 +315,9 @@ impl FromRequestParts<AppState> for Caller {
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty());
         if let Some(token) = bearer {
-            return state.authenticate(token).await;
+            let caller = state.authenticate(token).await?;
+            noted(parts, &caller);
+            return Ok(caller);
         }
         let cookie =
             dashboard::session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
@@ -334,7 +338,15 @@ impl FromRequestParts<AppState> for Caller {
                 "missing or wrong X-CSRF-Token; reload the page",
             ));
         }
+        noted(parts, &caller);
         Ok(caller)
+    }
+}
+
+/// Tells the access log who is calling.
+fn noted(parts: &Parts, caller: &Caller) {
+    if let Some(who) = parts.extensions.get::<access_log::Who>() {
+        who.set(caller.user.as_str(), caller.device.as_str());
     }
 }
 
@@ -596,6 +608,14 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access_log::log,
+        ))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            access_log::Ids,
         ))
         .with_state(state)
 }

@@ -180,6 +180,42 @@ impl FromRequestParts<AppState> for ClientAddr {
     }
 }
 
+/// Whether a trusted reverse proxy says the client reached it over HTTPS
+/// (`X-Forwarded-Proto: https`, its last value); from anyone else the header is ignored.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardedHttps(pub bool);
+
+impl FromRequestParts<AppState> for ForwardedHttps {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let trusted = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|c| {
+                let peer = c.0.ip();
+                state
+                    .config
+                    .trusted_proxies
+                    .iter()
+                    .any(|net| net.contains(&peer))
+            });
+        let https = trusted
+            && parts
+                .headers
+                .get_all("x-forwarded-proto")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+        Ok(ForwardedHttps(https))
+    }
+}
+
 /// Who is behind `peer`: itself, unless it is a trusted proxy that says whom it forwards.
 fn client_behind(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |a: &IpAddr| trusted.iter().any(|net| net.contains(a));

@@ -145,13 +145,13 @@ impl Certificates {
                     } => true,
                 };
                 match certs.reload(force) {
-                    Ok(true) => println!(
-                        "证书已重新加载 / certificate reloaded: {}",
-                        certs.cert.display()
-                    ),
+                    Ok(true) => {
+                        tracing::info!(cert = %certs.cert.display(), "certificate reloaded")
+                    }
                     Ok(false) => {}
-                    Err(e) => eprintln!(
-                        "证书未更换，继续使用原证书 / certificate kept, the new one cannot be used: {e}"
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "certificate kept: the new one cannot be used (证书未更换)"
                     ),
                 }
             }

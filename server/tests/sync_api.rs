@@ -1137,6 +1137,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("get", "/v1/admin/users"),
         ("post", "/v1/admin/premises/import"),
         ("get", "/v1/admin/premises/template.csv"),
+        ("post", "/v1/admin/users/import"),
+        ("get", "/v1/admin/users/template.csv"),
         ("get", "/v1/status"),
         ("get", "/metrics"),
         ("get", "/v1/openapi.json"),

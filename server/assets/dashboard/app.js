@@ -23,7 +23,10 @@ const T = {
     d_le3: '≤3天', d_4_7: '4–7天', d_8_30: '8–30天', d_gt30: '>30天', on_time: '按期',
     users: '用户', role_worker: '网格员', role_supervisor: '网格长/社区', role_admin: '管理员',
     grids_csv: '网格，用逗号分隔', add_user: '添加用户', import_grids: '导入网格（GeoJSON）',
-    import_premises: '导入场所（CSV 或 XLSX）',
+    import_premises: '导入场所（CSV 或 XLSX）', import_users: '批量导入用户（CSV 或 XLSX）',
+    import_users_hint: '列：用户名, 姓名, 角色, 网格, 社区, 街道, 电话, 初始密码（初始密码留空则自动生成并只显示这一次；再次导入会更新已有用户，不改其密码）',
+    made_passwords_hint: '以下初始密码只显示这一次，请下载后分发给本人，并提醒其登录后修改。', download_passwords: '下载初始密码',
+    initial_password: '初始密码', phone: '电话',
     import_premises_hint: '列：名称, 地址, 类型, 网格, 纬度, 经度, 联系人, 电话, 燃气, 住人, 统一社会信用代码（可用 Excel 另存的 CSV；再次导入会更新已有场所）',
     k_fire_extinguisher: '灭火器', k_gas_alarm: '燃气报警', k_e_bike: '电动自行车', k_exits: '安全出口',
     s_found: '已发现', s_rectifying: '整改中', s_awaiting_recheck: '待复查', s_awaiting_approval: '待审批',
@@ -57,7 +60,7 @@ const T = {
     confirm_approve: '审批销号：确认该疑似重大隐患已整改到位并销号？', confirm_extend: '把整改期限延至：',
     confirm_reassign: '改派给（只列出负责该网格的人员）：', confirm_escalate: '升级到：',
     reset_password: '重置密码', new_password_for: '{u} 的新密码（至少 8 位；该用户将在所有设备上退出）：', password_reset: '{u} 的密码已重置，已在所有设备上退出',
-    display_name: '姓名', communities_csv: '社区，用逗号分隔',
+    display_name: '姓名', communities_csv: '社区，用逗号分隔', subdistricts_csv: '街道，用逗号分隔',
     working_days_later: '{n} 个工作日后', prev_page: '上一页', next_page: '下一页', page_of: '第 {n} / {m} 页',
     tab_campaigns: '专项行动', new_campaign: '发起专项行动', campaign_name: '名称', premises_kinds: '场所类型（不选为全部）',
     starts_on: '开始日期', create: '发起', no_campaigns: '还没有专项行动', running: '进行中', ended: '已结束',
@@ -89,6 +92,10 @@ const T = {
     grids_csv: 'grids, comma-separated', add_user: 'Add user', import_grids: 'Import grids (GeoJSON)',
     import_premises: 'Import premises (CSV or XLSX)',
     import_premises_hint: 'Columns: name, address, kind, grid, lat, lon, contact, phone, gas, sleeps, credit code (CSV saved by Excel is fine; importing again updates the shops already there)',
+    import_users: 'Import users (CSV or XLSX)',
+    import_users_hint: 'Columns: user, name, role, grids, communities, sub-district, phone, initial password (left blank, one is made and shown this once; importing again updates the users already there, never their password)',
+    made_passwords_hint: 'These first passwords are shown this once: download them, hand each to its owner and ask them to change it.', download_passwords: 'Download the first passwords',
+    initial_password: 'First password', phone: 'Phone',
     k_fire_extinguisher: 'Fire extinguishers', k_gas_alarm: 'Gas alarms', k_e_bike: 'E-bikes', k_exits: 'Exits',
     s_found: 'Found', s_rectifying: 'Rectifying', s_awaiting_recheck: 'Awaiting re-check', s_awaiting_approval: 'Awaiting approval',
     s_closed: 'Closed', s_withdrawn: 'Withdrawn', sev_general: 'General', sev_suspected_major: 'Suspected major',
@@ -121,7 +128,7 @@ const T = {
     confirm_approve: 'Approve closing: the suspected major hazard is rectified and closed?', confirm_extend: 'Extend the deadline to:',
     confirm_reassign: 'Reassign to (only people who cover the grid):', confirm_escalate: 'Escalate to:',
     reset_password: 'Reset password', new_password_for: 'New password for {u} (8 characters or more; they are signed out everywhere):', password_reset: "{u}'s password was reset; signed out everywhere",
-    display_name: 'Name', communities_csv: 'communities, comma-separated',
+    display_name: 'Name', communities_csv: 'communities, comma-separated', subdistricts_csv: 'sub-districts, comma-separated',
     working_days_later: 'In {n} working days', prev_page: 'Previous', next_page: 'Next', page_of: 'Page {n} of {m}',
     tab_campaigns: 'Campaigns', new_campaign: 'New campaign', campaign_name: 'Name', premises_kinds: 'Kinds of premises (none: all)',
     starts_on: 'Starts on', create: 'Start', no_campaigns: 'No campaigns yet', running: 'running', ended: 'ended',
@@ -367,6 +374,7 @@ function initMap() {
   map.attributionControl.setPrefix('Leaflet');
   if (tiles.url) {
     L.tileLayer(tiles.url, { subdomains: tiles.subdomains || 'abc', maxZoom: 19 }).addTo(map);
+    if (tiles.labels_url) L.tileLayer(tiles.labels_url, { subdomains: tiles.subdomains || 'abc', maxZoom: 19 }).addTo(map);
   }
   if (tiles.attribution) map.attributionControl.addAttribution(h('span', {}, tiles.attribution).outerHTML);
   const features = session.grids.filter((g) => g.geometry).map((g) => ({ type: 'Feature', geometry: g.geometry, properties: g }));
@@ -1021,7 +1029,7 @@ async function loadAdmin() {
   loadCalendarStatus().catch((e) => console.error(e));
   const users = await api('/v1/admin/users');
   fill($('#users-table'),
-    h('tr', {}, [t('user'), t('role'), t('areas'), t('account')].map((c) => h('th', {}, c))),
+    h('tr', {}, [t('user'), t('phone'), t('role'), t('areas'), t('account')].map((c) => h('th', {}, c))),
     users.users.map((u) => {
       // Grids are edited in place; communities and sub-districts are kept as they are.
       const grids = h('input', { value: (u.grids || []).join(', '), 'data-user': u.id, size: 24, 'aria-label': `${u.id} · ${t('areas')}` });
@@ -1036,7 +1044,8 @@ async function loadAdmin() {
         }
       };
       const others = [...(u.communities || []), ...(u.subdistricts || [])].join(', ');
-      return h('tr', { 'data-user': u.id }, h('td', {}, u.id), h('td', {}, t('role_' + u.role)),
+      const who = u.display_name && u.display_name !== u.id ? [u.display_name, ' ', h('span', { class: 'muted' }, u.id)] : u.id;
+      return h('tr', { 'data-user': u.id }, h('td', {}, who), h('td', {}, u.phone || ''), h('td', {}, t('role_' + u.role)),
         h('td', {}, u.role === 'admin' ? t('all') : [grids, ' ', h('button', { onclick: save }, t('save')), others ? ' + ' + others : '']),
         h('td', {}, accountCell(u)));
     }));
@@ -1128,10 +1137,10 @@ async function uploadCalendar(input) {
   input.value = '';
 }
 
-async function importFile(input, path, contentType) {
+async function importFile(input, path, contentType, outSel) {
   const file = input.files[0];
   if (!file) return;
-  const out = $('#import-result');
+  const out = $(outSel || '#import-result');
   try {
     const body = await file.arrayBuffer();
     const type = contentType || (file.name.endsWith('.xlsx') ? 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' : 'text/csv');
@@ -1141,11 +1150,29 @@ async function importFile(input, path, contentType) {
     out.textContent = res.added === undefined ? t('imported', { n: res.imported })
       : t('import_outcome', { a: res.added, u: res.updated, n: res.unchanged })
         + (res.outside_grid && res.outside_grid.length ? ' ' + t('outside_grid', { n: res.outside_grid.length, names: res.outside_grid.slice(0, 5).join('、') }) : '');
+    if (res.passwords) {
+      showMadePasswords(res.passwords);
+      loadAdmin();
+    }
   } catch (e) {
     out.className = 'error';
     out.textContent = e.message;
   }
   input.value = '';
+}
+
+// The first passwords a user import made: shown once, with a CSV to hand them out.
+function showMadePasswords(made) {
+  const box = $('#made-passwords');
+  box.hidden = made.length === 0;
+  if (!made.length) return;
+  fill(box.querySelector('table'),
+    h('tr', {}, h('th', {}, t('user')), h('th', {}, t('initial_password'))),
+    made.map((m) => h('tr', {}, h('td', {}, m.user), h('td', { class: 'password' }, m.password))));
+  const csv = '\ufeff' + [t('user') + ',' + t('initial_password'), ...made.map((m) => m.user + ',' + m.password)].join('\r\n') + '\r\n';
+  const link = $('#made-passwords-csv');
+  if (link.href.startsWith('blob:')) URL.revokeObjectURL(link.href);
+  link.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
 }
 
 // ---- tabs and start ----
@@ -1201,10 +1228,10 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#user-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     const f = new FormData(e.target);
-    const grids = String(f.get('grids') || '').split(/[,，\s]+/).filter(Boolean);
+    const grids = String(f.get('grids') || '').split(/[,，、\s]+/).filter(Boolean);
     try {
-      const communities = String(f.get('communities') || '').split(/[,，\s]+/).filter(Boolean);
-      await api('/v1/admin/users', { method: 'POST', json: { id: f.get('id'), display_name: f.get('display_name') || null, role: f.get('role'), password: f.get('password'), areas: { grids, communities } } });
+      const list = (name) => String(f.get(name) || '').split(/[,，、\s]+/).filter(Boolean);
+      await api('/v1/admin/users', { method: 'POST', json: { id: f.get('id'), display_name: f.get('display_name') || null, role: f.get('role'), password: f.get('password'), phone: f.get('phone') || null, areas: { grids, communities: list('communities'), subdistricts: list('subdistricts') } } });
       e.target.reset();
       loadAdmin();
     } catch (err) {
@@ -1214,6 +1241,7 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('#grids-file').addEventListener('change', (e) => importFile(e.target, '/v1/admin/grids/import', 'application/json'));
   $('#premises-file').addEventListener('change', (e) => importFile(e.target, '/v1/admin/premises/import'));
+  $('#users-file').addEventListener('change', (e) => importFile(e.target, '/v1/admin/users/import', null, '#users-import-result'));
   $('#calendar-file').addEventListener('change', (e) => uploadCalendar(e.target));
   start();
 });

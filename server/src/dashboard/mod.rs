@@ -47,6 +47,8 @@ pub const CLUSTER_CELLS: u32 = 48;
 pub struct Tiles {
     /// Tile URL template (`{z}`, `{x}`, `{y}`, `{s}`); none: no base map.
     pub url: Option<String>,
+    /// A layer drawn over the base map (street names served apart, as 天地图 does).
+    pub labels_url: Option<String>,
     /// Attribution shown on the map.
     pub attribution: String,
     /// Subdomains for `{s}`.
@@ -120,6 +122,7 @@ struct Login {
 async fn login(
     State(state): State<AppState>,
     client: crate::login::ClientAddr,
+    https: crate::login::ForwardedHttps,
     headers: axum::http::HeaderMap,
     crate::body::JsonBody(form): crate::body::JsonBody<Login>,
 ) -> Result<Response, ApiError> {
@@ -133,7 +136,8 @@ async fn login(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
         session.token,
         accounts::SESSION_MS / 1000,
-        if state.config.secure_cookies {
+        // Secure when served over HTTPS here or by the trusted proxy in front.
+        if state.config.secure_cookies || https.0 {
             "; Secure"
         } else {
             ""
@@ -212,6 +216,7 @@ async fn session(
         "grids": grids,
         "tiles": {
             "url": tiles.url,
+            "labels_url": tiles.labels_url,
             "attribution": tiles.attribution,
             "subdomains": tiles.subdomains,
             "gcj02": tiles.gcj02,

@@ -116,6 +116,10 @@ class Dashboard(unittest.TestCase):
         # The base map's credit is the operator's, as text.
         expect(self.page.locator(".leaflet-control-attribution")).to_contain_text(
             demo_server.TILE_ATTRIBUTION)
+        # The base map and, over it, the street names served apart (as 天地图 does).
+        self.page.wait_for_function("""() => ['base', 'labels'].every((layer) =>
+            [...document.querySelectorAll('.leaflet-tile-pane img')]
+              .some((i) => i.src.includes('/' + layer + '/') && i.complete && i.naturalWidth === 256))""")
 
         # Only overdue ones: fewer, but some.
         self.page.check("#f-overdue")
@@ -263,6 +267,39 @@ class Dashboard(unittest.TestCase):
         old = self.page.evaluate("""fetch('/dash/login', {method: 'POST', headers: {'Content-Type': 'application/json'},
             body: JSON.stringify({user: 'w03', password: 'xuncha-demo'})}).then((r) => r.status)""")
         self.assertEqual(old, 401)
+
+    def test_an_admin_imports_users_from_excel_and_hands_out_their_first_passwords(self):
+        self.sign_in("admin", "admin-password-browser")
+        self.total()
+        self.page.click("nav [data-tab=admin]")
+        expect(self.page.locator("a[href='/v1/admin/users/template.csv']")).to_be_visible()
+        # GBK, as Chinese Excel saves CSV; one first password given, one left to be made.
+        users = ("用户名,姓名,角色,网格,社区,电话,初始密码\n"
+                 "w21,赵新,网格员,XF-01、XF-02,,13800000021,\n"
+                 "l21,钱社长,网格长,,幸福社区,13800000022,a-given-password\n").encode("gbk")
+        self.page.set_input_files("#users-file", files=[{"name": "users.csv", "mimeType": "text/csv", "buffer": users}])
+        expect(self.page.locator("#users-import-result")).to_contain_text("新增 2 个，更新 0 个")
+        # The made password is shown once, with a file to hand it out, and it signs in.
+        made = self.page.locator("#made-passwords")
+        expect(made).to_be_visible()
+        expect(made.locator("tr")).to_have_count(2)  # header and w21
+        password = made.locator("td.password").inner_text()
+        with self.page.expect_download() as download:
+            self.page.click("#made-passwords-csv")
+        sheet = open(download.value.path(), encoding="utf-8-sig").read()
+        self.assertIn(f"w21,{password}", sheet)
+        status = self.page.evaluate("""(p) => fetch('/v1/enroll', {method: 'POST', headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({user: 'w21', password: p, device_id: 'browser-w21'})}).then((r) => r.status)""", password)
+        self.assertEqual(status, 200)
+        # The list names them, with their phones.
+        expect(self.page.locator("#users-table tr[data-user=w21]")).to_contain_text("赵新")
+        expect(self.page.locator("#users-table tr[data-user=w21]")).to_contain_text("13800000021")
+        # A file with a mistake creates nobody and says where.
+        bad = "用户名,角色,网格\nw22,网格员,XF-01\nw23,网格员,NOPE-99\n".encode()
+        self.page.set_input_files("#users-file", files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": bad}])
+        expect(self.page.locator("#users-import-result.error")).to_contain_text("第 3 行：网格“NOPE-99”不存在")
+        expect(self.page.locator("#users-table tr[data-user=w22]")).to_have_count(0)
+        self.page.screenshot(path=os.path.join(SHOTS, "admin-users.png"), full_page=True)
 
     def test_an_admin_revokes_a_lost_phone_and_disables_a_worker(self):
         lost = x.Phone.open(os.path.join(self.tmp.name, "w11-lost.sqlite3"), self.url)
