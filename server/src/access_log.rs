@@ -58,6 +58,24 @@ impl MakeRequestId for Ids {
     }
 }
 
+/// Before [`Ids`]: a request id from outside is kept only when it looks like one (at most 64
+/// letters, digits, `-`, `_`, `.` or `:`, as nginx's `$request_id` or a UUID), so a client
+/// cannot write what it likes into the log; otherwise the server makes its own.
+pub async fn plausible_request_id(mut request: Request, next: Next) -> Response {
+    let odd = request.headers().get("x-request-id").is_some_and(|v| {
+        let v = v.as_bytes();
+        v.is_empty()
+            || v.len() > 64
+            || !v
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    });
+    if odd {
+        request.headers_mut().remove("x-request-id");
+    }
+    next.run(request).await
+}
+
 /// The middleware.
 pub async fn log(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let id = request

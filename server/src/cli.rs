@@ -68,6 +68,11 @@ struct ServeArgs {
     /// Largest request body, after decompression, in bytes.
     #[arg(long, env = "XUNCHA_MAX_BODY_BYTES", default_value_t = 16 << 20)]
     max_body_bytes: usize,
+    /// Where verified photos are kept: `s3://BUCKET/PREFIX` for S3-compatible object storage
+    /// (MinIO, Ceph, OSS, COS, OBS; endpoint, region and keys from AWS_ENDPOINT_URL,
+    /// AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); default: photos/ in --data.
+    #[arg(long, env = "XUNCHA_PHOTOS", value_parser = crate::object_storage::parse_url)]
+    photos: Option<String>,
     /// Largest photo accepted for upload, in bytes.
     #[arg(long, env = "XUNCHA_MAX_PHOTO_BYTES", default_value_t = 20 << 20)]
     max_photo_bytes: u64,
@@ -188,6 +193,13 @@ enum UserCommand {
         /// Password (prefer the environment variable: arguments show up in `ps`).
         #[arg(long, env = "XUNCHA_NEW_PASSWORD", hide_env_values = true)]
         password: String,
+    },
+    /// Add or update users from a spreadsheet (CSV in UTF-8 or GBK, or XLSX; the columns of
+    /// the admin tab's template). Every row is checked first; passwords made for rows that
+    /// leave them blank are printed once.
+    Import {
+        /// The file.
+        file: PathBuf,
     },
     /// Disable a user: signed out on every phone and dashboard at once, sign-in refused
     /// (`--enable` lets them enroll again).
@@ -428,15 +440,58 @@ fn backup(data: &std::path::Path, dest: &std::path::Path) -> AnyResult {
     Ok(())
 }
 
+/// `user import FILE`: as the admin tab does it, from the command line (beside the running
+/// server). Passwords are hashed before the database is written, so its writes never wait.
+fn import_users(db: &Db, file: &std::path::Path, now: i64) -> AnyResult {
+    use crate::user_import as import;
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let xlsx = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+    let users = crate::import::rows(&bytes, xlsx)
+        .map_err(|e| crate::import::Refusal::new(format!("无法读取文件（{e}）"), e))
+        .and_then(|r| import::users_from_rows(&r))
+        .map_err(|why| format!("导入文件有误：{} / {}", why.zh, why.en))?;
+    let both = |e: crate::ApiError| format!("{} / {}", e.zh, e.en);
+    let existing = db
+        .read(|conn| import::existing(conn, &users))
+        .map_err(both)?;
+    let hashed = import::hash_new(&users, &existing).map_err(both)?;
+    let outcome = db
+        .write(|store| import::store_users(store.conn(), &users, &hashed, None, now))
+        .map_err(both)?;
+    println!(
+        "新增 {} 个，更新 {} 个，未变 {} 个 / {} added, {} updated, {} unchanged",
+        outcome.added,
+        outcome.updated,
+        outcome.unchanged,
+        outcome.added,
+        outcome.updated,
+        outcome.unchanged
+    );
+    if !outcome.passwords.is_empty() {
+        println!("初始密码（只显示这一次）/ first passwords (shown this once):");
+        for made in &outcome.passwords {
+            println!("{}\t{}", made.user, made.password);
+        }
+    }
+    Ok(())
+}
+
 fn manage(data: &std::path::Path, command: Command) -> AnyResult {
     std::fs::create_dir_all(data)?;
     let db = Db::open(&db_path(data))?;
     let now = chrono::Utc::now().timestamp_millis();
+    if let Command::User(UserCommand::Import { file }) = &command {
+        return import_users(&db, file, now);
+    }
     db.write(|store| {
         let conn = store.conn();
         match command {
             // `main` handles these without opening the database here.
             Command::CheckConfig | Command::Migrate { .. } => {}
+            // Handled above (hashing first, then one write).
+            Command::User(UserCommand::Import { .. }) => {}
             // `main` sends it to `backup` without opening the database first.
             Command::Backup { dest } => {
                 crate::backup::backup(data, &dest).map_err(crate::ApiError::internal)?;
@@ -548,7 +603,14 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
     if args.demo {
         let empty = xuncha_core::store::Store::open(&db)?.op_count()? == 0;
         if empty {
-            let d = demo::seed(data, chrono::Utc::now().timestamp_millis())?;
+            let now = chrono::Utc::now().timestamp_millis();
+            let d = match &args.photos {
+                Some(url) => {
+                    let bucket = crate::object_storage::S3Storage::open(url)?;
+                    demo::seed_with(data, &bucket, now)?
+                }
+                None => demo::seed(data, now)?,
+            };
             println!(
                 "演示数据已写入 / demo data written: {} grids, {} premises, {} inspections, {} hazards",
                 d.grids, d.premises, d.inspections, d.hazards
@@ -571,6 +633,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         https = certificates.is_some(),
         ops_listen = %args.ops_listen,
         backup_dir = ?args.backup_dir,
+        photos = args.photos.as_deref().unwrap_or("photos/"),
         webhook = args.webhook_url.is_some(),
         tiles = args.tile_url.is_some(),
         trusted_proxies = args.trusted_proxies.len(),
@@ -583,6 +646,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         notice_contact: args.notice_contact.clone(),
         reminder_hour: args.reminder_hour,
         max_photo_bytes: args.max_photo_bytes,
+        photo_store: args.photos.clone(),
         tiles: crate::dashboard::Tiles {
             url: args.tile_url.clone(),
             labels_url: args.tile_labels_url.clone(),
@@ -661,7 +725,7 @@ async fn serve_ops(state: &AppState, ops_listen: &str) -> AnyResult {
             let ops = crate::ops_app(state.clone());
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, ops).await {
-                    eprintln!("operations listener stopped: {e}");
+                    tracing::error!(error = %e, "operations listener stopped");
                 }
             });
         }
@@ -757,7 +821,7 @@ async fn run(
         let app = crate::tls::redirect_app(local.port());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(plain, app).await {
-                eprintln!("redirect listener stopped: {e}");
+                tracing::error!(error = %e, "redirect listener stopped");
             }
         });
     }

@@ -160,6 +160,15 @@ type Plan = BTreeMap<u64, Vec<(HazardId, HazardAction, String)>>;
 /// Seeds an empty server database at `path` (photos beside it) with the demo district, with
 /// `now_ms` the end of the six weeks.
 pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerError> {
+    seed_with(data_dir, &FileStorage::new(data_dir.join("photos")), now_ms)
+}
+
+/// [`seed`], with the demo's photos put into `storage` (an object store, say).
+pub fn seed_with(
+    data_dir: &Path,
+    storage: &dyn PhotoStorage,
+    now_ms: i64,
+) -> Result<DemoSummary, crate::ServerError> {
     let path = crate::db_path(data_dir);
     // The server's own tables first (accounts, grids, photos).
     drop(crate::db::Db::open(&path)?);
@@ -237,7 +246,6 @@ pub fn seed(data_dir: &Path, now_ms: i64) -> Result<DemoSummary, crate::ServerEr
     summary.grids = grids.len();
 
     // Photos: a small set of distinct pictures, stored verified as if uploaded.
-    let storage = FileStorage::new(data_dir.join("photos"));
     let mut photos: Vec<PhotoRef> = Vec::new();
     for n in 0..12 {
         let p = photo(n)?;

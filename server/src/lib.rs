@@ -24,6 +24,7 @@ pub mod ical;
 pub mod import;
 pub mod login;
 pub mod metrics;
+pub mod object_storage;
 pub mod overdue;
 pub mod photos;
 pub mod reminders;
@@ -41,7 +42,7 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -84,6 +85,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The hour (China time, 0 to 23) from which the morning reminders go out.
     pub reminder_hour: u32,
+    /// Where verified photos are kept: `s3://BUCKET/PREFIX` (S3-compatible object storage),
+    /// or none for the `photos/` folder in the data directory.
+    pub photo_store: Option<String>,
 }
 
 impl Default for Config {
@@ -99,6 +103,7 @@ impl Default for Config {
             login_limits: login::LoginLimits::default(),
             trusted_proxies: Vec::new(),
             reminder_hour: 7,
+            photo_store: None,
         }
     }
 }
@@ -150,6 +155,9 @@ pub enum ServerError {
     /// An operation was refused.
     #[error("{}", .0.en)]
     Api(ApiError),
+    /// The photo store (object storage) cannot be used.
+    #[error("{0}")]
+    PhotoStore(String),
 }
 
 impl From<ApiError> for ServerError {
@@ -174,7 +182,17 @@ impl AppState {
             path: data_dir.display().to_string(),
             source,
         };
-        let photos = photos::Photos::open(data_dir, config.max_photo_bytes).map_err(io)?;
+        let photos = match &config.photo_store {
+            None => photos::Photos::open(data_dir, config.max_photo_bytes).map_err(io)?,
+            Some(url) => {
+                let bucket =
+                    object_storage::S3Storage::open(url).map_err(ServerError::PhotoStore)?;
+                // Said at start, not at the first photo: a wrong key or bucket stops the server.
+                bucket.check().map_err(ServerError::PhotoStore)?;
+                photos::Photos::open_with(data_dir, Box::new(bucket), config.max_photo_bytes)
+                    .map_err(io)?
+            }
+        };
         Ok(Self::new(Db::open(&db_path(data_dir))?, photos, config))
     }
 
@@ -341,6 +359,26 @@ impl FromRequestParts<AppState> for Caller {
         noted(parts, &caller);
         Ok(caller)
     }
+}
+
+/// `Cache-Control: no-store` for answers that carry data (JSON, CSV, spreadsheets, GeoJSON,
+/// calendars), none for pages, scripts and pictures.
+fn data_not_stored(response: &axum::response::Response) -> Option<HeaderValue> {
+    let kind = response
+        .headers()
+        .get(header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    let data = [
+        "application/json",
+        "application/geo+json",
+        "text/csv",
+        "text/calendar",
+    ]
+    .iter()
+    .any(|t| kind.starts_with(t))
+        || kind.contains("spreadsheetml");
+    data.then(|| HeaderValue::from_static("no-store"))
 }
 
 /// Tells the access log who is calling.
@@ -604,6 +642,14 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::map_response(
             dashboard::assets::secure_html,
         ))
+        // Answers that carry data (accounts, shops' contacts, tokens, first passwords, exports)
+        // are never kept by a browser or a proxy; assets say for themselves how long they keep.
+        .layer(
+            tower_http::set_header::SetResponseHeaderLayer::if_not_present(
+                header::CACHE_CONTROL,
+                data_not_stored,
+            ),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -617,5 +663,6 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
             access_log::Ids,
         ))
+        .layer(axum::middleware::from_fn(access_log::plausible_request_id))
         .with_state(state)
 }

@@ -136,6 +136,17 @@ impl Photos {
     /// Photos under `data_dir` (`photos/` verified, `uploads/` in progress); partial uploads
     /// older than a week are removed.
     pub fn open(data_dir: &Path, max_bytes: u64) -> std::io::Result<Photos> {
+        let files = Box::new(FileStorage::new(data_dir.join("photos")));
+        Self::open_with(data_dir, files, max_bytes)
+    }
+
+    /// Photos kept in `storage`, with partial uploads under `data_dir` (`uploads/`); those
+    /// older than a week are removed.
+    pub fn open_with(
+        data_dir: &Path,
+        storage: Box<dyn PhotoStorage>,
+        max_bytes: u64,
+    ) -> std::io::Result<Photos> {
         let uploads = data_dir.join("uploads");
         std::fs::create_dir_all(&uploads)?;
         for entry in std::fs::read_dir(&uploads)?.flatten() {
@@ -149,11 +160,7 @@ impl Photos {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        Ok(Self::with_storage(
-            Box::new(FileStorage::new(data_dir.join("photos"))),
-            uploads,
-            max_bytes,
-        ))
+        Ok(Self::with_storage(storage, uploads, max_bytes))
     }
 
     /// Photos kept in `storage`, with partial uploads in `uploads`.

@@ -304,6 +304,104 @@ fn check_areas(conn: &Connection, users: &[UserRow]) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Passwords for the accounts of `users` that `existing` lacks, hashed: user -> (hash, the
+/// password when it was made here).
+pub type NewPasswords = HashMap<String, (String, Option<String>)>;
+
+/// Makes and hashes the first passwords of the new accounts (slow: run it off the writer).
+pub fn hash_new(users: &[UserRow], existing: &HashSet<String>) -> Result<NewPasswords, ApiError> {
+    users
+        .iter()
+        .filter(|u| !existing.contains(&u.id))
+        .map(|u| {
+            let (password, made) = new_password(u.password.as_deref())?;
+            let hash = accounts::hash_password(&password)?;
+            Ok((u.id.clone(), (hash, made.then_some(password))))
+        })
+        .collect()
+}
+
+/// The accounts of `users` already there.
+pub fn existing(conn: &Connection, users: &[UserRow]) -> Result<HashSet<String>, ApiError> {
+    let mut stmt = conn.prepare_cached("SELECT 1 FROM server_users WHERE id = ?1")?;
+    let mut found = HashSet::new();
+    for u in users {
+        if stmt.exists([&u.id])? {
+            found.insert(u.id.clone());
+        }
+    }
+    Ok(found)
+}
+
+/// Stores the accounts in one transaction (all or none): new ones with the passwords of
+/// `hashed`, those already there updated. `me`: the admin importing, who may not change their
+/// own role.
+pub fn store_users(
+    conn: &Connection,
+    users: &[UserRow],
+    hashed: &NewPasswords,
+    me: Option<&str>,
+    now: i64,
+) -> Result<Outcome, ApiError> {
+    let refused =
+        |why: Refusal| ApiError::invalid("bad_import", format!("导入文件有误：{}", why.zh), why.en);
+    check_areas(conn, users).map_err(refused)?;
+    let tx = conn.unchecked_transaction()?;
+    let mut outcome = Outcome::default();
+    for u in users {
+        let wanted = Stored {
+            display_name: u.display_name.clone(),
+            role: u.role.as_str().to_owned(),
+            phone: u.phone.clone(),
+            areas: normalised(&u.areas),
+        };
+        match stored(&tx, &u.id)? {
+            Some(had) if had == wanted => outcome.unchanged += 1,
+            Some(had) => {
+                if Some(u.id.as_str()) == me && had.role != wanted.role {
+                    return Err(refused(Refusal::new(
+                        format!("第 {} 行：不能更改自己的角色", u.line),
+                        format!("line {}: you cannot change your own role", u.line),
+                    )));
+                }
+                tx.execute(
+                    "UPDATE server_users SET display_name = ?2, role = ?3, phone = ?4
+                     WHERE id = ?1",
+                    params![u.id, u.display_name, wanted.role, u.phone],
+                )?;
+                accounts::set_areas(&tx, &u.id, &u.areas)?;
+                outcome.updated += 1;
+            }
+            None => {
+                // Added by someone else since it was read: the admin imports again.
+                let Some((hash, made)) = hashed.get(&u.id) else {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "user_exists",
+                        format!("用户 {} 刚被添加，请重新导入", u.id),
+                        format!("user {} was just added; import again", u.id),
+                    ));
+                };
+                accounts::insert_user(&tx, &u.id, &u.display_name, u.role, hash, now)?;
+                tx.execute(
+                    "UPDATE server_users SET phone = ?2 WHERE id = ?1",
+                    params![u.id, u.phone],
+                )?;
+                accounts::set_areas(&tx, &u.id, &u.areas)?;
+                if let Some(password) = made {
+                    outcome.passwords.push(MadePassword {
+                        user: u.id.clone(),
+                        password: password.clone(),
+                    });
+                }
+                outcome.added += 1;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(outcome)
+}
+
 /// `GET /v1/admin/users/template.csv`: the import template.
 pub async fn template(caller: Caller) -> Result<axum::response::Response, ApiError> {
     crate::admin::require_admin(&caller)?;
@@ -334,98 +432,22 @@ pub async fn import_users(
     .map_err(refused)?;
     // Passwords are hashed before the writer is taken (a hash costs tens of milliseconds and
     // the writer serves every phone's push meanwhile).
-    let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-    let existing: HashSet<String> = state
+    let (users, existing) = state
         .read(move |conn| {
-            let mut stmt = conn.prepare_cached("SELECT 1 FROM server_users WHERE id = ?1")?;
-            let mut found = HashSet::new();
-            for id in ids {
-                if stmt.exists([&id])? {
-                    found.insert(id);
-                }
-            }
-            Ok(found)
+            let found = existing(conn, &users)?;
+            Ok((users, found))
         })
         .await?;
-    let fresh: Vec<(String, Option<String>)> = users
-        .iter()
-        .filter(|u| !existing.contains(&u.id))
-        .map(|u| (u.id.clone(), u.password.clone()))
-        .collect();
-    let hashed: HashMap<String, (String, Option<String>)> =
-        tokio::task::spawn_blocking(move || {
-            fresh
-                .into_iter()
-                .map(|(id, given)| {
-                    let (password, made) = new_password(given.as_deref())?;
-                    let hash = accounts::hash_password(&password)?;
-                    Ok((id, (hash, made.then_some(password))))
-                })
-                .collect::<Result<_, ApiError>>()
-        })
-        .await
-        .map_err(ApiError::internal)??;
+    let (users, hashed) = tokio::task::spawn_blocking(move || {
+        let hashed = hash_new(&users, &existing)?;
+        Ok::<_, ApiError>((users, hashed))
+    })
+    .await
+    .map_err(ApiError::internal)??;
     let me = caller.user.as_str().to_owned();
     let now = state.now_ms();
     let outcome = state
-        .write(move |store| {
-            let conn = store.conn();
-            check_areas(conn, &users).map_err(refused)?;
-            let tx = conn.unchecked_transaction()?;
-            let mut outcome = Outcome::default();
-            for u in &users {
-                let wanted = Stored {
-                    display_name: u.display_name.clone(),
-                    role: u.role.as_str().to_owned(),
-                    phone: u.phone.clone(),
-                    areas: normalised(&u.areas),
-                };
-                match stored(&tx, &u.id)? {
-                    Some(had) if had == wanted => outcome.unchanged += 1,
-                    Some(had) => {
-                        if u.id == me && had.role != wanted.role {
-                            return Err(refused(Refusal::new(
-                                format!("第 {} 行：不能更改自己的角色", u.line),
-                                format!("line {}: you cannot change your own role", u.line),
-                            )));
-                        }
-                        tx.execute(
-                            "UPDATE server_users SET display_name = ?2, role = ?3, phone = ?4
-                             WHERE id = ?1",
-                            params![u.id, u.display_name, wanted.role, u.phone],
-                        )?;
-                        accounts::set_areas(&tx, &u.id, &u.areas)?;
-                        outcome.updated += 1;
-                    }
-                    None => {
-                        // Added by someone else since it was read: the admin imports again.
-                        let Some((hash, made)) = hashed.get(&u.id) else {
-                            return Err(ApiError::new(
-                                StatusCode::CONFLICT,
-                                "user_exists",
-                                format!("用户 {} 刚被添加，请重新导入", u.id),
-                                format!("user {} was just added; import again", u.id),
-                            ));
-                        };
-                        accounts::insert_user(&tx, &u.id, &u.display_name, u.role, hash, now)?;
-                        tx.execute(
-                            "UPDATE server_users SET phone = ?2 WHERE id = ?1",
-                            params![u.id, u.phone],
-                        )?;
-                        accounts::set_areas(&tx, &u.id, &u.areas)?;
-                        if let Some(password) = made {
-                            outcome.passwords.push(MadePassword {
-                                user: u.id.clone(),
-                                password: password.clone(),
-                            });
-                        }
-                        outcome.added += 1;
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(outcome)
-        })
+        .write(move |store| store_users(store.conn(), &users, &hashed, Some(&me), now))
         .await?;
     // Areas changed: cached scopes go.
     state.forget_tokens();

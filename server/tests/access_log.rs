@@ -60,7 +60,8 @@ fn each_request_is_one_json_line_with_who_and_how_it_went() {
 
     let health = http(
         &addr,
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        // An id that is no id (a client writing into the log) is replaced by the server's own.
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: a\" forged=\"1\r\nConnection: close\r\n\r\n",
     );
     let id = health
         .lines()
@@ -68,6 +69,7 @@ fn each_request_is_one_json_line_with_who_and_how_it_went() {
         .unwrap()
         .trim()
         .to_owned();
+    assert!(!id.contains("forged") && id.split('-').count() == 2, "{id}");
     let body = r#"{"user":"admin","password":"admin-password-log"}"#;
     let login = http(
         &addr,

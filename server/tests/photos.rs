@@ -112,9 +112,10 @@ async fn get(s: &Server, token: Option<&str>, path: &str) -> (StatusCode, Vec<u8
     (code, body)
 }
 
-/// Files under the server's photo directory.
+/// Photos stored by the server (files under its photo folder, or objects under its prefix
+/// in the S3 server's folder).
 fn stored_files(s: &Server) -> usize {
-    walk(&s._dir.path().join("photos"))
+    walk(&s.photo_dir)
 }
 
 fn walk(dir: &std::path::Path) -> usize {

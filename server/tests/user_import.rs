@@ -200,6 +200,18 @@ async fn an_xlsx_workbook_imports_and_only_admins_may() {
     }
     let bytes = book.save_to_buffer().unwrap();
     let xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+    // First passwords are in the answer: no browser or proxy may keep it.
+    let (code, headers, _) = send_raw(
+        &s,
+        "POST",
+        "/v1/admin/users/import",
+        Some(&s.admin),
+        b"user,role,grids\nqian,worker,g1\n".to_vec(),
+        &[("content-type", "text/csv")],
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(headers["cache-control"], "no-store");
     let (code, err) = import(&s, &s.w1, bytes.clone(), xlsx).await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{err}");
     let (code, answer) = import(&s, &s.admin, bytes, xlsx).await;

@@ -38,7 +38,21 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary` on `data` at `listen` (port 0: any) and waits for its address line.
     pub fn start(binary: &str, data: &Path, listen: &str, extra_args: &[&str]) -> ServerProcess {
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        // The suite against object storage (scripts/s3-test, XUNCHA_TEST_PHOTOS=s3://BUCKET):
+        // each data folder keeps its photos under a prefix of its own, the same at a restart,
+        // another for a folder restored from a backup (as photos/ is another folder there).
+        if let Ok(base) = std::env::var("XUNCHA_TEST_PHOTOS") {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            data.hash(&mut h);
+            command.arg("--photos").arg(format!(
+                "{}/{:016x}",
+                base.trim_end_matches('/'),
+                h.finish()
+            ));
+        }
+        let mut child = command
             .arg("--data")
             .arg(data)
             .arg("--listen")

@@ -1166,3 +1166,74 @@ fn scheduled_backups_restore_and_a_failing_one_shows() {
         .unwrap();
     assert!(page.contains("备份失败"), "{page}");
 }
+
+#[test]
+fn users_imported_from_the_command_line_beside_the_running_server_sync_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let (server, _admin) = server_with_two_workers(dir.path(), &data);
+    // A GBK CSV as Chinese Excel saves it: a new worker without a password, w2 renamed.
+    let file = dir.path().join("users.csv");
+    let csv = "用户名,姓名,角色,网格,电话\nw3,孙新,网格员,g1,13800000003\nw2,周改名,网格员,g1,\n";
+    std::fs::write(&file, encoding_rs::GBK.encode(csv).0).unwrap();
+    let out = std::process::Command::new(SERVER)
+        .arg("--data")
+        .arg(&data)
+        .args(["user", "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("1 added, 1 updated"), "{said}");
+    let password = said
+        .lines()
+        .find_map(|l| l.strip_prefix("w3\t"))
+        .unwrap_or_else(|| panic!("no first password for w3 in {said}"));
+    // The new worker's phone enrolls on the running server with it and syncs the grid.
+    let mut phone = Phone::new(
+        dir.path(),
+        "phone-w3",
+        &server.url,
+        now_ms(),
+        test_options(),
+    );
+    phone
+        .client
+        .enroll(&mut phone.store, "w3", password, Some("e2e"))
+        .unwrap();
+    add_shops(&mut phone, "新店", 1);
+    phone.sync();
+
+    // A file with a grid that does not exist changes nothing and says which line.
+    std::fs::write(&file, "user,role,grids\nw4,worker,g1\nw5,worker,g9\n").unwrap();
+    let out = std::process::Command::new(SERVER)
+        .arg("--data")
+        .arg(&data)
+        .args(["user", "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("第 3 行") && said.contains("line 3"),
+        "{said}"
+    );
+    let mut w4 = Phone::new(
+        dir.path(),
+        "phone-w4",
+        &server.url,
+        now_ms(),
+        test_options(),
+    );
+    assert!(
+        w4.client
+            .enroll(&mut w4.store, "w4", "whatever-password", Some("e2e"))
+            .is_err()
+    );
+}

@@ -24,7 +24,8 @@ class Server:
     """A real xuncha-server process with a fresh data directory."""
 
     def __init__(self, data_dir):
-        env = dict(os.environ, XUNCHA_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        # Warnings only: not a line per request in the test output.
+        env = dict(os.environ, XUNCHA_ADMIN_PASSWORD=ADMIN_PASSWORD, XUNCHA_LOG_LEVEL="warn")
         self.proc = subprocess.Popen(
             [SERVER_BIN, "--data", data_dir, "--listen", "127.0.0.1:0"],
             env=env, stdout=subprocess.PIPE, text=True)

@@ -24,6 +24,9 @@ use xuncha_server::{AppState, Config, app};
 
 pub struct Server {
     pub _dir: tempfile::TempDir,
+    /// Where the verified photos end up as files: the data folder's `photos/`, or, when the
+    /// suite runs against object storage, the S3 server's own folder for this server's prefix.
+    pub photo_dir: std::path::PathBuf,
     pub state: AppState,
     /// Tokens by device id.
     pub w1: String,
@@ -36,11 +39,37 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The photo store of a test server: the data folder, or with `XUNCHA_TEST_PHOTOS=s3://BUCKET`
+/// (scripts/s3-test) a prefix of its own in that bucket, and the folder where the S3 server
+/// (`XUNCHA_TEST_S3_ROOT`, s3s-fs keeps objects as files) holds it.
+pub fn photo_store(dir: &std::path::Path) -> (Option<String>, std::path::PathBuf) {
+    match std::env::var("XUNCHA_TEST_PHOTOS") {
+        Ok(base) => {
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let prefix = format!(
+                "t{}-{}-{}",
+                std::process::id(),
+                now_ms(),
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let bucket = base.trim_start_matches("s3://").trim_end_matches('/');
+            let root = std::env::var("XUNCHA_TEST_S3_ROOT").expect("XUNCHA_TEST_S3_ROOT");
+            (
+                Some(format!("{}/{prefix}", base.trim_end_matches('/'))),
+                std::path::Path::new(&root).join(bucket).join(prefix),
+            )
+        }
+        Err(_) => (None, dir.join("photos")),
+    }
+}
+
 pub fn server() -> Server {
     let dir = tempfile::tempdir().unwrap();
+    let (photo_store, photo_dir) = photo_store(dir.path());
     let config = Config {
         max_body_bytes: 256 << 10,
         max_clock_ahead_ms: 3_600_000,
+        photo_store,
         ..Config::default()
     };
     let state = AppState::open(dir.path(), config).unwrap();
@@ -86,6 +115,7 @@ pub fn server() -> Server {
     let [w1, w1b, w2, admin] = tokens;
     Server {
         _dir: dir,
+        photo_dir,
         state,
         w1,
         w1b,
