@@ -59,6 +59,16 @@ class Dashboard(unittest.TestCase):
         self.context = self.browser.new_context(viewport={"width": 1400, "height": 860},
                                                 accept_downloads=True, bypass_csp=True)
         self.page = self.context.new_page()
+        # The page's own requests in flight (the base map's tiles are not counted: they come
+        # and go as the map moves, so "network idle" would wait on them).
+        self.page.add_init_script("""(() => {
+            const fetch0 = window.fetch;
+            window.__inflight = 0;
+            window.fetch = (...args) => {
+                window.__inflight += 1;
+                return fetch0(...args).finally(() => { window.__inflight -= 1; });
+            };
+        })()""")
         self.errors = []
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("console", lambda m: print("console:", m.text) if m.type == "error" else None)
@@ -66,6 +76,11 @@ class Dashboard(unittest.TestCase):
     def tearDown(self):
         self.context.close()
         self.assertEqual(self.errors, [], "no script errors on the page")
+
+    def settle(self):
+        """Until the page's requests are answered and drawn."""
+        self.page.wait_for_function("() => window.__inflight === 0")
+        self.page.wait_for_timeout(200)
 
     def sign_in(self, user=DEMO[0], password=DEMO[1]):
         page = self.page
@@ -657,7 +672,7 @@ class Dashboard(unittest.TestCase):
         self.page.click("#action-cancel")
         for tab in ["work", "shops", "people", "campaigns", "figures", "admin"]:
             self.page.click(f"nav [data-tab={tab}]")
-            self.page.wait_for_load_state("networkidle")
+            self.settle()
             if tab == "shops":
                 self.page.fill("#shop-search", "店")
                 self.page.press("#shop-search", "Enter")
