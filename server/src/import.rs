@@ -51,6 +51,23 @@ pub(crate) fn column(header: &[String], columns: &[(&str, &[&str])], name: &str)
         .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
 }
 
+/// A file's header and its data rows (at most `max` of them).
+pub(crate) fn header_and_data(
+    rows: &[Vec<String>],
+    max: usize,
+) -> Result<(&[String], &[Vec<String>]), Refusal> {
+    let Some((header, data)) = rows.split_first() else {
+        return Err(Refusal::new("文件是空的", "the file is empty"));
+    };
+    if data.len() > max {
+        return Err(Refusal::new(
+            format!("超过 {max} 行，请拆分文件"),
+            format!("more than {max} rows; split the file"),
+        ));
+    }
+    Ok((header, data))
+}
+
 /// Whether a data row is to be skipped: blank, or a note such as the templates' (a first cell
 /// starting with #).
 pub(crate) fn skipped(row: &[String]) -> bool {
@@ -186,15 +203,7 @@ const YES_ACCEPTED: &str = "是、否";
 
 /// The premises described by the rows (header first), or the first problem with its line.
 pub fn premises_from_rows(rows: &[Vec<String>]) -> Result<Vec<PremisesFields>, Refusal> {
-    let Some((header, data)) = rows.split_first() else {
-        return Err(Refusal::new("文件是空的", "the file is empty"));
-    };
-    if data.len() > MAX_ROWS {
-        return Err(Refusal::new(
-            format!("超过 {MAX_ROWS} 行，请拆分文件"),
-            format!("more than {MAX_ROWS} rows; split the file"),
-        ));
-    }
+    let (header, data) = header_and_data(rows, MAX_ROWS)?;
     let col = |name: &str| column(header, COLUMNS, name);
     let (Some(name_col), Some(address_col), Some(kind_col)) =
         (col("name"), col("address"), col("kind"))

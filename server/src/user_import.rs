@@ -19,7 +19,7 @@ use xuncha_core::sync::Role;
 use crate::AppState;
 use crate::accounts::{self, Areas, Caller};
 use crate::error::ApiError;
-use crate::import::{Refusal, column, rows, skipped};
+use crate::import::{Refusal, column, header_and_data, rows, skipped};
 
 /// Users imported at most per file (each new one costs a password hash).
 pub const MAX_USERS: usize = 5_000;
@@ -77,15 +77,7 @@ pub struct UserRow {
 
 /// The accounts described by the rows (header first), or the first problem with its line.
 pub fn users_from_rows(rows: &[Vec<String>]) -> Result<Vec<UserRow>, Refusal> {
-    let Some((header, data)) = rows.split_first() else {
-        return Err(Refusal::new("文件是空的", "the file is empty"));
-    };
-    if data.len() > MAX_USERS {
-        return Err(Refusal::new(
-            format!("超过 {MAX_USERS} 行，请拆分文件"),
-            format!("more than {MAX_USERS} rows; split the file"),
-        ));
-    }
+    let (header, data) = header_and_data(rows, MAX_USERS)?;
     let col = |name: &str| column(header, COLUMNS, name);
     let (Some(id_col), Some(role_col)) = (col("id"), col("role")) else {
         return Err(Refusal::new(
@@ -323,14 +315,15 @@ pub fn hash_new(users: &[UserRow], existing: &HashSet<String>) -> Result<NewPass
 
 /// The accounts of `users` already there.
 pub fn existing(conn: &Connection, users: &[UserRow]) -> Result<HashSet<String>, ApiError> {
-    let mut stmt = conn.prepare_cached("SELECT 1 FROM server_users WHERE id = ?1")?;
-    let mut found = HashSet::new();
-    for u in users {
-        if stmt.exists([&u.id])? {
-            found.insert(u.id.clone());
-        }
-    }
-    Ok(found)
+    let all: HashSet<String> = conn
+        .prepare("SELECT id FROM server_users")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(users
+        .iter()
+        .filter(|u| all.contains(&u.id))
+        .map(|u| u.id.clone())
+        .collect())
 }
 
 /// Stores the accounts in one transaction (all or none): new ones with the passwords of
