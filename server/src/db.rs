@@ -410,7 +410,7 @@ pub(crate) fn cursor_check(conn: &Connection, id: u64) -> rusqlite::Result<Optio
 }
 
 /// The chain value after `prev` for the op `(device, seq, hlc)`.
-pub(crate) fn chain_next(prev: &[u8], device: &str, seq: i64, hlc: i64) -> Vec<u8> {
+pub fn chain_next(prev: &[u8], device: &str, seq: i64, hlc: i64) -> Vec<u8> {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(prev);

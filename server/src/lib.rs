@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod object_storage;
 pub mod overdue;
 pub mod photos;
+pub mod postgres;
 pub mod reminders;
 pub mod revoke;
 pub mod status;

@@ -1,0 +1,594 @@
+//! The PostgreSQL backend against a real PostgreSQL server: the shared op log (positions in
+//! commit order, idempotent appends racing from several instances, followers told of appends)
+//! and jobs that run once per period across instances (a run or a leader killed midway).
+//!
+//! `scripts/pg-test` starts a throwaway cluster and sets `XUNCHA_TEST_DATABASE` (a URL to a
+//! database the tests may create databases from). Without it these tests say so and pass,
+//! unless `XUNCHA_TEST_DATABASE_REQUIRED` is set, as pg-test does.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use xuncha_core::op::Op;
+use xuncha_server::postgres::log::{self, Entry};
+use xuncha_server::postgres::{self as pg, Client, PgError, jobs};
+
+/// A database of its own for one test, freshly migrated; `None` when no server was given.
+fn database(test: &str) -> Option<String> {
+    let Ok(base) = std::env::var("XUNCHA_TEST_DATABASE") else {
+        assert!(
+            std::env::var_os("XUNCHA_TEST_DATABASE_REQUIRED").is_none(),
+            "XUNCHA_TEST_DATABASE is required but not set"
+        );
+        eprintln!("skipped: no XUNCHA_TEST_DATABASE (scripts/pg-test runs these)");
+        return None;
+    };
+    let name = format!("t_{test}_{}", std::process::id());
+    let mut admin = pg::connect(&base, "test-admin").unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let url = config_url(&base, &name);
+    pg::migrate(&mut pg::connect(&url, "test").unwrap()).unwrap();
+    Some(url)
+}
+
+/// `base` with its database replaced by `name` (URL or key=value form).
+fn config_url(base: &str, name: &str) -> String {
+    if base.starts_with("postgres://") || base.starts_with("postgresql://") {
+        let (head, query) = base.split_once('?').unwrap_or((base, ""));
+        let authority_end = head
+            .find("://")
+            .map(|i| i + 3)
+            .and_then(|start| head[start..].find('/').map(|j| start + j))
+            .unwrap_or(head.len());
+        let mut url = format!("{}/{name}", &head[..authority_end]);
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
+    } else {
+        format!("{base} dbname={name}")
+    }
+}
+
+fn connect(url: &str, instance: &str) -> Client {
+    pg::connect(url, instance).unwrap()
+}
+
+/// Realistic ops: `shops` shops added and inspected on one phone.
+fn phone_ops(device: &str, shops: usize) -> Vec<Op> {
+    let mut phone = common::phone(device, "w1", common::now_ms());
+    for _ in 0..shops {
+        common::shop_with_inspection(&mut phone, "G1");
+    }
+    phone.pending_ops(10_000).unwrap()
+}
+
+fn entries(ops: &[Op]) -> Vec<Entry<'_>> {
+    ops.iter()
+        .map(|op| Entry {
+            op,
+            premises_id: None,
+            grid_id: Some("G1"),
+        })
+        .collect()
+}
+
+/// Whether the session `pid` is waiting for a lock.
+fn waiting_for_lock(admin: &mut Client, pid: i32) -> bool {
+    admin
+        .query_one(
+            "SELECT COALESCE(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1",
+            &[&pid],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out: {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn pid(client: &mut Client) -> i32 {
+    client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn migrations_apply_once_even_when_instances_start_together() {
+    let Some(url) = database("migrate") else {
+        return;
+    };
+    // `database` migrated it: nothing is left to apply.
+    assert!(pg::migrate(&mut connect(&url, "a")).unwrap().is_empty());
+
+    // Two instances starting on an empty database at once: one applies, the other waits and
+    // finds nothing to do.
+    let mut admin = connect(&url, "admin");
+    admin
+        .batch_execute("DROP TABLE ops, job_runs, server_meta")
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    let applied: Vec<usize> = (0..2)
+        .map(|i| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            thread::spawn(move || {
+                let mut c = connect(&url, &format!("i{i}"));
+                barrier.wait();
+                pg::migrate(&mut c).unwrap().len()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        pg::MIGRATIONS.len(),
+        "{applied:?}"
+    );
+
+    // A database a newer build migrated is refused, not written to.
+    admin
+        .execute(
+            "UPDATE server_meta SET value = '99' WHERE key = 'schema_version'",
+            &[],
+        )
+        .unwrap();
+    match pg::migrate(&mut connect(&url, "old")) {
+        Err(PgError::SchemaTooNew { found: 99, .. }) => {}
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+/// The classic trap, shown on a plain sequence, then the log's answer to it: transaction A
+/// takes a number, B takes the next and commits first; a reader between the two commits
+/// must not move its cursor past A's op.
+#[test]
+fn a_pull_never_skips_an_op_that_commits_later() {
+    let Some(url) = database("interleave") else {
+        return;
+    };
+    let mut admin = connect(&url, "admin");
+
+    // A sequence numbered at insert: the reader skips A's op for good.
+    admin
+        .batch_execute("CREATE TABLE naive (n BIGSERIAL PRIMARY KEY, what TEXT NOT NULL)")
+        .unwrap();
+    let mut a = connect(&url, "a");
+    let mut b = connect(&url, "b");
+    let mut ta = a.transaction().unwrap();
+    ta.execute("INSERT INTO naive (what) VALUES ('a')", &[])
+        .unwrap();
+    b.execute("INSERT INTO naive (what) VALUES ('b')", &[])
+        .unwrap();
+    let seen: Vec<i64> = admin
+        .query("SELECT n FROM naive WHERE n > 0 ORDER BY n", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(seen, [2], "the reader sees B's op, numbered after A's");
+    ta.commit().unwrap();
+    let later: Vec<i64> = admin
+        .query("SELECT n FROM naive WHERE n > 2 ORDER BY n", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        later.is_empty(),
+        "with a sequence, A's op (1) is never pulled"
+    );
+
+    // The log: A appends and has not committed; B's append waits for it.
+    let ops_a = phone_ops("phone-a", 1);
+    let ops_b = phone_ops("phone-b", 1);
+    let mut ta = a.transaction().unwrap();
+    let appended_a = log::append_in(&mut ta, &entries(&ops_a), 1).unwrap();
+    assert_eq!(appended_a.positions.first(), Some(&Some(1)));
+    let b_pid = pid(&mut b);
+    let (tx, rx) = mpsc::channel();
+    let sent_b = ops_b.clone();
+    let racing = thread::spawn(move || {
+        let appended = log::append(&mut b, &entries(&sent_b), 2).unwrap();
+        tx.send(()).unwrap();
+        appended
+    });
+    wait_until("B waits for A's append", || {
+        waiting_for_lock(&mut admin, b_pid)
+    });
+    assert!(rx.try_recv().is_err(), "B cannot append before A commits");
+    assert!(
+        log::after(&mut admin, 0, 100).unwrap().is_empty(),
+        "a reader sees nothing of the log while A is open"
+    );
+    ta.commit().unwrap();
+    let appended_b = racing.join().unwrap();
+    let first_b = ops_a.len() as i64 + 1;
+    assert_eq!(appended_b.positions.first(), Some(&Some(first_b)));
+
+    // Every position the reader meets is final: pulled in pages from cursor 0, each op once.
+    let mut cursor = 0;
+    let mut pulled = Vec::new();
+    loop {
+        let page = log::after(&mut admin, cursor, 3).unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.position;
+        pulled.extend(page.into_iter().map(|l| l.op));
+    }
+    let expected: Vec<Op> = ops_a.iter().chain(&ops_b).cloned().collect();
+    assert_eq!(pulled, expected);
+}
+
+#[test]
+fn appends_racing_on_two_instances_keep_every_op_once_and_in_commit_order() {
+    let Some(url) = database("race") else {
+        return;
+    };
+    const PHONES: usize = 6;
+    // Each phone pushes its ops in batches, through either instance, and sends every batch
+    // twice (a retry after a lost answer), the second time through the other instance.
+    let phones: Vec<Vec<Op>> = (0..PHONES)
+        .map(|i| phone_ops(&format!("phone-{i}"), 4))
+        .collect();
+    let total: usize = phones.iter().map(Vec::len).sum();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    // A reader pulling all the while, as phones do, moving its cursor to the last op seen.
+    let reader = {
+        let (url, stop) = (url.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut c = connect(&url, "reader");
+            let mut cursor = 0;
+            let mut seen = Vec::new();
+            loop {
+                let finished = stop.load(std::sync::atomic::Ordering::SeqCst);
+                let page = log::after(&mut c, cursor, 7).unwrap();
+                if let Some(last) = page.last() {
+                    cursor = last.position;
+                }
+                let empty = page.is_empty();
+                seen.extend(page);
+                if finished && empty {
+                    return seen;
+                }
+            }
+        })
+    };
+    let pushers: Vec<_> = phones
+        .into_iter()
+        .enumerate()
+        .map(|(i, ops)| {
+            let url = url.clone();
+            thread::spawn(move || {
+                let mut instances = [
+                    connect(&url, &format!("one-{i}")),
+                    connect(&url, &format!("two-{i}")),
+                ];
+                for (n, batch) in ops.chunks(3).enumerate() {
+                    let first = (i + n) % 2;
+                    log::append(&mut instances[first], &entries(batch), 1).unwrap();
+                    let again = log::append(&mut instances[1 - first], &entries(batch), 2).unwrap();
+                    assert!(
+                        again.positions.iter().all(Option::is_none),
+                        "a resend adds nothing"
+                    );
+                }
+            })
+        })
+        .collect();
+    for p in pushers {
+        p.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+
+    // Positions 1..=total, each once, and every op of every phone once, in its seq order.
+    let positions: Vec<i64> = seen.iter().map(|l| l.position).collect();
+    assert_eq!(positions, (1..=total as i64).collect::<Vec<_>>());
+    let mut by_device: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for l in &seen {
+        by_device
+            .entry(l.op.device.as_str().to_owned())
+            .or_default()
+            .push(l.op.seq);
+    }
+    assert_eq!(by_device.len(), PHONES);
+    for seqs in by_device.values() {
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    }
+    // The chain runs unbroken over the log, as the SQLite server computes it.
+    let mut chain = Vec::new();
+    for l in &seen {
+        chain = xuncha_server::db::chain_next(
+            &chain,
+            l.op.device.as_str(),
+            l.op.seq as i64,
+            l.op.hlc.as_u64() as i64,
+        );
+        assert_eq!(l.chain, chain, "chain at {}", l.position);
+    }
+    let (end, check) = log::end(&mut connect(&url, "end")).unwrap();
+    assert_eq!(end, total as i64);
+    assert_eq!(check, Some(hex::encode(&chain)));
+}
+
+#[test]
+fn a_resent_op_is_skipped_and_another_op_under_its_seq_refused() {
+    let Some(url) = database("resend") else {
+        return;
+    };
+    let mut c = connect(&url, "one");
+    let ops = phone_ops("phone-r", 1);
+    let first = log::append(&mut c, &entries(&ops), 1).unwrap();
+    assert!(first.positions.iter().all(Option::is_some));
+    // The same batch with itself repeated inside: nothing new.
+    let twice: Vec<Op> = ops.iter().chain(&ops).cloned().collect();
+    let again = log::append(&mut c, &entries(&twice), 2).unwrap();
+    assert!(again.positions.iter().all(Option::is_none));
+    assert_eq!(again.end, first.end);
+
+    // Another op under a held (device, seq): refused, and the batch it came in adds nothing.
+    let mut forged = ops[0].clone();
+    forged.wall_ms += 1;
+    let fresh = phone_ops("phone-s", 1);
+    let mixed: Vec<Op> = fresh.iter().cloned().chain([forged]).collect();
+    match log::append(&mut c, &entries(&mixed), 3) {
+        Err(PgError::OpConflict { device, seq }) => {
+            assert_eq!((device.as_str(), seq), ("phone-r", ops[0].seq));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // Two different ops under one (device, seq) inside one batch: refused too.
+    let mut other = fresh[0].clone();
+    other.wall_ms += 1;
+    assert!(matches!(
+        log::append(&mut c, &entries(&[fresh[0].clone(), other]), 4),
+        Err(PgError::OpConflict { .. })
+    ));
+    assert_eq!(log::end(&mut c).unwrap().0, first.end);
+}
+
+#[test]
+fn followers_hear_of_appends_that_commit_and_only_those() {
+    let Some(url) = database("follow") else {
+        return;
+    };
+    let mut follower = connect(&url, "two");
+    log::listen(&mut follower).unwrap();
+    let mut writer = connect(&url, "one");
+    let ops = phone_ops("phone-f", 1);
+
+    // A rolled-back append announces nothing.
+    let mut tx = writer.transaction().unwrap();
+    log::append_in(&mut tx, &entries(&ops), 1).unwrap();
+    tx.rollback().unwrap();
+    assert_eq!(
+        log::wait_for_append(&mut follower, Duration::from_millis(300)).unwrap(),
+        None
+    );
+
+    let appended = log::append(&mut writer, &entries(&ops), 1).unwrap();
+    let heard = log::wait_for_append(&mut follower, Duration::from_secs(10)).unwrap();
+    assert_eq!(heard, Some(appended.end));
+    // The follower reads what it heard of from its own position.
+    assert_eq!(log::after(&mut follower, 0, 100).unwrap().len(), ops.len());
+    // A resend appends nothing and announces nothing.
+    log::append(&mut writer, &entries(&ops), 2).unwrap();
+    assert_eq!(
+        log::wait_for_append(&mut follower, Duration::from_millis(300)).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn a_period_runs_once_across_instances_and_again_when_its_run_dies() {
+    let Some(url) = database("jobs") else {
+        return;
+    };
+    let mut admin = connect(&url, "admin");
+    admin
+        .batch_execute("CREATE TABLE digests (period TEXT NOT NULL, instance TEXT NOT NULL)")
+        .unwrap();
+    let work = |instance: &'static str, period: &'static str| {
+        move |tx: &mut pg::Transaction<'_>| -> Result<(), PgError> {
+            tx.execute(
+                "INSERT INTO digests (period, instance) VALUES ($1, $2)",
+                &[&period, &instance],
+            )?;
+            Ok(())
+        }
+    };
+
+    // Four instances race for one period: one runs it.
+    let barrier = Arc::new(Barrier::new(4));
+    let ran: Vec<bool> = ["i1", "i2", "i3", "i4"]
+        .into_iter()
+        .map(|instance| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            thread::spawn(move || {
+                let mut c = connect(&url, instance);
+                barrier.wait();
+                jobs::run_once(
+                    &mut c,
+                    "digest",
+                    "2026-12-01",
+                    instance,
+                    work(instance, "2026-12-01"),
+                )
+                .unwrap()
+                .is_some()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(ran.iter().filter(|r| **r).count(), 1, "{ran:?}");
+    let count: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM digests WHERE period = '2026-12-01'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
+
+    // A run dies midway (its session killed while it works): the period is not lost; the
+    // instance waiting on it runs it instead.
+    let (pid_tx, pid_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let dying = {
+        let url = url.clone();
+        thread::spawn(move || {
+            let mut c = connect(&url, "dying");
+            jobs::run_once(&mut c, "digest", "2026-12-02", "dying", |tx| {
+                tx.execute("INSERT INTO digests VALUES ('2026-12-02', 'dying')", &[])?;
+                let me: i32 = tx.query_one("SELECT pg_backend_pid()", &[])?.get(0);
+                pid_tx.send(me).unwrap();
+                go_rx.recv().unwrap();
+                tx.execute("SELECT 1", &[])?; // the session is gone by now
+                Ok(())
+            })
+        })
+    };
+    let dying_pid = pid_rx.recv().unwrap();
+    let mut taker = connect(&url, "taker");
+    let taker_pid = pid(&mut taker);
+    let taking = thread::spawn(move || {
+        jobs::run_once(
+            &mut taker,
+            "digest",
+            "2026-12-02",
+            "taker",
+            work("taker", "2026-12-02"),
+        )
+        .unwrap()
+        .is_some()
+    });
+    wait_until("the second instance waits on the first's claim", || {
+        waiting_for_lock(&mut admin, taker_pid)
+    });
+    admin
+        .execute("SELECT pg_terminate_backend($1)", &[&dying_pid])
+        .unwrap();
+    go_tx.send(()).unwrap();
+    assert!(
+        dying.join().unwrap().is_err(),
+        "the killed run reports its failure"
+    );
+    assert!(
+        taking.join().unwrap(),
+        "the waiting instance ran the period"
+    );
+    let rows: Vec<String> = admin
+        .query(
+            "SELECT instance FROM digests WHERE period = '2026-12-02'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, ["taker"], "the dead run's work went with it");
+    assert_eq!(
+        jobs::ran_by(&mut admin, "digest", "2026-12-02")
+            .unwrap()
+            .as_deref(),
+        Some("taker")
+    );
+    // And once run, the period is not run again by anyone.
+    assert!(
+        jobs::run_once(
+            &mut admin,
+            "digest",
+            "2026-12-02",
+            "late",
+            work("late", "2026-12-02")
+        )
+        .unwrap()
+        .is_none()
+    );
+}
+
+/// The leader is a real process (psql) holding the job's lock; SIGKILL ends it, its session
+/// ends with it, and another instance takes the lead.
+#[test]
+fn the_lead_passes_on_when_the_leader_is_killed() {
+    let Some(url) = database("lead") else {
+        return;
+    };
+    let (space, key) = jobs::lock_of("escalation");
+    let mut leader = Command::new("psql")
+        .args([url.as_str(), "-X", "-q", "-v", "ON_ERROR_STOP=1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("psql (postgresql-client) is needed for this test");
+    {
+        use std::io::Write;
+        let stdin = leader.stdin.as_mut().unwrap();
+        writeln!(stdin, "SELECT pg_advisory_lock({space}, {key});").unwrap();
+        stdin.flush().unwrap();
+    }
+    let mut admin = connect(&url, "admin");
+    wait_until("psql holds the lead", || {
+        admin
+            .query_one(
+                "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                   AND classid = $1::int::oid AND objid = $2::int::oid",
+                &[&space, &key],
+            )
+            .unwrap()
+            .get(0)
+    });
+    let mut follower = jobs::Leadership::new(connect(&url, "two"));
+    assert!(!follower.try_lead("escalation").unwrap());
+    assert!(follower.try_lead("digest").unwrap(), "other jobs are free");
+
+    leader.kill().unwrap(); // SIGKILL
+    leader.wait().unwrap();
+    wait_until("the lead passes to the other instance", || {
+        follower.try_lead("escalation").unwrap()
+    });
+    // Asking again while leading does not stack the lock: one resign frees it for a third.
+    assert!(follower.try_lead("escalation").unwrap());
+    let mut third = jobs::Leadership::new(connect(&url, "three"));
+    assert!(!third.try_lead("escalation").unwrap());
+    follower.resign("escalation").unwrap();
+    assert!(third.try_lead("escalation").unwrap());
+    // Dropping an instance's session gives up its lead too.
+    drop(third);
+    let mut fourth = jobs::Leadership::new(connect(&url, "four"));
+    wait_until("the lead of a closed session is free", || {
+        fourth.try_lead("escalation").unwrap()
+    });
+    let distinct: HashSet<i32> = ["escalation", "digest", "webhooks", "backup", "quarantine"]
+        .iter()
+        .map(|j| jobs::lock_of(j).1)
+        .collect();
+    assert_eq!(distinct.len(), 5, "every job has a lock of its own");
+}
