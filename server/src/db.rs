@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0007_reminders.sql"),
     migration!("0008_people.sql"),
     migration!("0009_user_phone.sql"),
+    migration!("0010_log_follow.sql"),
 ];
 
 /// The migrations an upgrade of the database at `path` would apply, replica's first, by

@@ -137,6 +137,30 @@ impl From<xuncha_core::Error> for ApiError {
     }
 }
 
+impl From<crate::postgres::PgError> for ApiError {
+    fn from(e: crate::postgres::PgError) -> Self {
+        use crate::postgres::PgError as E;
+        match e {
+            E::OpConflict { device, seq } => xuncha_core::Error::OpConflict {
+                device: xuncha_core::model::DeviceId(device),
+                seq,
+            }
+            .into(),
+            E::Replica(e) => e.into(),
+            E::Db(_) => {
+                tracing::error!(error = %e, "database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "数据库暂时不可用，请稍后重试",
+                    "the database is unavailable; try again later",
+                )
+            }
+            E::SchemaTooNew { .. } | E::Decode(_) | E::OtherLog { .. } => Self::internal(e),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
         Self::internal(e)

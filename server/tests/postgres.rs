@@ -17,9 +17,14 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use xuncha_core::model::PremisesFields;
 use xuncha_core::op::Op;
+use xuncha_core::store::Store;
+use xuncha_core::sync::SetAside;
+use xuncha_server::db::Db;
+use xuncha_server::error::ApiError;
 use xuncha_server::postgres::log::{self, Entry};
-use xuncha_server::postgres::{self as pg, Client, PgError, jobs};
+use xuncha_server::postgres::{self as pg, Client, PgError, follow, jobs};
 
 /// A database of its own for one test, freshly migrated; `None` when no server was given.
 fn database(test: &str) -> Option<String> {
@@ -83,6 +88,7 @@ fn entries(ops: &[Op]) -> Vec<Entry<'_>> {
             op,
             premises_id: None,
             grid_id: Some("G1"),
+            aside: None,
         })
         .collect()
 }
@@ -372,6 +378,55 @@ fn a_resent_op_is_skipped_and_another_op_under_its_seq_refused() {
     assert_eq!(log::end(&mut c).unwrap().0, first.end);
 }
 
+/// Pushes that arrived together are appended at once, each all or nothing: one carrying a
+/// forged op is refused alone, the others are stored, and an op two pushes carry is stored once.
+#[test]
+fn a_group_of_pushes_refuses_only_the_push_that_conflicts() {
+    let Some(url) = database("group") else {
+        return;
+    };
+    let mut c = connect(&url, "one");
+    let held = phone_ops("phone-h", 1);
+    log::append(&mut c, &entries(&held), 1).unwrap();
+    let mut forged = held[0].clone();
+    forged.wall_ms += 1;
+    let a = phone_ops("phone-a", 1);
+    let b = phone_ops("phone-b", 1);
+    // The bad push also carries a new op of its own, which must not be stored either.
+    let bad: Vec<Op> = vec![phone_ops("phone-x", 1)[0].clone(), forged];
+    let (ea, eb, ebad) = (entries(&a), entries(&b), entries(&bad));
+    let eb_again = entries(&b[..1]);
+    let mut tx = c.transaction().unwrap();
+    let outcomes = log::append_group_in(&mut tx, &[&ea, &ebad, &eb, &eb_again], 2).unwrap();
+    tx.commit().unwrap();
+    assert!(matches!(outcomes[1], Err(PgError::OpConflict { .. })));
+    let first = held.len() as i64;
+    let got_a = outcomes[0].as_ref().unwrap();
+    assert_eq!(
+        got_a.positions,
+        (1..=a.len() as i64)
+            .map(|i| Some(first + i))
+            .collect::<Vec<_>>()
+    );
+    let got_b = outcomes[2].as_ref().unwrap();
+    assert!(got_b.positions.iter().all(Option::is_some));
+    assert_eq!(
+        outcomes[3].as_ref().unwrap().positions,
+        [None],
+        "carried twice, stored once"
+    );
+    let stored: Vec<String> = log::after(&mut c, 0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.op.device.as_str().to_owned())
+        .collect();
+    assert_eq!(stored.len(), held.len() + a.len() + b.len());
+    assert!(
+        !stored.iter().any(|d| d == "phone-x"),
+        "nothing of the refused push"
+    );
+}
+
 #[test]
 fn followers_hear_of_appends_that_commit_and_only_those() {
     let Some(url) = database("follow") else {
@@ -591,4 +646,155 @@ fn the_lead_passes_on_when_the_leader_is_killed() {
         .map(|j| jobs::lock_of(j).1)
         .collect();
     assert_eq!(distinct.len(), 5, "every job has a lock of its own");
+}
+
+/// What a phone's pull gives it: the ops after its cursor that were not set aside.
+fn pull_into(phone: &mut Store, client: &mut Client, cursor: &mut i64) {
+    let logged = log::after(client, *cursor, 10_000).unwrap();
+    if let Some(last) = logged.last() {
+        *cursor = last.position;
+    }
+    let ops: Vec<Op> = logged
+        .into_iter()
+        .filter(|l| l.aside.is_none())
+        .map(|l| l.op)
+        .collect();
+    phone.apply_ops(&ops).unwrap();
+}
+
+fn catch_up(db: &Db, client: &mut Client, page: i64) -> i64 {
+    db.write(|s| follow::catch_up(client, s, page).map_err(ApiError::from))
+        .unwrap()
+}
+
+fn digest(db: &Db) -> String {
+    db.write(|s| Ok(s.digest()?)).unwrap()
+}
+
+/// Phones push through two instances (shops, inspections, then concurrent edits of one shop,
+/// and an op set aside); each instance's replica follows the log through the core's apply, and
+/// every phone and both replicas end with one digest. A replica that applied ops without
+/// recording its position (as if killed between the two) resumes without doubling anything; a
+/// replica of another database's log is refused.
+#[test]
+fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
+    let Some(url) = database("replicas") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let one = Db::open(&dir.path().join("one.sqlite")).unwrap();
+    let two = Db::open(&dir.path().join("two.sqlite")).unwrap();
+    let mut instances = [connect(&url, "one"), connect(&url, "two")];
+    let now = common::now_ms();
+    let mut phones: Vec<Store> = (0..3)
+        .map(|i| common::phone(&format!("phone-{i}"), "w1", now))
+        .collect();
+    let mut cursors = [0i64; 3];
+    let push = |phone: &mut Store, through: usize, instances: &mut [Client; 2]| {
+        let ops = phone.pending_ops(10_000).unwrap();
+        log::append(&mut instances[through], &entries(&ops), now).unwrap();
+        if let Some(last) = ops.last() {
+            phone.mark_acked(last.seq).unwrap();
+        }
+    };
+    for (i, phone) in phones.iter_mut().enumerate() {
+        common::shop_with_inspection(phone, "G1");
+        common::shop_with_inspection(phone, "G1");
+        push(phone, i % 2, &mut instances);
+    }
+    for (phone, cursor) in phones.iter_mut().zip(&mut cursors) {
+        pull_into(phone, &mut instances[0], cursor);
+    }
+    // Two phones rename one shop at once and push through different instances.
+    let shop = phones[0].list_premises(false).unwrap()[0].clone();
+    for (i, name) in [(0, "王记面馆"), (1, "老王家面馆")] {
+        let mut fields: PremisesFields = shop.fields.clone();
+        fields.name = name.into();
+        phones[i].edit_premises(&shop.id, fields).unwrap();
+    }
+    push(&mut phones[1], 1, &mut instances);
+    push(&mut phones[0], 0, &mut instances);
+    // One op the pushing instance set aside (refused for its author): kept, never applied.
+    common::shop_with_inspection(&mut phones[2], "G1");
+    let refused = phones[2].pending_ops(10_000).unwrap();
+    let why = SetAside {
+        seq: refused[0].seq,
+        code: "out_of_scope".into(),
+        message: "不在负责的网格内".into(),
+        message_en: "outside the author's grids".into(),
+    };
+    let mut set_aside = entries(&refused[..1]);
+    set_aside[0].aside = Some(&why);
+    log::append(&mut instances[1], &set_aside, now).unwrap();
+
+    let end = log::end(&mut instances[0]).unwrap().0;
+    assert_eq!(catch_up(&one, &mut instances[0], 3), end, "in pages of 3");
+    assert_eq!(catch_up(&two, &mut instances[1], follow::PAGE), end);
+    for (phone, cursor) in phones.iter_mut().zip(&mut cursors) {
+        pull_into(phone, &mut instances[1], cursor);
+    }
+    let expected = digest(&one);
+    assert_eq!(digest(&two), expected);
+    for phone in &phones[..2] {
+        assert_eq!(phone.digest().unwrap(), expected);
+    }
+    let kept = one.write(|s| Ok(s.set_aside_ops()?)).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1.code, "out_of_scope");
+    let shops = one.write(|s| Ok(s.list_premises(false)?)).unwrap();
+    assert_eq!(
+        shops.len(),
+        6,
+        "the set-aside shop is not part of the state"
+    );
+    let renamed: Vec<&str> = shops
+        .iter()
+        .map(|p| p.fields.name.as_str())
+        .filter(|n| *n != "老王面馆")
+        .collect();
+    assert!(
+        renamed == ["王记面馆"] || renamed == ["老王家面馆"],
+        "one rename wins, on every replica alike: {renamed:?}"
+    );
+
+    // Nothing new: catching up again applies nothing and changes nothing.
+    assert_eq!(catch_up(&one, &mut instances[0], 3), end);
+    assert_eq!(digest(&one), expected);
+
+    // A replica that applied the first ops but never recorded its position resumes from 0
+    // and skips what it holds.
+    let three = Db::open(&dir.path().join("three.sqlite")).unwrap();
+    let first: Vec<Op> = log::after(&mut instances[0], 0, 4)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.op)
+        .collect();
+    three.write(|s| Ok(s.apply_ops(&first)?)).unwrap();
+    assert_eq!(catch_up(&three, &mut instances[1], 2), end);
+    assert_eq!(digest(&three), expected);
+    assert_eq!(
+        three.write(|s| Ok(s.op_count()?)).unwrap(),
+        one.write(|s| Ok(s.op_count()?)).unwrap()
+    );
+
+    // Pointed at another database's log, the replica refuses rather than mixing two logs.
+    let Some(other) = database("replicas_other") else {
+        return;
+    };
+    let mut elsewhere = connect(&other, "elsewhere");
+    match one.write(|s| follow::catch_up(&mut elsewhere, s, 3).map_err(ApiError::from)) {
+        Err(e) => assert_eq!(e.code, "internal"),
+        Ok(p) => panic!("followed another log to {p}"),
+    }
+    let Err(PgError::OtherLog { .. }) = one
+        .write(|s| {
+            Ok(follow::position(
+                s.conn(),
+                &log::id(&mut elsewhere).unwrap(),
+            ))
+        })
+        .unwrap()
+    else {
+        panic!("expected OtherLog");
+    };
 }

@@ -5,6 +5,9 @@ CREATE TABLE server_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- The log's identity: a replica records it beside its position, so it never follows another
+-- database's log from a position that means something else there.
+INSERT INTO server_meta (key, value) VALUES ('log_id', gen_random_uuid()::text);
 
 -- The op log in the order phones pull it. `position` is the pull cursor: given under a
 -- transaction-scoped advisory lock, so positions commit in the order they are given and a
@@ -27,6 +30,11 @@ CREATE TABLE ops (
     grid_id     TEXT,
     -- Digest chained over every op before it (db::chain_next), checked beside a cursor.
     chain       BYTEA NOT NULL,
+    -- Set aside by the instance that took the push (refused for its author, e.g. outside the
+    -- author's grids): kept, never applied, not pulled by phones. NULL: applied.
+    aside_code       TEXT,
+    aside_message    TEXT,
+    aside_message_en TEXT,
     UNIQUE (device_id, seq)
 );
 CREATE INDEX ops_by_grid ON ops (grid_id, position);

@@ -19,6 +19,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use xuncha_core::clock::Hlc;
 use xuncha_core::model::{DeviceId, UserId};
 use xuncha_core::op::{Op, OpBody};
+use xuncha_core::sync::SetAside;
 
 use super::{Client, LOCK_LOG_APPEND, LOCK_SPACE, PgError, Transaction};
 
@@ -33,6 +34,8 @@ pub struct Entry<'a> {
     pub premises_id: Option<&'a str>,
     /// The grid it is filed under (`None`: only admins see it).
     pub grid_id: Option<&'a str>,
+    /// Set aside rather than applied, and why.
+    pub aside: Option<&'a SetAside>,
 }
 
 /// What an append did.
@@ -54,6 +57,8 @@ pub struct Logged {
     pub received_ms: i64,
     /// The chain value at this position (see `db::cursor_check`).
     pub chain: Vec<u8>,
+    /// Set aside rather than applied, and why.
+    pub aside: Option<SetAside>,
 }
 
 /// Appends `entries` in a transaction of its own and commits.
@@ -75,46 +80,65 @@ pub fn append_in(
     entries: &[Entry<'_>],
     received_ms: i64,
 ) -> Result<Appended, PgError> {
+    append_group_in(tx, &[entries], received_ms)?
+        .pop()
+        .unwrap_or_else(|| Ok(Appended::default()))
+}
+
+/// Appends several pushes at once (the pushes that arrived together: one lock, one insert,
+/// one commit for all), each all or nothing: a push carrying another op under a held
+/// `(device, seq)` is refused alone, and nothing of it is stored. Returns each push's outcome
+/// in order; the error of the whole is the database's.
+pub fn append_group_in(
+    tx: &mut Transaction<'_>,
+    pushes: &[&[Entry<'_>]],
+    received_ms: i64,
+) -> Result<Vec<Result<Appended, PgError>>, PgError> {
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
         &[&LOCK_SPACE, &LOCK_LOG_APPEND],
     )?;
     let (mut end, mut chain) = tail(tx)?;
-    let held = held(tx, entries)?;
+    let held = held(tx, pushes.iter().flat_map(|p| p.iter()))?;
 
-    let mut positions = Vec::with_capacity(entries.len());
-    // Ops new in this batch, by (device, seq): a batch may carry the same op twice.
+    // Ops new in this group, by (device, seq): a push may carry an op twice, or one an
+    // earlier push of the group carried.
     let mut fresh: HashMap<(&str, u64), &Op> = HashMap::new();
     let mut rows = Rows::default();
-    for entry in entries {
-        let op = entry.op;
-        let key = (op.device.as_str(), op.seq);
-        let data = encode(op)?;
-        if let Some(stored) = held.get(&(op.device.as_str().to_owned(), op.seq)) {
-            same_or_conflict(stored == &Stored::of(op, &data), op)?;
-            positions.push(None);
-            continue;
+    let mut outcomes = Vec::with_capacity(pushes.len());
+    for push in pushes {
+        let staged = match stage(push, &held, &fresh) {
+            Ok(staged) => staged,
+            Err(refused) => {
+                outcomes.push(Err(refused));
+                continue;
+            }
+        };
+        let mut positions = Vec::with_capacity(push.len());
+        for (entry, data) in push.iter().zip(staged) {
+            let Some(data) = data else {
+                positions.push(None);
+                continue;
+            };
+            let op = entry.op;
+            fresh.insert((op.device.as_str(), op.seq), op);
+            end += 1;
+            chain = crate::db::chain_next(&chain, op.device.as_str(), op.seq as i64, hlc(op));
+            rows.push(end, entry, data, chain.clone());
+            positions.push(Some(end));
         }
-        if let Some(earlier) = fresh.get(&key) {
-            same_or_conflict(*earlier == op, op)?;
-            positions.push(None);
-            continue;
-        }
-        fresh.insert(key, op);
-        end += 1;
-        chain = crate::db::chain_next(&chain, op.device.as_str(), op.seq as i64, hlc(op));
-        rows.push(end, entry, data, chain.clone());
-        positions.push(Some(end));
+        outcomes.push(Ok(Appended { positions, end }));
     }
     if !rows.position.is_empty() {
         tx.execute(
             "INSERT INTO ops (position, device_id, seq, hlc, author, schema, wall_ms, kind, data,
-                              received_ms, premises_id, grid_id, chain)
-             SELECT p, d, s, h, a, sc, w, k, da, $10, pr, g, c
+                              received_ms, premises_id, grid_id, chain, aside_code,
+                              aside_message, aside_message_en)
+             SELECT p, d, s, h, a, sc, w, k, da, $10, pr, g, c, ac, am, ae
              FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
                          $6::int[], $7::bigint[], $8::text[], $9::text[], $11::text[],
-                         $12::text[], $13::bytea[])
-                  AS t (p, d, s, h, a, sc, w, k, da, pr, g, c)",
+                         $12::text[], $13::bytea[], $14::text[], $15::text[], $16::text[])
+                  AS t (p, d, s, h, a, sc, w, k, da, pr, g, c, ac, am, ae)",
             &[
                 &rows.position,
                 &rows.device,
@@ -129,12 +153,43 @@ pub fn append_in(
                 &rows.premises_id,
                 &rows.grid_id,
                 &rows.chain,
+                &rows.aside_code,
+                &rows.aside_message,
+                &rows.aside_message_en,
             ],
         )?;
         // Delivered to listeners when (and only if) the transaction commits.
         tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &end.to_string()])?;
     }
-    Ok(Appended { positions, end })
+    Ok(outcomes)
+}
+
+/// Checks a push against what is held and what the group adds: for each entry, its encoded
+/// body when it is new, `None` when it is held already (the same op sent again). Another op
+/// under a held `(device, seq)` refuses the push.
+fn stage(
+    push: &[Entry<'_>],
+    held: &HashMap<(String, u64), Stored>,
+    fresh: &HashMap<(&str, u64), &Op>,
+) -> Result<Vec<Option<String>>, PgError> {
+    let mut own: HashMap<(&str, u64), &Op> = HashMap::new();
+    let mut staged = Vec::with_capacity(push.len());
+    for entry in push {
+        let op = entry.op;
+        let key = (op.device.as_str(), op.seq);
+        let data = encode(op)?;
+        if let Some(stored) = held.get(&(op.device.as_str().to_owned(), op.seq)) {
+            same_or_conflict(stored == &Stored::of(op, &data), op)?;
+            staged.push(None);
+        } else if let Some(earlier) = fresh.get(&key).or_else(|| own.get(&key)) {
+            same_or_conflict(*earlier == op, op)?;
+            staged.push(None);
+        } else {
+            own.insert(key, op);
+            staged.push(Some(data));
+        }
+    }
+    Ok(staged)
 }
 
 /// The ops after `position`, in log order, at most `limit`.
@@ -146,7 +201,8 @@ pub fn after(
     client
         .query(
             "SELECT position, device_id, seq, hlc, author, schema, wall_ms, kind, data,
-                    received_ms, premises_id, grid_id, chain
+                    received_ms, premises_id, grid_id, chain, aside_code, aside_message,
+                    aside_message_en
              FROM ops WHERE position > $1 ORDER BY position LIMIT $2",
             &[&position, &limit],
         )?
@@ -157,11 +213,18 @@ pub fn after(
             let data: String = r.get(8);
             let body =
                 OpBody::decode(&kind, schema, &data).map_err(|e| PgError::Decode(e.to_string()))?;
+            let seq = r.get::<_, i64>(2) as u64;
+            let aside = r.get::<_, Option<String>>(13).map(|code| SetAside {
+                seq,
+                code,
+                message: r.get::<_, Option<String>>(14).unwrap_or_default(),
+                message_en: r.get::<_, Option<String>>(15).unwrap_or_default(),
+            });
             Ok(Logged {
                 position: r.get(0),
                 op: Op {
                     device: DeviceId(r.get(1)),
-                    seq: r.get::<_, i64>(2) as u64,
+                    seq,
                     hlc: Hlc::from_u64(r.get::<_, i64>(3) as u64),
                     author: UserId(r.get(4)),
                     schema,
@@ -172,6 +235,7 @@ pub fn after(
                 premises_id: r.get(10),
                 grid_id: r.get(11),
                 chain: r.get(12),
+                aside,
             })
         })
         .collect()
@@ -181,6 +245,13 @@ pub fn after(
 pub fn end(client: &mut impl GenericClient) -> Result<(i64, Option<String>), PgError> {
     let (end, chain) = tail(client)?;
     Ok((end, (end > 0).then(|| hex::encode(chain))))
+}
+
+/// The log's identity (made when the database was created).
+pub fn id(client: &mut impl GenericClient) -> Result<String, PgError> {
+    Ok(client
+        .query_one("SELECT value FROM server_meta WHERE key = 'log_id'", &[])?
+        .get(0))
 }
 
 /// Starts listening for appends on this session (see [`wait_for_append`]).
@@ -220,12 +291,13 @@ fn tail(client: &mut impl GenericClient) -> Result<(i64, Vec<u8>), PgError> {
 }
 
 /// What the log holds under the `(device, seq)` of `entries`, by that key.
-fn held(
+fn held<'a>(
     tx: &mut Transaction<'_>,
-    entries: &[Entry<'_>],
+    entries: impl Iterator<Item = &'a Entry<'a>>,
 ) -> Result<HashMap<(String, u64), Stored>, PgError> {
-    let devices: Vec<&str> = entries.iter().map(|e| e.op.device.as_str()).collect();
-    let seqs: Vec<i64> = entries.iter().map(|e| e.op.seq as i64).collect();
+    let (devices, seqs): (Vec<&str>, Vec<i64>) = entries
+        .map(|e| (e.op.device.as_str(), e.op.seq as i64))
+        .unzip();
     let rows = tx.query(
         "SELECT o.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
          FROM ops o JOIN unnest($1::text[], $2::bigint[]) AS k (d, s)
@@ -309,6 +381,9 @@ struct Rows<'a> {
     premises_id: Vec<Option<&'a str>>,
     grid_id: Vec<Option<&'a str>>,
     chain: Vec<Vec<u8>>,
+    aside_code: Vec<Option<&'a str>>,
+    aside_message: Vec<Option<&'a str>>,
+    aside_message_en: Vec<Option<&'a str>>,
 }
 
 impl<'a> Rows<'a> {
@@ -326,6 +401,11 @@ impl<'a> Rows<'a> {
         self.premises_id.push(entry.premises_id);
         self.grid_id.push(entry.grid_id);
         self.chain.push(chain);
+        let aside = entry.aside;
+        self.aside_code.push(aside.map(|a| a.code.as_str()));
+        self.aside_message.push(aside.map(|a| a.message.as_str()));
+        self.aside_message_en
+            .push(aside.map(|a| a.message_en.as_str()));
     }
 }
 

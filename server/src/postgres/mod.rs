@@ -1,10 +1,11 @@
 //! PostgreSQL for several server instances on one database (issue #20, docs/scale-out.md):
-//! connecting, the numbered migrations, the shared op log ([`log`]) and jobs that run once
-//! per period across instances ([`jobs`]).
+//! connecting, the numbered migrations, the shared op log ([`log`]), each instance's replica
+//! following it ([`follow`]) and jobs that run once per period across instances ([`jobs`]).
 //!
 //! Synchronous (`postgres`, over tokio-postgres): the server reaches its database from
 //! blocking threads, as it does SQLite.
 
+pub mod follow;
 pub mod jobs;
 pub mod log;
 
@@ -34,6 +35,12 @@ pub enum PgError {
     OpConflict { device: String, seq: u64 },
     #[error("日志中的记录无法读取 / an op in the log cannot be read: {0}")]
     Decode(String),
+    #[error("本地副本出错 / the local replica failed: {0}")]
+    Replica(#[source] xuncha_core::Error),
+    #[error(
+        "本地副本跟随的是另一个数据库的日志（{followed}，此处为 {here}）；请删除副本文件后重启 / the local replica followed another database's log ({followed}, this one is {here}); remove the replica file and start again"
+    )]
+    OtherLog { followed: String, here: String },
 }
 
 /// A migration file: its name and its SQL.

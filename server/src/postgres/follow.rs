@@ -1,0 +1,79 @@
+//! An instance's replica following the shared log.
+//!
+//! Each instance keeps the core's replica (the SQLite store the dashboard, the map index and
+//! the jobs read) and brings it up to the log's end by applying the ops after its position, in
+//! log order, through the core's own apply: the merge rules and the hazard fold stay in one
+//! place, and every replica that has applied the same prefix holds the same state. Ops the
+//! pushing instance set aside are kept set aside here too.
+//!
+//! The position is written in the transaction that applies its ops, so a replica killed midway
+//! resumes where its last commit left it; and applying is idempotent (ops held are skipped), so
+//! even a position behind the ops costs only the re-reading.
+
+use postgres::GenericClient;
+use rusqlite::{Connection, OptionalExtension};
+use xuncha_core::op::Op;
+use xuncha_core::store::{Aside, Store};
+
+use super::PgError;
+use super::log;
+
+/// Ops applied per transaction while catching up.
+pub const PAGE: i64 = 500;
+
+/// Brings `replica` up to the end of the shared log (as far as this moment's snapshot sees),
+/// `page` ops per transaction. Returns the position reached.
+pub fn catch_up(
+    client: &mut impl GenericClient,
+    replica: &mut Store,
+    page: i64,
+) -> Result<i64, PgError> {
+    let log_id = log::id(client)?;
+    let mut position = position(replica.conn(), &log_id)?;
+    loop {
+        let logged = log::after(client, position, page)?;
+        let Some(last) = logged.last().map(|l| l.position) else {
+            return Ok(position);
+        };
+        let ops: Vec<Op> = logged.iter().map(|l| l.op.clone()).collect();
+        let aside: Aside<'_> = logged
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.aside.as_ref().map(|a| (i, a)))
+            .collect();
+        replica
+            .apply_ops_setting_aside(&ops, &aside, |conn, _| {
+                record(conn, &log_id, last).map_err(xuncha_core::Error::from)
+            })
+            .map_err(PgError::Replica)?;
+        position = last;
+    }
+}
+
+/// The position `replica` has applied up to in the log `log_id` (0: none yet). A replica that
+/// followed another database's log is refused: its positions mean nothing here.
+pub fn position(replica: &Connection, log_id: &str) -> Result<i64, PgError> {
+    let stored: Option<(String, i64)> = replica
+        .query_row("SELECT log_id, position FROM server_log_follow", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(|e| PgError::Replica(e.into()))?;
+    match stored {
+        None => Ok(0),
+        Some((id, position)) if id == log_id => Ok(position),
+        Some((id, _)) => Err(PgError::OtherLog {
+            followed: id,
+            here: log_id.to_owned(),
+        }),
+    }
+}
+
+fn record(conn: &Connection, log_id: &str, position: i64) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM server_log_follow", [])?;
+    conn.execute(
+        "INSERT INTO server_log_follow (log_id, position) VALUES (?1, ?2)",
+        rusqlite::params![log_id, position],
+    )?;
+    Ok(())
+}
