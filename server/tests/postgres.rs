@@ -134,7 +134,7 @@ fn migrations_apply_once_even_when_instances_start_together() {
     // finds nothing to do.
     let mut admin = connect(&url, "admin");
     admin
-        .batch_execute("DROP TABLE ops, job_runs, server_meta")
+        .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         .unwrap();
     let barrier = Arc::new(Barrier::new(2));
     let applied: Vec<usize> = (0..2)
@@ -663,8 +663,10 @@ fn pull_into(phone: &mut Store, client: &mut Client, cursor: &mut i64) {
 }
 
 fn catch_up(db: &Db, client: &mut Client, page: i64) -> i64 {
-    db.write(|s| follow::catch_up(client, s, page).map_err(ApiError::from))
-        .unwrap()
+    db.write(|s| {
+        follow::catch_up(client, s, page, follow::Projections::Write).map_err(ApiError::from)
+    })
+    .unwrap()
 }
 
 fn digest(db: &Db) -> String {
@@ -757,6 +759,77 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
         "one rename wins, on every replica alike: {renamed:?}"
     );
 
+    // The projection tables hold what the replicas hold: every shop (the rename that won),
+    // every inspection, every hazard as the core folded it; not the shop set aside.
+    let mut admin = connect(&url, "admin");
+    assert_eq!(pg::projections::written_to(&mut admin).unwrap(), end);
+    let mut in_pg: Vec<(String, String)> = admin
+        .query("SELECT id, name FROM premises", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    in_pg.sort();
+    let mut in_replica: Vec<(String, String)> = shops
+        .iter()
+        .map(|p| (p.id.as_str().to_owned(), p.fields.name.clone()))
+        .collect();
+    in_replica.sort();
+    assert_eq!(in_pg, in_replica);
+    let hazards = one.write(|s| Ok(s.open_hazards()?)).unwrap();
+    assert_eq!(hazards.len(), 6);
+    for h in &hazards {
+        let row = admin
+            .query_one(
+                "SELECT status, assignee, state::text FROM hazards WHERE id = $1",
+                &[&h.id.as_str()],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), h.status.as_str());
+        assert_eq!(row.get::<_, String>(1), h.assignee.as_str());
+        let state: serde_json::Value = serde_json::from_str(row.get(2)).unwrap();
+        assert_eq!(state, serde_json::to_value(h).unwrap());
+    }
+    let inspections: i64 = admin
+        .query_one("SELECT count(*) FROM inspections", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(inspections, 6);
+
+    // A writer behind the others (an older position) never takes a row back: a replica that
+    // holds the shop as it was first recorded writes it at that position.
+    let renamed_id = shop.id.as_str().to_owned();
+    let log_so_far = log::after(&mut admin, 0, 10_000).unwrap();
+    let created_at = log_so_far
+        .iter()
+        .find(|l| {
+            matches!(&l.op.body, xuncha_core::op::OpBody::PremisesPatch(p) if p.premises_id == shop.id)
+        })
+        .unwrap()
+        .position;
+    let mut stale = common::phone("stale", "w1", now);
+    let early: Vec<Op> = log_so_far
+        .iter()
+        .take_while(|l| l.position <= created_at)
+        .map(|l| l.op.clone())
+        .collect();
+    stale.apply_ops(&early).unwrap();
+    assert_eq!(
+        stale.premises(&shop.id).unwrap().unwrap().fields.name,
+        "老王面馆"
+    );
+    let touched = pg::projections::Touched::by(&early);
+    pg::projections::write(&mut admin, &stale, &touched, created_at).unwrap();
+    let name: String = admin
+        .query_one("SELECT name FROM premises WHERE id = $1", &[&renamed_id])
+        .unwrap()
+        .get(0);
+    assert_ne!(
+        name, "老王面馆",
+        "the stale writer's name did not come back"
+    );
+    assert_eq!(pg::projections::written_to(&mut admin).unwrap(), end);
+
     // Nothing new: catching up again applies nothing and changes nothing.
     assert_eq!(catch_up(&one, &mut instances[0], 3), end);
     assert_eq!(digest(&one), expected);
@@ -782,7 +855,9 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
         return;
     };
     let mut elsewhere = connect(&other, "elsewhere");
-    match one.write(|s| follow::catch_up(&mut elsewhere, s, 3).map_err(ApiError::from)) {
+    match one.write(|s| {
+        follow::catch_up(&mut elsewhere, s, 3, follow::Projections::Leave).map_err(ApiError::from)
+    }) {
         Err(e) => assert_eq!(e.code, "internal"),
         Ok(p) => panic!("followed another log to {p}"),
     }

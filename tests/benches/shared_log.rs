@@ -217,7 +217,13 @@ fn main() {
         )
         .unwrap();
     let start = Instant::now();
-    let reached = follow::catch_up(&mut client, &mut fresh_replica, follow::PAGE).unwrap();
+    let reached = follow::catch_up(
+        &mut client,
+        &mut fresh_replica,
+        follow::PAGE,
+        follow::Projections::Leave,
+    )
+    .unwrap();
     let took = start.elapsed().as_secs_f64();
     assert_eq!(reached, end);
     println!(

@@ -21,12 +21,22 @@ use super::log;
 /// Ops applied per transaction while catching up.
 pub const PAGE: i64 = 500;
 
+/// Whether a follower also writes what its pages changed to the projection tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Projections {
+    Write,
+    Leave,
+}
+
 /// Brings `replica` up to the end of the shared log (as far as this moment's snapshot sees),
-/// `page` ops per transaction. Returns the position reached.
+/// `page` ops per transaction, and with [`Projections::Write`] writes the records each page
+/// changed, as the replica then holds them, to the projection tables. Returns the position
+/// reached.
 pub fn catch_up(
     client: &mut impl GenericClient,
     replica: &mut Store,
     page: i64,
+    projections: Projections,
 ) -> Result<i64, PgError> {
     let log_id = log::id(client)?;
     let mut position = position(replica.conn(), &log_id)?;
@@ -47,6 +57,14 @@ pub fn catch_up(
             })
             .map_err(PgError::Replica)?;
         position = last;
+        if projections == Projections::Write {
+            let touched = super::projections::Touched::by(&ops);
+            if !touched.is_empty() {
+                let mut tx = client.transaction()?;
+                super::projections::write(&mut tx, replica, &touched, position)?;
+                tx.commit()?;
+            }
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! PostgreSQL for several server instances on one database (issue #20, docs/scale-out.md):
 //! connecting, the numbered migrations, the shared op log ([`log`]), each instance's replica
-//! following it ([`follow`]) and jobs that run once per period across instances ([`jobs`]).
+//! following it ([`follow`]) and writing the state it derives to tables ([`projections`]), and jobs that run once per period across instances ([`jobs`]).
 //!
 //! Synchronous (`postgres`, over tokio-postgres): the server reaches its database from
 //! blocking threads, as it does SQLite.
@@ -8,6 +8,7 @@
 pub mod follow;
 pub mod jobs;
 pub mod log;
+pub mod projections;
 
 use std::time::Duration;
 
@@ -54,7 +55,10 @@ macro_rules! migration {
 }
 
 /// The PostgreSQL migrations, numbered like the SQLite ones.
-pub const MIGRATIONS: &[(&str, &str)] = &[migration!("0001_shared_log.sql")];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    migration!("0001_shared_log.sql"),
+    migration!("0002_projections.sql"),
+];
 
 /// Connects to `url` (`postgres://user:password@host:port/database`, or `host=/socket/dir`).
 /// TCP keepalives are on, so an instance whose machine vanishes loses its session, and with it
