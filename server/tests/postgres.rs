@@ -873,3 +873,77 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
         panic!("expected OtherLog");
     };
 }
+
+/// The demo district's SQLite log copied into PostgreSQL: a replica following the copy holds
+/// the same state (digest), the projection tables the same figures, and a second copy into
+/// the same database is refused.
+#[test]
+fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
+    let Some(url) = database("copy") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    xuncha_server::demo::seed(dir.path(), common::now_ms()).unwrap();
+    let sqlite = Db::open(&xuncha_server::db_path(dir.path())).unwrap();
+    let mut client = connect(&url, "copy");
+    let copied = sqlite
+        .write(|s| pg::copy::log_from_sqlite(s.conn(), &mut client).map_err(ApiError::from))
+        .unwrap();
+    let (ops, aside): (i64, i64) = sqlite
+        .write(|s| {
+            Ok(s.conn().query_row(
+                "SELECT COUNT(*), (SELECT COUNT(*) FROM set_aside) FROM ops",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert!(ops > 1_000, "the demo has a district's worth of ops: {ops}");
+    assert_eq!((copied.ops as i64, copied.set_aside as i64), (ops, aside));
+    assert_eq!(copied.end, ops);
+
+    let follower_dir = tempfile::tempdir().unwrap();
+    let follower = Db::open(&follower_dir.path().join("replica.sqlite")).unwrap();
+    assert_eq!(catch_up(&follower, &mut client, follow::PAGE), ops);
+    assert_eq!(digest(&follower), digest(&sqlite));
+
+    // Figures: hazards by status and shops, in the projection tables as in SQLite.
+    let by_status =
+        |rows: Vec<(String, i64)>| -> BTreeMap<String, i64> { rows.into_iter().collect() };
+    let in_sqlite = by_status(
+        sqlite
+            .write(|s| {
+                let mut stmt = s
+                    .conn()
+                    .prepare("SELECT status, COUNT(*) FROM hazards GROUP BY status")?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .unwrap(),
+    );
+    let in_pg = by_status(
+        client
+            .query("SELECT status, COUNT(*) FROM hazards GROUP BY status", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect(),
+    );
+    assert!(
+        in_sqlite.len() > 2,
+        "the demo's hazards are in several states: {in_sqlite:?}"
+    );
+    assert_eq!(in_pg, in_sqlite);
+    let shops_sqlite = sqlite.write(|s| Ok(s.list_premises(true)?.len())).unwrap() as i64;
+    let shops_pg: i64 = client
+        .query_one("SELECT COUNT(*) FROM premises", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(shops_pg, shops_sqlite);
+
+    // A second copy into the same log would double every op: refused.
+    let again = sqlite.write(|s| Ok(pg::copy::log_from_sqlite(s.conn(), &mut client)));
+    assert!(matches!(again.unwrap(), Err(PgError::LogNotEmpty { end }) if end == ops));
+}

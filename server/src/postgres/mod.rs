@@ -5,6 +5,7 @@
 //! Synchronous (`postgres`, over tokio-postgres): the server reaches its database from
 //! blocking threads, as it does SQLite.
 
+pub mod copy;
 pub mod follow;
 pub mod jobs;
 pub mod log;
@@ -42,6 +43,10 @@ pub enum PgError {
         "本地副本跟随的是另一个数据库的日志（{followed}，此处为 {here}）；请删除副本文件后重启 / the local replica followed another database's log ({followed}, this one is {here}); remove the replica file and start again"
     )]
     OtherLog { followed: String, here: String },
+    #[error(
+        "共享日志已有 {end} 条记录，只能复制到空数据库 / the shared log already holds {end} ops; copy into an empty database"
+    )]
+    LogNotEmpty { end: i64 },
 }
 
 /// A migration file: its name and its SQL.
