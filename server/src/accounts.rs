@@ -10,12 +10,12 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::http::StatusCode;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use xuncha_core::model::{DeviceId, UserId};
 use xuncha_core::sync::Role;
 
+use crate::account_tables::AccountTables;
 use crate::error::ApiError;
 
 /// The user name of the administrator created at first start.
@@ -80,6 +80,19 @@ pub struct Areas {
     pub subdistricts: Vec<String>,
 }
 
+impl Areas {
+    /// Each area with its level (`grid`, `community`, `subdistrict`), as they are stored.
+    pub fn rows(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        let grids = self.grids.iter().map(|a| ("grid", a.as_str()));
+        let communities = self.communities.iter().map(|a| ("community", a.as_str()));
+        let subdistricts = self
+            .subdistricts
+            .iter()
+            .map(|a| ("subdistrict", a.as_str()));
+        grids.chain(communities).chain(subdistricts)
+    }
+}
+
 /// Hashes a password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     Argon2::default()
@@ -140,7 +153,7 @@ pub(crate) fn check_password(password: &str) -> Result<(), ApiError> {
 
 /// Adds a user.
 pub fn create_user(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     id: &str,
     display_name: &str,
     role: Role,
@@ -161,19 +174,14 @@ pub fn create_user(
 
 /// Adds a user whose password is already hashed (refused when the id is taken).
 pub fn insert_user(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     id: &str,
     display_name: &str,
     role: Role,
     hash: &str,
     now_ms: i64,
 ) -> Result<(), ApiError> {
-    let inserted = conn.execute(
-        "INSERT OR IGNORE INTO server_users (id, display_name, role, password_hash, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, display_name, role.as_str(), hash, now_ms],
-    )?;
-    if inserted == 0 {
+    if !conn.insert_user(id, display_name, role, hash, now_ms)? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "user_exists",
@@ -185,14 +193,10 @@ pub fn insert_user(
 }
 
 /// Sets a user's password (and so revokes nothing: devices keep their tokens).
-pub fn set_password(conn: &Connection, id: &str, password: &str) -> Result<(), ApiError> {
+pub fn set_password(conn: &dyn AccountTables, id: &str, password: &str) -> Result<(), ApiError> {
     check_password(password)?;
     let hash = hash_password(password)?;
-    let n = conn.execute(
-        "UPDATE server_users SET password_hash = ?2 WHERE id = ?1",
-        params![id, hash],
-    )?;
-    if n == 0 {
+    if !conn.set_password_hash(id, &hash)? {
         return Err(ApiError::not_found(format!("user {id}")));
     }
     Ok(())
@@ -201,16 +205,11 @@ pub fn set_password(conn: &Connection, id: &str, password: &str) -> Result<(), A
 /// Creates the administrator on first start. Returns the generated one-time password when
 /// none was given (`XUNCHA_ADMIN_PASSWORD`), so the caller prints it once.
 pub fn ensure_admin(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     password: Option<&str>,
     now_ms: i64,
 ) -> Result<Option<String>, ApiError> {
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM server_users WHERE id = ?1)",
-        [ADMIN_USER],
-        |r| r.get(0),
-    )?;
-    if exists {
+    if conn.user_exists(ADMIN_USER)? {
         return Ok(None);
     }
     let (password, generated) = match password {
@@ -225,7 +224,7 @@ pub fn ensure_admin(
 }
 
 /// Adds or updates a grid.
-pub fn upsert_grid(conn: &Connection, grid: &Grid) -> Result<(), ApiError> {
+pub fn upsert_grid(conn: &dyn AccountTables, grid: &Grid) -> Result<(), ApiError> {
     if grid.id.is_empty() || grid.id.len() > 64 || grid.name.is_empty() {
         return Err(ApiError::invalid(
             "invalid_grid",
@@ -233,32 +232,16 @@ pub fn upsert_grid(conn: &Connection, grid: &Grid) -> Result<(), ApiError> {
             "a grid needs an id (up to 64 characters) and a name",
         ));
     }
-    conn.execute(
-        "INSERT INTO server_grids (id, name, community, subdistrict) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, community = excluded.community,
-             subdistrict = excluded.subdistrict",
-        params![grid.id, grid.name, grid.community, grid.subdistrict],
-    )?;
-    Ok(())
+    conn.upsert_grid(grid)
 }
 
 /// Replaces the areas a user covers.
-pub fn set_areas(conn: &Connection, user: &str, areas: &Areas) -> Result<(), ApiError> {
-    let exists: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM server_users WHERE id = ?1)",
-        [user],
-        |r| r.get(0),
-    )?;
-    if !exists {
+pub fn set_areas(conn: &dyn AccountTables, user: &str, areas: &Areas) -> Result<(), ApiError> {
+    if !conn.user_exists(user)? {
         return Err(ApiError::not_found(format!("user {user}")));
     }
     for grid in &areas.grids {
-        let known: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM server_grids WHERE id = ?1)",
-            [grid],
-            |r| r.get(0),
-        )?;
-        if !known {
+        if !conn.grid_exists(grid)? {
             return Err(ApiError::invalid(
                 "unknown_grid",
                 format!("网格 {grid} 不存在，请先添加"),
@@ -266,40 +249,21 @@ pub fn set_areas(conn: &Connection, user: &str, areas: &Areas) -> Result<(), Api
             ));
         }
     }
-    conn.execute("DELETE FROM server_user_areas WHERE user_id = ?1", [user])?;
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO server_user_areas (user_id, level, area) VALUES (?1, ?2, ?3)",
-    )?;
-    for (level, list) in [
-        ("grid", &areas.grids),
-        ("community", &areas.communities),
-        ("subdistrict", &areas.subdistricts),
-    ] {
-        for area in list {
-            insert.execute(params![user, level, area])?;
-        }
-    }
-    Ok(())
+    conn.replace_areas(user, areas)
 }
 
 /// What a login checks: a user's role, password hash and whether they are disabled.
 pub type LoginRecord = (Role, String, bool);
 
 /// The login record of a user (`None`: no such user).
-pub fn login_record(conn: &Connection, user: &str) -> Result<Option<LoginRecord>, ApiError> {
-    let row: Option<(String, String, bool)> = conn
-        .query_row(
-            "SELECT role, password_hash, disabled FROM server_users WHERE id = ?1",
-            [user],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    Ok(row
+pub fn login_record(conn: &dyn AccountTables, user: &str) -> Result<Option<LoginRecord>, ApiError> {
+    Ok(conn
+        .user_row(user)?
         .map(|(role, hash, disabled)| (Role::parse(&role).unwrap_or(Role::Worker), hash, disabled)))
 }
 
 /// The role of a user whose password is right; one error for any wrong name or password.
-pub fn check_login(conn: &Connection, user: &str, password: &str) -> Result<Role, ApiError> {
+pub fn check_login(conn: &dyn AccountTables, user: &str, password: &str) -> Result<Role, ApiError> {
     verify_login(login_record(conn, user)?, password)
 }
 
@@ -342,7 +306,7 @@ pub struct Session {
 /// Signs a supervisor or admin in to the dashboard. A session is a device of its own
 /// (`web-…`), so everything that checks device tokens checks sessions too.
 pub fn open_session(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     user: &str,
     password: &str,
     now_ms: i64,
@@ -353,7 +317,7 @@ pub fn open_session(
 
 /// Opens a dashboard session for a user whose password was checked (see [`verify_login`]).
 pub fn open_session_as(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     user: &str,
     role: Role,
     now_ms: i64,
@@ -368,24 +332,13 @@ pub fn open_session_as(
     let device = DeviceId(format!("web-{}", &new_token()?[..16]));
     let token = new_token()?;
     let csrf = new_token()?;
-    conn.execute(
-        "INSERT INTO server_devices (device_id, user_id, name, token_hash, enrolled_ms)
-         VALUES (?1, ?2, 'browser', ?3, ?4)",
-        params![device.as_str(), user, token_hash(&token), now_ms],
-    )?;
-    conn.execute(
-        "INSERT INTO server_sessions (device_id, csrf, expires_ms) VALUES (?1, ?2, ?3)",
-        params![device.as_str(), csrf, now_ms + SESSION_MS],
-    )?;
-    // Expired sessions are removed as new ones open.
-    conn.execute(
-        "UPDATE server_devices SET revoked = 1 WHERE device_id IN
-            (SELECT device_id FROM server_sessions WHERE expires_ms <= ?1)",
-        [now_ms],
-    )?;
-    conn.execute(
-        "DELETE FROM server_sessions WHERE expires_ms <= ?1",
-        [now_ms],
+    conn.open_session(
+        device.as_str(),
+        user,
+        &token_hash(&token),
+        &csrf,
+        now_ms,
+        now_ms + SESSION_MS,
     )?;
     Ok(Session {
         caller: Caller {
@@ -400,39 +353,25 @@ pub fn open_session_as(
 
 /// The caller of a live session, and its CSRF token.
 pub fn session_caller(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     token: &str,
     now_ms: i64,
 ) -> Result<(Caller, String), ApiError> {
-    let csrf: Option<String> = conn
-        .prepare_cached(
-            "SELECT s.csrf FROM server_sessions s JOIN server_devices d USING (device_id)
-             WHERE d.token_hash = ?1 AND s.expires_ms > ?2",
-        )?
-        .query_row(params![token_hash(token), now_ms], |r| r.get(0))
-        .optional()?;
-    let csrf = csrf.ok_or_else(ApiError::unauthorized)?;
+    let csrf = conn
+        .session_csrf(&token_hash(token), now_ms)?
+        .ok_or_else(ApiError::unauthorized)?;
     Ok((authenticate(conn, token)?, csrf))
 }
 
 /// Ends a session.
-pub fn close_session(conn: &Connection, token: &str) -> Result<(), ApiError> {
-    conn.execute(
-        "DELETE FROM server_sessions WHERE device_id IN
-            (SELECT device_id FROM server_devices WHERE token_hash = ?1)",
-        [token_hash(token)],
-    )?;
-    conn.execute(
-        "UPDATE server_devices SET revoked = 1 WHERE token_hash = ?1",
-        [token_hash(token)],
-    )?;
-    Ok(())
+pub fn close_session(conn: &dyn AccountTables, token: &str) -> Result<(), ApiError> {
+    conn.close_session(&token_hash(token))
 }
 
 /// Checks the password and issues a new token for the device (an earlier token of the same
 /// device stops working). A device belongs to one user.
 pub fn enroll(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     user: &str,
     password: &str,
     device: &DeviceId,
@@ -445,7 +384,7 @@ pub fn enroll(
 
 /// Issues a device token to a user whose password was checked (see [`verify_login`]).
 pub fn enroll_as(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     user: &str,
     role: Role,
     device: &DeviceId,
@@ -459,13 +398,7 @@ pub fn enroll_as(
             "device id must be 1 to 64 characters",
         ));
     }
-    let owner: Option<String> = conn
-        .query_row(
-            "SELECT user_id FROM server_devices WHERE device_id = ?1",
-            [device.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let owner = conn.device_owner(device.as_str())?;
     if owner.as_deref().is_some_and(|o| o != user) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -475,18 +408,12 @@ pub fn enroll_as(
         ));
     }
     let token = new_token()?;
-    conn.execute(
-        "INSERT INTO server_devices (device_id, user_id, name, token_hash, enrolled_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash,
-             name = excluded.name, enrolled_ms = excluded.enrolled_ms, revoked = 0",
-        params![
-            device.as_str(),
-            user,
-            device_name,
-            token_hash(&token),
-            now_ms
-        ],
+    conn.enroll_device(
+        device.as_str(),
+        user,
+        device_name,
+        &token_hash(&token),
+        now_ms,
     )?;
     Ok((
         Caller {
@@ -499,40 +426,27 @@ pub fn enroll_as(
 }
 
 /// The device's short code (from its row number: unique on this server, never reused).
-pub fn device_code(conn: &Connection, device: &DeviceId) -> Result<String, ApiError> {
-    let n: i64 = conn.query_row(
-        "SELECT rowid FROM server_devices WHERE device_id = ?1",
-        [device.as_str()],
-        |r| r.get(0),
-    )?;
+pub fn device_code(conn: &dyn AccountTables, device: &DeviceId) -> Result<String, ApiError> {
+    let n = conn.device_number(device.as_str())?;
     Ok(xuncha_core::notice::device_code(n as u64))
 }
 
 /// Issues a token without a password (operators' tools and load tests on the server itself).
-pub fn issue_token(conn: &Connection, user: &str, device: &DeviceId) -> Result<String, ApiError> {
+pub fn issue_token(
+    conn: &dyn AccountTables,
+    user: &str,
+    device: &DeviceId,
+) -> Result<String, ApiError> {
     let token = new_token()?;
-    conn.execute(
-        "INSERT INTO server_devices (device_id, user_id, token_hash, enrolled_ms)
-         VALUES (?1, ?2, ?3, 0)
-         ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash, revoked = 0",
-        params![device.as_str(), user, token_hash(&token)],
-    )?;
+    conn.replace_token(device.as_str(), user, &token_hash(&token))?;
     Ok(token)
 }
 
 /// Resolves a bearer token.
-pub fn authenticate(conn: &Connection, token: &str) -> Result<Caller, ApiError> {
-    let row: Option<(String, String, String)> = conn
-        .prepare_cached(
-            "SELECT d.device_id, u.id, u.role FROM server_devices d
-             JOIN server_users u ON u.id = d.user_id
-             WHERE d.token_hash = ?1 AND d.revoked = 0 AND u.disabled = 0",
-        )?
-        .query_row([token_hash(token)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    let (device, user, role) = row.ok_or_else(ApiError::unauthorized)?;
+pub fn authenticate(conn: &dyn AccountTables, token: &str) -> Result<Caller, ApiError> {
+    let (device, user, role) = conn
+        .token_owner(&token_hash(token))?
+        .ok_or_else(ApiError::unauthorized)?;
     Ok(Caller {
         user: UserId(user),
         role: Role::parse(&role).unwrap_or(Role::Worker),
@@ -543,11 +457,11 @@ pub fn authenticate(conn: &Connection, token: &str) -> Result<Caller, ApiError> 
 /// An enabled user's role and what they may see and write, by name (`None`: no such user, or
 /// disabled), for checks on someone's behalf other than the caller's (an assignee, the author
 /// of an op set aside).
-pub fn role_and_scope(conn: &Connection, user: &UserId) -> Result<Option<(Role, Scope)>, ApiError> {
-    let role: Option<String> = conn
-        .prepare_cached("SELECT role FROM server_users WHERE id = ?1 AND disabled = 0")?
-        .query_row([user.as_str()], |r| r.get(0))
-        .optional()?;
+pub fn role_and_scope(
+    conn: &dyn AccountTables,
+    user: &UserId,
+) -> Result<Option<(Role, Scope)>, ApiError> {
+    let role = conn.enabled_role(user.as_str())?;
     let Some(role) = role.as_deref().and_then(Role::parse) else {
         return Ok(None);
     };
@@ -560,10 +474,10 @@ pub fn role_and_scope(conn: &Connection, user: &UserId) -> Result<Option<(Role, 
 }
 
 /// The grids a caller covers, and a tag that changes whenever what they may see changes.
-pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), ApiError> {
+pub fn scope_of(conn: &dyn AccountTables, caller: &Caller) -> Result<(Scope, String), ApiError> {
     // The log's id is part of the tag: a phone pulls again from the start when the server's
     // log is replaced by a restored backup (the original's id is empty: tags stay as they were).
-    let log = crate::backup::log_id(conn)?;
+    let log = conn.log_id()?;
     if caller.role == Role::Admin {
         let tag = if log.is_empty() {
             "all".to_owned()
@@ -572,23 +486,12 @@ pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), A
         };
         return Ok((Scope::All, tag));
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT g.id, g.epoch FROM server_grids g
-         WHERE EXISTS (SELECT 1 FROM server_user_areas a WHERE a.user_id = ?1 AND (
-             (a.level = 'grid' AND a.area = g.id) OR
-             (a.level = 'community' AND a.area = g.community) OR
-             (a.level = 'subdistrict' AND a.area = g.subdistrict)))
-         ORDER BY g.id",
-    )?;
     let mut grids = BTreeSet::new();
     let mut tag = Sha256::new();
     if !log.is_empty() {
         tag.update(format!("{log};"));
     }
-    let mut rows = stmt.query([caller.user.as_str()])?;
-    while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        let epoch: i64 = r.get(1)?;
+    for (id, epoch) in conn.grids_covered(caller.user.as_str())? {
         tag.update(format!("{id}:{epoch};"));
         grids.insert(id);
     }
@@ -598,16 +501,15 @@ pub fn scope_of(conn: &Connection, caller: &Caller) -> Result<(Scope, String), A
 /// Display names of users by id; ids without an account are left out (`system`, the server's
 /// own actions, is named by the pages).
 pub fn display_names<'a>(
-    conn: &Connection,
+    conn: &dyn AccountTables,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
-    let mut stmt = conn.prepare_cached("SELECT display_name FROM server_users WHERE id = ?1")?;
     let mut names = BTreeMap::new();
     for id in ids {
         if names.contains_key(id) {
             continue;
         }
-        if let Some(name) = stmt.query_row([id], |r| r.get::<_, String>(0)).optional()? {
+        if let Some(name) = conn.display_name(id)? {
             names.insert(id.to_owned(), name);
         }
     }
@@ -627,27 +529,9 @@ pub struct Assignee {
 
 /// The enabled workers and supervisors whose area covers `grid` (their phones receive its
 /// shops): workers first, then by name.
-pub fn users_covering(conn: &Connection, grid: &str) -> Result<Vec<Assignee>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT u.id, u.display_name, u.role FROM server_users u
-         JOIN server_user_areas a ON a.user_id = u.id
-         JOIN server_grids g ON g.id = ?1
-         WHERE u.disabled = 0 AND u.role IN ('worker', 'supervisor') AND (
-             (a.level = 'grid' AND a.area = g.id) OR
-             (a.level = 'community' AND a.area = g.community) OR
-             (a.level = 'subdistrict' AND a.area = g.subdistrict))
-         ORDER BY u.role = 'supervisor', u.display_name, u.id",
-    )?;
-    let rows = stmt.query_map([grid], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
+pub fn users_covering(conn: &dyn AccountTables, grid: &str) -> Result<Vec<Assignee>, ApiError> {
     let mut out = Vec::new();
-    for row in rows {
-        let (id, name, role) = row?;
+    for (id, name, role) in conn.users_covering(grid)? {
         out.push(Assignee {
             id,
             name,

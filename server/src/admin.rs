@@ -96,8 +96,8 @@ async fn add_user(
                 .map(str::trim)
                 .filter(|n| !n.is_empty())
                 .unwrap_or(&user.id);
-            accounts::create_user(&tx, &user.id, name, user.role, &user.password, now)?;
-            accounts::set_areas(&tx, &user.id, &user.areas)?;
+            accounts::create_user(&*tx, &user.id, name, user.role, &user.password, now)?;
+            accounts::set_areas(&*tx, &user.id, &user.areas)?;
             if let Some(phone) = user
                 .phone
                 .as_deref()
@@ -315,7 +315,7 @@ async fn import_grids(
         .write(move |store| {
             let tx = store.conn().unchecked_transaction()?;
             for (grid, geometry) in &grids {
-                accounts::upsert_grid(&tx, grid)?;
+                accounts::upsert_grid(&*tx, grid)?;
                 tx.execute(
                     "UPDATE server_grids SET geometry = ?2 WHERE id = ?1",
                     rusqlite::params![grid.id, geometry.to_string()],

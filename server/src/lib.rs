@@ -6,6 +6,7 @@
 //! [`AppState::write`] (the one writer) and [`AppState::read`] (a pool of read connections).
 
 pub mod access_log;
+pub mod account_tables;
 pub mod accounts;
 mod admin;
 pub mod app;

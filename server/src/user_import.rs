@@ -362,7 +362,7 @@ pub fn store_users(
                      WHERE id = ?1",
                     params![u.id, u.display_name, wanted.role, u.phone],
                 )?;
-                accounts::set_areas(&tx, &u.id, &u.areas)?;
+                accounts::set_areas(&*tx, &u.id, &u.areas)?;
                 outcome.updated += 1;
             }
             None => {
@@ -375,12 +375,12 @@ pub fn store_users(
                         format!("user {} was just added; import again", u.id),
                     ));
                 };
-                accounts::insert_user(&tx, &u.id, &u.display_name, u.role, hash, now)?;
+                accounts::insert_user(&*tx, &u.id, &u.display_name, u.role, hash, now)?;
                 tx.execute(
                     "UPDATE server_users SET phone = ?2 WHERE id = ?1",
                     params![u.id, u.phone],
                 )?;
-                accounts::set_areas(&tx, &u.id, &u.areas)?;
+                accounts::set_areas(&*tx, &u.id, &u.areas)?;
                 if let Some(password) = made {
                     outcome.passwords.push(MadePassword {
                         user: u.id.clone(),

@@ -35,7 +35,7 @@ fn fill(state: &AppState, hazards: usize) {
             for r in 0..GRID_ROWS {
                 for c in 0..GRID_COLS {
                     accounts::upsert_grid(
-                        &tx,
+                        &*tx,
                         &Grid {
                             id: format!("G{r:02}{c:02}"),
                             name: format!("网格{r}-{c}"),

@@ -5,6 +5,7 @@
 //! Synchronous (`postgres`, over tokio-postgres): the server reaches its database from
 //! blocking threads, as it does SQLite.
 
+pub mod account_tables;
 pub mod copy;
 pub mod follow;
 pub mod jobs;
@@ -63,6 +64,7 @@ macro_rules! migration {
 pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0001_shared_log.sql"),
     migration!("0002_projections.sql"),
+    migration!("0003_accounts.sql"),
 ];
 
 /// Connects to `url` (`postgres://user:password@host:port/database`, or `host=/socket/dir`).

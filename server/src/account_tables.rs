@@ -1,0 +1,315 @@
+//! Where accounts are kept: users, grids and the areas users cover, devices with their token
+//! hashes, dashboard sessions. One interface, implemented on SQLite here and on PostgreSQL in
+//! `postgres/account_tables.rs`, with one test suite run against both
+//! (`server/tests/account_tables.rs`). The rules (checks, hashing, who may do what) stay in
+//! [`crate::accounts`], which reaches its rows only through this trait.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use xuncha_core::sync::Role;
+
+use crate::accounts::{Areas, Grid};
+use crate::error::ApiError;
+
+/// What a login checks: the role as stored, the password hash, whether the user is disabled.
+pub type UserRow = (String, String, bool);
+
+/// The rows behind [`crate::accounts`]. Every method is one step of a caller's transaction.
+pub trait AccountTables {
+    /// Adds a user; `false` when the id is taken (nothing changed).
+    fn insert_user(
+        &self,
+        id: &str,
+        display_name: &str,
+        role: Role,
+        hash: &str,
+        now_ms: i64,
+    ) -> Result<bool, ApiError>;
+    /// Replaces a user's password hash; `false` when there is no such user.
+    fn set_password_hash(&self, id: &str, hash: &str) -> Result<bool, ApiError>;
+    fn user_exists(&self, id: &str) -> Result<bool, ApiError>;
+    /// The login record of a user.
+    fn user_row(&self, id: &str) -> Result<Option<UserRow>, ApiError>;
+    /// The role of an enabled user.
+    fn enabled_role(&self, id: &str) -> Result<Option<String>, ApiError>;
+    fn display_name(&self, id: &str) -> Result<Option<String>, ApiError>;
+
+    /// Adds a grid or updates its name and place (its epoch stays).
+    fn upsert_grid(&self, grid: &Grid) -> Result<(), ApiError>;
+    fn grid_exists(&self, id: &str) -> Result<bool, ApiError>;
+    /// Replaces the areas a user covers.
+    fn replace_areas(&self, user: &str, areas: &Areas) -> Result<(), ApiError>;
+    /// The grids a user's areas cover, with their epochs, by id.
+    fn grids_covered(&self, user: &str) -> Result<Vec<(String, i64)>, ApiError>;
+    /// Enabled workers and supervisors whose areas cover `grid` (id, name, role): workers
+    /// first, then by name and id.
+    fn users_covering(&self, grid: &str) -> Result<Vec<(String, String, String)>, ApiError>;
+
+    /// The user a device is enrolled to.
+    fn device_owner(&self, device: &str) -> Result<Option<String>, ApiError>;
+    /// Enrols a device (or enrols it again): a new token hash, name and time; not revoked.
+    fn enroll_device(
+        &self,
+        device: &str,
+        user: &str,
+        name: Option<&str>,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<(), ApiError>;
+    /// A new token hash for a device, keeping its name and enrolment time; not revoked.
+    fn replace_token(&self, device: &str, user: &str, token_hash: &str) -> Result<(), ApiError>;
+    /// The device's number on this server: unique, never reused.
+    fn device_number(&self, device: &str) -> Result<i64, ApiError>;
+    /// The device, user and role a live token belongs to (device not revoked, user enabled).
+    fn token_owner(&self, token_hash: &str) -> Result<Option<(String, String, String)>, ApiError>;
+
+    /// Opens a dashboard session (a device of its own), and ends the sessions expired by now.
+    fn open_session(
+        &self,
+        device: &str,
+        user: &str,
+        token_hash: &str,
+        csrf: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), ApiError>;
+    /// The CSRF token of the live session a token opened.
+    fn session_csrf(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, ApiError>;
+    /// Ends the session a token opened and revokes its device.
+    fn close_session(&self, token_hash: &str) -> Result<(), ApiError>;
+
+    /// The identity of the server's log (empty until a restore or on a database that never
+    /// had one), part of every scope tag.
+    fn log_id(&self) -> Result<String, ApiError>;
+}
+
+impl AccountTables for Connection {
+    fn insert_user(
+        &self,
+        id: &str,
+        display_name: &str,
+        role: Role,
+        hash: &str,
+        now_ms: i64,
+    ) -> Result<bool, ApiError> {
+        Ok(self.execute(
+            "INSERT OR IGNORE INTO server_users (id, display_name, role, password_hash, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, display_name, role.as_str(), hash, now_ms],
+        )? > 0)
+    }
+
+    fn set_password_hash(&self, id: &str, hash: &str) -> Result<bool, ApiError> {
+        Ok(self.execute(
+            "UPDATE server_users SET password_hash = ?2 WHERE id = ?1",
+            params![id, hash],
+        )? > 0)
+    }
+
+    fn user_exists(&self, id: &str) -> Result<bool, ApiError> {
+        Ok(self.query_row(
+            "SELECT EXISTS (SELECT 1 FROM server_users WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn user_row(&self, id: &str) -> Result<Option<UserRow>, ApiError> {
+        Ok(self
+            .query_row(
+                "SELECT role, password_hash, disabled FROM server_users WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    fn enabled_role(&self, id: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .prepare_cached("SELECT role FROM server_users WHERE id = ?1 AND disabled = 0")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn display_name(&self, id: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .prepare_cached("SELECT display_name FROM server_users WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn upsert_grid(&self, grid: &Grid) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_grids (id, name, community, subdistrict) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, community = excluded.community,
+                 subdistrict = excluded.subdistrict",
+            params![grid.id, grid.name, grid.community, grid.subdistrict],
+        )?;
+        Ok(())
+    }
+
+    fn grid_exists(&self, id: &str) -> Result<bool, ApiError> {
+        Ok(self.query_row(
+            "SELECT EXISTS (SELECT 1 FROM server_grids WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn replace_areas(&self, user: &str, areas: &Areas) -> Result<(), ApiError> {
+        self.execute("DELETE FROM server_user_areas WHERE user_id = ?1", [user])?;
+        let mut insert = self.prepare_cached(
+            "INSERT OR IGNORE INTO server_user_areas (user_id, level, area) VALUES (?1, ?2, ?3)",
+        )?;
+        for (level, area) in areas.rows() {
+            insert.execute(params![user, level, area])?;
+        }
+        Ok(())
+    }
+
+    fn grids_covered(&self, user: &str) -> Result<Vec<(String, i64)>, ApiError> {
+        let mut stmt = self.prepare_cached(
+            "SELECT g.id, g.epoch FROM server_grids g
+             WHERE EXISTS (SELECT 1 FROM server_user_areas a WHERE a.user_id = ?1 AND (
+                 (a.level = 'grid' AND a.area = g.id) OR
+                 (a.level = 'community' AND a.area = g.community) OR
+                 (a.level = 'subdistrict' AND a.area = g.subdistrict)))
+             ORDER BY g.id",
+        )?;
+        let rows = stmt
+            .query_map([user], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn users_covering(&self, grid: &str) -> Result<Vec<(String, String, String)>, ApiError> {
+        let mut stmt = self.prepare_cached(
+            "SELECT DISTINCT u.id, u.display_name, u.role FROM server_users u
+             JOIN server_user_areas a ON a.user_id = u.id
+             JOIN server_grids g ON g.id = ?1
+             WHERE u.disabled = 0 AND u.role IN ('worker', 'supervisor') AND (
+                 (a.level = 'grid' AND a.area = g.id) OR
+                 (a.level = 'community' AND a.area = g.community) OR
+                 (a.level = 'subdistrict' AND a.area = g.subdistrict))
+             ORDER BY u.role = 'supervisor', u.display_name, u.id",
+        )?;
+        let rows = stmt
+            .query_map([grid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn device_owner(&self, device: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .query_row(
+                "SELECT user_id FROM server_devices WHERE device_id = ?1",
+                [device],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn enroll_device(
+        &self,
+        device: &str,
+        user: &str,
+        name: Option<&str>,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_devices (device_id, user_id, name, token_hash, enrolled_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash,
+                 name = excluded.name, enrolled_ms = excluded.enrolled_ms, revoked = 0",
+            params![device, user, name, token_hash, now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn replace_token(&self, device: &str, user: &str, token_hash: &str) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_devices (device_id, user_id, token_hash, enrolled_ms)
+             VALUES (?1, ?2, ?3, 0)
+             ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash, revoked = 0",
+            params![device, user, token_hash],
+        )?;
+        Ok(())
+    }
+
+    fn device_number(&self, device: &str) -> Result<i64, ApiError> {
+        Ok(self.query_row(
+            "SELECT rowid FROM server_devices WHERE device_id = ?1",
+            [device],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn token_owner(&self, token_hash: &str) -> Result<Option<(String, String, String)>, ApiError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT d.device_id, u.id, u.role FROM server_devices d
+                 JOIN server_users u ON u.id = d.user_id
+                 WHERE d.token_hash = ?1 AND d.revoked = 0 AND u.disabled = 0",
+            )?
+            .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?)
+    }
+
+    fn open_session(
+        &self,
+        device: &str,
+        user: &str,
+        token_hash: &str,
+        csrf: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_devices (device_id, user_id, name, token_hash, enrolled_ms)
+             VALUES (?1, ?2, 'browser', ?3, ?4)",
+            params![device, user, token_hash, now_ms],
+        )?;
+        self.execute(
+            "INSERT INTO server_sessions (device_id, csrf, expires_ms) VALUES (?1, ?2, ?3)",
+            params![device, csrf, expires_ms],
+        )?;
+        // Expired sessions are removed as new ones open.
+        self.execute(
+            "UPDATE server_devices SET revoked = 1 WHERE device_id IN
+                (SELECT device_id FROM server_sessions WHERE expires_ms <= ?1)",
+            [now_ms],
+        )?;
+        self.execute(
+            "DELETE FROM server_sessions WHERE expires_ms <= ?1",
+            [now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn session_csrf(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT s.csrf FROM server_sessions s JOIN server_devices d USING (device_id)
+                 WHERE d.token_hash = ?1 AND s.expires_ms > ?2",
+            )?
+            .query_row(params![token_hash, now_ms], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn close_session(&self, token_hash: &str) -> Result<(), ApiError> {
+        self.execute(
+            "DELETE FROM server_sessions WHERE device_id IN
+                (SELECT device_id FROM server_devices WHERE token_hash = ?1)",
+            [token_hash],
+        )?;
+        self.execute(
+            "UPDATE server_devices SET revoked = 1 WHERE token_hash = ?1",
+            [token_hash],
+        )?;
+        Ok(())
+    }
+
+    fn log_id(&self) -> Result<String, ApiError> {
+        Ok(crate::backup::log_id(self)?)
+    }
+}

@@ -1,0 +1,304 @@
+//! [`AccountTables`] on PostgreSQL: the same rows and answers as the SQLite implementation
+//! (`crate::account_tables`), one test suite for both (`server/tests/account_tables.rs`).
+
+use std::cell::RefCell;
+
+use postgres::GenericClient;
+use postgres::types::ToSql;
+use xuncha_core::sync::Role;
+
+use super::PgError;
+use crate::account_tables::{AccountTables, UserRow};
+use crate::accounts::{Areas, Grid};
+use crate::error::ApiError;
+
+/// Account rows reached through a PostgreSQL client or transaction (the caller's unit of
+/// work: every method runs in it).
+pub struct PgAccounts<'a, C: GenericClient> {
+    client: RefCell<&'a mut C>,
+}
+
+impl<C: GenericClient> std::fmt::Debug for PgAccounts<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgAccounts").finish_non_exhaustive()
+    }
+}
+
+impl<'a, C: GenericClient> PgAccounts<'a, C> {
+    pub fn new(client: &'a mut C) -> Self {
+        PgAccounts {
+            client: RefCell::new(client),
+        }
+    }
+
+    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, ApiError> {
+        Ok(self
+            .client
+            .borrow_mut()
+            .execute(sql, params)
+            .map_err(PgError::from)?)
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, ApiError> {
+        Ok(self
+            .client
+            .borrow_mut()
+            .query(sql, params)
+            .map_err(PgError::from)?)
+    }
+
+    fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, ApiError> {
+        Ok(self
+            .client
+            .borrow_mut()
+            .query_opt(sql, params)
+            .map_err(PgError::from)?)
+    }
+
+    fn exists(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<bool, ApiError> {
+        Ok(self.query_opt(sql, params)?.is_some())
+    }
+}
+
+impl<C: GenericClient> AccountTables for PgAccounts<'_, C> {
+    fn insert_user(
+        &self,
+        id: &str,
+        display_name: &str,
+        role: Role,
+        hash: &str,
+        now_ms: i64,
+    ) -> Result<bool, ApiError> {
+        Ok(self.execute(
+            "INSERT INTO server_users (id, display_name, role, password_hash, created_ms)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            &[&id, &display_name, &role.as_str(), &hash, &now_ms],
+        )? > 0)
+    }
+
+    fn set_password_hash(&self, id: &str, hash: &str) -> Result<bool, ApiError> {
+        Ok(self.execute(
+            "UPDATE server_users SET password_hash = $2 WHERE id = $1",
+            &[&id, &hash],
+        )? > 0)
+    }
+
+    fn user_exists(&self, id: &str) -> Result<bool, ApiError> {
+        self.exists("SELECT 1 FROM server_users WHERE id = $1", &[&id])
+    }
+
+    fn user_row(&self, id: &str) -> Result<Option<UserRow>, ApiError> {
+        Ok(self
+            .query_opt(
+                "SELECT role, password_hash, disabled FROM server_users WHERE id = $1",
+                &[&id],
+            )?
+            .map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    fn enabled_role(&self, id: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .query_opt(
+                "SELECT role FROM server_users WHERE id = $1 AND NOT disabled",
+                &[&id],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn display_name(&self, id: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .query_opt(
+                "SELECT display_name FROM server_users WHERE id = $1",
+                &[&id],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn upsert_grid(&self, grid: &Grid) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_grids (id, name, community, subdistrict) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, community = excluded.community,
+                 subdistrict = excluded.subdistrict",
+            &[&grid.id, &grid.name, &grid.community, &grid.subdistrict],
+        )?;
+        Ok(())
+    }
+
+    fn grid_exists(&self, id: &str) -> Result<bool, ApiError> {
+        self.exists("SELECT 1 FROM server_grids WHERE id = $1", &[&id])
+    }
+
+    fn replace_areas(&self, user: &str, areas: &Areas) -> Result<(), ApiError> {
+        self.execute("DELETE FROM server_user_areas WHERE user_id = $1", &[&user])?;
+        let (levels, names): (Vec<&str>, Vec<&str>) = areas.rows().unzip();
+        self.execute(
+            "INSERT INTO server_user_areas (user_id, level, area)
+             SELECT $1, l, a FROM unnest($2::text[], $3::text[]) AS t (l, a)
+             ON CONFLICT DO NOTHING",
+            &[&user, &levels, &names],
+        )?;
+        Ok(())
+    }
+
+    fn grids_covered(&self, user: &str) -> Result<Vec<(String, i64)>, ApiError> {
+        Ok(self
+            .query(
+                "SELECT g.id, g.epoch FROM server_grids g
+                 WHERE EXISTS (SELECT 1 FROM server_user_areas a WHERE a.user_id = $1 AND (
+                     (a.level = 'grid' AND a.area = g.id) OR
+                     (a.level = 'community' AND a.area = g.community) OR
+                     (a.level = 'subdistrict' AND a.area = g.subdistrict)))
+                 ORDER BY g.id COLLATE \"C\"",
+                &[&user],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn users_covering(&self, grid: &str) -> Result<Vec<(String, String, String)>, ApiError> {
+        Ok(self
+            .query(
+                "SELECT id, display_name, role FROM (
+                     SELECT DISTINCT u.id, u.display_name, u.role FROM server_users u
+                     JOIN server_user_areas a ON a.user_id = u.id
+                     JOIN server_grids g ON g.id = $1
+                     WHERE NOT u.disabled AND u.role IN ('worker', 'supervisor') AND (
+                         (a.level = 'grid' AND a.area = g.id) OR
+                         (a.level = 'community' AND a.area = g.community) OR
+                         (a.level = 'subdistrict' AND a.area = g.subdistrict))) t
+                 ORDER BY role = 'supervisor', display_name COLLATE \"C\", id COLLATE \"C\"",
+                &[&grid],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn device_owner(&self, device: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .query_opt(
+                "SELECT user_id FROM server_devices WHERE device_id = $1",
+                &[&device],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn enroll_device(
+        &self,
+        device: &str,
+        user: &str,
+        name: Option<&str>,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_devices (device_id, user_id, name, token_hash, enrolled_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash,
+                 name = excluded.name, enrolled_ms = excluded.enrolled_ms, revoked = false",
+            &[&device, &user, &name, &token_hash, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn replace_token(&self, device: &str, user: &str, token_hash: &str) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_devices (device_id, user_id, token_hash, enrolled_ms)
+             VALUES ($1, $2, $3, 0)
+             ON CONFLICT (device_id) DO UPDATE SET token_hash = excluded.token_hash,
+                 revoked = false",
+            &[&device, &user, &token_hash],
+        )?;
+        Ok(())
+    }
+
+    fn device_number(&self, device: &str) -> Result<i64, ApiError> {
+        self.query_opt(
+            "SELECT device_no FROM server_devices WHERE device_id = $1",
+            &[&device],
+        )?
+        .map(|r| r.get(0))
+        .ok_or_else(|| ApiError::not_found(format!("device {device}")))
+    }
+
+    fn token_owner(&self, token_hash: &str) -> Result<Option<(String, String, String)>, ApiError> {
+        Ok(self
+            .query_opt(
+                "SELECT d.device_id, u.id, u.role FROM server_devices d
+                 JOIN server_users u ON u.id = d.user_id
+                 WHERE d.token_hash = $1 AND NOT d.revoked AND NOT u.disabled",
+                &[&token_hash],
+            )?
+            .map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    fn open_session(
+        &self,
+        device: &str,
+        user: &str,
+        token_hash: &str,
+        csrf: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_devices (device_id, user_id, name, token_hash, enrolled_ms)
+             VALUES ($1, $2, 'browser', $3, $4)",
+            &[&device, &user, &token_hash, &now_ms],
+        )?;
+        self.execute(
+            "INSERT INTO server_sessions (device_id, csrf, expires_ms) VALUES ($1, $2, $3)",
+            &[&device, &csrf, &expires_ms],
+        )?;
+        // Expired sessions are removed as new ones open.
+        self.execute(
+            "UPDATE server_devices SET revoked = true WHERE device_id IN
+                (SELECT device_id FROM server_sessions WHERE expires_ms <= $1)",
+            &[&now_ms],
+        )?;
+        self.execute(
+            "DELETE FROM server_sessions WHERE expires_ms <= $1",
+            &[&now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn session_csrf(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .query_opt(
+                "SELECT s.csrf FROM server_sessions s JOIN server_devices d USING (device_id)
+                 WHERE d.token_hash = $1 AND s.expires_ms > $2",
+                &[&token_hash, &now_ms],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn close_session(&self, token_hash: &str) -> Result<(), ApiError> {
+        self.execute(
+            "DELETE FROM server_sessions WHERE device_id IN
+                (SELECT device_id FROM server_devices WHERE token_hash = $1)",
+            &[&token_hash],
+        )?;
+        self.execute(
+            "UPDATE server_devices SET revoked = true WHERE token_hash = $1",
+            &[&token_hash],
+        )?;
+        Ok(())
+    }
+
+    fn log_id(&self) -> Result<String, ApiError> {
+        Ok(self
+            .query_opt("SELECT value FROM server_meta WHERE key = 'log_id'", &[])?
+            .map(|r| r.get(0))
+            .unwrap_or_default())
+    }
+}
