@@ -4,14 +4,62 @@
 //! (`server/tests/account_tables.rs`). The rules (checks, hashing, who may do what) stay in
 //! [`crate::accounts`], which reaches its rows only through this trait.
 
+use std::collections::HashSet;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use xuncha_core::sync::Role;
 
 use crate::accounts::{Areas, Grid};
 use crate::error::ApiError;
+use crate::revoke::DeviceInfo;
 
 /// What a login checks: the role as stored, the password hash, whether the user is disabled.
 pub type UserRow = (String, String, bool);
+
+/// A user's name, role (as stored) and contact phone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub display_name: String,
+    pub role: String,
+    pub phone: Option<String>,
+}
+
+/// A user as the admin's list shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub id: String,
+    pub profile: Profile,
+    pub disabled: bool,
+    pub areas: Areas,
+}
+
+/// The areas there are: grid ids, and the communities and sub-districts grids belong to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KnownAreas {
+    pub grids: HashSet<String>,
+    pub communities: HashSet<String>,
+    pub subdistricts: HashSet<String>,
+}
+
+/// Areas from stored `(level, area)` rows.
+pub(crate) fn areas_from_rows(rows: impl IntoIterator<Item = (String, String)>) -> Areas {
+    let mut areas = Areas::default();
+    for (level, area) in rows {
+        match level.as_str() {
+            "grid" => areas.grids.push(area),
+            "community" => areas.communities.push(area),
+            _ => areas.subdistricts.push(area),
+        }
+    }
+    for list in [
+        &mut areas.grids,
+        &mut areas.communities,
+        &mut areas.subdistricts,
+    ] {
+        list.sort();
+    }
+    areas
+}
 
 /// The rows behind [`crate::accounts`]. Every method is one step of a caller's transaction.
 pub trait AccountTables {
@@ -32,12 +80,26 @@ pub trait AccountTables {
     /// The role of an enabled user.
     fn enabled_role(&self, id: &str) -> Result<Option<String>, ApiError>;
     fn display_name(&self, id: &str) -> Result<Option<String>, ApiError>;
+    /// Every user id.
+    fn user_ids(&self) -> Result<HashSet<String>, ApiError>;
+    /// A user's display name, role and phone.
+    fn profile(&self, id: &str) -> Result<Option<Profile>, ApiError>;
+    /// Sets a user's display name, role and phone.
+    fn set_profile(&self, id: &str, profile: &Profile) -> Result<(), ApiError>;
+    /// Every user with their areas, by id.
+    fn users(&self) -> Result<Vec<Listed>, ApiError>;
 
     /// Adds a grid or updates its name and place (its epoch stays).
     fn upsert_grid(&self, grid: &Grid) -> Result<(), ApiError>;
     fn grid_exists(&self, id: &str) -> Result<bool, ApiError>;
+    /// Sets the outline of a grid (GeoJSON text).
+    fn set_grid_geometry(&self, id: &str, geometry: &str) -> Result<(), ApiError>;
     /// Replaces the areas a user covers.
     fn replace_areas(&self, user: &str, areas: &Areas) -> Result<(), ApiError>;
+    /// The areas a user covers, each list sorted.
+    fn areas_of(&self, user: &str) -> Result<Areas, ApiError>;
+    /// Every grid id, community and sub-district the grids name.
+    fn known_areas(&self) -> Result<KnownAreas, ApiError>;
     /// The grids a user's areas cover, with their epochs, by id.
     fn grids_covered(&self, user: &str) -> Result<Vec<(String, i64)>, ApiError>;
     /// Enabled workers and supervisors whose areas cover `grid` (id, name, role): workers
@@ -77,9 +139,29 @@ pub trait AccountTables {
     /// Ends the session a token opened and revokes its device.
     fn close_session(&self, token_hash: &str) -> Result<(), ApiError>;
 
+    /// Disables or enables a user (their devices are revoked by the caller).
+    fn set_disabled(&self, user: &str, disabled: bool) -> Result<(), ApiError>;
+    /// Ends every session of a user and revokes their devices but `keep`; how many devices
+    /// were still live.
+    fn revoke_devices_of(&self, user: &str, keep: &str) -> Result<usize, ApiError>;
+    /// Ends a device's session and revokes it; `false` when there is no such device.
+    fn revoke_device(&self, device: &str) -> Result<bool, ApiError>;
+    /// The devices a user enrolled, newest first.
+    fn devices_of(&self, user: &str) -> Result<Vec<DeviceInfo>, ApiError>;
+
+    /// A value of the server's settings table.
+    fn meta(&self, key: &str) -> Result<Option<String>, ApiError>;
+    /// Adds one to a counter in the settings table (from 1 when absent).
+    fn count_up(&self, key: &str) -> Result<(), ApiError>;
+    /// The value of a setting, `value` stored first when there is none (the first of several
+    /// callers racing wins; all get the stored one).
+    fn meta_or_insert(&self, key: &str, value: &str) -> Result<String, ApiError>;
+
     /// The identity of the server's log (empty until a restore or on a database that never
     /// had one), part of every scope tag.
-    fn log_id(&self) -> Result<String, ApiError>;
+    fn log_id(&self) -> Result<String, ApiError> {
+        Ok(self.meta("log_id")?.unwrap_or_default())
+    }
 }
 
 impl AccountTables for Connection {
@@ -137,6 +219,87 @@ impl AccountTables for Connection {
             .optional()?)
     }
 
+    fn user_ids(&self) -> Result<HashSet<String>, ApiError> {
+        Ok(self
+            .prepare("SELECT id FROM server_users")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn profile(&self, id: &str) -> Result<Option<Profile>, ApiError> {
+        Ok(self
+            .query_row(
+                "SELECT display_name, role, phone FROM server_users WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Profile {
+                        display_name: r.get(0)?,
+                        role: r.get(1)?,
+                        phone: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn set_profile(&self, id: &str, profile: &Profile) -> Result<(), ApiError> {
+        self.execute(
+            "UPDATE server_users SET display_name = ?2, role = ?3, phone = ?4 WHERE id = ?1",
+            params![id, profile.display_name, profile.role, profile.phone],
+        )?;
+        Ok(())
+    }
+
+    fn users(&self) -> Result<Vec<Listed>, ApiError> {
+        let mut stmt = self.prepare(
+            "SELECT id, display_name, role, phone, disabled FROM server_users ORDER BY id",
+        )?;
+        let users: Vec<(String, Profile, bool)> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    Profile {
+                        display_name: r.get(1)?,
+                        role: r.get(2)?,
+                        phone: r.get(3)?,
+                    },
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        users
+            .into_iter()
+            .map(|(id, profile, disabled)| {
+                Ok(Listed {
+                    areas: self.areas_of(&id)?,
+                    id,
+                    profile,
+                    disabled,
+                })
+            })
+            .collect()
+    }
+
+    fn areas_of(&self, user: &str) -> Result<Areas, ApiError> {
+        let rows: Vec<(String, String)> = self
+            .prepare_cached("SELECT level, area FROM server_user_areas WHERE user_id = ?1")?
+            .query_map([user], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(areas_from_rows(rows))
+    }
+
+    fn known_areas(&self) -> Result<KnownAreas, ApiError> {
+        let mut known = KnownAreas::default();
+        let mut stmt = self.prepare("SELECT id, community, subdistrict FROM server_grids")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            known.grids.insert(r.get(0)?);
+            known.communities.insert(r.get(1)?);
+            known.subdistricts.insert(r.get(2)?);
+        }
+        Ok(known)
+    }
+
     fn upsert_grid(&self, grid: &Grid) -> Result<(), ApiError> {
         self.execute(
             "INSERT INTO server_grids (id, name, community, subdistrict) VALUES (?1, ?2, ?3, ?4)
@@ -153,6 +316,14 @@ impl AccountTables for Connection {
             [id],
             |r| r.get(0),
         )?)
+    }
+
+    fn set_grid_geometry(&self, id: &str, geometry: &str) -> Result<(), ApiError> {
+        self.execute(
+            "UPDATE server_grids SET geometry = ?2 WHERE id = ?1",
+            params![id, geometry],
+        )?;
+        Ok(())
     }
 
     fn replace_areas(&self, user: &str, areas: &Areas) -> Result<(), ApiError> {
@@ -309,7 +480,79 @@ impl AccountTables for Connection {
         Ok(())
     }
 
-    fn log_id(&self) -> Result<String, ApiError> {
-        Ok(crate::backup::log_id(self)?)
+    fn set_disabled(&self, user: &str, disabled: bool) -> Result<(), ApiError> {
+        self.execute(
+            "UPDATE server_users SET disabled = ?2 WHERE id = ?1",
+            params![user, disabled],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_devices_of(&self, user: &str, keep: &str) -> Result<usize, ApiError> {
+        self.execute(
+            "DELETE FROM server_sessions WHERE device_id IN
+               (SELECT device_id FROM server_devices WHERE user_id = ?1 AND device_id <> ?2)",
+            params![user, keep],
+        )?;
+        Ok(self.execute(
+            "UPDATE server_devices SET revoked = 1
+             WHERE user_id = ?1 AND device_id <> ?2 AND revoked = 0",
+            params![user, keep],
+        )?)
+    }
+
+    fn revoke_device(&self, device: &str) -> Result<bool, ApiError> {
+        self.execute("DELETE FROM server_sessions WHERE device_id = ?1", [device])?;
+        Ok(self.execute(
+            "UPDATE server_devices SET revoked = 1 WHERE device_id = ?1",
+            [device],
+        )? > 0)
+    }
+
+    fn devices_of(&self, user: &str) -> Result<Vec<DeviceInfo>, ApiError> {
+        let mut stmt = self.prepare(
+            "SELECT d.device_id, d.name, d.enrolled_ms, d.revoked,
+                    EXISTS (SELECT 1 FROM server_sessions s WHERE s.device_id = d.device_id)
+                      OR d.device_id LIKE 'web-%'
+             FROM server_devices d WHERE d.user_id = ?1 ORDER BY d.enrolled_ms DESC, d.device_id",
+        )?;
+        let rows = stmt.query_map([user], |r| {
+            Ok(DeviceInfo {
+                device_id: r.get(0)?,
+                name: r.get(1)?,
+                enrolled_ms: r.get(2)?,
+                revoked: r.get(3)?,
+                dashboard: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .prepare_cached("SELECT value FROM server_meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn meta_or_insert(&self, key: &str, value: &str) -> Result<String, ApiError> {
+        self.execute(
+            "INSERT OR IGNORE INTO server_meta (key, value) VALUES (?1, ?2)",
+            [key, value],
+        )?;
+        Ok(
+            self.query_row("SELECT value FROM server_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })?,
+        )
+    }
+
+    fn count_up(&self, key: &str) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_meta (key, value) VALUES (?1, '1')
+             ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            [key],
+        )?;
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use xuncha_core::due::Cadence;
 use xuncha_core::sync::Role;
 
+use crate::account_tables::AccountTables;
 use crate::accounts::{self, Areas, Caller, Grid};
 use crate::body::JsonBody;
 use crate::error::ApiError;
@@ -104,10 +105,11 @@ async fn add_user(
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
             {
-                tx.execute(
-                    "UPDATE server_users SET phone = ?2 WHERE id = ?1",
-                    rusqlite::params![user.id, phone],
-                )?;
+                let t: &dyn AccountTables = &*tx;
+                if let Some(mut profile) = t.profile(&user.id)? {
+                    profile.phone = Some(phone.to_owned());
+                    t.set_profile(&user.id, &profile)?;
+                }
             }
             tx.commit()?;
             Ok((
@@ -127,30 +129,22 @@ async fn list_users(
     require_admin(&caller)?;
     state
         .read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT u.id, u.display_name, u.role, u.disabled, u.phone,
-                        (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'grid'),
-                        (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'community'),
-                        (SELECT json_group_array(a.area) FROM server_user_areas a WHERE a.user_id = u.id AND a.level = 'subdistrict')
-                 FROM server_users u ORDER BY u.id",
-            )?;
-            let users = stmt
-                .query_map([], |r| {
-                    let list = |i: usize| -> rusqlite::Result<Value> {
-                        Ok(serde_json::from_str(&r.get::<_, String>(i)?).unwrap_or_default())
-                    };
-                    Ok(json!({
-                        "id": r.get::<_, String>(0)?,
-                        "display_name": r.get::<_, String>(1)?,
-                        "role": r.get::<_, String>(2)?,
-                        "disabled": r.get::<_, bool>(3)?,
-                        "phone": r.get::<_, Option<String>>(4)?,
-                        "grids": list(5)?,
-                        "communities": list(6)?,
-                        "subdistricts": list(7)?,
-                    }))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let users: Vec<Value> = conn
+                .users()?
+                .into_iter()
+                .map(|u| {
+                    json!({
+                        "id": u.id,
+                        "display_name": u.profile.display_name,
+                        "role": u.profile.role,
+                        "disabled": u.disabled,
+                        "phone": u.profile.phone,
+                        "grids": u.areas.grids,
+                        "communities": u.areas.communities,
+                        "subdistricts": u.areas.subdistricts,
+                    })
+                })
+                .collect();
             Ok(Json(json!({ "users": users })))
         })
         .await
@@ -316,10 +310,7 @@ async fn import_grids(
             let tx = store.conn().unchecked_transaction()?;
             for (grid, geometry) in &grids {
                 accounts::upsert_grid(&*tx, grid)?;
-                tx.execute(
-                    "UPDATE server_grids SET geometry = ?2 WHERE id = ?1",
-                    rusqlite::params![grid.id, geometry.to_string()],
-                )?;
+                (&*tx as &dyn AccountTables).set_grid_geometry(&grid.id, &geometry.to_string())?;
             }
             tx.commit()?;
             Ok(())

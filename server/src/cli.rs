@@ -931,7 +931,7 @@ async fn run(
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                let now = watch.read(|c| Ok(crate::revoke::stamp(c)?)).await.ok();
+                let now = watch.read(|c| crate::revoke::stamp(c)).await.ok();
                 if now.is_some() && seen.is_some() && now != seen {
                     watch.forget_tokens();
                 }

@@ -7,53 +7,31 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::{Connection, OptionalExtension};
 use sha2::Sha256;
 use xuncha_core::due::DueKind;
 use xuncha_core::model::UserId;
 use xuncha_core::sync::Role;
 
 use crate::AppState;
+use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
 
-/// The server's feed secret, made on first use.
-fn secret(conn: &Connection) -> Result<String, ApiError> {
-    let found: Option<String> = conn
-        .query_row(
-            "SELECT value FROM server_meta WHERE key = 'feed_secret'",
-            [],
-            |r| r.get(0),
-        )
-        .ok();
-    if let Some(s) = found {
+/// The server's feed secret, made on first use (shared by every instance on one database).
+fn secret(conn: &dyn AccountTables) -> Result<String, ApiError> {
+    if let Some(s) = conn.meta("feed_secret")? {
         return Ok(s);
     }
-    let s = crate::accounts::new_token()?;
-    conn.execute(
-        "INSERT OR IGNORE INTO server_meta (key, value) VALUES ('feed_secret', ?1)",
-        [&s],
-    )?;
-    Ok(conn.query_row(
-        "SELECT value FROM server_meta WHERE key = 'feed_secret'",
-        [],
-        |r| r.get(0),
-    )?)
+    conn.meta_or_insert("feed_secret", &crate::accounts::new_token()?)
 }
 
 /// The feed key of a user: a MAC of the user name and how often their address was replaced
 /// (`revoke::rotate_feed`), so a replaced address stops working.
-pub fn feed_key(conn: &Connection, user: &str) -> Result<String, ApiError> {
+pub fn feed_key(conn: &dyn AccountTables, user: &str) -> Result<String, ApiError> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret(conn)?.as_bytes())
         .map_err(ApiError::internal)?;
     mac.update(user.as_bytes());
-    let generation: Option<String> = conn
-        .query_row(
-            "SELECT value FROM server_meta WHERE key = 'feed_generation/' || ?1",
-            [user],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let generation = conn.meta(&format!("feed_generation/{user}"))?;
     // Addresses never replaced keep the form they had before replacing existed.
     if let Some(generation) = generation {
         mac.update(b"\0");
@@ -63,7 +41,7 @@ pub fn feed_key(conn: &Connection, user: &str) -> Result<String, ApiError> {
 }
 
 /// The feed's path for a user.
-pub fn feed_path(conn: &Connection, user: &str) -> Result<String, ApiError> {
+pub fn feed_path(conn: &dyn AccountTables, user: &str) -> Result<String, ApiError> {
     Ok(format!("/v1/feeds/{user}/{}.ics", feed_key(conn, user)?))
 }
 

@@ -12,11 +12,12 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 use xuncha_core::sync::Role;
 
 use crate::AppState;
+use crate::account_tables::{AccountTables, KnownAreas, Profile};
 use crate::accounts::{self, Areas, Caller};
 use crate::error::ApiError;
 use crate::import::{Refusal, column, header_and_data, rows, skipped};
@@ -209,44 +210,17 @@ pub struct MadePassword {
 /// An account as stored, to tell an update from no change.
 #[derive(Debug, PartialEq, Eq)]
 struct Stored {
-    display_name: String,
-    role: String,
-    phone: Option<String>,
+    profile: Profile,
     areas: Areas,
 }
 
-fn stored(conn: &Connection, id: &str) -> Result<Option<Stored>, ApiError> {
-    let row: Option<(String, String, Option<String>)> = conn
-        .query_row(
-            "SELECT display_name, role, phone FROM server_users WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .map(Some)
-        .or_else(|e| match e {
-            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-            e => Err(e),
-        })?;
-    let Some((display_name, role, phone)) = row else {
+fn stored(conn: &dyn AccountTables, id: &str) -> Result<Option<Stored>, ApiError> {
+    let Some(profile) = conn.profile(id)? else {
         return Ok(None);
     };
-    let mut areas = Areas::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT level, area FROM server_user_areas WHERE user_id = ?1 ORDER BY level, area",
-    )?;
-    for row in stmt.query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
-        let (level, area) = row?;
-        match level.as_str() {
-            "grid" => areas.grids.push(area),
-            "community" => areas.communities.push(area),
-            _ => areas.subdistricts.push(area),
-        }
-    }
     Ok(Some(Stored {
-        display_name,
-        role,
-        phone,
-        areas,
+        profile,
+        areas: conn.areas_of(id)?,
     }))
 }
 
@@ -266,16 +240,14 @@ fn normalised(areas: &Areas) -> Areas {
 }
 
 /// Every area named must exist: a typo would give someone an area no shop is in.
-fn check_areas(conn: &Connection, users: &[UserRow]) -> Result<(), Refusal> {
-    let set = |sql: &str| -> Result<HashSet<String>, Refusal> {
-        let read = || -> rusqlite::Result<HashSet<String>> {
-            conn.prepare(sql)?.query_map([], |r| r.get(0))?.collect()
-        };
-        read().map_err(|e| Refusal::new("无法读取网格", e.to_string()))
-    };
-    let grids = set("SELECT id FROM server_grids")?;
-    let communities = set("SELECT DISTINCT community FROM server_grids")?;
-    let subdistricts = set("SELECT DISTINCT subdistrict FROM server_grids")?;
+fn check_areas(conn: &dyn AccountTables, users: &[UserRow]) -> Result<(), Refusal> {
+    let KnownAreas {
+        grids,
+        communities,
+        subdistricts,
+    } = conn
+        .known_areas()
+        .map_err(|e| Refusal::new("无法读取网格", e.en))?;
     for u in users {
         for (list, known, zh, en) in [
             (&u.areas.grids, &grids, "网格", "grid"),
@@ -314,11 +286,8 @@ pub fn hash_new(users: &[UserRow], existing: &HashSet<String>) -> Result<NewPass
 }
 
 /// The accounts of `users` already there.
-pub fn existing(conn: &Connection, users: &[UserRow]) -> Result<HashSet<String>, ApiError> {
-    let all: HashSet<String> = conn
-        .prepare("SELECT id FROM server_users")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+pub fn existing(conn: &dyn AccountTables, users: &[UserRow]) -> Result<HashSet<String>, ApiError> {
+    let all = conn.user_ids()?;
     Ok(users
         .iter()
         .filter(|u| all.contains(&u.id))
@@ -326,9 +295,7 @@ pub fn existing(conn: &Connection, users: &[UserRow]) -> Result<HashSet<String>,
         .collect())
 }
 
-/// Stores the accounts in one transaction (all or none): new ones with the passwords of
-/// `hashed`, those already there updated. `me`: the admin importing, who may not change their
-/// own role.
+/// Stores the accounts in one SQLite transaction (all or none); see [`store_users_in`].
 pub fn store_users(
     conn: &Connection,
     users: &[UserRow],
@@ -336,33 +303,46 @@ pub fn store_users(
     me: Option<&str>,
     now: i64,
 ) -> Result<Outcome, ApiError> {
+    let tx = conn.unchecked_transaction()?;
+    let outcome = store_users_in(&*tx, users, hashed, me, now)?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Stores the accounts in the caller's transaction (which makes it all or none): new ones with
+/// the passwords of `hashed`, those already there updated. `me`: the admin importing, who may
+/// not change their own role.
+pub fn store_users_in(
+    tx: &dyn AccountTables,
+    users: &[UserRow],
+    hashed: &NewPasswords,
+    me: Option<&str>,
+    now: i64,
+) -> Result<Outcome, ApiError> {
     let refused =
         |why: Refusal| ApiError::invalid("bad_import", format!("导入文件有误：{}", why.zh), why.en);
-    check_areas(conn, users).map_err(refused)?;
-    let tx = conn.unchecked_transaction()?;
+    check_areas(tx, users).map_err(refused)?;
     let mut outcome = Outcome::default();
     for u in users {
         let wanted = Stored {
-            display_name: u.display_name.clone(),
-            role: u.role.as_str().to_owned(),
-            phone: u.phone.clone(),
+            profile: Profile {
+                display_name: u.display_name.clone(),
+                role: u.role.as_str().to_owned(),
+                phone: u.phone.clone(),
+            },
             areas: normalised(&u.areas),
         };
-        match stored(&tx, &u.id)? {
+        match stored(tx, &u.id)? {
             Some(had) if had == wanted => outcome.unchanged += 1,
             Some(had) => {
-                if Some(u.id.as_str()) == me && had.role != wanted.role {
+                if Some(u.id.as_str()) == me && had.profile.role != wanted.profile.role {
                     return Err(refused(Refusal::new(
                         format!("第 {} 行：不能更改自己的角色", u.line),
                         format!("line {}: you cannot change your own role", u.line),
                     )));
                 }
-                tx.execute(
-                    "UPDATE server_users SET display_name = ?2, role = ?3, phone = ?4
-                     WHERE id = ?1",
-                    params![u.id, u.display_name, wanted.role, u.phone],
-                )?;
-                accounts::set_areas(&*tx, &u.id, &u.areas)?;
+                tx.set_profile(&u.id, &wanted.profile)?;
+                accounts::set_areas(tx, &u.id, &u.areas)?;
                 outcome.updated += 1;
             }
             None => {
@@ -375,12 +355,9 @@ pub fn store_users(
                         format!("user {} was just added; import again", u.id),
                     ));
                 };
-                accounts::insert_user(&*tx, &u.id, &u.display_name, u.role, hash, now)?;
-                tx.execute(
-                    "UPDATE server_users SET phone = ?2 WHERE id = ?1",
-                    params![u.id, u.phone],
-                )?;
-                accounts::set_areas(&*tx, &u.id, &u.areas)?;
+                accounts::insert_user(tx, &u.id, &u.display_name, u.role, hash, now)?;
+                tx.set_profile(&u.id, &wanted.profile)?;
+                accounts::set_areas(tx, &u.id, &u.areas)?;
                 if let Some(password) = made {
                     outcome.passwords.push(MadePassword {
                         user: u.id.clone(),
@@ -391,7 +368,6 @@ pub fn store_users(
             }
         }
     }
-    tx.commit()?;
     Ok(outcome)
 }
 

@@ -12,6 +12,7 @@ use xuncha_server::account_tables::AccountTables;
 use xuncha_server::accounts::{self, Areas, Grid, Scope};
 use xuncha_server::db::Db;
 use xuncha_server::postgres::{self as pg, account_tables::PgAccounts};
+use xuncha_server::{ical, revoke, user_import};
 
 const NOW: i64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
 
@@ -246,6 +247,101 @@ fn suite(t: &dyn AccountTables) {
         code(accounts::authenticate(t, &fresh.token)),
         "unauthorized"
     );
+
+    // The admin's list: every user with their areas, by id.
+    let listed = t.users().unwrap();
+    let ids: Vec<&str> = listed.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["s1", "w1", "w2"]);
+    assert_eq!(listed[2].areas.grids, ["G2", "H1"]);
+    assert_eq!(listed[0].areas.communities, ["幸福社区"]);
+    assert_eq!(listed[0].profile.role, "supervisor");
+
+    // Cutting access off: everywhere but one device, one device, a whole user.
+    let stamp = revoke::stamp(t).unwrap();
+    let third = DeviceId::from("phone-3");
+    let (_, kept) = accounts::enroll(t, "w2", "password-w2", &third, Some("小米"), NOW).unwrap();
+    assert_eq!(
+        revoke::sign_out_everywhere(t, "w2", Some("phone-3")).unwrap(),
+        1
+    );
+    assert_eq!(code(accounts::authenticate(t, &issued)), "unauthorized");
+    accounts::authenticate(t, &kept).unwrap();
+    let devices = revoke::devices_of(t, "w2").unwrap();
+    assert_eq!(devices.len(), 2);
+    assert_eq!(devices[0].device_id, "phone-3", "newest first");
+    assert!(devices[1].revoked && !devices[0].revoked);
+    revoke::revoke_device(t, "phone-3").unwrap();
+    assert_eq!(code(accounts::authenticate(t, &kept)), "unauthorized");
+    assert_eq!(code(revoke::revoke_device(t, "no-such-phone")), "not_found");
+    revoke::set_disabled(t, "w1", true).unwrap();
+    assert_eq!(
+        code(accounts::check_login(t, "w1", "new-password-w1")),
+        "bad_login"
+    );
+    assert_eq!(code(accounts::authenticate(t, &again)), "unauthorized");
+    assert!(
+        accounts::users_covering(t, "G1")
+            .unwrap()
+            .iter()
+            .all(|a| a.id != "w1")
+    );
+    assert!(
+        accounts::role_and_scope(t, &UserId::from("w1"))
+            .unwrap()
+            .is_none()
+    );
+    revoke::set_disabled(t, "w1", false).unwrap();
+    accounts::check_login(t, "w1", "new-password-w1").unwrap();
+    assert_eq!(code(revoke::set_disabled(t, "nobody", true)), "not_found");
+    assert!(
+        revoke::stamp(t).unwrap() > stamp,
+        "other instances learn of it"
+    );
+
+    // Calendar feed addresses: stable until replaced.
+    let feed = ical::feed_key(t, "w1").unwrap();
+    assert_eq!(ical::feed_key(t, "w1").unwrap(), feed);
+    assert_ne!(ical::feed_key(t, "w2").unwrap(), feed);
+    revoke::rotate_feed(t, "w1").unwrap();
+    let replaced = ical::feed_key(t, "w1").unwrap();
+    assert_ne!(replaced, feed);
+    revoke::change_password(t, "w1", "third-password", None).unwrap();
+    assert_ne!(ical::feed_key(t, "w1").unwrap(), replaced);
+
+    // Importing accounts in the caller's transaction: new ones created, known ones updated,
+    // an unknown area refusing the whole file.
+    let csv = "用户名,姓名,角色,网格,社区,街道,电话,初始密码\n\
+               w2,李娜娜,网格员,G1,,,13900000002,\n\
+               w3,赵敏,网格员,H1,,,13900000003,first-password-w3\n";
+    let users =
+        user_import::users_from_rows(&xuncha_server::import::rows(csv.as_bytes(), false).unwrap())
+            .unwrap();
+    let known = user_import::existing(t, &users).unwrap();
+    assert_eq!(known, ["w2".to_owned()].into());
+    let hashed = user_import::hash_new(&users, &known).unwrap();
+    let outcome = user_import::store_users_in(t, &users, &hashed, None, NOW).unwrap();
+    assert_eq!((outcome.added, outcome.updated), (1, 1));
+    accounts::check_login(t, "w3", "first-password-w3").unwrap();
+    let w2 = t.profile("w2").unwrap().unwrap();
+    assert_eq!(
+        (w2.display_name.as_str(), w2.phone.as_deref()),
+        ("李娜娜", Some("13900000002"))
+    );
+    assert_eq!(t.areas_of("w2").unwrap().grids, ["G1"]);
+    let again = user_import::store_users_in(t, &users, &hashed, None, NOW).unwrap();
+    assert_eq!(again.unchanged, 2);
+    let bad = "用户名,姓名,角色,网格\nw4,钱七,网格员,NOPE\n";
+    let bad_users =
+        user_import::users_from_rows(&xuncha_server::import::rows(bad.as_bytes(), false).unwrap())
+            .unwrap();
+    let none = user_import::hash_new(&bad_users, &Default::default()).unwrap();
+    assert_eq!(
+        code(user_import::store_users_in(t, &bad_users, &none, None, NOW)),
+        "bad_import"
+    );
+    assert!(!t.user_exists("w4").unwrap());
+    t.set_grid_geometry("G1", r#"{"type":"Polygon","coordinates":[]}"#)
+        .unwrap();
 
     // The first administrator, once.
     let generated = accounts::ensure_admin(t, None, NOW).unwrap().unwrap();

@@ -2,15 +2,17 @@
 //! (`crate::account_tables`), one test suite for both (`server/tests/account_tables.rs`).
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 use postgres::GenericClient;
 use postgres::types::ToSql;
 use xuncha_core::sync::Role;
 
 use super::PgError;
-use crate::account_tables::{AccountTables, UserRow};
+use crate::account_tables::{AccountTables, KnownAreas, Listed, Profile, UserRow, areas_from_rows};
 use crate::accounts::{Areas, Grid};
 use crate::error::ApiError;
+use crate::revoke::DeviceInfo;
 
 /// Account rows reached through a PostgreSQL client or transaction (the caller's unit of
 /// work: every method runs in it).
@@ -122,6 +124,79 @@ impl<C: GenericClient> AccountTables for PgAccounts<'_, C> {
             .map(|r| r.get(0)))
     }
 
+    fn user_ids(&self) -> Result<HashSet<String>, ApiError> {
+        Ok(self
+            .query("SELECT id FROM server_users", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn profile(&self, id: &str) -> Result<Option<Profile>, ApiError> {
+        Ok(self
+            .query_opt(
+                "SELECT display_name, role, phone FROM server_users WHERE id = $1",
+                &[&id],
+            )?
+            .map(|r| Profile {
+                display_name: r.get(0),
+                role: r.get(1),
+                phone: r.get(2),
+            }))
+    }
+
+    fn set_profile(&self, id: &str, profile: &Profile) -> Result<(), ApiError> {
+        self.execute(
+            "UPDATE server_users SET display_name = $2, role = $3, phone = $4 WHERE id = $1",
+            &[&id, &profile.display_name, &profile.role, &profile.phone],
+        )?;
+        Ok(())
+    }
+
+    fn users(&self) -> Result<Vec<Listed>, ApiError> {
+        let rows = self.query(
+            "SELECT id, display_name, role, phone, disabled FROM server_users
+             ORDER BY id COLLATE \"C\"",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                Ok(Listed {
+                    areas: self.areas_of(&id)?,
+                    id,
+                    profile: Profile {
+                        display_name: r.get(1),
+                        role: r.get(2),
+                        phone: r.get(3),
+                    },
+                    disabled: r.get(4),
+                })
+            })
+            .collect()
+    }
+
+    fn areas_of(&self, user: &str) -> Result<Areas, ApiError> {
+        Ok(areas_from_rows(
+            self.query(
+                "SELECT level, area FROM server_user_areas WHERE user_id = $1",
+                &[&user],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1))),
+        ))
+    }
+
+    fn known_areas(&self) -> Result<KnownAreas, ApiError> {
+        let mut known = KnownAreas::default();
+        for r in self.query("SELECT id, community, subdistrict FROM server_grids", &[])? {
+            known.grids.insert(r.get(0));
+            known.communities.insert(r.get(1));
+            known.subdistricts.insert(r.get(2));
+        }
+        Ok(known)
+    }
+
     fn upsert_grid(&self, grid: &Grid) -> Result<(), ApiError> {
         self.execute(
             "INSERT INTO server_grids (id, name, community, subdistrict) VALUES ($1, $2, $3, $4)
@@ -134,6 +209,14 @@ impl<C: GenericClient> AccountTables for PgAccounts<'_, C> {
 
     fn grid_exists(&self, id: &str) -> Result<bool, ApiError> {
         self.exists("SELECT 1 FROM server_grids WHERE id = $1", &[&id])
+    }
+
+    fn set_grid_geometry(&self, id: &str, geometry: &str) -> Result<(), ApiError> {
+        self.execute(
+            "UPDATE server_grids SET geometry = $2 WHERE id = $1",
+            &[&id, &geometry],
+        )?;
+        Ok(())
     }
 
     fn replace_areas(&self, user: &str, areas: &Areas) -> Result<(), ApiError> {
@@ -295,10 +378,81 @@ impl<C: GenericClient> AccountTables for PgAccounts<'_, C> {
         Ok(())
     }
 
-    fn log_id(&self) -> Result<String, ApiError> {
+    fn set_disabled(&self, user: &str, disabled: bool) -> Result<(), ApiError> {
+        self.execute(
+            "UPDATE server_users SET disabled = $2 WHERE id = $1",
+            &[&user, &disabled],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_devices_of(&self, user: &str, keep: &str) -> Result<usize, ApiError> {
+        self.execute(
+            "DELETE FROM server_sessions WHERE device_id IN
+               (SELECT device_id FROM server_devices WHERE user_id = $1 AND device_id <> $2)",
+            &[&user, &keep],
+        )?;
+        Ok(self.execute(
+            "UPDATE server_devices SET revoked = true
+             WHERE user_id = $1 AND device_id <> $2 AND NOT revoked",
+            &[&user, &keep],
+        )? as usize)
+    }
+
+    fn revoke_device(&self, device: &str) -> Result<bool, ApiError> {
+        self.execute(
+            "DELETE FROM server_sessions WHERE device_id = $1",
+            &[&device],
+        )?;
+        Ok(self.execute(
+            "UPDATE server_devices SET revoked = true WHERE device_id = $1",
+            &[&device],
+        )? > 0)
+    }
+
+    fn devices_of(&self, user: &str) -> Result<Vec<DeviceInfo>, ApiError> {
         Ok(self
-            .query_opt("SELECT value FROM server_meta WHERE key = 'log_id'", &[])?
+            .query(
+                "SELECT d.device_id, d.name, d.enrolled_ms, d.revoked,
+                        EXISTS (SELECT 1 FROM server_sessions s WHERE s.device_id = d.device_id)
+                          OR d.device_id LIKE 'web-%'
+                 FROM server_devices d WHERE d.user_id = $1
+                 ORDER BY d.enrolled_ms DESC, d.device_id COLLATE \"C\"",
+                &[&user],
+            )?
+            .iter()
+            .map(|r| DeviceInfo {
+                device_id: r.get(0),
+                name: r.get(1),
+                enrolled_ms: r.get(2),
+                revoked: r.get(3),
+                dashboard: r.get(4),
+            })
+            .collect())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .query_opt("SELECT value FROM server_meta WHERE key = $1", &[&key])?
+            .map(|r| r.get(0)))
+    }
+
+    fn meta_or_insert(&self, key: &str, value: &str) -> Result<String, ApiError> {
+        self.execute(
+            "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &value],
+        )?;
+        self.query_opt("SELECT value FROM server_meta WHERE key = $1", &[&key])?
             .map(|r| r.get(0))
-            .unwrap_or_default())
+            .ok_or_else(|| ApiError::internal(format!("setting {key} vanished")))
+    }
+
+    fn count_up(&self, key: &str) -> Result<(), ApiError> {
+        self.execute(
+            "INSERT INTO server_meta (key, value) VALUES ($1, '1')
+             ON CONFLICT (key) DO UPDATE SET value = (server_meta.value::bigint + 1)::text",
+            &[&key],
+        )?;
+        Ok(())
     }
 }
