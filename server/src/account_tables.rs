@@ -24,6 +24,14 @@ pub struct Profile {
     pub phone: Option<String>,
 }
 
+/// A grid as stored: where it sits, its outline (GeoJSON text) and epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GridRow {
+    pub grid: Grid,
+    pub geometry: Option<String>,
+    pub epoch: i64,
+}
+
 /// A user as the admin's list shows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {
@@ -88,12 +96,22 @@ pub trait AccountTables {
     fn set_profile(&self, id: &str, profile: &Profile) -> Result<(), ApiError>;
     /// Every user with their areas, by id.
     fn users(&self) -> Result<Vec<Listed>, ApiError>;
+    /// Enabled workers (with `reminders_only`, those with reminders on): id and display name,
+    /// by id.
+    fn workers(&self, reminders_only: bool) -> Result<Vec<(String, String)>, ApiError>;
+    /// Turns a user's reminders on or off; `false` when there is no such user.
+    fn set_reminders(&self, user: &str, on: bool) -> Result<bool, ApiError>;
 
     /// Adds a grid or updates its name and place (its epoch stays).
     fn upsert_grid(&self, grid: &Grid) -> Result<(), ApiError>;
     fn grid_exists(&self, id: &str) -> Result<bool, ApiError>;
     /// Sets the outline of a grid (GeoJSON text).
     fn set_grid_geometry(&self, id: &str, geometry: &str) -> Result<(), ApiError>;
+    /// Every grid, by id.
+    fn grids(&self) -> Result<Vec<GridRow>, ApiError>;
+    fn grid(&self, id: &str) -> Result<Option<GridRow>, ApiError>;
+    /// Changes a grid's epoch (part of its phones' scope tag: they pull it again).
+    fn bump_grid_epoch(&self, id: &str) -> Result<(), ApiError>;
     /// Replaces the areas a user covers.
     fn replace_areas(&self, user: &str, areas: &Areas) -> Result<(), ApiError>;
     /// The areas a user covers, each list sorted.
@@ -280,6 +298,24 @@ impl AccountTables for Connection {
             .collect()
     }
 
+    fn workers(&self, reminders_only: bool) -> Result<Vec<(String, String)>, ApiError> {
+        let mut stmt = self.prepare_cached(
+            "SELECT id, display_name FROM server_users
+             WHERE role = 'worker' AND disabled = 0 AND (reminders = 1 OR NOT ?1) ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([reminders_only], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn set_reminders(&self, user: &str, on: bool) -> Result<bool, ApiError> {
+        Ok(self
+            .prepare_cached("UPDATE server_users SET reminders = ?2 WHERE id = ?1")?
+            .execute(params![user, on])?
+            > 0)
+    }
+
     fn areas_of(&self, user: &str) -> Result<Areas, ApiError> {
         let rows: Vec<(String, String)> = self
             .prepare_cached("SELECT level, area FROM server_user_areas WHERE user_id = ?1")?
@@ -323,6 +359,32 @@ impl AccountTables for Connection {
             "UPDATE server_grids SET geometry = ?2 WHERE id = ?1",
             params![id, geometry],
         )?;
+        Ok(())
+    }
+
+    fn grids(&self) -> Result<Vec<GridRow>, ApiError> {
+        let mut stmt = self.prepare_cached(
+            "SELECT id, name, community, subdistrict, geometry, epoch FROM server_grids ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([], grid_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn grid(&self, id: &str) -> Result<Option<GridRow>, ApiError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT id, name, community, subdistrict, geometry, epoch FROM server_grids
+                 WHERE id = ?1",
+            )?
+            .query_row([id], grid_row)
+            .optional()?)
+    }
+
+    fn bump_grid_epoch(&self, id: &str) -> Result<(), ApiError> {
+        self.prepare_cached("UPDATE server_grids SET epoch = epoch + 1 WHERE id = ?1")?
+            .execute([id])?;
         Ok(())
     }
 
@@ -555,4 +617,17 @@ impl AccountTables for Connection {
         )?;
         Ok(())
     }
+}
+
+fn grid_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GridRow> {
+    Ok(GridRow {
+        grid: Grid {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            community: r.get(2)?,
+            subdistrict: r.get(3)?,
+        },
+        geometry: r.get(4)?,
+        epoch: r.get(5)?,
+    })
 }

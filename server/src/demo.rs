@@ -27,6 +27,7 @@ use xuncha_core::store::{Store, StoreOptions};
 use xuncha_core::sync::Role;
 use xuncha_core::workload::Rng;
 
+use crate::account_tables::AccountTables;
 use crate::accounts::{self, Areas, Grid};
 use crate::error::ApiError;
 use crate::photos::{FileStorage, PhotoStorage, Variant};
@@ -201,11 +202,7 @@ pub fn seed_with(
                     subdistrict: SUBDISTRICT.to_owned(),
                 },
             )?;
-            conn.execute(
-                "UPDATE server_grids SET geometry = ?2 WHERE id = ?1",
-                params![id, polygon(*sw).to_string()],
-            )
-            .map_err(ApiError::from)?;
+            conn.set_grid_geometry(id, &polygon(*sw).to_string())?;
         }
         let user = |id: &str, name: &str, role: Role, areas: Areas| -> Result<(), ApiError> {
             accounts::create_user(conn, id, name, role, DEMO_PASSWORD, start)?;

@@ -81,14 +81,10 @@ pub async fn feed(
                 if feed_key(store.conn(), &u)? != key {
                     return Err(ApiError::not_found("no such feed"));
                 }
-                let role: String = store
+                let role = store
                     .conn()
-                    .query_row(
-                        "SELECT role FROM server_users WHERE id = ?1 AND disabled = 0",
-                        [&u],
-                        |r| r.get(0),
-                    )
-                    .map_err(|_| ApiError::not_found("no such feed"))?;
+                    .enabled_role(&u)?
+                    .ok_or_else(|| ApiError::not_found("no such feed"))?;
                 Ok((Role::parse(&role).unwrap_or(Role::Worker), u))
             })
             .await?

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use xuncha_core::model::{GasUse, LatLon, PremisesFields, PremisesKind, UserId};
 
 use crate::AppState;
+use crate::account_tables::AccountTables;
 use crate::accounts::Caller;
 use crate::error::ApiError;
 
@@ -361,11 +362,7 @@ pub async fn import_premises(
     let (outcome, outside) = state
         .write(move |store| {
             // Every grid named must exist (a typo would file shops where no phone sees them).
-            let known: std::collections::HashSet<String> = store
-                .conn()
-                .prepare("SELECT id FROM server_grids")?
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
+            let known = store.conn().known_areas()?.grids;
             if let Some((line, g)) = premises.iter().enumerate().find_map(|(i, f)| {
                 f.grid_id
                     .as_ref()

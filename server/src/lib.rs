@@ -48,7 +48,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rusqlite::OptionalExtension;
 use xuncha_core::clock::Hlc;
 use xuncha_core::location::GridArea;
 use xuncha_core::sync::{
@@ -56,6 +55,7 @@ use xuncha_core::sync::{
     ReferenceData, Role,
 };
 
+use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::cache::TtlCache;
 use crate::db::Db;
@@ -471,10 +471,7 @@ async fn enroll(
             // Notice numbers name the issuing office: the configured one, else the
             // sub-district of the worker's grids.
             let area: Option<String> = match grids.first() {
-                Some(grid) => conn
-                    .prepare_cached("SELECT subdistrict FROM server_grids WHERE id = ?1")?
-                    .query_row([grid], |r| r.get(0))
-                    .optional()?,
+                Some(grid) => conn.grid(grid)?.map(|g| g.grid.subdistrict),
                 None => None,
             };
             Ok((caller, token, grids, (code, area.unwrap_or_default())))
@@ -542,16 +539,10 @@ pub fn reference_data(
     let cadence_json = serde_json::to_string(&cadence).map_err(ApiError::internal)?;
     let grids: Vec<GridArea> = store
         .conn()
-        .prepare_cached(
-            "SELECT id, name, geometry FROM server_grids WHERE geometry IS NOT NULL ORDER BY id",
-        )?
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
+        .grids()?
+        .into_iter()
+        .filter_map(|g| Some((g.grid.id, g.grid.name, g.geometry?)))
+        .map(Ok::<_, ApiError>)
         .filter_map(|row| {
             let (id, name, geometry) = row.ok()?;
             scope.covers(&id).then(|| GridArea {

@@ -8,14 +8,14 @@
 use std::collections::HashMap;
 
 use chrono::Timelike as _;
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::OptionalExtension as _;
 use serde::Serialize;
 use xuncha_core::clock::china_date;
 use xuncha_core::due::DueKind;
 use xuncha_core::model::{HazardId, UserId};
 use xuncha_core::store::Store;
-use xuncha_core::sync::Role;
 
+use crate::account_tables::AccountTables;
 use crate::accounts::role_and_scope;
 use crate::error::ApiError;
 
@@ -155,19 +155,11 @@ pub fn compose(store: &Store, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
 }
 
 /// Enabled workers with reminders on: (id, display name).
-fn workers(conn: &Connection) -> Result<Vec<(String, String)>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, display_name FROM server_users
-         WHERE role = ?1 AND disabled = 0 AND reminders = 1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([Role::Worker.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+fn workers(conn: &dyn AccountTables) -> Result<Vec<(String, String)>, ApiError> {
+    conn.workers(true)
 }
 
 /// Turns a user's reminder on or off; `false` when there is no such user.
-pub fn set(conn: &Connection, user: &str, on: bool) -> Result<bool, ApiError> {
-    let changed = conn
-        .prepare_cached("UPDATE server_users SET reminders = ?2 WHERE id = ?1")?
-        .execute(params![user, on])?;
-    Ok(changed > 0)
+pub fn set(conn: &dyn AccountTables, user: &str, on: bool) -> Result<bool, ApiError> {
+    conn.set_reminders(user, on)
 }

@@ -28,6 +28,7 @@ use xuncha_core::sync::{
     RawOp, Role, SetAside,
 };
 
+use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope, scope_of};
 use crate::error::ApiError;
 use crate::{AppState, body, db};
@@ -267,8 +268,9 @@ pub fn push_batch(
         for (premises, grid) in &moved_into {
             tx.prepare_cached("UPDATE server_op_scope SET grid_id = ?2 WHERE premises_id = ?1")?
                 .execute(params![premises.as_str(), grid])?;
-            tx.prepare_cached("UPDATE server_grids SET epoch = epoch + 1 WHERE id = ?1")?
-                .execute([grid])?;
+            (tx as &dyn AccountTables)
+                .bump_grid_epoch(grid)
+                .map_err(|e| xuncha_core::Error::Batch(e.en))?;
         }
         // Set aside now or before: a replay must say so as well as the first answer.
         set_aside_of(tx, &caller.device, first, last)

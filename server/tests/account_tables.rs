@@ -343,6 +343,28 @@ fn suite(t: &dyn AccountTables) {
     t.set_grid_geometry("G1", r#"{"type":"Polygon","coordinates":[]}"#)
         .unwrap();
 
+    // Grids as stored; an epoch change moves the scope tag of those who cover the grid.
+    let grids = t.grids().unwrap();
+    let ids: Vec<&str> = grids.iter().map(|g| g.grid.id.as_str()).collect();
+    assert_eq!(ids, ["G1", "G2", "H1"]);
+    assert!(grids[0].geometry.is_some() && grids[1].geometry.is_none());
+    let g2 = t.grid("G2").unwrap().unwrap();
+    assert_eq!((g2.grid.community.as_str(), g2.epoch), ("幸福社区", 0));
+    assert!(t.grid("G9").unwrap().is_none());
+    let (_, before) = accounts::scope_of(t, &caller("s1", Role::Supervisor)).unwrap();
+    t.bump_grid_epoch("G2").unwrap();
+    assert_eq!(t.grid("G2").unwrap().unwrap().epoch, 1);
+    let (_, after) = accounts::scope_of(t, &caller("s1", Role::Supervisor)).unwrap();
+    assert_ne!(before, after);
+
+    // Workers, and the morning reminder switched off for one of them.
+    let all: Vec<String> = t.workers(false).unwrap().into_iter().map(|w| w.0).collect();
+    assert_eq!(all, ["w1", "w2", "w3"]);
+    assert!(t.set_reminders("w2", false).unwrap());
+    assert!(!t.set_reminders("nobody", false).unwrap());
+    let reminded: Vec<String> = t.workers(true).unwrap().into_iter().map(|w| w.0).collect();
+    assert_eq!(reminded, ["w1", "w3"]);
+
     // The first administrator, once.
     let generated = accounts::ensure_admin(t, None, NOW).unwrap().unwrap();
     assert_eq!(

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::supervisor_scope;
 use crate::AppState;
+use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
 
@@ -58,11 +59,7 @@ fn workers_of(conn: &Connection, scope: &Scope) -> Result<Vec<(String, String)>,
     let mut found: BTreeMap<String, String> = BTreeMap::new();
     match scope {
         Scope::All => {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, display_name FROM server_users WHERE role = 'worker' AND disabled = 0",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            found = rows.collect::<Result<_, _>>()?;
+            found = conn.workers(false)?.into_iter().collect();
         }
         // Whoever covers one of the caller's grids (a supervisor's few, not every account).
         Scope::Grids(grids) => {

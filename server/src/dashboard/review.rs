@@ -18,6 +18,7 @@ use xuncha_core::store::Store;
 use super::map::kind_of;
 use super::{escape, supervisor_scope};
 use crate::AppState;
+use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
 
@@ -377,11 +378,8 @@ async fn notice(
                 let grid = premises.fields.grid_id.clone().unwrap_or_default();
                 store
                     .conn()
-                    .prepare_cached(
-                        "SELECT subdistrict || community FROM server_grids WHERE id = ?1",
-                    )?
-                    .query_row([grid], |r| r.get::<_, String>(0))
-                    .optional()?
+                    .grid(&grid)?
+                    .map(|g| g.grid.subdistrict + &g.grid.community)
                     .unwrap_or_default()
             } else {
                 configured

@@ -20,24 +20,22 @@ use xuncha_core::model::LatLon;
 use super::map::{self, BBox, MapAnswer};
 use super::{FilterQuery, supervisor_scope, today, with_index};
 use crate::AppState;
+use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
 
 /// Grids the caller sees, with their boundaries (GeoJSON geometry, shifted to GCJ-02 when
 /// the tiles are).
 pub fn grids(conn: &Connection, scope: &Scope, gcj02: bool) -> Result<Vec<Value>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, community, subdistrict, geometry FROM server_grids ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
+    let rows = conn.grids()?.into_iter().map(|g| {
+        Ok::<_, ApiError>((
+            g.grid.id,
+            g.grid.name,
+            g.grid.community,
+            g.grid.subdistrict,
+            g.geometry,
         ))
-    })?;
+    });
     let mut out = Vec::new();
     for row in rows {
         let (id, name, community, subdistrict, geometry) = row?;
@@ -60,9 +58,11 @@ pub fn grids(conn: &Connection, scope: &Scope, gcj02: bool) -> Result<Vec<Value>
 
 /// Community of each grid.
 pub fn communities(conn: &Connection) -> Result<HashMap<String, String>, ApiError> {
-    let mut stmt = conn.prepare_cached("SELECT id, community FROM server_grids")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(conn
+        .grids()?
+        .into_iter()
+        .map(|g| (g.grid.id, g.grid.community))
+        .collect())
 }
 
 /// Shifts every `[lon, lat]` position in a GeoJSON geometry to GCJ-02.
@@ -163,9 +163,11 @@ pub struct HazardRow {
 
 /// Grid names by id.
 pub fn grid_names(conn: &Connection) -> Result<HashMap<String, String>, ApiError> {
-    let mut stmt = conn.prepare_cached("SELECT id, name FROM server_grids")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(conn
+        .grids()?
+        .into_iter()
+        .map(|g| (g.grid.id, g.grid.name))
+        .collect())
 }
 
 /// Fills in names for listed hazards.

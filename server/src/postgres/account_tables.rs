@@ -9,7 +9,9 @@ use postgres::types::ToSql;
 use xuncha_core::sync::Role;
 
 use super::PgError;
-use crate::account_tables::{AccountTables, KnownAreas, Listed, Profile, UserRow, areas_from_rows};
+use crate::account_tables::{
+    AccountTables, GridRow, KnownAreas, Listed, Profile, UserRow, areas_from_rows,
+};
 use crate::accounts::{Areas, Grid};
 use crate::error::ApiError;
 use crate::revoke::DeviceInfo;
@@ -176,6 +178,26 @@ impl<C: GenericClient> AccountTables for PgAccounts<'_, C> {
             .collect()
     }
 
+    fn workers(&self, reminders_only: bool) -> Result<Vec<(String, String)>, ApiError> {
+        Ok(self
+            .query(
+                "SELECT id, display_name FROM server_users
+                 WHERE role = 'worker' AND NOT disabled AND (reminders OR NOT $1)
+                 ORDER BY id COLLATE \"C\"",
+                &[&reminders_only],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn set_reminders(&self, user: &str, on: bool) -> Result<bool, ApiError> {
+        Ok(self.execute(
+            "UPDATE server_users SET reminders = $2 WHERE id = $1",
+            &[&user, &on],
+        )? > 0)
+    }
+
     fn areas_of(&self, user: &str) -> Result<Areas, ApiError> {
         Ok(areas_from_rows(
             self.query(
@@ -215,6 +237,37 @@ impl<C: GenericClient> AccountTables for PgAccounts<'_, C> {
         self.execute(
             "UPDATE server_grids SET geometry = $2 WHERE id = $1",
             &[&id, &geometry],
+        )?;
+        Ok(())
+    }
+
+    fn grids(&self) -> Result<Vec<GridRow>, ApiError> {
+        Ok(self
+            .query(
+                "SELECT id, name, community, subdistrict, geometry, epoch FROM server_grids
+                 ORDER BY id COLLATE \"C\"",
+                &[],
+            )?
+            .iter()
+            .map(grid_row)
+            .collect())
+    }
+
+    fn grid(&self, id: &str) -> Result<Option<GridRow>, ApiError> {
+        Ok(self
+            .query_opt(
+                "SELECT id, name, community, subdistrict, geometry, epoch FROM server_grids
+                 WHERE id = $1",
+                &[&id],
+            )?
+            .as_ref()
+            .map(grid_row))
+    }
+
+    fn bump_grid_epoch(&self, id: &str) -> Result<(), ApiError> {
+        self.execute(
+            "UPDATE server_grids SET epoch = epoch + 1 WHERE id = $1",
+            &[&id],
         )?;
         Ok(())
     }
@@ -454,5 +507,18 @@ impl<C: GenericClient> AccountTables for PgAccounts<'_, C> {
             &[&key],
         )?;
         Ok(())
+    }
+}
+
+fn grid_row(r: &postgres::Row) -> GridRow {
+    GridRow {
+        grid: Grid {
+            id: r.get(0),
+            name: r.get(1),
+            community: r.get(2),
+            subdistrict: r.get(3),
+        },
+        geometry: r.get(4),
+        epoch: r.get(5),
     }
 }
