@@ -50,6 +50,24 @@ impl Default for LoginLimits {
     }
 }
 
+/// The throttling rule for one key (a user name or a client address) that has `count`
+/// failures in a window that began `elapsed` ago: seconds until it may try again, if it has
+/// used up `allowed`. (One rule for the in-memory count of one server and the table several
+/// instances share, `postgres::throttle`.)
+pub fn refused_for(count: u32, elapsed: Duration, allowed: u32, window: Duration) -> Option<u64> {
+    let left = window.checked_sub(elapsed)?;
+    (count >= allowed).then(|| left.as_secs().max(1))
+}
+
+/// The count after one more failure, and whether it starts a new window (the old one is over).
+pub fn one_more(count: u32, elapsed: Duration, window: Duration) -> (u32, bool) {
+    if elapsed >= window {
+        (1, true)
+    } else {
+        (count + 1, false)
+    }
+}
+
 /// Failures counted per key (a user name or a client address) within a window.
 #[derive(Debug, Default)]
 struct Failures(HashMap<String, (u32, Instant)>);
@@ -58,8 +76,7 @@ impl Failures {
     /// Seconds until `key` may try again, if it has used up `allowed` in the window.
     fn refused_for(&self, key: &str, allowed: u32, window: Duration) -> Option<u64> {
         let (count, since) = self.0.get(key)?;
-        let left = window.checked_sub(since.elapsed())?;
-        (*count >= allowed).then(|| left.as_secs().max(1))
+        refused_for(*count, since.elapsed(), allowed, window)
     }
 
     fn add(&mut self, key: &str, window: Duration) {
@@ -70,10 +87,8 @@ impl Failures {
             }
         }
         let entry = self.0.entry(key.to_owned()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= window {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
+        let (count, new_window) = one_more(entry.0, entry.1.elapsed(), window);
+        *entry = (count, if new_window { Instant::now() } else { entry.1 });
     }
 
     fn take_back(&mut self, key: &str) {

@@ -947,3 +947,88 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
     let again = sqlite.write(|s| Ok(pg::copy::log_from_sqlite(s.conn(), &mut client)));
     assert!(matches!(again.unwrap(), Err(PgError::LogNotEmpty { end }) if end == ops));
 }
+
+/// Sign-in throttling across instances: failures counted on one instance refuse on the
+/// other, a right password forgets the name's failures, attempts racing on both instances
+/// pass exactly as many as allowed, and a window that is over lets the name try again.
+#[test]
+fn sign_in_failures_count_across_instances() {
+    let Some(url) = database("throttle") else {
+        return;
+    };
+    use xuncha_server::login::LoginLimits;
+    use xuncha_server::postgres::throttle;
+    let limits = LoginLimits {
+        attempts: 3,
+        attempts_per_address: 5,
+        window: Duration::from_secs(300),
+    };
+    let mut one = connect(&url, "one");
+    let mut two = connect(&url, "two");
+    for i in 0..3 {
+        let instance = if i == 1 { &mut two } else { &mut one };
+        throttle::begin(instance, &limits, "w1", Some("10.0.0.1"))
+            .unwrap()
+            .unwrap();
+    }
+    let seconds = throttle::begin(&mut two, &limits, "w1", Some("10.0.0.2"))
+        .unwrap()
+        .unwrap_err();
+    assert!((295..=300).contains(&seconds), "{seconds}");
+    // The address has two failures left: another name from it, twice, then refused.
+    throttle::begin(&mut two, &limits, "w2", Some("10.0.0.1"))
+        .unwrap()
+        .unwrap();
+    throttle::begin(&mut one, &limits, "w3", Some("10.0.0.1"))
+        .unwrap()
+        .unwrap();
+    assert!(
+        throttle::begin(&mut one, &limits, "w4", Some("10.0.0.1"))
+            .unwrap()
+            .is_err()
+    );
+    // A right password (w2's) forgets w2's failures and gives one back to the address.
+    throttle::succeeded(&mut two, "w2", Some("10.0.0.1")).unwrap();
+    throttle::begin(&mut one, &limits, "w4", Some("10.0.0.1"))
+        .unwrap()
+        .unwrap();
+
+    // Ten attempts at once on two instances for a fresh name: three pass.
+    let barrier = Arc::new(Barrier::new(10));
+    let passed: usize = (0..10)
+        .map(|i| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            thread::spawn(move || {
+                let mut c = connect(&url, if i % 2 == 0 { "one" } else { "two" });
+                barrier.wait();
+                throttle::begin(&mut c, &limits, "racer", None)
+                    .unwrap()
+                    .is_ok()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| usize::from(h.join().unwrap()))
+        .sum();
+    assert_eq!(passed, 3);
+
+    // When the window is over, the name may try again (as if five minutes had passed).
+    let mut admin = connect(&url, "admin");
+    admin
+        .execute(
+            "UPDATE login_failures SET since_ms = since_ms - 300001 WHERE key = 'user:w1'",
+            &[],
+        )
+        .unwrap();
+    throttle::begin(&mut one, &limits, "w1", None)
+        .unwrap()
+        .unwrap();
+    let count: i32 = admin
+        .query_one(
+            "SELECT count FROM login_failures WHERE key = 'user:w1'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1, "a new window");
+}

@@ -11,6 +11,7 @@ pub mod follow;
 pub mod jobs;
 pub mod log;
 pub mod projections;
+pub mod throttle;
 
 use std::time::Duration;
 
@@ -65,6 +66,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0001_shared_log.sql"),
     migration!("0002_projections.sql"),
     migration!("0003_accounts.sql"),
+    migration!("0004_login_failures.sql"),
 ];
 
 /// Connects to `url` (`postgres://user:password@host:port/database`, or `host=/socket/dir`).
