@@ -1,7 +1,7 @@
 //! Where accounts are kept: users, grids and the areas users cover, devices with their token
 //! hashes, dashboard sessions. One interface, implemented on SQLite here and on PostgreSQL in
 //! `postgres/account_tables.rs`, with one test suite run against both
-//! (`server/tests/account_tables.rs`). The rules (checks, hashing, who may do what) stay in
+//! (`server/tests/server_tables.rs`). The rules (checks, hashing, who may do what) stay in
 //! [`crate::accounts`], which reaches its rows only through this trait.
 
 use std::collections::HashSet;

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
-use rusqlite::params;
 use xuncha_core::checklist::sample::sample_answers;
 use xuncha_core::checklist::{Catalog, ChecklistKind};
 use xuncha_core::clock::{ManualClock, WallClock, china_date};
@@ -30,6 +29,7 @@ use xuncha_core::workload::Rng;
 use crate::account_tables::AccountTables;
 use crate::accounts::{self, Areas, Grid};
 use crate::error::ApiError;
+use crate::photo_tables::{PhotoRecord, PhotoTables};
 use crate::photos::{FileStorage, PhotoStorage, Variant};
 
 /// The demo login printed at start.
@@ -254,14 +254,14 @@ pub fn seed_with(
         storage
             .put(sha, Variant::Thumbnail, &verified.thumbnail)
             .map_err(io)?;
-        store
-            .conn()
-            .execute(
-                "INSERT OR IGNORE INTO server_photos (sha256, bytes, width, height, uploaded_by, uploaded_ms)
-                 VALUES (?1, ?2, ?3, ?4, 'w01', ?5)",
-                params![sha, p.reference.bytes as i64, p.reference.width, p.reference.height, start],
-            )
-            .map_err(ApiError::from)?;
+        store.conn().record_photo(&PhotoRecord {
+            sha256: sha.clone(),
+            bytes: p.reference.bytes as i64,
+            width: p.reference.width,
+            height: p.reference.height,
+            uploaded_by: "w01".into(),
+            uploaded_ms: start,
+        })?;
         photos.push(p.reference);
     }
     summary.photos = photos.len();

@@ -27,6 +27,7 @@ pub mod login;
 pub mod metrics;
 pub mod object_storage;
 pub mod overdue;
+pub mod photo_tables;
 pub mod photos;
 pub mod postgres;
 pub mod reminders;

@@ -22,6 +22,7 @@ use crate::AppState;
 use crate::accounts::Scope;
 use crate::dashboard::map::Filter;
 use crate::error::ApiError;
+use crate::photo_tables::PhotoTables;
 
 /// A request's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -229,7 +230,7 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
                     "quarantined_ops",
                     count("SELECT COUNT(*) FROM server_quarantine")?,
                 ),
-                ("photos", count("SELECT COUNT(*) FROM server_photos")?),
+                ("photos", store.conn().photo_count()?),
             ];
             Ok((
                 store.counts()?,

@@ -24,7 +24,6 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use xuncha_core::photo::{PhotoLimits, PhotoOptions};
@@ -32,6 +31,7 @@ use xuncha_core::photo::{PhotoLimits, PhotoOptions};
 use crate::AppState;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
+use crate::photo_tables::{PhotoRecord, PhotoTables};
 
 /// The two files kept of a photo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -468,11 +468,7 @@ async fn known(state: &AppState, caller: &Caller, sha256: &str) -> Result<Known,
     let sha = sha256.to_owned();
     state
         .read(move |conn| {
-            let visible = conn
-                .prepare_cached("SELECT 1 FROM server_photos WHERE sha256 = ?1")?
-                .query_row([&sha], |_| Ok(()))
-                .optional()?
-                .is_some();
+            let visible = conn.photo_held(&sha)?;
             Ok(Known {
                 visible,
                 access: access(conn, &sha, &scope)?,
@@ -575,12 +571,14 @@ async fn upload(
     let (user, now, row) = (caller.user.0.clone(), state.now_ms(), info.clone());
     state
         .write(move |store| {
-            store.conn().execute(
-                "INSERT OR IGNORE INTO server_photos (sha256, bytes, width, height, uploaded_by, uploaded_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                rusqlite::params![row.sha256, row.bytes as i64, row.width, row.height, user, now],
-            )?;
-            Ok(())
+            store.conn().record_photo(&PhotoRecord {
+                sha256: row.sha256,
+                bytes: row.bytes as i64,
+                width: row.width,
+                height: row.height,
+                uploaded_by: user,
+                uploaded_ms: now,
+            })
         })
         .await?;
     Ok(with_offset(

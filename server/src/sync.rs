@@ -31,6 +31,7 @@ use xuncha_core::sync::{
 use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope, scope_of};
 use crate::error::ApiError;
+use crate::photo_tables::PhotoTables;
 use crate::{AppState, body, db};
 
 /// `POST /v1/sync/push`.
@@ -543,11 +544,7 @@ impl<'a> Rights<'a> {
     /// be a way to read another grid's photo whose hash one has learnt.
     fn check_photos(&self, op: &Op) -> Result<(), ApiError> {
         for photo in op.body.photos() {
-            let uploaded_by: Option<String> = self
-                .conn
-                .prepare_cached("SELECT uploaded_by FROM server_photos WHERE sha256 = ?1")?
-                .query_row([photo.sha256.as_str()], |r| r.get(0))
-                .optional()?;
+            let uploaded_by = self.conn.uploaded_by(&photo.sha256)?;
             if uploaded_by.as_deref() == Some(op.author.as_str()) {
                 continue;
             }
@@ -1005,16 +1002,22 @@ pub fn pull_page(
     // With the first page of a pull from the start: photos of the caller's own records the
     // server has not got (lost with a restore, say), so the phone sends them again.
     let missing_photos = if after == 0 {
-        tx.prepare_cached(
-            "SELECT DISTINCT j.value
-             FROM ops o JOIN devices d USING (device_no), json_tree(o.data) j
-             WHERE d.device_id = ?1 AND o.kind IN ('inspection', 'hazard_event')
-               AND j.key = 'sha256' AND j.type = 'text'
-               AND NOT EXISTS (SELECT 1 FROM server_photos p WHERE p.sha256 = j.value)
-             LIMIT 10000",
-        )?
-        .query_map([caller.device.as_str()], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?
+        // The photos the device's records name (the replica's log), less those held.
+        let named: Vec<String> = tx
+            .prepare_cached(
+                "SELECT DISTINCT j.value
+                 FROM ops o JOIN devices d USING (device_no), json_tree(o.data) j
+                 WHERE d.device_id = ?1 AND o.kind IN ('inspection', 'hazard_event')
+                   AND j.key = 'sha256' AND j.type = 'text'",
+            )?
+            .query_map([caller.device.as_str()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let held = (&*tx as &dyn PhotoTables).photos_held(&named)?;
+        named
+            .into_iter()
+            .filter(|sha| !held.contains(sha))
+            .take(10_000)
+            .collect()
     } else {
         Vec::new()
     };

@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
+use crate::photo_tables::PhotoTables;
 
 /// The hazard, its premises and the inspection that found it, if the caller may see them.
 fn load(
@@ -64,20 +65,19 @@ pub(super) fn item<'a>(
 
 /// Whether the server holds each photo (verified upload).
 pub(super) fn photo_list(store: &Store, photos: &[PhotoRef]) -> Result<Vec<Value>, ApiError> {
-    let mut stmt = store
-        .conn()
-        .prepare_cached("SELECT 1 FROM server_photos WHERE sha256 = ?1")?;
-    photos
+    let shas: Vec<String> = photos.iter().map(|p| p.sha256.clone()).collect();
+    let held = store.conn().photos_held(&shas)?;
+    Ok(photos
         .iter()
         .map(|p| {
-            Ok(json!({
+            json!({
                 "sha256": p.sha256,
                 "width": p.width,
                 "height": p.height,
-                "uploaded": stmt.exists([&p.sha256])?,
-            }))
+                "uploaded": held.contains(&p.sha256),
+            })
         })
-        .collect()
+        .collect())
 }
 
 /// `GET /dash/api/hazards/{id}`.

@@ -1,5 +1,5 @@
 //! [`AccountTables`] on PostgreSQL: the same rows and answers as the SQLite implementation
-//! (`crate::account_tables`), one test suite for both (`server/tests/account_tables.rs`).
+//! (`crate::account_tables`), one test suite for both (`server/tests/server_tables.rs`).
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -18,24 +18,28 @@ use crate::revoke::DeviceInfo;
 
 /// Account rows reached through a PostgreSQL client or transaction (the caller's unit of
 /// work: every method runs in it).
-pub struct PgAccounts<'a, C: GenericClient> {
+pub struct PgTables<'a, C: GenericClient> {
     client: RefCell<&'a mut C>,
 }
 
-impl<C: GenericClient> std::fmt::Debug for PgAccounts<'_, C> {
+impl<C: GenericClient> std::fmt::Debug for PgTables<'_, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgAccounts").finish_non_exhaustive()
+        f.debug_struct("PgTables").finish_non_exhaustive()
     }
 }
 
-impl<'a, C: GenericClient> PgAccounts<'a, C> {
+impl<'a, C: GenericClient> PgTables<'a, C> {
     pub fn new(client: &'a mut C) -> Self {
-        PgAccounts {
+        PgTables {
             client: RefCell::new(client),
         }
     }
 
-    fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, ApiError> {
+    pub(super) fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, ApiError> {
         Ok(self
             .client
             .borrow_mut()
@@ -43,7 +47,7 @@ impl<'a, C: GenericClient> PgAccounts<'a, C> {
             .map_err(PgError::from)?)
     }
 
-    fn query(
+    pub(super) fn query(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -55,7 +59,7 @@ impl<'a, C: GenericClient> PgAccounts<'a, C> {
             .map_err(PgError::from)?)
     }
 
-    fn query_opt(
+    pub(super) fn query_opt(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -72,7 +76,7 @@ impl<'a, C: GenericClient> PgAccounts<'a, C> {
     }
 }
 
-impl<C: GenericClient> AccountTables for PgAccounts<'_, C> {
+impl<C: GenericClient> AccountTables for PgTables<'_, C> {
     fn insert_user(
         &self,
         id: &str,

@@ -10,6 +10,7 @@ pub mod copy;
 pub mod follow;
 pub mod jobs;
 pub mod log;
+pub mod photo_tables;
 pub mod projections;
 pub mod throttle;
 
@@ -67,6 +68,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0002_projections.sql"),
     migration!("0003_accounts.sql"),
     migration!("0004_login_failures.sql"),
+    migration!("0005_photos.sql"),
 ];
 
 /// Connects to `url` (`postgres://user:password@host:port/database`, or `host=/socket/dir`).

@@ -1,5 +1,6 @@
-//! One test suite for where accounts are kept, run against both implementations of
-//! `AccountTables`: the SQLite server database and PostgreSQL (`scripts/pg-test` gives it a
+//! One test suite for the server's own tables (accounts, photo records), run against both
+//! implementations of `AccountTables` and `PhotoTables`: the SQLite server database and
+//! PostgreSQL (`scripts/pg-test` gives it a
 //! database; without one the PostgreSQL half says so and passes, unless
 //! `XUNCHA_TEST_DATABASE_REQUIRED` is set). Everything goes through the `accounts` functions
 //! the server calls, so both backends must give the same answers to the same rules.
@@ -11,7 +12,8 @@ use xuncha_core::sync::Role;
 use xuncha_server::account_tables::AccountTables;
 use xuncha_server::accounts::{self, Areas, Grid, Scope};
 use xuncha_server::db::Db;
-use xuncha_server::postgres::{self as pg, account_tables::PgAccounts};
+use xuncha_server::photo_tables::{PhotoRecord, PhotoTables};
+use xuncha_server::postgres::{self as pg, account_tables::PgTables};
 use xuncha_server::{ical, revoke, user_import};
 
 const NOW: i64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
@@ -374,18 +376,43 @@ fn suite(t: &dyn AccountTables) {
     assert!(accounts::ensure_admin(t, None, NOW).unwrap().is_none());
 }
 
+/// Verified photos' records.
+fn photos(t: &dyn PhotoTables) {
+    let record = |sha: &str, by: &str| PhotoRecord {
+        sha256: sha.into(),
+        bytes: 300_000,
+        width: 1600,
+        height: 1200,
+        uploaded_by: by.into(),
+        uploaded_ms: NOW,
+    };
+    assert!(!t.photo_held("aa").unwrap());
+    t.record_photo(&record("aa", "w1")).unwrap();
+    t.record_photo(&record("bb", "w2")).unwrap();
+    // A second upload of the same photo keeps the first record.
+    t.record_photo(&record("aa", "w2")).unwrap();
+    assert_eq!(t.uploaded_by("aa").unwrap().as_deref(), Some("w1"));
+    assert!(t.photo_held("bb").unwrap());
+    let held = t
+        .photos_held(&["aa".into(), "cc".into(), "bb".into()])
+        .unwrap();
+    assert_eq!(held, ["aa".to_owned(), "bb".to_owned()].into());
+    assert_eq!(t.photo_count().unwrap(), 2);
+}
+
 #[test]
-fn accounts_on_sqlite() {
+fn server_tables_on_sqlite() {
     let db = Db::open_in_memory().unwrap();
     db.write(|s| {
         suite(s.conn());
+        photos(s.conn());
         Ok(())
     })
     .unwrap();
 }
 
 #[test]
-fn accounts_on_postgres() {
+fn server_tables_on_postgres() {
     let Ok(base) = std::env::var("XUNCHA_TEST_DATABASE") else {
         assert!(
             std::env::var_os("XUNCHA_TEST_DATABASE_REQUIRED").is_none(),
@@ -406,6 +433,10 @@ fn accounts_on_postgres() {
     let mut client = pg::connect(&url, "test").unwrap();
     pg::migrate(&mut client).unwrap();
     let mut tx = client.transaction().unwrap();
-    suite(&PgAccounts::new(&mut tx));
+    {
+        let tables = PgTables::new(&mut tx);
+        suite(&tables);
+        photos(&tables);
+    }
     tx.commit().unwrap();
 }
