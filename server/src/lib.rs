@@ -37,6 +37,7 @@ pub mod sync;
 pub mod tls;
 pub mod user_import;
 pub mod webhook;
+pub mod webhook_tables;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -10,11 +10,15 @@
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
-use rusqlite::{Connection, params};
 use serde::Serialize;
 use sha2::Sha256;
 
 use crate::error::ApiError;
+use crate::webhook_tables::{AttemptRow, Pending, WebhookTables};
+
+/// How long a delivery taken for sending is kept from other senders: longer than an attempt
+/// can take (the client gives up sooner), so only a sender that died leaves it to another.
+pub const LEASE_MS: i64 = 120_000;
 
 /// Where and how to deliver.
 #[derive(Clone, Debug)]
@@ -31,7 +35,7 @@ pub struct WebhookConfig {
 
 /// Queues an event (call inside the write that caused it).
 pub fn enqueue<T: Serialize>(
-    conn: &Connection,
+    conn: &dyn WebhookTables,
     event: &str,
     payload: &T,
     now_ms: i64,
@@ -40,12 +44,7 @@ pub fn enqueue<T: Serialize>(
         &serde_json::json!({ "event": event, "at_ms": now_ms, "data": payload }),
     )
     .map_err(ApiError::internal)?;
-    conn.prepare_cached(
-        "INSERT INTO server_webhook_deliveries (event, body, created_ms, next_attempt_ms)
-         VALUES (?1, ?2, ?3, ?3)",
-    )?
-    .execute(params![event, body, now_ms])?;
-    Ok(())
+    conn.enqueue_delivery(event, &body, now_ms)
 }
 
 /// The signature header's value for `body`.
@@ -56,38 +55,14 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// A delivery due now.
-#[derive(Debug)]
-pub struct Pending {
-    id: i64,
-    event: String,
-    body: String,
-    attempts: u32,
-}
-
-/// Deliveries due at `now_ms` (at most `limit`).
-pub fn due(
-    conn: &Connection,
+/// Deliveries due at `now_ms` (at most `limit`), taken for sending (see [`LEASE_MS`]).
+pub fn take_due(
+    conn: &dyn WebhookTables,
     now_ms: i64,
     max_attempts: u32,
     limit: usize,
 ) -> Result<Vec<Pending>, ApiError> {
-    let rows = conn
-        .prepare_cached(
-            "SELECT id, event, body, attempts FROM server_webhook_deliveries
-             WHERE delivered_ms IS NULL AND next_attempt_ms <= ?1 AND attempts < ?2
-             ORDER BY next_attempt_ms, id LIMIT ?3",
-        )?
-        .query_map(params![now_ms, max_attempts, limit as i64], |r| {
-            Ok(Pending {
-                id: r.get(0)?,
-                event: r.get(1)?,
-                body: r.get(2)?,
-                attempts: r.get(3)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(rows)
+    conn.take_due(now_ms, max_attempts, limit, LEASE_MS)
 }
 
 /// The outcome of one attempt.
@@ -131,7 +106,7 @@ pub async fn send(http: &reqwest::Client, config: &WebhookConfig, p: Pending) ->
 
 /// Logs an attempt: delivered, or the next try scheduled with backoff.
 pub fn record(
-    conn: &Connection,
+    conn: &dyn WebhookTables,
     config: &WebhookConfig,
     a: &Attempt,
     now_ms: i64,
@@ -140,20 +115,14 @@ pub fn record(
         .first_retry
         .saturating_mul(1 << a.attempts.saturating_sub(1).min(16))
         .min(Duration::from_secs(3600));
-    let delivered = a.error.is_none().then_some(now_ms);
-    conn.prepare_cached(
-        "UPDATE server_webhook_deliveries SET attempts = ?2, last_status = ?3, last_error = ?4,
-             delivered_ms = ?5, next_attempt_ms = ?6 WHERE id = ?1",
-    )?
-    .execute(params![
-        a.id,
-        a.attempts,
-        a.status,
-        a.error,
-        delivered,
-        now_ms + backoff.as_millis() as i64
-    ])?;
-    Ok(())
+    conn.record_attempt(&AttemptRow {
+        id: a.id,
+        attempts: a.attempts,
+        status: a.status,
+        error: a.error.clone(),
+        delivered_ms: a.error.is_none().then_some(now_ms),
+        next_attempt_ms: now_ms + backoff.as_millis() as i64,
+    })
 }
 
 /// Delivers what is due; returns how many were delivered. Called periodically.
@@ -164,7 +133,9 @@ pub async fn deliver_due(
     now_ms: i64,
 ) -> Result<usize, ApiError> {
     let max = config.max_attempts;
-    let pending = state.read(move |conn| due(conn, now_ms, max, 100)).await?;
+    let pending = state
+        .write(move |s| take_due(s.conn(), now_ms, max, 100))
+        .await?;
     let mut delivered = 0;
     for p in pending {
         let attempt = send(http, config, p).await;

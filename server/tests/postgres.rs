@@ -1032,3 +1032,48 @@ fn sign_in_failures_count_across_instances() {
         .get(0);
     assert_eq!(count, 1, "a new window");
 }
+
+/// Two instances sending webhooks at once take different deliveries, and none is sent twice.
+#[test]
+fn instances_sending_webhooks_at_once_take_different_deliveries() {
+    let Some(url) = database("webhooks") else {
+        return;
+    };
+    use xuncha_server::postgres::account_tables::PgTables;
+    use xuncha_server::webhook_tables::WebhookTables;
+    let mut c = connect(&url, "one");
+    for i in 0..40 {
+        PgTables::new(&mut c)
+            .enqueue_delivery("hazard.escalated", &format!("{{\"n\":{i}}}"), 1)
+            .unwrap();
+    }
+    let barrier = Arc::new(Barrier::new(4));
+    let taken: Vec<Vec<i64>> = (0..4)
+        .map(|i| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            thread::spawn(move || {
+                let mut c = connect(&url, if i % 2 == 0 { "one" } else { "two" });
+                barrier.wait();
+                let mut mine = Vec::new();
+                loop {
+                    let mut tx = c.transaction().unwrap();
+                    let got = PgTables::new(&mut tx).take_due(10, 5, 3, 60_000).unwrap();
+                    tx.commit().unwrap();
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got.iter().map(|p| p.id));
+                }
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let mut all: Vec<i64> = taken.iter().flatten().copied().collect();
+    all.sort_unstable();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(all.len(), before, "no delivery taken twice");
+    assert_eq!(all.len(), 40, "every delivery taken");
+}

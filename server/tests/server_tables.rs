@@ -14,6 +14,7 @@ use xuncha_server::accounts::{self, Areas, Grid, Scope};
 use xuncha_server::db::Db;
 use xuncha_server::photo_tables::{PhotoRecord, PhotoTables};
 use xuncha_server::postgres::{self as pg, account_tables::PgTables};
+use xuncha_server::webhook_tables::{AttemptRow, WebhookTables};
 use xuncha_server::{ical, revoke, user_import};
 
 const NOW: i64 = 1_764_547_200_000; // 2025-12-01T00:00:00Z
@@ -400,12 +401,69 @@ fn photos(t: &dyn PhotoTables) {
     assert_eq!(t.photo_count().unwrap(), 2);
 }
 
+/// The webhook queue: taken deliveries are leased, attempts logged, retries and give-ups.
+fn webhooks(t: &dyn WebhookTables) {
+    for (i, event) in ["a", "b", "c"].iter().enumerate() {
+        t.enqueue_delivery(event, &format!("{{\"n\":{i}}}"), NOW + i as i64)
+            .unwrap();
+    }
+    assert!(
+        t.take_due(NOW - 1, 5, 10, 1_000).unwrap().is_empty(),
+        "none due yet"
+    );
+    let first = t.take_due(NOW + 10, 5, 2, 1_000).unwrap();
+    let events: Vec<&str> = first.iter().map(|p| p.event.as_str()).collect();
+    assert_eq!(events, ["a", "b"], "oldest first, at most the limit");
+    // Leased: another sender now takes only the third.
+    let second = t.take_due(NOW + 10, 5, 10, 1_000).unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        (second[0].event.as_str(), second[0].body.as_str()),
+        ("c", "{\"n\":2}")
+    );
+    // a delivered; b failed, to be retried later; c's sender died (nothing recorded).
+    let attempt =
+        |p: &xuncha_server::webhook_tables::Pending, delivered: bool, next: i64| AttemptRow {
+            id: p.id,
+            attempts: p.attempts + 1,
+            status: Some(if delivered { 200 } else { 503 }),
+            error: (!delivered).then(|| "answered 503".to_owned()),
+            delivered_ms: delivered.then_some(NOW + 20),
+            next_attempt_ms: next,
+        };
+    t.record_attempt(&attempt(&first[0], true, NOW + 20))
+        .unwrap();
+    t.record_attempt(&attempt(&first[1], false, NOW + 5_000))
+        .unwrap();
+    assert!(t.take_due(NOW + 500, 5, 10, 1_000).unwrap().is_empty());
+    // After c's lease: c again; after b's backoff: b, with its attempt counted.
+    let again = t.take_due(NOW + 1_011, 5, 10, 1_000).unwrap();
+    assert_eq!(
+        again.iter().map(|p| p.event.as_str()).collect::<Vec<_>>(),
+        ["c"]
+    );
+    t.record_attempt(&attempt(&again[0], true, NOW + 1_011)).unwrap();
+    let retry = t.take_due(NOW + 5_000, 5, 10, 1_000).unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!((retry[0].event.as_str(), retry[0].attempts), ("b", 1));
+    // Given up after the most attempts.
+    t.record_attempt(&attempt(&retry[0], false, NOW + 6_000))
+        .unwrap();
+    assert!(
+        t.take_due(NOW + 9_000, 2, 10, 1_000)
+            .unwrap()
+            .iter()
+            .all(|p| p.event != "b")
+    );
+}
+
 #[test]
 fn server_tables_on_sqlite() {
     let db = Db::open_in_memory().unwrap();
     db.write(|s| {
         suite(s.conn());
         photos(s.conn());
+        webhooks(s.conn());
         Ok(())
     })
     .unwrap();
@@ -437,6 +495,7 @@ fn server_tables_on_postgres() {
         let tables = PgTables::new(&mut tx);
         suite(&tables);
         photos(&tables);
+        webhooks(&tables);
     }
     tx.commit().unwrap();
 }

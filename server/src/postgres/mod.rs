@@ -13,6 +13,7 @@ pub mod log;
 pub mod photo_tables;
 pub mod projections;
 pub mod throttle;
+pub mod webhook_tables;
 
 use std::time::Duration;
 
@@ -69,6 +70,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0003_accounts.sql"),
     migration!("0004_login_failures.sql"),
     migration!("0005_photos.sql"),
+    migration!("0006_webhooks.sql"),
 ];
 
 /// Connects to `url` (`postgres://user:password@host:port/database`, or `host=/socket/dir`).
