@@ -14,6 +14,7 @@ use crate::account_tables::AccountTables;
 use crate::accounts::{self, Areas, Caller, Grid};
 use crate::body::JsonBody;
 use crate::error::ApiError;
+use crate::quarantine_tables::QuarantineTables;
 use crate::{AppState, sync};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -340,21 +341,18 @@ async fn quarantine(
     state
         .read(|conn| {
             let rows: Vec<Value> = conn
-                .prepare(
-                    "SELECT device_id, seq, hlc, received_ms, op FROM server_quarantine
-                     ORDER BY received_ms, device_id, seq LIMIT 1000",
-                )?
-                .query_map([], |r| {
-                    let op: String = r.get(4)?;
-                    Ok(json!({
-                        "device": r.get::<_, String>(0)?,
-                        "seq": r.get::<_, i64>(1)?,
-                        "hlc_ms": xuncha_core::clock::Hlc::from_u64(r.get::<_, i64>(2)? as u64).physical_ms(),
-                        "received_ms": r.get::<_, i64>(3)?,
-                        "op": serde_json::from_str::<Value>(&op).unwrap_or(Value::Null),
-                    }))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                .oldest_held(1000)?
+                .into_iter()
+                .map(|h| {
+                    json!({
+                        "device": h.device,
+                        "seq": h.seq,
+                        "hlc_ms": xuncha_core::clock::Hlc::from_u64(h.hlc as u64).physical_ms(),
+                        "received_ms": h.received_ms,
+                        "op": serde_json::from_str::<Value>(&h.op).unwrap_or(Value::Null),
+                    })
+                })
+                .collect();
             Ok(Json(json!({ "ops": rows })))
         })
         .await

@@ -30,6 +30,7 @@ pub mod overdue;
 pub mod photo_tables;
 pub mod photos;
 pub mod postgres;
+pub mod quarantine_tables;
 pub mod reminders;
 pub mod revoke;
 pub mod status;

@@ -23,6 +23,7 @@ use crate::accounts::Scope;
 use crate::dashboard::map::Filter;
 use crate::error::ApiError;
 use crate::photo_tables::PhotoTables;
+use crate::quarantine_tables::QuarantineTables;
 
 /// A request's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -222,14 +223,8 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
     let now = state.now_ms();
     let (counts, extra, years, (last_backup_ms, backup_failing)) = state
         .read_store(move |store| {
-            let count = |sql: &str| -> Result<i64, ApiError> {
-                Ok(store.conn().query_row(sql, [], |r| r.get(0))?)
-            };
             let extra = [
-                (
-                    "quarantined_ops",
-                    count("SELECT COUNT(*) FROM server_quarantine")?,
-                ),
+                ("quarantined_ops", store.conn().held_total()?),
                 ("photos", store.conn().photo_count()?),
             ];
             Ok((

@@ -32,6 +32,7 @@ use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope, scope_of};
 use crate::error::ApiError;
 use crate::photo_tables::PhotoTables;
+use crate::quarantine_tables::{Held, QuarantineTables};
 use crate::{AppState, body, db};
 
 /// `POST /v1/sync/push`.
@@ -126,9 +127,7 @@ pub fn push_batch(
 
     let conn = store.conn();
     let quarantined_max = quarantined_max_seq(conn, caller)?;
-    let held_before: i64 = conn
-        .prepare_cached("SELECT COUNT(*) FROM server_quarantine WHERE device_id = ?1")?
-        .query_row([caller.device.as_str()], |r| r.get(0))?;
+    let held_before = conn.held_count(caller.device.as_str())?;
     let stored_max = store.max_seq(&caller.device)?.max(quarantined_max);
     let first_new = ops.iter().position(|op| op.seq > stored_max);
     if let Some(i) = first_new
@@ -237,45 +236,63 @@ pub fn push_batch(
         ops.first().map_or(0, |op| op.seq),
         ops.last().map_or(0, |op| op.seq),
     );
-    let (report, set_aside) = store.apply_ops_setting_aside(&to_apply, &aside, |tx, new_rows| {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO server_quarantine (device_id, seq, hlc, received_ms, op) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for (seq, hlc, json) in &quarantine_rows {
-            insert.execute(params![caller.device.as_str(), *seq as i64, hlc.as_u64() as i64, now_ms, json])?;
-        }
-        // The pull index for the new ops, with the scope the rights check found for each,
-        // chained to the ops before them (see `db::cursor_check`).
-        let mut index = tx.prepare_cached(
-            "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms, chain)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let mut chain = db::last_chain(tx)?;
-        for &(at, id) in new_rows {
-            if let Some((premises, grid)) = row_scopes[at] {
-                let op = &to_apply[at];
-                chain = db::chain_next(&chain, op.device.as_str(), op.seq as i64, op.hlc.as_u64() as i64);
-                index.execute(params![id, premises.as_ref().map(PremisesId::as_str), grid, now_ms, chain])?;
-            }
-        }
-        let mut refs = tx.prepare_cached(
-            "INSERT OR IGNORE INTO server_photo_refs (sha256, premises_id) VALUES (?1, ?2)",
-        )?;
-        for (sha, premises) in &photo_refs {
-            refs.execute(params![sha, premises.as_str()])?;
-        }
-        // Premises that moved are filed under their new grid, history included, and that
-        // grid's epoch (part of its phones' scope tag) changes so they pull it again.
-        for (premises, grid) in &moved_into {
-            tx.prepare_cached("UPDATE server_op_scope SET grid_id = ?2 WHERE premises_id = ?1")?
-                .execute(params![premises.as_str(), grid])?;
-            (tx as &dyn AccountTables)
-                .bump_grid_epoch(grid)
+    let (report, set_aside) =
+        store.apply_ops_setting_aside(&to_apply, &aside, |tx, new_rows| {
+            for (seq, hlc, json) in &quarantine_rows {
+                tx.hold(&Held {
+                    device: caller.device.as_str().to_owned(),
+                    seq: *seq as i64,
+                    hlc: hlc.as_u64() as i64,
+                    received_ms: now_ms,
+                    op: json.clone(),
+                })
                 .map_err(|e| xuncha_core::Error::Batch(e.en))?;
-        }
-        // Set aside now or before: a replay must say so as well as the first answer.
-        set_aside_of(tx, &caller.device, first, last)
-    })?;
+            }
+            // The pull index for the new ops, with the scope the rights check found for each,
+            // chained to the ops before them (see `db::cursor_check`).
+            let mut index = tx.prepare_cached(
+                "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms, chain)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut chain = db::last_chain(tx)?;
+            for &(at, id) in new_rows {
+                if let Some((premises, grid)) = row_scopes[at] {
+                    let op = &to_apply[at];
+                    chain = db::chain_next(
+                        &chain,
+                        op.device.as_str(),
+                        op.seq as i64,
+                        op.hlc.as_u64() as i64,
+                    );
+                    index.execute(params![
+                        id,
+                        premises.as_ref().map(PremisesId::as_str),
+                        grid,
+                        now_ms,
+                        chain
+                    ])?;
+                }
+            }
+            let mut refs = tx.prepare_cached(
+                "INSERT OR IGNORE INTO server_photo_refs (sha256, premises_id) VALUES (?1, ?2)",
+            )?;
+            for (sha, premises) in &photo_refs {
+                refs.execute(params![sha, premises.as_str()])?;
+            }
+            // Premises that moved are filed under their new grid, history included, and that
+            // grid's epoch (part of its phones' scope tag) changes so they pull it again.
+            for (premises, grid) in &moved_into {
+                tx.prepare_cached(
+                    "UPDATE server_op_scope SET grid_id = ?2 WHERE premises_id = ?1",
+                )?
+                .execute(params![premises.as_str(), grid])?;
+                (tx as &dyn AccountTables)
+                    .bump_grid_epoch(grid)
+                    .map_err(|e| xuncha_core::Error::Batch(e.en))?;
+            }
+            // Set aside now or before: a replay must say so as well as the first answer.
+            set_aside_of(tx, &caller.device, first, last)
+        })?;
     Ok(PushOutcome {
         moved_premises: !moved_into.is_empty(),
         response: PushResponse {
@@ -351,22 +368,16 @@ fn op_json(op: &Op) -> Result<String, ApiError> {
     serde_json::to_string(op).map_err(ApiError::internal)
 }
 
-fn quarantined_max_seq(conn: &Connection, caller: &Caller) -> Result<u64, ApiError> {
-    let n: i64 = conn
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM server_quarantine WHERE device_id = ?1")?
-        .query_row([caller.device.as_str()], |r| r.get(0))?;
-    Ok(n as u64)
+fn quarantined_max_seq(conn: &dyn QuarantineTables, caller: &Caller) -> Result<u64, ApiError> {
+    conn.held_max_seq(caller.device.as_str())
 }
 
 fn quarantined_op(
-    conn: &Connection,
+    conn: &dyn QuarantineTables,
     caller: &Caller,
     seq: u64,
 ) -> Result<Option<String>, ApiError> {
-    Ok(conn
-        .prepare_cached("SELECT op FROM server_quarantine WHERE device_id = ?1 AND seq = ?2")?
-        .query_row(params![caller.device.as_str(), seq as i64], |r| r.get(0))
-        .optional()?)
+    conn.held_op(caller.device.as_str(), seq)
 }
 
 /// Whether the caller may write what an op touches: premises of their grids only.
@@ -797,22 +808,17 @@ fn own_ops(
     let tx = conn.unchecked_transaction()?;
     let after = after.min(i64::MAX as u64) as i64;
     let mut ops: Vec<Op> = store.own_ops_after(&caller.device, after as u64, limit + 1)?;
-    let mut held = tx.prepare_cached(
-        "SELECT op FROM server_quarantine WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-    )?;
-    let rows = held.query_map(
-        params![caller.device.as_str(), after, (limit + 1) as i64],
-        |r| r.get::<_, String>(0),
-    )?;
-    for row in rows {
-        ops.push(serde_json::from_str(&row?).map_err(ApiError::internal)?);
+    for json in
+        (&*tx as &dyn QuarantineTables).held_after(caller.device.as_str(), after, limit + 1)?
+    {
+        ops.push(serde_json::from_str(&json).map_err(ApiError::internal)?);
     }
     ops.sort_by_key(|op| op.seq);
     let more = ops.len() > limit;
     ops.truncate(limit);
     let held_to = store
         .max_seq(&caller.device)?
-        .max(quarantined_max_seq(&tx, caller)?);
+        .max(quarantined_max_seq(&*tx, caller)?);
     Ok(OwnOpsResponse { ops, more, held_to })
 }
 
@@ -1030,7 +1036,7 @@ pub fn pull_page(
         scope: tag,
         server_hlc,
         server_time_ms: now_ms,
-        acked_seq: (held as u64).max(quarantined_max_seq(&tx, caller)?),
+        acked_seq: (held as u64).max(quarantined_max_seq(&*tx, caller)?),
         missing_photos,
         set_aside: set_aside_of(&tx, &caller.device, 0, u64::MAX)?,
     };
@@ -1080,9 +1086,10 @@ pub fn release_quarantine(
 ) -> Result<usize, ApiError> {
     let rows: Vec<(String, i64, i64, String)> = store
         .conn()
-        .prepare("SELECT device_id, seq, hlc, op FROM server_quarantine ORDER BY device_id, seq")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .all_held()?
+        .into_iter()
+        .map(|h| (h.device, h.seq, h.hlc, h.op))
+        .collect();
     let mut release: Vec<Op> = Vec::new();
     let mut keys: Vec<(String, i64)> = Vec::new();
     let mut blocked_device: Option<String> = None;
@@ -1104,11 +1111,8 @@ pub fn release_quarantine(
         return Ok(0);
     }
     store.apply_ops_with(&release, |tx, _| {
-        let mut delete =
-            tx.prepare_cached("DELETE FROM server_quarantine WHERE device_id = ?1 AND seq = ?2")?;
-        for (device, seq) in &keys {
-            delete.execute(params![device, seq])?;
-        }
+        tx.release_held(&keys)
+            .map_err(|e| xuncha_core::Error::Batch(e.en))?;
         db::index_new_ops(tx, now_ms)?;
         Ok(())
     })?;

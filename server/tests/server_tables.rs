@@ -14,6 +14,7 @@ use xuncha_server::accounts::{self, Areas, Grid, Scope};
 use xuncha_server::db::Db;
 use xuncha_server::photo_tables::{PhotoRecord, PhotoTables};
 use xuncha_server::postgres::{self as pg, account_tables::PgTables};
+use xuncha_server::quarantine_tables::{Held, QuarantineTables};
 use xuncha_server::webhook_tables::{AttemptRow, WebhookTables};
 use xuncha_server::{ical, revoke, user_import};
 
@@ -442,7 +443,8 @@ fn webhooks(t: &dyn WebhookTables) {
         again.iter().map(|p| p.event.as_str()).collect::<Vec<_>>(),
         ["c"]
     );
-    t.record_attempt(&attempt(&again[0], true, NOW + 1_011)).unwrap();
+    t.record_attempt(&attempt(&again[0], true, NOW + 1_011))
+        .unwrap();
     let retry = t.take_due(NOW + 5_000, 5, 10, 1_000).unwrap();
     assert_eq!(retry.len(), 1);
     assert_eq!((retry[0].event.as_str(), retry[0].attempts), ("b", 1));
@@ -457,6 +459,62 @@ fn webhooks(t: &dyn WebhookTables) {
     );
 }
 
+/// The quarantine: ops held per device in seq order, listed, released.
+fn quarantine(t: &dyn QuarantineTables) {
+    let held = |device: &str, seq: i64, received_ms: i64| Held {
+        device: device.into(),
+        seq,
+        hlc: seq * 1_000,
+        received_ms,
+        op: format!("{{\"seq\":{seq}}}"),
+    };
+    assert_eq!(
+        (t.held_max_seq("p1").unwrap(), t.held_count("p1").unwrap()),
+        (0, 0)
+    );
+    for (device, seq, at) in [("p1", 7, 30), ("p1", 8, 30), ("p1", 9, 31), ("p2", 3, 10)] {
+        t.hold(&held(device, seq, at)).unwrap();
+    }
+    assert!(
+        t.hold(&held("p1", 7, 40)).is_err(),
+        "one op per (device, seq)"
+    );
+    assert_eq!(
+        (t.held_max_seq("p1").unwrap(), t.held_count("p1").unwrap()),
+        (9, 3)
+    );
+    assert_eq!(t.held_op("p1", 8).unwrap().as_deref(), Some("{\"seq\":8}"));
+    assert!(t.held_op("p1", 6).unwrap().is_none());
+    assert_eq!(t.held_after("p1", 7, 1).unwrap(), ["{\"seq\":8}"]);
+    let all: Vec<(String, i64)> = t
+        .all_held()
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.device, h.seq))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("p1".into(), 7),
+            ("p1".into(), 8),
+            ("p1".into(), 9),
+            ("p2".into(), 3)
+        ]
+    );
+    let oldest = t.oldest_held(2).unwrap();
+    assert_eq!(
+        (oldest[0].device.as_str(), oldest[0].seq, oldest[1].seq),
+        ("p2", 3, 7)
+    );
+    assert_eq!(oldest[0].received_ms, 10);
+    t.release_held(&[("p1".into(), 7), ("p1".into(), 8)])
+        .unwrap();
+    assert_eq!(
+        (t.held_count("p1").unwrap(), t.held_total().unwrap()),
+        (1, 2)
+    );
+}
+
 #[test]
 fn server_tables_on_sqlite() {
     let db = Db::open_in_memory().unwrap();
@@ -464,6 +522,7 @@ fn server_tables_on_sqlite() {
         suite(s.conn());
         photos(s.conn());
         webhooks(s.conn());
+        quarantine(s.conn());
         Ok(())
     })
     .unwrap();
@@ -490,12 +549,10 @@ fn server_tables_on_postgres() {
     let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
     let mut client = pg::connect(&url, "test").unwrap();
     pg::migrate(&mut client).unwrap();
-    let mut tx = client.transaction().unwrap();
-    {
-        let tables = PgTables::new(&mut tx);
-        suite(&tables);
-        photos(&tables);
-        webhooks(&tables);
-    }
-    tx.commit().unwrap();
+    // Each statement its own transaction (a refused insert must not end the suite's).
+    let tables = PgTables::new(&mut client);
+    suite(&tables);
+    photos(&tables);
+    webhooks(&tables);
+    quarantine(&tables);
 }

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod log;
 pub mod photo_tables;
 pub mod projections;
+pub mod quarantine_tables;
 pub mod throttle;
 pub mod webhook_tables;
 
@@ -71,6 +72,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0004_login_failures.sql"),
     migration!("0005_photos.sql"),
     migration!("0006_webhooks.sql"),
+    migration!("0007_quarantine.sql"),
 ];
 
 /// Connects to `url` (`postgres://user:password@host:port/database`, or `host=/socket/dir`).
