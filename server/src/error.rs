@@ -156,9 +156,11 @@ impl From<crate::postgres::PgError> for ApiError {
                     "the database is unavailable; try again later",
                 )
             }
-            E::SchemaTooNew { .. } | E::Decode(_) | E::OtherLog { .. } | E::LogNotEmpty { .. } => {
-                Self::internal(e)
-            }
+            E::SchemaTooNew { .. }
+            | E::Decode(_)
+            | E::OtherLog { .. }
+            | E::LogNotEmpty { .. }
+            | E::TablesNotEmpty { .. } => Self::internal(e),
         }
     }
 }

@@ -943,6 +943,105 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
         .get(0);
     assert_eq!(shops_pg, shops_sqlite);
 
+    // The server's own tables: a phone's token issued on SQLite works on PostgreSQL, device
+    // numbers (on notices) are kept and continue, every user sees the same grids, the same
+    // photo records and feed addresses.
+    use xuncha_server::account_tables::AccountTables;
+    use xuncha_server::accounts;
+    use xuncha_server::photo_tables::PhotoTables;
+    let phone = xuncha_core::model::DeviceId::from("copied-phone");
+    let token = sqlite
+        .write(|s| accounts::issue_token(s.conn(), "w01", &phone))
+        .unwrap();
+    // Feed addresses the server has shown (its feed secret exists once one was).
+    let feeds: BTreeMap<String, String> = sqlite
+        .write(|s| {
+            let conn = s.conn();
+            conn.users()?
+                .into_iter()
+                .map(|u| Ok((u.id.clone(), xuncha_server::ical::feed_key(conn, &u.id)?)))
+                .collect()
+        })
+        .unwrap();
+    let counts = sqlite
+        .write(|s| {
+            pg::copy::server_tables_from_sqlite(s.conn(), &mut client).map_err(ApiError::from)
+        })
+        .unwrap();
+    for (table, copied) in &counts {
+        let held: i64 = sqlite
+            .write(|s| {
+                Ok(s.conn()
+                    .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+            })
+            .unwrap();
+        if *table != "server_meta" {
+            assert_eq!(*copied, held, "{table}");
+        }
+        let in_pg: i64 = client
+            .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0);
+        assert!(in_pg >= *copied, "{table}: {in_pg} < {copied}");
+    }
+    assert!(
+        counts.iter().any(|(t, n)| *t == "server_users" && *n > 5),
+        "{counts:?}"
+    );
+    let pg_tables = pg::account_tables::PgTables::new(&mut client);
+    let on_pg = accounts::authenticate(&pg_tables, &token).unwrap();
+    assert_eq!(on_pg.user.as_str(), "w01");
+    let code_sqlite = sqlite
+        .write(|s| accounts::device_code(s.conn(), &phone))
+        .unwrap();
+    assert_eq!(
+        accounts::device_code(&pg_tables, &phone).unwrap(),
+        code_sqlite
+    );
+    let newer = xuncha_core::model::DeviceId::from("enrolled-after-the-move");
+    accounts::issue_token(&pg_tables, "w01", &newer).unwrap();
+    assert!(
+        pg_tables.device_number("enrolled-after-the-move").unwrap()
+            > pg_tables.device_number("copied-phone").unwrap()
+    );
+    let users = sqlite.write(|s| s.conn().users()).unwrap();
+    assert_eq!(pg_tables.users().unwrap(), users);
+    assert_eq!(
+        pg_tables.grids().unwrap(),
+        sqlite.write(|s| s.conn().grids()).unwrap()
+    );
+    for u in &users {
+        let caller = accounts::Caller {
+            user: xuncha_core::model::UserId(u.id.clone()),
+            role: xuncha_core::sync::Role::parse(&u.profile.role).unwrap(),
+            device: phone.clone(),
+        };
+        let here = sqlite
+            .write(|s| accounts::scope_of(s.conn(), &caller))
+            .unwrap()
+            .0;
+        assert_eq!(
+            accounts::scope_of(&pg_tables, &caller).unwrap().0,
+            here,
+            "{}",
+            u.id
+        );
+        assert_eq!(
+            xuncha_server::ical::feed_key(&pg_tables, &u.id).unwrap(),
+            feeds[&u.id],
+            "feed addresses keep working"
+        );
+    }
+    let photos_sqlite = sqlite.write(|s| s.conn().photo_count()).unwrap();
+    assert!(photos_sqlite > 0);
+    assert_eq!(pg_tables.photo_count().unwrap(), photos_sqlite);
+    assert!(matches!(
+        sqlite
+            .write(|s| Ok(pg::copy::server_tables_from_sqlite(s.conn(), &mut client)))
+            .unwrap(),
+        Err(PgError::TablesNotEmpty { .. })
+    ));
+
     // A second copy into the same log would double every op: refused.
     let again = sqlite.write(|s| Ok(pg::copy::log_from_sqlite(s.conn(), &mut client)));
     assert!(matches!(again.unwrap(), Err(PgError::LogNotEmpty { end }) if end == ops));

@@ -1,6 +1,6 @@
-//! Copying a SQLite server's op log into an empty shared log on PostgreSQL: the first half of
-//! moving a district onto PostgreSQL (issue #20's `migrate-to-postgres`; accounts and the
-//! other server tables follow once they live in PostgreSQL too).
+//! Copying a SQLite server into PostgreSQL, for moving a district onto several instances
+//! (issue #20's `migrate-to-postgres`): the op log into an empty shared log
+//! ([`log_from_sqlite`]) and the server's own tables ([`server_tables_from_sqlite`]).
 //!
 //! Ops keep their arrival order (the SQLite log's row order), their scope (the pull index's
 //! premises and grid, and when the server received them) and, for ops set aside, the reason.
@@ -8,6 +8,7 @@
 //! pull again from the start, as after a restore. Replicas following the copy derive the same
 //! state the SQLite server holds (same digest).
 
+use postgres::types::ToSql;
 use rusqlite::Connection;
 use xuncha_core::clock::Hlc;
 use xuncha_core::model::{DeviceId, UserId};
@@ -131,4 +132,262 @@ fn page(source: &Connection, after: i64) -> rusqlite::Result<(Vec<Row>, Option<i
         });
     }
     Ok((rows, last))
+}
+
+/// Rows copied per table, by table name.
+pub type TableCounts = Vec<(&'static str, i64)>;
+
+/// A server table and how its rows go across: the SQLite query (columns in the PostgreSQL
+/// table's order) and their PostgreSQL types.
+struct Table {
+    name: &'static str,
+    select: &'static str,
+    columns: &'static [(&'static str, Kind)],
+    /// An identity column whose numbers are kept (device numbers are on notices).
+    identity: Option<&'static str>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    NullableText,
+    Int,
+    NullableInt,
+    Bool,
+}
+
+const TABLES: &[Table] = &[
+    Table {
+        name: "server_users",
+        select:
+            "SELECT id, display_name, role, password_hash, disabled, created_ms, reminders, phone
+                 FROM server_users",
+        columns: &[
+            ("id", Kind::Text),
+            ("display_name", Kind::Text),
+            ("role", Kind::Text),
+            ("password_hash", Kind::Text),
+            ("disabled", Kind::Bool),
+            ("created_ms", Kind::Int),
+            ("reminders", Kind::Bool),
+            ("phone", Kind::NullableText),
+        ],
+        identity: None,
+    },
+    Table {
+        name: "server_grids",
+        select: "SELECT id, name, community, subdistrict, epoch, geometry FROM server_grids",
+        columns: &[
+            ("id", Kind::Text),
+            ("name", Kind::Text),
+            ("community", Kind::Text),
+            ("subdistrict", Kind::Text),
+            ("epoch", Kind::Int),
+            ("geometry", Kind::NullableText),
+        ],
+        identity: None,
+    },
+    Table {
+        name: "server_user_areas",
+        select: "SELECT user_id, level, area FROM server_user_areas",
+        columns: &[
+            ("user_id", Kind::Text),
+            ("level", Kind::Text),
+            ("area", Kind::Text),
+        ],
+        identity: None,
+    },
+    Table {
+        name: "server_devices",
+        select: "SELECT rowid, device_id, user_id, name, token_hash, enrolled_ms, revoked
+                 FROM server_devices ORDER BY rowid",
+        columns: &[
+            ("device_no", Kind::Int),
+            ("device_id", Kind::Text),
+            ("user_id", Kind::Text),
+            ("name", Kind::NullableText),
+            ("token_hash", Kind::Text),
+            ("enrolled_ms", Kind::Int),
+            ("revoked", Kind::Bool),
+        ],
+        identity: Some("device_no"),
+    },
+    Table {
+        name: "server_sessions",
+        select: "SELECT device_id, csrf, expires_ms FROM server_sessions",
+        columns: &[
+            ("device_id", Kind::Text),
+            ("csrf", Kind::Text),
+            ("expires_ms", Kind::Int),
+        ],
+        identity: None,
+    },
+    Table {
+        name: "server_photos",
+        select: "SELECT sha256, bytes, width, height, uploaded_by, uploaded_ms FROM server_photos",
+        columns: &[
+            ("sha256", Kind::Text),
+            ("bytes", Kind::Int),
+            ("width", Kind::Int),
+            ("height", Kind::Int),
+            ("uploaded_by", Kind::Text),
+            ("uploaded_ms", Kind::Int),
+        ],
+        identity: None,
+    },
+    Table {
+        name: "server_webhook_deliveries",
+        select: "SELECT id, event, body, created_ms, attempts, next_attempt_ms, last_status,
+                        last_error, delivered_ms
+                 FROM server_webhook_deliveries ORDER BY id",
+        columns: &[
+            ("id", Kind::Int),
+            ("event", Kind::Text),
+            ("body", Kind::Text),
+            ("created_ms", Kind::Int),
+            ("attempts", Kind::Int),
+            ("next_attempt_ms", Kind::Int),
+            ("last_status", Kind::NullableInt),
+            ("last_error", Kind::NullableText),
+            ("delivered_ms", Kind::NullableInt),
+        ],
+        identity: Some("id"),
+    },
+    Table {
+        name: "server_quarantine",
+        select: "SELECT device_id, seq, hlc, received_ms, op FROM server_quarantine",
+        columns: &[
+            ("device_id", Kind::Text),
+            ("seq", Kind::Int),
+            ("hlc", Kind::Int),
+            ("received_ms", Kind::Int),
+            ("op", Kind::Text),
+        ],
+        identity: None,
+    },
+    // Settings that carry over: the calendar feed secret and each user's feed generation (so
+    // feed addresses keep working), the revocation stamp, the jobs' last days.
+    Table {
+        name: "server_meta",
+        select: "SELECT key, CAST(value AS TEXT) FROM server_meta
+                 WHERE key IN ('feed_secret', 'revocations', 'digest_date', 'reminder_date')
+                    OR key LIKE 'feed_generation/%'",
+        columns: &[("key", Kind::Text), ("value", Kind::Text)],
+        identity: None,
+    },
+];
+
+/// Copies the server's own tables (accounts, grids, devices with their token hashes, sessions,
+/// photo records, webhook deliveries, quarantine, the settings that carry over) from the SQLite
+/// server database `source` into PostgreSQL, in one transaction, so phones and browsers keep
+/// their tokens and notices keep their device numbers. The accounts must be empty there.
+pub fn server_tables_from_sqlite(
+    source: &Connection,
+    client: &mut Client,
+) -> Result<TableCounts, PgError> {
+    let mut tx = client.transaction()?;
+    let users: i64 = tx
+        .query_one("SELECT COUNT(*) FROM server_users", &[])?
+        .get(0);
+    if users > 0 {
+        return Err(PgError::TablesNotEmpty {
+            table: "server_users",
+        });
+    }
+    let mut counts = Vec::with_capacity(TABLES.len());
+    for table in TABLES {
+        let rows = read_table(source, table).map_err(|e| PgError::Replica(e.into()))?;
+        let names: Vec<&str> = table.columns.iter().map(|(n, _)| *n).collect();
+        let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let overriding = if table.identity.is_some() {
+            " OVERRIDING SYSTEM VALUE"
+        } else {
+            ""
+        };
+        let conflict = if table.name == "server_meta" {
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        } else {
+            ""
+        };
+        let insert = tx.prepare(&format!(
+            "INSERT INTO {} ({}){overriding} VALUES ({}){conflict}",
+            table.name,
+            names.join(", "),
+            placeholders.join(", "),
+        ))?;
+        for row in &rows {
+            let params: Vec<&(dyn ToSql + Sync)> =
+                row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            tx.execute(&insert, &params)?;
+        }
+        if let Some(column) = table.identity {
+            // The next number after the copied ones.
+            tx.execute(
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence('{}', '{column}'),
+                        GREATEST((SELECT MAX({column}) FROM {}), 1))",
+                    table.name, table.name
+                ),
+                &[],
+            )?;
+        }
+        counts.push((table.name, rows.len() as i64));
+    }
+    tx.commit()?;
+    Ok(counts)
+}
+
+/// A value on its way to PostgreSQL.
+#[derive(Debug)]
+enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &postgres::types::Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Text(v) => v.to_sql(ty, out),
+            // The column may be INTEGER or BIGINT.
+            Value::Int(v) if *ty == postgres::types::Type::INT4 => {
+                v.map(i32::try_from).transpose()?.to_sql(ty, out)
+            }
+            Value::Int(v) => v.to_sql(ty, out),
+            Value::Bool(v) => v.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        <Option<String> as ToSql>::accepts(ty)
+            || <i64 as ToSql>::accepts(ty)
+            || <i32 as ToSql>::accepts(ty)
+            || <bool as ToSql>::accepts(ty)
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+fn read_table(source: &Connection, table: &Table) -> rusqlite::Result<Vec<Vec<Value>>> {
+    let mut stmt = source.prepare(table.select)?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut row = Vec::with_capacity(table.columns.len());
+        for (i, (_, kind)) in table.columns.iter().enumerate() {
+            row.push(match kind {
+                Kind::Text => Value::Text(Some(r.get(i)?)),
+                Kind::NullableText => Value::Text(r.get(i)?),
+                Kind::Int => Value::Int(Some(r.get(i)?)),
+                Kind::NullableInt => Value::Int(r.get(i)?),
+                Kind::Bool => Value::Bool(r.get(i)?),
+            });
+        }
+        out.push(row);
+    }
+    Ok(out)
 }

@@ -52,6 +52,10 @@ pub enum PgError {
         "共享日志已有 {end} 条记录，只能复制到空数据库 / the shared log already holds {end} ops; copy into an empty database"
     )]
     LogNotEmpty { end: i64 },
+    #[error(
+        "{table} 已有数据，只能复制到空数据库 / {table} already holds rows; copy into an empty database"
+    )]
+    TablesNotEmpty { table: &'static str },
 }
 
 /// A migration file: its name and its SQL.
