@@ -13,6 +13,7 @@ use xuncha_core::model::{HazardId, PremisesId, UserId};
 use xuncha_core::store::Store;
 
 use crate::error::ApiError;
+use crate::job_tables::JobTables;
 
 /// When to escalate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,15 +134,8 @@ fn job(
     for e in &done {
         crate::webhook::enqueue(store.conn(), "hazard.escalated", e, now_ms)?;
     }
-    let conn = store.conn();
-    let last: Option<String> = conn
-        .query_row(
-            "SELECT value FROM server_meta WHERE key = 'digest_date'",
-            [],
-            |r| r.get(0),
-        )
-        .ok();
-    if last.as_deref() != Some(today.to_string().as_str()) {
+    // Once a day, in this job's transaction (all or nothing): see `job_tables`.
+    if store.conn().claim_period("digest", &today.to_string())? {
         let overdue: Vec<serde_json::Value> = store
             .open_hazards()?
             .into_iter()
@@ -157,11 +151,6 @@ fn job(
         let digest =
             serde_json::json!({ "date": today, "overdue": overdue.len(), "hazards": overdue });
         crate::webhook::enqueue(store.conn(), "overdue.digest", &digest, now_ms)?;
-        store.conn().execute(
-            "INSERT INTO server_meta (key, value) VALUES ('digest_date', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [today.to_string()],
-        )?;
     }
     Ok(done)
 }

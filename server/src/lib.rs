@@ -23,6 +23,7 @@ pub mod error;
 pub mod escalation;
 pub mod ical;
 pub mod import;
+pub mod job_tables;
 pub mod login;
 pub mod metrics;
 pub mod object_storage;

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 
 use chrono::Timelike as _;
-use rusqlite::OptionalExtension as _;
 use serde::Serialize;
 use xuncha_core::clock::china_date;
 use xuncha_core::due::DueKind;
@@ -18,6 +17,7 @@ use xuncha_core::store::Store;
 use crate::account_tables::AccountTables;
 use crate::accounts::role_and_scope;
 use crate::error::ApiError;
+use crate::job_tables::JobTables;
 
 /// Most entries listed in one reminder (the count says how many there are in all).
 const MOST_ITEMS: usize = 50;
@@ -65,26 +65,14 @@ pub fn queue(store: &mut Store, now_ms: i64, hour: u32) -> Result<usize, ApiErro
     let china_hour = chrono::DateTime::from_timestamp_millis(now_ms).map_or(0, |t| {
         t.with_timezone(&xuncha_core::clock::china_offset()).hour()
     });
-    let last: Option<String> = store
-        .conn()
-        .query_row(
-            "SELECT value FROM server_meta WHERE key = 'reminder_date'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if china_hour < hour || last.as_deref() == Some(today.to_string().as_str()) {
+    // Once a day, in the caller's transaction (all or nothing): see `job_tables`.
+    if china_hour < hour || !store.conn().claim_period("reminder", &today.to_string())? {
         return Ok(0);
     }
     let reminders = compose(store, now_ms)?;
     for r in &reminders {
         crate::webhook::enqueue(store.conn(), "worker.reminder", r, now_ms)?;
     }
-    store.conn().execute(
-        "INSERT INTO server_meta (key, value) VALUES ('reminder_date', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [today.to_string()],
-    )?;
     Ok(reminders.len())
 }
 

@@ -12,6 +12,7 @@ use xuncha_core::sync::Role;
 use xuncha_server::account_tables::AccountTables;
 use xuncha_server::accounts::{self, Areas, Grid, Scope};
 use xuncha_server::db::Db;
+use xuncha_server::job_tables::JobTables;
 use xuncha_server::photo_tables::{PhotoRecord, PhotoTables};
 use xuncha_server::postgres::{self as pg, account_tables::PgTables};
 use xuncha_server::quarantine_tables::{Held, QuarantineTables};
@@ -515,6 +516,21 @@ fn quarantine(t: &dyn QuarantineTables) {
     );
 }
 
+/// Jobs claim their day once.
+fn jobs(t: &dyn JobTables) {
+    assert!(t.claim_period("digest", "2026-12-01").unwrap());
+    assert!(
+        !t.claim_period("digest", "2026-12-01").unwrap(),
+        "once a day"
+    );
+    assert!(
+        t.claim_period("reminder", "2026-12-01").unwrap(),
+        "each job its own"
+    );
+    assert!(t.claim_period("digest", "2026-12-02").unwrap());
+    assert!(!t.claim_period("digest", "2026-12-02").unwrap());
+}
+
 #[test]
 fn server_tables_on_sqlite() {
     let db = Db::open_in_memory().unwrap();
@@ -523,6 +539,7 @@ fn server_tables_on_sqlite() {
         photos(s.conn());
         webhooks(s.conn());
         quarantine(s.conn());
+        jobs(s.conn());
         Ok(())
     })
     .unwrap();
@@ -555,4 +572,5 @@ fn server_tables_on_postgres() {
     photos(&tables);
     webhooks(&tables);
     quarantine(&tables);
+    jobs(&tables);
 }

@@ -14,7 +14,12 @@
 //!   database therefore happens exactly once per period; work outside it (a webhook, a backup
 //!   file) happens at least once, and is made idempotent where it lands.
 
+use postgres::GenericClient;
+
+use super::account_tables::PgTables;
 use super::{Client, PgError, Transaction};
+use crate::error::ApiError;
+use crate::job_tables::JobTables;
 
 /// The first key of the job leadership locks ("XUNJ"), beside the server's other locks.
 const JOB_LOCK_SPACE: i32 = 0x5855_4E4A;
@@ -117,4 +122,15 @@ pub fn ran_by(client: &mut Client, job: &str, period: &str) -> Result<Option<Str
             &[&job, &period],
         )?
         .map(|r| r.get(0)))
+}
+
+impl<C: GenericClient> JobTables for PgTables<'_, C> {
+    fn claim_period(&self, job: &str, period: &str) -> Result<bool, ApiError> {
+        Ok(self.execute(
+            "INSERT INTO job_runs (job, period, instance, ran_ms)
+             VALUES ($1, $2, current_setting('application_name'), now_ms())
+             ON CONFLICT (job, period) DO NOTHING",
+            &[&job, &period],
+        )? > 0)
+    }
 }
