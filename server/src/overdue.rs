@@ -10,6 +10,7 @@ use serde::Serialize;
 use xuncha_core::due::{DueItem, DueKind};
 
 use crate::AppState;
+use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
 
@@ -56,22 +57,31 @@ pub struct Place {
     pub community: Option<String>,
 }
 
-/// Where every premises is, read in one query (for lists of due items, which name many).
-pub fn places(conn: &rusqlite::Connection) -> Result<HashMap<String, Place>, ApiError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT n.premises_id, json_extract(n.value, '$'), json_extract(g.value, '$'), sg.community
+/// Where every premises is, read in one query of the replica (for lists of due items, which
+/// name many), with each grid's community from the grids' table (`tables`).
+pub fn places(
+    replica: &rusqlite::Connection,
+    tables: &dyn AccountTables,
+) -> Result<HashMap<String, Place>, ApiError> {
+    let communities: HashMap<String, String> = tables
+        .grids()?
+        .into_iter()
+        .map(|g| (g.grid.id, g.grid.community))
+        .collect();
+    let mut stmt = replica.prepare_cached(
+        "SELECT n.premises_id, json_extract(n.value, '$'), json_extract(g.value, '$')
          FROM premises_fields n
          LEFT JOIN premises_fields g ON g.premises_id = n.premises_id AND g.field = 'grid_id'
-         LEFT JOIN server_grids sg ON sg.id = json_extract(g.value, '$')
          WHERE n.field = 'name'",
     )?;
     let rows = stmt.query_map([], |r| {
+        let grid: Option<String> = r.get(2)?;
         Ok((
             r.get::<_, String>(0)?,
             Place {
                 name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                grid: r.get(2)?,
-                community: r.get(3)?,
+                community: grid.as_ref().and_then(|g| communities.get(g).cloned()),
+                grid,
             },
         ))
     })?;
@@ -103,7 +113,7 @@ pub async fn overdue(
                 .into_iter()
                 .filter(|i| i.overdue_days > 0)
                 .collect();
-            let places = places(store.conn())?;
+            let places = places(store.conn(), store.conn())?;
             let mut report = OverdueReport {
                 date: xuncha_core::clock::china_date(now).to_string(),
                 by_grid: BTreeMap::new(),

@@ -1042,6 +1042,31 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
         Err(PgError::TablesNotEmpty { .. })
     ));
 
+    // The photo folder into other storage (a bucket in production), every photo checked
+    // against its name; a damaged one stops the copy, named.
+    use xuncha_server::photos::{FileStorage, PhotoStorage, Variant};
+    let shas = sqlite
+        .write(|s| Ok(pg::copy::photo_records(s.conn())?))
+        .unwrap();
+    let folder = FileStorage::new(dir.path().join("photos"));
+    let bucket_dir = tempfile::tempdir().unwrap();
+    let bucket = FileStorage::new(bucket_dir.path().to_path_buf());
+    let moved = pg::copy::photos_between(&shas, &folder, &bucket).unwrap();
+    assert_eq!(moved.photos, shas.len());
+    for sha in &shas {
+        for variant in [Variant::Full, Variant::Thumbnail] {
+            assert_eq!(
+                bucket.get(sha, variant).unwrap(),
+                folder.get(sha, variant).unwrap()
+            );
+        }
+    }
+    folder
+        .put(&shas[0], Variant::Full, b"not the photo")
+        .unwrap();
+    let refused = pg::copy::photos_between(&shas, &folder, &bucket).unwrap_err();
+    assert!(refused.contains(&shas[0]), "{refused}");
+
     // A second copy into the same log would double every op: refused.
     let again = sqlite.write(|s| Ok(pg::copy::log_from_sqlite(s.conn(), &mut client)));
     assert!(matches!(again.unwrap(), Err(PgError::LogNotEmpty { end }) if end == ops));

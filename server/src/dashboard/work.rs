@@ -320,7 +320,7 @@ async fn due_week(State(state): State<AppState>, caller: Caller) -> Result<Json<
             let today = xuncha_core::clock::china_date(now);
             let horizon = today.checked_add_days(Days::new(7)).unwrap_or(today);
             let items = store.due(now)?;
-            let places = crate::overdue::places(store.conn())?;
+            let places = crate::overdue::places(store.conn(), store.conn())?;
             let mut out = Vec::new();
             for i in items.into_iter().filter(|i| i.due_on <= horizon) {
                 let place = places
@@ -398,7 +398,7 @@ async fn figures(
                     done.insert(grid, n as u64);
                 }
             }
-            let places = crate::overdue::places(conn)?;
+            let places = crate::overdue::places(conn, conn)?;
             let mut overdue: BTreeMap<String, u64> = BTreeMap::new();
             for i in store.due(now)? {
                 if i.kind != DueKind::Routine || i.overdue_days == 0 {

@@ -1,6 +1,7 @@
 //! Copying a SQLite server into PostgreSQL, for moving a district onto several instances
 //! (issue #20's `migrate-to-postgres`): the op log into an empty shared log
-//! ([`log_from_sqlite`]) and the server's own tables ([`server_tables_from_sqlite`]).
+//! ([`log_from_sqlite`]), the server's own tables ([`server_tables_from_sqlite`]) and the
+//! verified photos into object storage ([`photos_between`]).
 //!
 //! Ops keep their arrival order (the SQLite log's row order), their scope (the pull index's
 //! premises and grid, and when the server received them) and, for ops set aside, the reason.
@@ -390,4 +391,52 @@ fn read_table(source: &Connection, table: &Table) -> rusqlite::Result<Vec<Vec<Va
         out.push(row);
     }
     Ok(out)
+}
+
+/// What a copy of photos did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopiedPhotos {
+    /// Photos copied (each with its thumbnail).
+    pub photos: usize,
+    /// Bytes of the photos and thumbnails.
+    pub bytes: u64,
+}
+
+/// The photos the SQLite server database `source` holds records of.
+pub fn photo_records(source: &Connection) -> rusqlite::Result<Vec<String>> {
+    source
+        .prepare("SELECT sha256 FROM server_photos ORDER BY sha256")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
+/// Copies the photos `sha256s` and their thumbnails from one storage to another (the photo
+/// folder into a bucket), each photo checked against its name (its SHA-256) on the way. A
+/// photo missing or not matching its name stops the copy with its name: the source lost it.
+pub fn photos_between(
+    sha256s: &[String],
+    from: &dyn crate::photos::PhotoStorage,
+    to: &dyn crate::photos::PhotoStorage,
+) -> Result<CopiedPhotos, String> {
+    use crate::photos::Variant;
+    use sha2::Digest;
+    let mut copied = CopiedPhotos::default();
+    for sha in sha256s {
+        let read = |variant| {
+            from.get(sha, variant)
+                .map_err(|e| format!("photo {sha}: {e}"))?
+                .ok_or_else(|| format!("photo {sha}: missing from the source"))
+        };
+        let full = read(Variant::Full)?;
+        if hex::encode(sha2::Sha256::digest(&full)) != *sha {
+            return Err(format!("photo {sha}: its bytes do not match its name"));
+        }
+        let thumb = read(Variant::Thumbnail)?;
+        to.put(sha, Variant::Thumbnail, &thumb)
+            .and_then(|()| to.put(sha, Variant::Full, &full))
+            .map_err(|e| format!("photo {sha}: {e}"))?;
+        copied.photos += 1;
+        copied.bytes += (full.len() + thumb.len()) as u64;
+    }
+    Ok(copied)
 }
