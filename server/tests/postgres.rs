@@ -26,47 +26,9 @@ use xuncha_server::error::ApiError;
 use xuncha_server::postgres::log::{self, Entry};
 use xuncha_server::postgres::{self as pg, Client, PgError, follow, jobs};
 
-/// A database of its own for one test, freshly migrated; `None` when no server was given.
+/// A database of its own for one test (see `common::pg_database`).
 fn database(test: &str) -> Option<String> {
-    let Ok(base) = std::env::var("XUNCHA_TEST_DATABASE") else {
-        assert!(
-            std::env::var_os("XUNCHA_TEST_DATABASE_REQUIRED").is_none(),
-            "XUNCHA_TEST_DATABASE is required but not set"
-        );
-        eprintln!("skipped: no XUNCHA_TEST_DATABASE (scripts/pg-test runs these)");
-        return None;
-    };
-    let name = format!("t_{test}_{}", std::process::id());
-    let mut admin = pg::connect(&base, "test-admin").unwrap();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let url = config_url(&base, &name);
-    pg::migrate(&mut pg::connect(&url, "test").unwrap()).unwrap();
-    Some(url)
-}
-
-/// `base` with its database replaced by `name` (URL or key=value form).
-fn config_url(base: &str, name: &str) -> String {
-    if base.starts_with("postgres://") || base.starts_with("postgresql://") {
-        let (head, query) = base.split_once('?').unwrap_or((base, ""));
-        let authority_end = head
-            .find("://")
-            .map(|i| i + 3)
-            .and_then(|start| head[start..].find('/').map(|j| start + j))
-            .unwrap_or(head.len());
-        let mut url = format!("{}/{name}", &head[..authority_end]);
-        if !query.is_empty() {
-            url.push('?');
-            url.push_str(query);
-        }
-        url
-    } else {
-        format!("{base} dbname={name}")
-    }
+    common::pg_database(test)
 }
 
 fn connect(url: &str, instance: &str) -> Client {

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failure
 
+mod common;
+
 use xuncha_core::model::{DeviceId, UserId};
 use xuncha_core::sync::Role;
 use xuncha_server::account_tables::AccountTables;
@@ -547,25 +549,10 @@ fn server_tables_on_sqlite() {
 
 #[test]
 fn server_tables_on_postgres() {
-    let Ok(base) = std::env::var("XUNCHA_TEST_DATABASE") else {
-        assert!(
-            std::env::var_os("XUNCHA_TEST_DATABASE_REQUIRED").is_none(),
-            "XUNCHA_TEST_DATABASE is required but not set"
-        );
-        eprintln!("skipped: no XUNCHA_TEST_DATABASE (scripts/pg-test runs it)");
+    let Some(url) = common::pg_database("server_tables") else {
         return;
     };
-    let name = format!("t_accounts_{}", std::process::id());
-    let mut admin = pg::connect(&base, "test-admin").unwrap();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
     let mut client = pg::connect(&url, "test").unwrap();
-    pg::migrate(&mut client).unwrap();
     // Each statement its own transaction (a refused insert must not end the suite's).
     let tables = PgTables::new(&mut client);
     suite(&tables);

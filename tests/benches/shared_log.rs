@@ -68,8 +68,7 @@ fn fresh(base: &str, name: &str) -> String {
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .unwrap();
-    let (head, _) = base.rsplit_once('/').unwrap();
-    let url = format!("{head}/{name}");
+    let url = pg::url_with_database(base, name);
     pg::migrate(&mut pg::connect(&url, "bench").unwrap()).unwrap();
     url
 }
@@ -169,7 +168,7 @@ fn main() {
     }
 
     // Pulls from the filled log: a phone's page of 500 after a random cursor.
-    let url = format!("{}/bench_log_2_8_1", base.rsplit_once('/').unwrap().0);
+    let url = pg::url_with_database(&base, "bench_log_2_8_1");
     let mut client = pg::connect(&url, "puller").unwrap();
     let end = log::end(&mut client).unwrap().0;
     let mut pulls = Vec::new();

@@ -94,6 +94,27 @@ pub fn connect(url: &str, instance: &str) -> Result<Client, PgError> {
     Ok(config.connect(postgres::NoTls)?)
 }
 
+/// `url` with its database replaced by `name`, in the URL form (`postgres://…/DB?…`) or the
+/// `key=value` form.
+pub fn url_with_database(url: &str, name: &str) -> String {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let (head, query) = url.split_once('?').unwrap_or((url, ""));
+        let authority_end = head
+            .find("://")
+            .map(|i| i + 3)
+            .and_then(|start| head[start..].find('/').map(|j| start + j))
+            .unwrap_or(head.len());
+        let mut out = format!("{}/{name}", &head[..authority_end]);
+        if !query.is_empty() {
+            out.push('?');
+            out.push_str(query);
+        }
+        out
+    } else {
+        format!("{url} dbname={name}")
+    }
+}
+
 /// Brings the database to this build's schema. Instances starting together take turns (an
 /// advisory lock), and each migration commits with its version, so a crash leaves the database
 /// at a whole version. Returns the migrations applied.
@@ -140,4 +161,25 @@ fn schema_version(tx: &mut Transaction<'_>) -> Result<i64, PgError> {
         )?
         .map(|r| r.get(0));
     Ok(version.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_with_database;
+
+    #[test]
+    fn a_url_names_another_database() {
+        assert_eq!(
+            url_with_database("postgres://u:p@db:5432/postgres?sslmode=disable", "city"),
+            "postgres://u:p@db:5432/city?sslmode=disable"
+        );
+        assert_eq!(
+            url_with_database("postgres://u@db", "city"),
+            "postgres://u@db/city"
+        );
+        assert_eq!(
+            url_with_database("host=/run/postgresql user=x", "city"),
+            "host=/run/postgresql user=x dbname=city"
+        );
+    }
 }

@@ -324,3 +324,29 @@ pub fn assert_documented(method: &str, uri: &str, status: StatusCode) {
     }
     panic!("openapi.json does not list {code} for {method} {template} (seen for {uri})");
 }
+
+/// A PostgreSQL database of its own for one test (`XUNCHA_TEST_DATABASE` names the server,
+/// which scripts/pg-test starts), freshly migrated; `None`, said on stderr, when no server was
+/// given, unless `XUNCHA_TEST_DATABASE_REQUIRED` is set.
+pub fn pg_database(test: &str) -> Option<String> {
+    use xuncha_server::postgres as pg;
+    let Ok(base) = std::env::var("XUNCHA_TEST_DATABASE") else {
+        assert!(
+            std::env::var_os("XUNCHA_TEST_DATABASE_REQUIRED").is_none(),
+            "XUNCHA_TEST_DATABASE is required but not set"
+        );
+        eprintln!("skipped: no XUNCHA_TEST_DATABASE (scripts/pg-test runs these)");
+        return None;
+    };
+    let name = format!("t_{test}_{}", std::process::id());
+    let mut admin = pg::connect(&base, "test-admin").unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let url = pg::url_with_database(&base, &name);
+    pg::migrate(&mut pg::connect(&url, "test").unwrap()).unwrap();
+    Some(url)
+}
