@@ -181,6 +181,20 @@ fn main() {
         assert!(!page.is_empty());
     }
     pulls.sort();
+    let (log_bytes, rows): (i64, i64) = {
+        let r = client
+            .query_one(
+                "SELECT pg_total_relation_size('ops'), (SELECT COUNT(*) FROM ops)",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    println!(
+        "the log on disk: {:.1} MB for {rows} ops ({} bytes per op, indexes included)",
+        log_bytes as f64 / 1e6,
+        log_bytes / rows.max(1)
+    );
     println!(
         "pull a page of 500 from {end} ops: p50 {:6.2} ms  p95 {:6.2} ms",
         percentile(&pulls, 0.5),
