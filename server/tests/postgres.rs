@@ -950,7 +950,7 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
         counts.iter().any(|(t, n)| *t == "server_users" && *n > 5),
         "{counts:?}"
     );
-    let pg_tables = pg::account_tables::PgTables::new(&mut client);
+    let pg_tables = pg::tables::PgTables::new(&mut client);
     let on_pg = accounts::authenticate(&pg_tables, &token).unwrap();
     assert_eq!(on_pg.user.as_str(), "w01");
     let code_sqlite = sqlite
@@ -1125,7 +1125,7 @@ fn instances_sending_webhooks_at_once_take_different_deliveries() {
     let Some(url) = database("webhooks") else {
         return;
     };
-    use xuncha_server::postgres::account_tables::PgTables;
+    use xuncha_server::postgres::tables::PgTables;
     use xuncha_server::webhook_tables::WebhookTables;
     let mut c = connect(&url, "one");
     for i in 0..40 {

@@ -16,7 +16,7 @@ use xuncha_server::accounts::{self, Areas, Grid, Scope};
 use xuncha_server::db::Db;
 use xuncha_server::job_tables::JobTables;
 use xuncha_server::photo_tables::{PhotoRecord, PhotoTables};
-use xuncha_server::postgres::{self as pg, account_tables::PgTables};
+use xuncha_server::postgres::{self as pg, tables::PgTables};
 use xuncha_server::quarantine_tables::{Held, QuarantineTables};
 use xuncha_server::webhook_tables::{AttemptRow, WebhookTables};
 use xuncha_server::{ical, revoke, user_import};

@@ -1,80 +1,18 @@
 //! [`AccountTables`] on PostgreSQL: the same rows and answers as the SQLite implementation
 //! (`crate::account_tables`), one test suite for both (`server/tests/server_tables.rs`).
 
-use std::cell::RefCell;
 use std::collections::HashSet;
 
 use postgres::GenericClient;
-use postgres::types::ToSql;
 use xuncha_core::sync::Role;
 
-use super::PgError;
+use super::tables::PgTables;
 use crate::account_tables::{
     AccountTables, GridRow, KnownAreas, Listed, Profile, UserRow, areas_from_rows,
 };
 use crate::accounts::{Areas, Grid};
 use crate::error::ApiError;
 use crate::revoke::DeviceInfo;
-
-/// Account rows reached through a PostgreSQL client or transaction (the caller's unit of
-/// work: every method runs in it).
-pub struct PgTables<'a, C: GenericClient> {
-    client: RefCell<&'a mut C>,
-}
-
-impl<C: GenericClient> std::fmt::Debug for PgTables<'_, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgTables").finish_non_exhaustive()
-    }
-}
-
-impl<'a, C: GenericClient> PgTables<'a, C> {
-    pub fn new(client: &'a mut C) -> Self {
-        PgTables {
-            client: RefCell::new(client),
-        }
-    }
-
-    pub(super) fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, ApiError> {
-        Ok(self
-            .client
-            .borrow_mut()
-            .execute(sql, params)
-            .map_err(PgError::from)?)
-    }
-
-    pub(super) fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<postgres::Row>, ApiError> {
-        Ok(self
-            .client
-            .borrow_mut()
-            .query(sql, params)
-            .map_err(PgError::from)?)
-    }
-
-    pub(super) fn query_opt(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Option<postgres::Row>, ApiError> {
-        Ok(self
-            .client
-            .borrow_mut()
-            .query_opt(sql, params)
-            .map_err(PgError::from)?)
-    }
-
-    fn exists(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<bool, ApiError> {
-        Ok(self.query_opt(sql, params)?.is_some())
-    }
-}
 
 impl<C: GenericClient> AccountTables for PgTables<'_, C> {
     fn insert_user(

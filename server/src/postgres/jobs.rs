@@ -16,7 +16,7 @@
 
 use postgres::GenericClient;
 
-use super::account_tables::PgTables;
+use super::tables::PgTables;
 use super::{Client, PgError, Transaction};
 use crate::error::ApiError;
 use crate::job_tables::JobTables;

@@ -13,6 +13,7 @@ pub mod log;
 pub mod photo_tables;
 pub mod projections;
 pub mod quarantine_tables;
+pub mod tables;
 pub mod throttle;
 pub mod webhook_tables;
 

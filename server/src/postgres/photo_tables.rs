@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use postgres::GenericClient;
 
-use super::account_tables::PgTables;
+use super::tables::PgTables;
 use crate::error::ApiError;
 use crate::photo_tables::{PhotoRecord, PhotoTables};
 

@@ -2,7 +2,7 @@
 
 use postgres::GenericClient;
 
-use super::account_tables::PgTables;
+use super::tables::PgTables;
 use crate::error::ApiError;
 use crate::quarantine_tables::{Held, QuarantineTables};
 

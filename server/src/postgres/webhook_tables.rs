@@ -3,7 +3,7 @@
 
 use postgres::GenericClient;
 
-use super::account_tables::PgTables;
+use super::tables::PgTables;
 use crate::error::ApiError;
 use crate::webhook_tables::{AttemptRow, Pending, WebhookTables};
 

@@ -1,0 +1,75 @@
+//! The handle through which the server's own tables are reached on PostgreSQL: one type
+//! implementing every table interface (`AccountTables`, `PhotoTables`, `WebhookTables`,
+//! `QuarantineTables`, `JobTables`; each in its own module), over a client or a transaction.
+
+use std::cell::RefCell;
+
+use postgres::GenericClient;
+use postgres::types::ToSql;
+
+use super::PgError;
+use crate::error::ApiError;
+
+/// The server's own tables reached through a PostgreSQL client (each statement its own
+/// transaction) or a transaction (the caller's unit of work: every method runs in it).
+pub struct PgTables<'a, C: GenericClient> {
+    client: RefCell<&'a mut C>,
+}
+
+impl<C: GenericClient> std::fmt::Debug for PgTables<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTables").finish_non_exhaustive()
+    }
+}
+
+impl<'a, C: GenericClient> PgTables<'a, C> {
+    pub fn new(client: &'a mut C) -> Self {
+        PgTables {
+            client: RefCell::new(client),
+        }
+    }
+
+    pub(super) fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, ApiError> {
+        Ok(self
+            .client
+            .borrow_mut()
+            .execute(sql, params)
+            .map_err(PgError::from)?)
+    }
+
+    pub(super) fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, ApiError> {
+        Ok(self
+            .client
+            .borrow_mut()
+            .query(sql, params)
+            .map_err(PgError::from)?)
+    }
+
+    pub(super) fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, ApiError> {
+        Ok(self
+            .client
+            .borrow_mut()
+            .query_opt(sql, params)
+            .map_err(PgError::from)?)
+    }
+
+    pub(super) fn exists(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<bool, ApiError> {
+        Ok(self.query_opt(sql, params)?.is_some())
+    }
+}
