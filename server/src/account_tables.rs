@@ -49,6 +49,21 @@ pub struct KnownAreas {
     pub subdistricts: HashSet<String>,
 }
 
+/// Areas by user from stored `(user, level, area)` rows (one read for a whole list).
+pub(crate) fn areas_by_user(
+    rows: impl IntoIterator<Item = (String, String, String)>,
+) -> std::collections::HashMap<String, Areas> {
+    let mut by_user: std::collections::HashMap<String, Vec<(String, String)>> =
+        std::collections::HashMap::new();
+    for (user, level, area) in rows {
+        by_user.entry(user).or_default().push((level, area));
+    }
+    by_user
+        .into_iter()
+        .map(|(user, rows)| (user, areas_from_rows(rows)))
+        .collect()
+}
+
 /// Areas from stored `(level, area)` rows.
 pub(crate) fn areas_from_rows(rows: impl IntoIterator<Item = (String, String)>) -> Areas {
     let mut areas = Areas::default();
@@ -269,33 +284,30 @@ impl AccountTables for Connection {
     }
 
     fn users(&self) -> Result<Vec<Listed>, ApiError> {
+        let mut areas = areas_by_user(
+            self.prepare("SELECT user_id, level, area FROM server_user_areas")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        );
         let mut stmt = self.prepare(
             "SELECT id, display_name, role, phone, disabled FROM server_users ORDER BY id",
         )?;
-        let users: Vec<(String, Profile, bool)> = stmt
+        let users = stmt
             .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    Profile {
+                let id: String = r.get(0)?;
+                Ok(Listed {
+                    areas: areas.remove(&id).unwrap_or_default(),
+                    id,
+                    profile: Profile {
                         display_name: r.get(1)?,
                         role: r.get(2)?,
                         phone: r.get(3)?,
                     },
-                    r.get(4)?,
-                ))
+                    disabled: r.get(4)?,
+                })
             })?
             .collect::<rusqlite::Result<_>>()?;
-        users
-            .into_iter()
-            .map(|(id, profile, disabled)| {
-                Ok(Listed {
-                    areas: self.areas_of(&id)?,
-                    id,
-                    profile,
-                    disabled,
-                })
-            })
-            .collect()
+        Ok(users)
     }
 
     fn workers(&self, reminders_only: bool) -> Result<Vec<(String, String)>, ApiError> {

@@ -63,14 +63,14 @@ impl PhotoTables for Connection {
     }
 
     fn photos_held(&self, sha256s: &[String]) -> Result<HashSet<String>, ApiError> {
-        let mut stmt = self.prepare_cached("SELECT 1 FROM server_photos WHERE sha256 = ?1")?;
-        let mut held = HashSet::new();
-        for sha in sha256s {
-            if stmt.query_row([sha], |_| Ok(())).optional()?.is_some() {
-                held.insert(sha.clone());
-            }
-        }
-        Ok(held)
+        // One statement for the whole list (a phone's first pull names all its photos).
+        let list = serde_json::to_string(sha256s).map_err(ApiError::internal)?;
+        Ok(self
+            .prepare_cached(
+                "SELECT p.sha256 FROM json_each(?1) j JOIN server_photos p ON p.sha256 = j.value",
+            )?
+            .query_map([list], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
     }
 
     fn photo_count(&self) -> Result<i64, ApiError> {

@@ -8,7 +8,7 @@ use xuncha_core::sync::Role;
 
 use super::tables::PgTables;
 use crate::account_tables::{
-    AccountTables, GridRow, KnownAreas, Listed, Profile, UserRow, areas_from_rows,
+    AccountTables, GridRow, KnownAreas, Listed, Profile, UserRow, areas_by_user, areas_from_rows,
 };
 use crate::accounts::{Areas, Grid};
 use crate::error::ApiError;
@@ -98,16 +98,22 @@ impl<C: GenericClient> AccountTables for PgTables<'_, C> {
     }
 
     fn users(&self) -> Result<Vec<Listed>, ApiError> {
+        let mut areas = areas_by_user(
+            self.query("SELECT user_id, level, area FROM server_user_areas", &[])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2))),
+        );
         let rows = self.query(
             "SELECT id, display_name, role, phone, disabled FROM server_users
              ORDER BY id COLLATE \"C\"",
             &[],
         )?;
-        rows.iter()
+        Ok(rows
+            .iter()
             .map(|r| {
                 let id: String = r.get(0);
-                Ok(Listed {
-                    areas: self.areas_of(&id)?,
+                Listed {
+                    areas: areas.remove(&id).unwrap_or_default(),
                     id,
                     profile: Profile {
                         display_name: r.get(1),
@@ -115,9 +121,9 @@ impl<C: GenericClient> AccountTables for PgTables<'_, C> {
                         phone: r.get(3),
                     },
                     disabled: r.get(4),
-                })
+                }
             })
-            .collect()
+            .collect())
     }
 
     fn workers(&self, reminders_only: bool) -> Result<Vec<(String, String)>, ApiError> {
