@@ -51,6 +51,7 @@ fn entries(ops: &[Op]) -> Vec<Entry<'_>> {
             premises_id: None,
             grid_id: Some("G1"),
             aside: None,
+            received_ms: 1,
         })
         .collect()
 }
@@ -175,13 +176,13 @@ fn a_pull_never_skips_an_op_that_commits_later() {
     let ops_a = phone_ops("phone-a", 1);
     let ops_b = phone_ops("phone-b", 1);
     let mut ta = a.transaction().unwrap();
-    let appended_a = log::append_in(&mut ta, &entries(&ops_a), 1).unwrap();
+    let appended_a = log::append_in(&mut ta, &entries(&ops_a)).unwrap();
     assert_eq!(appended_a.positions.first(), Some(&Some(1)));
     let b_pid = pid(&mut b);
     let (tx, rx) = mpsc::channel();
     let sent_b = ops_b.clone();
     let racing = thread::spawn(move || {
-        let appended = log::append(&mut b, &entries(&sent_b), 2).unwrap();
+        let appended = log::append(&mut b, &entries(&sent_b)).unwrap();
         tx.send(()).unwrap();
         appended
     });
@@ -258,8 +259,8 @@ fn appends_racing_on_two_instances_keep_every_op_once_and_in_commit_order() {
                 ];
                 for (n, batch) in ops.chunks(3).enumerate() {
                     let first = (i + n) % 2;
-                    log::append(&mut instances[first], &entries(batch), 1).unwrap();
-                    let again = log::append(&mut instances[1 - first], &entries(batch), 2).unwrap();
+                    log::append(&mut instances[first], &entries(batch)).unwrap();
+                    let again = log::append(&mut instances[1 - first], &entries(batch)).unwrap();
                     assert!(
                         again.positions.iter().all(Option::is_none),
                         "a resend adds nothing"
@@ -311,11 +312,11 @@ fn a_resent_op_is_skipped_and_another_op_under_its_seq_refused() {
     };
     let mut c = connect(&url, "one");
     let ops = phone_ops("phone-r", 1);
-    let first = log::append(&mut c, &entries(&ops), 1).unwrap();
+    let first = log::append(&mut c, &entries(&ops)).unwrap();
     assert!(first.positions.iter().all(Option::is_some));
     // The same batch with itself repeated inside: nothing new.
     let twice: Vec<Op> = ops.iter().chain(&ops).cloned().collect();
-    let again = log::append(&mut c, &entries(&twice), 2).unwrap();
+    let again = log::append(&mut c, &entries(&twice)).unwrap();
     assert!(again.positions.iter().all(Option::is_none));
     assert_eq!(again.end, first.end);
 
@@ -324,7 +325,7 @@ fn a_resent_op_is_skipped_and_another_op_under_its_seq_refused() {
     forged.wall_ms += 1;
     let fresh = phone_ops("phone-s", 1);
     let mixed: Vec<Op> = fresh.iter().cloned().chain([forged]).collect();
-    match log::append(&mut c, &entries(&mixed), 3) {
+    match log::append(&mut c, &entries(&mixed)) {
         Err(PgError::OpConflict { device, seq }) => {
             assert_eq!((device.as_str(), seq), ("phone-r", ops[0].seq));
         }
@@ -334,7 +335,7 @@ fn a_resent_op_is_skipped_and_another_op_under_its_seq_refused() {
     let mut other = fresh[0].clone();
     other.wall_ms += 1;
     assert!(matches!(
-        log::append(&mut c, &entries(&[fresh[0].clone(), other]), 4),
+        log::append(&mut c, &entries(&[fresh[0].clone(), other])),
         Err(PgError::OpConflict { .. })
     ));
     assert_eq!(log::end(&mut c).unwrap().0, first.end);
@@ -349,7 +350,7 @@ fn a_group_of_pushes_refuses_only_the_push_that_conflicts() {
     };
     let mut c = connect(&url, "one");
     let held = phone_ops("phone-h", 1);
-    log::append(&mut c, &entries(&held), 1).unwrap();
+    log::append(&mut c, &entries(&held)).unwrap();
     let mut forged = held[0].clone();
     forged.wall_ms += 1;
     let a = phone_ops("phone-a", 1);
@@ -359,7 +360,7 @@ fn a_group_of_pushes_refuses_only_the_push_that_conflicts() {
     let (ea, eb, ebad) = (entries(&a), entries(&b), entries(&bad));
     let eb_again = entries(&b[..1]);
     let mut tx = c.transaction().unwrap();
-    let outcomes = log::append_group_in(&mut tx, &[&ea, &ebad, &eb, &eb_again], 2).unwrap();
+    let outcomes = log::append_group_in(&mut tx, &[&ea, &ebad, &eb, &eb_again]).unwrap();
     tx.commit().unwrap();
     assert!(matches!(outcomes[1], Err(PgError::OpConflict { .. })));
     let first = held.len() as i64;
@@ -401,20 +402,20 @@ fn followers_hear_of_appends_that_commit_and_only_those() {
 
     // A rolled-back append announces nothing.
     let mut tx = writer.transaction().unwrap();
-    log::append_in(&mut tx, &entries(&ops), 1).unwrap();
+    log::append_in(&mut tx, &entries(&ops)).unwrap();
     tx.rollback().unwrap();
     assert_eq!(
         log::wait_for_append(&mut follower, Duration::from_millis(300)).unwrap(),
         None
     );
 
-    let appended = log::append(&mut writer, &entries(&ops), 1).unwrap();
+    let appended = log::append(&mut writer, &entries(&ops)).unwrap();
     let heard = log::wait_for_append(&mut follower, Duration::from_secs(10)).unwrap();
     assert_eq!(heard, Some(appended.end));
     // The follower reads what it heard of from its own position.
     assert_eq!(log::after(&mut follower, 0, 100).unwrap().len(), ops.len());
     // A resend appends nothing and announces nothing.
-    log::append(&mut writer, &entries(&ops), 2).unwrap();
+    log::append(&mut writer, &entries(&ops)).unwrap();
     assert_eq!(
         log::wait_for_append(&mut follower, Duration::from_millis(300)).unwrap(),
         None
@@ -656,7 +657,7 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
     let mut cursors = [0i64; 3];
     let push = |phone: &mut Store, through: usize, instances: &mut [Client; 2]| {
         let ops = phone.pending_ops(10_000).unwrap();
-        log::append(&mut instances[through], &entries(&ops), now).unwrap();
+        log::append(&mut instances[through], &entries(&ops)).unwrap();
         if let Some(last) = ops.last() {
             phone.mark_acked(last.seq).unwrap();
         }
@@ -689,7 +690,7 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
     };
     let mut set_aside = entries(&refused[..1]);
     set_aside[0].aside = Some(&why);
-    log::append(&mut instances[1], &set_aside, now).unwrap();
+    log::append(&mut instances[1], &set_aside).unwrap();
 
     let end = log::end(&mut instances[0]).unwrap().0;
     assert_eq!(catch_up(&one, &mut instances[0], 3), end, "in pages of 3");

@@ -107,18 +107,27 @@ fn append_all(
                     if taken.is_empty() {
                         break;
                     }
-                    let entries: Vec<Entry<'_>> = taken
+                    let group: Vec<Vec<Entry<'_>>> = taken
                         .into_iter()
-                        .flatten()
-                        .map(|op| Entry {
-                            op,
-                            premises_id: None,
-                            grid_id: Some("G1"),
-                            aside: None,
+                        .map(|push| {
+                            push.iter()
+                                .map(|op| Entry {
+                                    op,
+                                    premises_id: None,
+                                    grid_id: Some("G1"),
+                                    aside: None,
+                                    received_ms: 0,
+                                })
+                                .collect()
                         })
                         .collect();
+                    let group: Vec<&[Entry<'_>]> = group.iter().map(Vec::as_slice).collect();
                     let t = Instant::now();
-                    log::append(&mut client, &entries, 0).unwrap();
+                    let mut tx = client.transaction().unwrap();
+                    for outcome in log::append_group_in(&mut tx, &group).unwrap() {
+                        outcome.unwrap();
+                    }
+                    tx.commit().unwrap();
                     latencies.lock().unwrap().push(t.elapsed());
                 }
             });

@@ -62,22 +62,13 @@ pub fn log_from_sqlite(source: &Connection, client: &mut Client) -> Result<Copie
                 premises_id: r.premises_id.as_deref(),
                 grid_id: r.grid_id.as_deref(),
                 aside: r.aside.as_ref(),
+                received_ms: r.received_ms,
             })
             .collect();
-        // Received times differ per op: grouped by time, appended in order in one transaction.
         let mut tx = client.transaction()?;
-        let mut start = 0;
-        while start < rows.len() {
-            let at = rows[start].received_ms;
-            let len = rows[start..]
-                .iter()
-                .take_while(|r| r.received_ms == at)
-                .count();
-            let appended = log::append_in(&mut tx, &entries[start..start + len], at)?;
-            copied.ops += appended.positions.iter().flatten().count();
-            copied.end = appended.end;
-            start += len;
-        }
+        let appended = log::append_in(&mut tx, &entries)?;
+        copied.ops += appended.positions.iter().flatten().count();
+        copied.end = appended.end;
         tx.commit()?;
         copied.set_aside += rows.iter().filter(|r| r.aside.is_some()).count();
     }

@@ -36,6 +36,9 @@ pub struct Entry<'a> {
     pub grid_id: Option<&'a str>,
     /// Set aside rather than applied, and why.
     pub aside: Option<&'a SetAside>,
+    /// When the server received it (ms): the push's time, or the original server's for ops
+    /// copied from one.
+    pub received_ms: i64,
 }
 
 /// What an append did.
@@ -62,25 +65,17 @@ pub struct Logged {
 }
 
 /// Appends `entries` in a transaction of its own and commits.
-pub fn append(
-    client: &mut Client,
-    entries: &[Entry<'_>],
-    received_ms: i64,
-) -> Result<Appended, PgError> {
+pub fn append(client: &mut Client, entries: &[Entry<'_>]) -> Result<Appended, PgError> {
     let mut tx = client.transaction()?;
-    let appended = append_in(&mut tx, entries, received_ms)?;
+    let appended = append_in(&mut tx, entries)?;
     tx.commit()?;
     Ok(appended)
 }
 
 /// Appends `entries` inside the caller's transaction (which may write what the ops imply in
 /// the same commit). Holds the log's lock until that transaction ends: keep it short.
-pub fn append_in(
-    tx: &mut Transaction<'_>,
-    entries: &[Entry<'_>],
-    received_ms: i64,
-) -> Result<Appended, PgError> {
-    append_group_in(tx, &[entries], received_ms)?
+pub fn append_in(tx: &mut Transaction<'_>, entries: &[Entry<'_>]) -> Result<Appended, PgError> {
+    append_group_in(tx, &[entries])?
         .pop()
         .unwrap_or_else(|| Ok(Appended::default()))
 }
@@ -92,7 +87,6 @@ pub fn append_in(
 pub fn append_group_in(
     tx: &mut Transaction<'_>,
     pushes: &[&[Entry<'_>]],
-    received_ms: i64,
 ) -> Result<Vec<Result<Appended, PgError>>, PgError> {
     tx.execute(
         "SELECT pg_advisory_xact_lock($1, $2)",
@@ -134,11 +128,12 @@ pub fn append_group_in(
             "INSERT INTO ops (position, device_id, seq, hlc, author, schema, wall_ms, kind, data,
                               received_ms, premises_id, grid_id, chain, aside_code,
                               aside_message, aside_message_en)
-             SELECT p, d, s, h, a, sc, w, k, da, $10, pr, g, c, ac, am, ae
+             SELECT p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae
              FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
-                         $6::int[], $7::bigint[], $8::text[], $9::text[], $11::text[],
-                         $12::text[], $13::bytea[], $14::text[], $15::text[], $16::text[])
-                  AS t (p, d, s, h, a, sc, w, k, da, pr, g, c, ac, am, ae)",
+                         $6::int[], $7::bigint[], $8::text[], $9::text[], $10::bigint[],
+                         $11::text[], $12::text[], $13::bytea[], $14::text[], $15::text[],
+                         $16::text[])
+                  AS t (p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae)",
             &[
                 &rows.position,
                 &rows.device,
@@ -149,7 +144,7 @@ pub fn append_group_in(
                 &rows.wall_ms,
                 &rows.kind,
                 &rows.data,
-                &received_ms,
+                &rows.received_ms,
                 &rows.premises_id,
                 &rows.grid_id,
                 &rows.chain,
@@ -378,6 +373,7 @@ struct Rows<'a> {
     wall_ms: Vec<i64>,
     kind: Vec<&'a str>,
     data: Vec<String>,
+    received_ms: Vec<i64>,
     premises_id: Vec<Option<&'a str>>,
     grid_id: Vec<Option<&'a str>>,
     chain: Vec<Vec<u8>>,
@@ -398,6 +394,7 @@ impl<'a> Rows<'a> {
         self.wall_ms.push(op.wall_ms);
         self.kind.push(op.body.kind());
         self.data.push(data);
+        self.received_ms.push(entry.received_ms);
         self.premises_id.push(entry.premises_id);
         self.grid_id.push(entry.grid_id);
         self.chain.push(chain);
