@@ -197,6 +197,30 @@ impl Refusal {
     }
 }
 
+/// A refused import is answered 400 `bad_import`, in both languages.
+impl From<Refusal> for ApiError {
+    fn from(why: Refusal) -> Self {
+        ApiError::invalid("bad_import", format!("导入文件有误：{}", why.zh), why.en)
+    }
+}
+
+/// The records of an uploaded CSV or XLSX file, read and checked by `parse` off the async
+/// runtime.
+pub(crate) async fn parse_upload<T: Send + 'static>(
+    body: axum::body::Bytes,
+    xlsx: bool,
+    parse: fn(&[Vec<String>]) -> Result<T, Refusal>,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        rows(&body, xlsx)
+            .map_err(|e| Refusal::new(format!("无法读取文件（{e}）"), e))
+            .and_then(|r| parse(&r))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::from)
+}
+
 /// The values each coded column accepts, as said in messages and the template.
 const KINDS_ACCEPTED: &str = "餐饮、零售、加工、住宿、娱乐、网吧、美容、培训、诊所、其他";
 const GAS_ACCEPTED: &str = "无、管道天然气、瓶装液化气";
@@ -348,16 +372,7 @@ pub async fn import_premises(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     crate::admin::require_admin(&caller)?;
     let xlsx = is_xlsx(&headers);
-    let refused =
-        |why: Refusal| ApiError::invalid("bad_import", format!("导入文件有误：{}", why.zh), why.en);
-    let premises = tokio::task::spawn_blocking(move || {
-        rows(&body, xlsx)
-            .map_err(|e| Refusal::new(format!("无法读取文件（{e}）"), e))
-            .and_then(|r| premises_from_rows(&r))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(refused)?;
+    let premises = parse_upload(body, xlsx, premises_from_rows).await?;
     let author = UserId(caller.user.0.clone());
     let (outcome, outside) = state
         .write(move |store| {
@@ -369,10 +384,11 @@ pub async fn import_premises(
                     .filter(|g| !known.contains(*g))
                     .map(|g| (i + 2, g))
             }) {
-                return Err(refused(Refusal::new(
+                return Err(Refusal::new(
                     format!("第 {line} 行：网格“{g}”不存在，请先导入网格"),
                     format!("line {line}: there is no grid {g:?}; import the grids first"),
-                )));
+                )
+                .into());
             }
             // Shops whose position lies outside their grid's boundary: imported, and said.
             let bounded: std::collections::HashSet<String> =

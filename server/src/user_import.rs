@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::account_tables::{AccountTables, KnownAreas, Profile};
 use crate::accounts::{self, Areas, Caller};
 use crate::error::ApiError;
-use crate::import::{Refusal, column, header_and_data, rows, skipped};
+use crate::import::{Refusal, column, header_and_data, skipped};
 
 /// Users imported at most per file (each new one costs a password hash).
 pub const MAX_USERS: usize = 5_000;
@@ -319,9 +319,7 @@ pub fn store_users_in(
     me: Option<&str>,
     now: i64,
 ) -> Result<Outcome, ApiError> {
-    let refused =
-        |why: Refusal| ApiError::invalid("bad_import", format!("导入文件有误：{}", why.zh), why.en);
-    check_areas(tx, users).map_err(refused)?;
+    check_areas(tx, users)?;
     let mut outcome = Outcome::default();
     for u in users {
         let wanted = Stored {
@@ -336,10 +334,11 @@ pub fn store_users_in(
             Some(had) if had == wanted => outcome.unchanged += 1,
             Some(had) => {
                 if Some(u.id.as_str()) == me && had.profile.role != wanted.profile.role {
-                    return Err(refused(Refusal::new(
+                    return Err(Refusal::new(
                         format!("第 {} 行：不能更改自己的角色", u.line),
                         format!("line {}: you cannot change your own role", u.line),
-                    )));
+                    )
+                    .into());
                 }
                 tx.set_profile(&u.id, &wanted.profile)?;
                 accounts::set_areas(tx, &u.id, &u.areas)?;
@@ -389,16 +388,7 @@ pub async fn import_users(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     crate::admin::require_admin(&caller)?;
     let xlsx = crate::import::is_xlsx(&headers);
-    let refused =
-        |why: Refusal| ApiError::invalid("bad_import", format!("导入文件有误：{}", why.zh), why.en);
-    let users = tokio::task::spawn_blocking(move || {
-        rows(&body, xlsx)
-            .map_err(|e| Refusal::new(format!("无法读取文件（{e}）"), e))
-            .and_then(|r| users_from_rows(&r))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(refused)?;
+    let users = crate::import::parse_upload(body, xlsx, users_from_rows).await?;
     // Passwords are hashed before the writer is taken (a hash costs tens of milliseconds and
     // the writer serves every phone's push meanwhile).
     let (users, existing) = state
@@ -428,6 +418,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::import::rows;
 
     fn table(csv: &str) -> Vec<Vec<String>> {
         rows(csv.as_bytes(), false).unwrap()
