@@ -6,12 +6,13 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use xuncha_core::sync::Role;
 
 use crate::accounts::{Areas, Grid};
 use crate::error::ApiError;
 use crate::revoke::DeviceInfo;
+use crate::tables::SqliteTables;
 
 /// What a login checks: the role as stored, the password hash, whether the user is disabled.
 pub type UserRow = (String, String, bool);
@@ -197,7 +198,7 @@ pub trait AccountTables {
     }
 }
 
-impl AccountTables for Connection {
+impl AccountTables for SqliteTables {
     fn insert_user(
         &self,
         id: &str,

@@ -10,11 +10,10 @@ use serde_json::{Value, json};
 use xuncha_core::due::Cadence;
 use xuncha_core::sync::Role;
 
-use crate::account_tables::AccountTables;
-use crate::accounts::{self, Areas, Caller, Grid};
+use crate::accounts::{self, Areas, Caller, Grid, Scope};
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::quarantine_tables::QuarantineTables;
+use crate::tables::ServerTables;
 use crate::{AppState, sync};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -89,30 +88,26 @@ async fn add_user(
     require_admin(&caller)?;
     let now = state.now_ms();
     state
-        .write(move |store| {
+        .tables_atomic(move |tx| {
             // The account and its areas together: an unknown grid creates no user.
-            let tx = store.conn().unchecked_transaction()?;
             let name = user
                 .display_name
                 .as_deref()
                 .map(str::trim)
                 .filter(|n| !n.is_empty())
                 .unwrap_or(&user.id);
-            accounts::create_user(&*tx, &user.id, name, user.role, &user.password, now)?;
-            accounts::set_areas(&*tx, &user.id, &user.areas)?;
+            accounts::create_user(tx, &user.id, name, user.role, &user.password, now)?;
+            accounts::set_areas(tx, &user.id, &user.areas)?;
             if let Some(phone) = user
                 .phone
                 .as_deref()
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
+                && let Some(mut profile) = tx.profile(&user.id)?
             {
-                let t: &dyn AccountTables = &*tx;
-                if let Some(mut profile) = t.profile(&user.id)? {
-                    profile.phone = Some(phone.to_owned());
-                    t.set_profile(&user.id, &profile)?;
-                }
+                profile.phone = Some(phone.to_owned());
+                tx.set_profile(&user.id, &profile)?;
             }
-            tx.commit()?;
             Ok((
                 StatusCode::CREATED,
                 Json(json!({ "id": user.id, "role": user.role })),
@@ -129,8 +124,8 @@ async fn list_users(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&caller)?;
     state
-        .read(|conn| {
-            let users: Vec<Value> = conn
+        .read(|_, tables| {
+            let users: Vec<Value> = tables
                 .users()?
                 .into_iter()
                 .map(|u| {
@@ -159,8 +154,8 @@ async fn set_areas(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&caller)?;
     state
-        .write(move |store| {
-            accounts::set_areas(store.conn(), &id, &areas)?;
+        .tables(move |tables| {
+            accounts::set_areas(tables, &id, &areas)?;
             Ok(Json(json!({ "id": id, "areas": areas })))
         })
         .await
@@ -191,8 +186,8 @@ async fn put_grid(
         subdistrict: body.subdistrict,
     };
     state
-        .write(move |store| {
-            accounts::upsert_grid(store.conn(), &grid)?;
+        .tables(move |tables| {
+            accounts::upsert_grid(tables, &grid)?;
             Ok(Json(grid))
         })
         .await
@@ -207,16 +202,15 @@ async fn put_calendar(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&caller)?;
     state
-        .write(move |store| {
-            let cadence = store.cadence().clone();
-            store
+        .write(move |w| {
+            let cadence = w.replica().cadence().clone();
+            w.store()
                 .set_reference(&calendar.to_string(), &cadence)
                 .map_err(|e| {
                     ApiError::invalid("invalid_calendar", "日历文件格式不正确", e.to_string())
                 })?;
-            Ok(Json(
-                json!({ "tag": crate::reference_data(store, &crate::accounts::Scope::All)?.tag }),
-            ))
+            let tag = crate::reference_data(w.replica(), w.tables(), &Scope::All)?.tag;
+            Ok(Json(json!({ "tag": tag })))
         })
         .await
 }
@@ -236,12 +230,11 @@ async fn put_cadence(
         ));
     }
     state
-        .write(move |store| {
-            let (calendar, _) = store.reference()?;
-            store.set_reference(&calendar, &cadence)?;
-            Ok(Json(
-                json!({ "tag": crate::reference_data(store, &crate::accounts::Scope::All)?.tag }),
-            ))
+        .write(move |w| {
+            let (calendar, _) = w.replica().reference()?;
+            w.store().set_reference(&calendar, &cadence)?;
+            let tag = crate::reference_data(w.replica(), w.tables(), &Scope::All)?.tag;
+            Ok(Json(json!({ "tag": tag })))
         })
         .await
 }
@@ -307,13 +300,11 @@ async fn import_grids(
     }
     let n = grids.len();
     state
-        .write(move |store| {
-            let tx = store.conn().unchecked_transaction()?;
+        .tables_atomic(move |tx| {
             for (grid, geometry) in &grids {
-                accounts::upsert_grid(&*tx, grid)?;
-                (&*tx as &dyn AccountTables).set_grid_geometry(&grid.id, &geometry.to_string())?;
+                accounts::upsert_grid(tx, grid)?;
+                tx.set_grid_geometry(&grid.id, &geometry.to_string())?;
             }
-            tx.commit()?;
             Ok(())
         })
         .await?;
@@ -324,10 +315,10 @@ async fn import_grids(
 async fn digest(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     require_admin(&caller)?;
     state
-        .write(|store| {
+        .write(|w| {
             Ok(Json(json!({
-                "digest": store.digest()?,
-                "ops": store.op_count()?,
+                "digest": w.replica().digest()?,
+                "ops": w.replica().op_count()?,
             })))
         })
         .await
@@ -339,8 +330,8 @@ async fn quarantine(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&caller)?;
     state
-        .read(|conn| {
-            let rows: Vec<Value> = conn
+        .read(|_, tables| {
+            let rows: Vec<Value> = tables
                 .oldest_held(1000)?
                 .into_iter()
                 .map(|h| {
@@ -362,10 +353,10 @@ async fn quarantine(
 async fn cut_off(
     state: &AppState,
     caller: &Caller,
-    change: impl FnOnce(&rusqlite::Connection) -> Result<Value, ApiError> + Send + 'static,
+    change: impl FnOnce(&dyn ServerTables) -> Result<Value, ApiError> + Send + 'static,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(caller)?;
-    let out = state.write(move |store| change(store.conn())).await?;
+    let out = state.tables(change).await?;
     state.forget_tokens();
     Ok(Json(out))
 }
@@ -407,7 +398,7 @@ async fn set_reminders(
     require_admin(&caller)?;
     let user = id.clone();
     let found = state
-        .write(move |store| crate::reminders::set(store.conn(), &user, body.on))
+        .tables(move |tables| crate::reminders::set(tables, &user, body.on))
         .await?;
     if !found {
         return Err(ApiError::not_found(format!("no user {id}")));
@@ -443,9 +434,9 @@ async fn devices(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&caller)?;
     state
-        .read(move |c| {
+        .read(move |_, tables| {
             Ok(Json(
-                json!({ "devices": crate::revoke::devices_of(c, &id)? }),
+                json!({ "devices": crate::revoke::devices_of(tables, &id)? }),
             ))
         })
         .await
@@ -495,7 +486,7 @@ async fn revoke_device(
 async fn set_aside(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     require_admin(&caller)?;
     state
-        .read_store(|store| {
+        .read_store(|store, _| {
             let rows: Vec<Value> = store
                 .set_aside_ops()?
                 .into_iter()
@@ -527,9 +518,7 @@ async fn retry_set_aside(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&caller)?;
     let now = state.now_ms();
-    let (through, still) = state
-        .write(move |store| sync::retry_set_aside(store, now))
-        .await?;
+    let (through, still) = state.write(move |w| sync::retry_set_aside(w, now)).await?;
     Ok(Json(
         json!({ "let_through": through, "still_set_aside": still }),
     ))
@@ -541,7 +530,7 @@ async fn release(State(state): State<AppState>, caller: Caller) -> Result<Json<V
     let now = state.now_ms();
     let bound = state.config.max_clock_ahead_ms;
     let n = state
-        .write(move |store| sync::release_quarantine(store, now, bound, true))
+        .write(move |w| sync::release_quarantine(w, now, bound, true))
         .await?;
     Ok(Json(json!({ "released": n })))
 }

@@ -22,6 +22,11 @@ struct Args {
     /// Directory for the SQLite database and the photos.
     #[arg(long, global = true, env = "XUNCHA_DATA", default_value = "./data")]
     data: PathBuf,
+    /// Keep the server's state in PostgreSQL (`postgres://USER:PASSWORD@HOST:PORT/DB`), so
+    /// that several instances serve the same phones; each keeps a replica in --data. Default:
+    /// the SQLite file in --data.
+    #[arg(long, global = true, env = "XUNCHA_DATABASE", value_parser = parse_database_url)]
+    database: Option<String>,
     /// Configuration file (TOML: any option by its long name); by default
     /// /etc/xuncha/xuncha.toml if it exists. The command line and the environment override it.
     #[arg(long, global = true, env = "XUNCHA_CONFIG")]
@@ -167,6 +172,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Copy this server (the SQLite database in --data, and its photos) into the PostgreSQL
+    /// database of --database, empty, and into the object storage of --photos if given (else
+    /// the photos stay in --data/photos); then check the copy by digest and counts. Stop the
+    /// server first. Phones keep their tokens; each pulls again where its cursor no longer
+    /// fits, as after a restore.
+    MigrateToPostgres,
     /// Check the configuration file and show where each setting comes from (command line,
     /// environment, file or default), without starting anything.
     CheckConfig,
@@ -315,6 +326,52 @@ fn configured(
     ))
 }
 
+/// `--demo` with `--database`: the demo district is made in a SQLite file beside the data
+/// and copied into an empty shared database, as `migrate-to-postgres` would copy a server.
+fn seed_shared(data: &std::path::Path, url: &str, photos: Option<&str>) -> AnyResult {
+    use crate::postgres as pg;
+    let mut client = pg::connect(url, "xuncha-server-demo")?;
+    pg::migrate(&mut client)?;
+    if pg::log::end(&mut client)?.0 > 0 {
+        println!("数据库已有数据，未写入演示数据 / database not empty, demo data not added");
+        return Ok(());
+    }
+    let work = data.join("demo-seed");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let d = match photos {
+        Some(url) => demo::seed_with(&work, &crate::object_storage::S3Storage::open(url)?, now)?,
+        None => demo::seed_with(
+            &work,
+            &crate::photos::FileStorage::new(data.join("photos")),
+            now,
+        )?,
+    };
+    {
+        let source = rusqlite::Connection::open(db_path(&work))?;
+        pg::copy::server_tables_from_sqlite(&source, &mut client)?;
+        pg::copy::log_from_sqlite(&source, &mut client)?;
+    }
+    std::fs::remove_dir_all(&work)?;
+    println!(
+        "演示数据已写入 / demo data written: {} grids, {} premises, {} inspections, {} hazards",
+        d.grids, d.premises, d.inspections, d.hazards
+    );
+    Ok(())
+}
+
+/// `--database`: a PostgreSQL connection URL.
+fn parse_database_url(url: &str) -> Result<String, String> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(url.to_owned())
+    } else {
+        Err(format!(
+            "须为 postgres://用户:密码@主机:端口/数据库 / must be postgres://USER:PASSWORD@HOST:PORT/DB, not {url:?}"
+        ))
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() {
     let argv: Vec<String> = std::env::args().collect();
@@ -335,10 +392,20 @@ pub fn main() {
             check_config(&matches, config.as_ref());
             Ok(())
         }
+        Some(Command::Backup { .. } | Command::Migrate { .. }) if args.database.is_some() => {
+            Err(
+                "使用 --database 时，备份与升级由 PostgreSQL 完成（pg_dump；服务启动时自动升级）/ with --database, back up with pg_dump; the schema is upgraded when the server starts"
+                    .into(),
+            )
+        }
+        Some(Command::MigrateToPostgres) => match &args.database {
+            Some(url) => migrate_to_postgres(&args.data, url, args.serve.photos.as_deref()),
+            None => Err("需要 --database postgres://... / --database postgres://... is needed".into()),
+        },
         Some(Command::Backup { dest }) => backup(&args.data, &dest),
         Some(Command::Migrate { dry_run }) => migrate(&args.data, dry_run),
-        Some(command) => manage(&args.data, command),
-        None => serve(&args.data, args.serve),
+        Some(command) => manage(&args.data, args.database.as_deref(), command),
+        None => serve(&args.data, args.database, args.serve),
     };
     if let Err(e) = result {
         eprintln!("xuncha-server: {e}");
@@ -429,6 +496,71 @@ fn migrate(data: &std::path::Path, dry_run: bool) -> AnyResult {
     Ok(())
 }
 
+/// `migrate-to-postgres`: the copies of `postgres::copy`, then a replica following the new log
+/// must hold what the SQLite server held (digest, ops, records), or the command fails.
+fn migrate_to_postgres(data: &std::path::Path, url: &str, photos: Option<&str>) -> AnyResult {
+    use crate::postgres as pg;
+    let path = db_path(data);
+    if !path.is_file() {
+        return Err(format!("{}: 没有数据库 / no database here", path.display()).into());
+    }
+    // Brought to this build's schema first, as the server would at start.
+    drop(Db::open(&path)?);
+    let source = rusqlite::Connection::open(&path)?;
+    // One snapshot of the source for every copy.
+    source.execute_batch("BEGIN")?;
+    let mut client = pg::connect(url, "xuncha-server-migrate")?;
+    pg::migrate(&mut client)?;
+    let tables = pg::copy::server_tables_from_sqlite(&source, &mut client)?;
+    let rows: Vec<String> = tables.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    println!("账号与设置 / server tables: {}", rows.join(", "));
+    let copied = pg::copy::log_from_sqlite(&source, &mut client)?;
+    println!(
+        "记录 / ops: {} ({} set aside)",
+        copied.ops, copied.set_aside
+    );
+    if let Some(bucket) = photos {
+        let to = crate::object_storage::S3Storage::open(bucket)?;
+        let from = crate::photos::FileStorage::new(data.join("photos"));
+        let shas = pg::copy::photo_records(&source)?;
+        let moved = pg::copy::photos_between(&shas, &from, &to)?;
+        println!(
+            "照片 / photos: {} ({} MB) to {bucket}",
+            moved.photos,
+            moved.bytes / 1_000_000
+        );
+    }
+    source.execute_batch("COMMIT")?;
+    // The check: a replica following the copy holds the same state as the source.
+    let before = Db::open(&path)?;
+    let both = |e: crate::ApiError| format!("{} / {}", e.zh, e.en);
+    let (digest, ops, counts) = before
+        .write(|w| {
+            let s = w.replica();
+            Ok((s.digest()?, s.op_count()?, s.counts()?))
+        })
+        .map_err(both)?;
+    let after = Db::open_shared_in_memory(url, "xuncha-server-migrate")?;
+    let (digest2, ops2, counts2) = after
+        .write(|w| {
+            let s = w.replica();
+            Ok((s.digest()?, s.op_count()?, s.counts()?))
+        })
+        .map_err(both)?;
+    if (digest.as_str(), ops, &counts) != (digest2.as_str(), ops2, &counts2) {
+        return Err(format!(
+            "复制结果不一致 / the copy differs: digest {digest} vs {digest2}, ops {ops} vs {ops2}, {counts:?} vs {counts2:?}"
+        )
+        .into());
+    }
+    println!(
+        "已核对 / checked: digest {digest}, {ops} ops, {} premises, {} inspections, {} open hazards",
+        counts.premises, counts.inspections, counts.open_hazards
+    );
+    println!("完成；今后请以 --database 启动 / done; start the server with --database from now on");
+    Ok(())
+}
+
 fn backup(data: &std::path::Path, dest: &std::path::Path) -> AnyResult {
     let report = crate::backup::backup(data, dest)?;
     println!(
@@ -454,11 +586,11 @@ fn import_users(db: &Db, file: &std::path::Path, now: i64) -> AnyResult {
         .map_err(|why| format!("导入文件有误：{} / {}", why.zh, why.en))?;
     let both = |e: crate::ApiError| format!("{} / {}", e.zh, e.en);
     let existing = db
-        .read(|conn| import::existing(conn, &users))
+        .read(|_, tables| import::existing(tables, &users))
         .map_err(both)?;
     let hashed = import::hash_new(&users, &existing).map_err(both)?;
     let outcome = db
-        .write(|store| import::store_users(store.conn(), &users, &hashed, None, now))
+        .tables_atomic(|tx| import::store_users_in(tx, &users, &hashed, None, now))
         .map_err(both)?;
     println!(
         "新增 {} 个，更新 {} 个，未变 {} 个 / {} added, {} updated, {} unchanged",
@@ -478,18 +610,23 @@ fn import_users(db: &Db, file: &std::path::Path, now: i64) -> AnyResult {
     Ok(())
 }
 
-fn manage(data: &std::path::Path, command: Command) -> AnyResult {
-    std::fs::create_dir_all(data)?;
-    let db = Db::open(&db_path(data))?;
+fn manage(data: &std::path::Path, database: Option<&str>, command: Command) -> AnyResult {
+    let db = match database {
+        // Accounts live in the shared database; no replica is needed for them.
+        Some(url) => Db::open_tables_only(url, "xuncha-server-cli")?,
+        None => {
+            std::fs::create_dir_all(data)?;
+            Db::open(&db_path(data))?
+        }
+    };
     let now = chrono::Utc::now().timestamp_millis();
     if let Command::User(UserCommand::Import { file }) = &command {
         return import_users(&db, file, now);
     }
-    db.write(|store| {
-        let conn = store.conn();
+    db.tables(|conn| {
         match command {
             // `main` handles these without opening the database here.
-            Command::CheckConfig | Command::Migrate { .. } => {}
+            Command::CheckConfig | Command::Migrate { .. } | Command::MigrateToPostgres => {}
             // Handled above (hashing first, then one write).
             Command::User(UserCommand::Import { .. }) => {}
             // `main` sends it to `backup` without opening the database first.
@@ -596,11 +733,16 @@ fn manage(data: &std::path::Path, command: Command) -> AnyResult {
     Ok(())
 }
 
-fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
+fn serve(data: &std::path::Path, database: Option<String>, args: ServeArgs) -> AnyResult {
     crate::access_log::init(args.log_format, args.log_level);
     std::fs::create_dir_all(data)?;
     let db = db_path(data);
-    if args.demo {
+    if database.is_some() && args.backup_dir.is_some() {
+        return Err("--backup-dir 备份的是 SQLite 文件；使用 --database 时请用 pg_dump 备份 PostgreSQL / --backup-dir copies the SQLite file; with --database, back up PostgreSQL with pg_dump".into());
+    }
+    if let (true, Some(url)) = (args.demo, &database) {
+        seed_shared(data, url, args.photos.as_deref())?;
+    } else if args.demo {
         let empty = xuncha_core::store::Store::open(&db)?.op_count()? == 0;
         if empty {
             let now = chrono::Utc::now().timestamp_millis();
@@ -647,6 +789,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
         reminder_hour: args.reminder_hour,
         max_photo_bytes: args.max_photo_bytes,
         photo_store: args.photos.clone(),
+        database: database.clone(),
         tiles: crate::dashboard::Tiles {
             url: args.tile_url.clone(),
             labels_url: args.tile_labels_url.clone(),
@@ -663,7 +806,7 @@ fn serve(data: &std::path::Path, args: ServeArgs) -> AnyResult {
     let now = state.now_ms();
     let generated = state
         .db()
-        .write(|store| accounts::ensure_admin(store.conn(), admin_password.as_deref(), now))
+        .tables(|tables| accounts::ensure_admin(tables, admin_password.as_deref(), now))
         .map_err(crate::ServerError::from)?;
     if let Some(password) = generated {
         println!(
@@ -761,20 +904,24 @@ fn scheduled_backups(state: AppState, data: PathBuf, schedule: crate::backup_sch
                 Ok(Ok(dest)) => {
                     tracing::info!(copy = %dest.display(), "backup written");
                     state
-                        .write(|s| Ok(crate::backup::clear_failure(s.conn())?))
+                        .write(|w| Ok(crate::backup::clear_failure(w.replica().conn())?))
                         .await
                 }
                 Ok(Err(e)) => {
                     let why = e.to_string();
                     tracing::error!(error = %why, "backup failed");
                     state
-                        .write(move |s| Ok(crate::backup::record_failure(s.conn(), at, &why)?))
+                        .write(move |w| {
+                            Ok(crate::backup::record_failure(w.replica().conn(), at, &why)?)
+                        })
                         .await
                 }
                 Err(e) => {
                     let why = e.to_string();
                     state
-                        .write(move |s| Ok(crate::backup::record_failure(s.conn(), at, &why)?))
+                        .write(move |w| {
+                            Ok(crate::backup::record_failure(w.replica().conn(), at, &why)?)
+                        })
                         .await
                 }
             };
@@ -836,7 +983,7 @@ async fn run(
     // Deadlines count working days: say when this or next year's calendar is not official.
     let now = state.now_ms();
     let years = state
-        .read_store(move |s| Ok(crate::status::calendar_years(s.calendar(), now)))
+        .read_store(move |s, _| Ok(crate::status::calendar_years(s.calendar(), now)))
         .await
         .unwrap_or_default();
     for y in years.iter().filter(|y| y.status != YearStatus::Official) {
@@ -856,7 +1003,7 @@ async fn run(
     // city with a million hazards).
     let warm = state.clone();
     tokio::spawn(async move {
-        if let Err(e) = crate::dashboard::with_index(&warm, |_, _| Ok(())).await {
+        if let Err(e) = crate::dashboard::with_index(&warm, |_, _, _| Ok(())).await {
             eprintln!("map index: {}", e.en);
         }
     });
@@ -885,11 +1032,12 @@ async fn run(
             tick.tick().await;
             let now = jobs.now_ms();
             let hour = jobs.config.reminder_hour;
-            let run = jobs.write(move |s| {
-                let (rules, calendar) = (EscalationRules::default(), s.calendar().clone());
-                let done = escalation::run_job(s, now, &rules, &calendar, webhooks)?;
+            let run = jobs.write(move |w| {
+                let rules = EscalationRules::default();
+                let calendar = w.replica().calendar().clone();
+                let done = escalation::run_job(w, now, &rules, &calendar, webhooks)?;
                 if webhooks {
-                    s.all_or_nothing(|s| crate::reminders::queue(s, now, hour))?;
+                    w.all_or_nothing(|w| crate::reminders::queue(w, now, hour))?;
                 }
                 Ok(done)
             });
@@ -931,7 +1079,7 @@ async fn run(
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                let now = watch.read(|c| crate::revoke::stamp(c)).await.ok();
+                let now = watch.read(|_, t| crate::revoke::stamp(t)).await.ok();
                 if now.is_some() && seen.is_some() && now != seen {
                     watch.forget_tokens();
                 }

@@ -11,6 +11,10 @@ use xuncha_core::model::{DeviceId, UserId};
 use xuncha_core::store::{Store, StoreOptions};
 
 use crate::error::ApiError;
+use crate::postgres::replica::{self, Shared};
+use crate::postgres::tables::PgTables;
+use crate::postgres::{PgError, follow, log, projections};
+use crate::tables::{ServerTables, SqliteTables, Writer};
 
 /// A migration file: its name and its SQL.
 macro_rules! migration {
@@ -97,7 +101,7 @@ pub const READERS: usize = 8;
 /// Tells a grouped write's caller how it ended, once the group's commit is known.
 type Delivery = Box<dyn FnOnce(Result<(), xuncha_core::Error>) + Send>;
 /// A write waiting for the writer, to be run in the next group.
-type GroupJob = Box<dyn FnOnce(&mut Store) -> Delivery + Send>;
+type GroupJob = Box<dyn FnOnce(&mut Store, Option<&dyn ServerTables>) -> Delivery + Send>;
 
 /// Writes waiting to be committed together, and whether a group is being run.
 #[derive(Default)]
@@ -132,6 +136,9 @@ pub struct Db {
     /// Highest op id in the pull index, so a pull with nothing new needs no query.
     /// The end of the pull index and the check of its op ([`cursor_check`]), read together.
     end: std::sync::RwLock<(u64, Option<String>)>,
+    /// On PostgreSQL (several instances): the shared log and tables. The replica then takes
+    /// ops only from the log, in its order (see `postgres::replica`).
+    shared: Option<Shared>,
 }
 
 impl std::fmt::Debug for Db {
@@ -153,6 +160,145 @@ impl Db {
     /// An in-memory database (tests).
     pub fn open_in_memory() -> Result<Db, xuncha_core::Error> {
         Self::setup(Store::open_in_memory_with(server_options())?, None)
+    }
+
+    /// Opens this instance's replica at `path` following the shared database at `url` (its
+    /// schema brought up to date), caught up with the log.
+    pub fn open_shared(path: &Path, url: &str, instance: &str) -> Result<Db, PgError> {
+        let shared = Shared::connect(url, instance)?;
+        let store = Store::open_with(path, server_options()).map_err(PgError::Replica)?;
+        Self::setup_shared(store, Some(path.to_owned()), shared)
+    }
+
+    /// [`Db::open_shared`] with the replica in memory (tests).
+    pub fn open_shared_in_memory(url: &str, instance: &str) -> Result<Db, PgError> {
+        let shared = Shared::connect(url, instance)?;
+        let store = Store::open_in_memory_with(server_options()).map_err(PgError::Replica)?;
+        Self::setup_shared(store, None, shared)
+    }
+
+    fn setup_shared(store: Store, path: Option<PathBuf>, shared: Shared) -> Result<Db, PgError> {
+        let mut db = Self::setup(store, path).map_err(PgError::Replica)?;
+        {
+            let mut client = shared.client()?;
+            let store = db.writer.get_mut().unwrap_or_else(|p| p.into_inner());
+            store
+                .conn()
+                .execute_batch(replica::REFILED_TABLE)
+                .map_err(|e| PgError::Replica(e.into()))?;
+            // A replica holding ops that did not come from this log would misnumber it.
+            let log_id = log::id(&mut *client)?;
+            if follow::position(store.conn(), &log_id)? == 0 && store.op_count().unwrap_or(0) > 0 {
+                return Err(PgError::Replica(xuncha_core::Error::Batch(
+                    "本地副本中已有不是来自共享日志的记录，请删除副本文件后重启 / the replica holds ops that did not come from the shared log: remove the replica file and start again".into(),
+                )));
+            }
+        }
+        db.shared = Some(shared);
+        db.follow_log()
+            .map_err(|e| PgError::Replica(xuncha_core::Error::Batch(e.en)))?;
+        Ok(db)
+    }
+
+    /// The shared tables alone, for tools that change accounts (`xuncha-server user ...`): the
+    /// replica is an empty one in memory, and no op may be written through it.
+    pub fn open_tables_only(url: &str, instance: &str) -> Result<Db, PgError> {
+        let shared = Shared::connect(url, instance)?;
+        let store = Store::open_in_memory_with(server_options()).map_err(PgError::Replica)?;
+        let mut db = Self::setup(store, None).map_err(PgError::Replica)?;
+        db.shared = Some(shared);
+        Ok(db)
+    }
+
+    /// Whether this server keeps its state in PostgreSQL, beside other instances.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Brings the replica up to the end of the shared log (nothing on SQLite), writing what
+    /// it changed to the projection tables. Blocking.
+    pub fn follow_log(&self) -> Result<(), ApiError> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut client = shared.client()?;
+        follow::catch_up_with(
+            &mut *client,
+            &mut store,
+            follow::PAGE,
+            follow::Projections::Write,
+            replica::file_page,
+        )?;
+        self.note_end(store.conn())?;
+        Ok(())
+    }
+
+    /// A connection of its own to the shared database, to listen for appends.
+    pub fn listener(&self) -> Option<Result<postgres::Client, PgError>> {
+        self.shared.as_ref().map(|s| {
+            let mut client = s.dedicated()?;
+            log::listen(&mut client)?;
+            Ok(client)
+        })
+    }
+
+    /// Runs `work` on the replica under the shared log's lock, after catching up with the log;
+    /// the ops it made are filed for pulls ([`index_new_ops`], unless `work` filed them) and
+    /// appended to the log at the positions the replica gave them, in one PostgreSQL commit
+    /// with what `work` wrote to the shared tables, before the replica commits. If anything
+    /// fails, nothing of it stays in either.
+    fn under_log_lock<T>(
+        &self,
+        shared: &Shared,
+        store: &mut Store,
+        work: impl FnOnce(&mut Store, &dyn ServerTables) -> T,
+    ) -> Result<T, ApiError> {
+        let mut client = shared.client()?;
+        let mut tx = client.transaction().map_err(PgError::from)?;
+        log::lock(&mut tx)?;
+        follow::catch_up_with(
+            &mut tx,
+            store,
+            follow::PAGE,
+            follow::Projections::Leave,
+            replica::file_page,
+        )?;
+        let log_id = log::id(&mut tx)?;
+        let end = follow::position(store.conn(), &log_id)?;
+        let (out, taken) = store.atomic(|store| {
+            let out = work(store, &PgTables::new(&mut tx));
+            let now = chrono::Utc::now().timestamp_millis();
+            index_new_ops(store.conn(), now)?;
+            let taken = replica::taken_after(store.conn(), end, now)?;
+            if let Some(last) = taken.last() {
+                let entries: Vec<log::Entry<'_>> =
+                    taken.iter().map(replica::Taken::entry).collect();
+                let appended = log::append_in(&mut tx, &entries)?;
+                let expected: Vec<Option<i64>> = taken.iter().map(|t| Some(t.position)).collect();
+                if appended.positions != expected {
+                    return Err(ApiError::internal(
+                        "the shared log numbered ops otherwise than the replica",
+                    ));
+                }
+                follow::record(store.conn(), &log_id, last.position)?;
+            }
+            tx.commit().map_err(PgError::from)?;
+            Ok::<_, ApiError>((out, taken))
+        })?;
+        // The derived records the new ops changed, as the replica now holds them (other
+        // instances' followers write them too; rows only move forward).
+        let ops: Vec<xuncha_core::op::Op> = taken.into_iter().map(|t| t.op).collect();
+        let touched = projections::Touched::by(&ops);
+        if let Some(position) =
+            (!touched.is_empty()).then(|| follow::position(store.conn(), &log_id))
+        {
+            let position = position?;
+            let mut tx = client.transaction().map_err(PgError::from)?;
+            projections::write(&mut tx, store, &touched, position)?;
+            tx.commit().map_err(PgError::from)?;
+        }
+        Ok(out)
     }
 
     fn setup(mut store: Store, path: Option<PathBuf>) -> Result<Db, xuncha_core::Error> {
@@ -187,20 +333,60 @@ impl Db {
             path,
             readers: Mutex::new(Vec::new()),
             end: std::sync::RwLock::new(end),
+            shared: None,
         })
     }
 
     /// Runs `f` with the writer. Blocking: call from a blocking thread.
     pub fn write<T>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<T, ApiError>,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let out = f(&mut store);
+        if let Some(shared) = &self.shared {
+            let out = self.under_log_lock(shared, &mut store, |store, tables| {
+                f(&mut Writer::new(store, Some(tables)))
+            })?;
+            self.note_end(store.conn())?;
+            return out;
+        }
+        let out = f(&mut Writer::new(&mut store, None));
         // Ops the server wrote itself (dashboard actions, jobs) join the pull index too.
         index_new_ops(store.conn(), chrono::Utc::now().timestamp_millis())?;
         self.note_end(store.conn())?;
         out
+    }
+
+    /// Runs `f` with the server's tables alone (no replica work). Blocking.
+    pub fn tables<T>(
+        &self,
+        f: impl FnOnce(&dyn ServerTables) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if let Some(shared) = &self.shared {
+            let mut client = shared.client()?;
+            return f(&PgTables::new(&mut *client));
+        }
+        let store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(SqliteTables::of(store.conn()))
+    }
+
+    /// Runs `f` with the server's tables alone in one transaction: all of it or none.
+    pub fn tables_atomic<T>(
+        &self,
+        f: impl FnOnce(&dyn ServerTables) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if let Some(shared) = &self.shared {
+            let mut client = shared.client()?;
+            let mut tx = client.transaction().map_err(PgError::from)?;
+            let out = f(&PgTables::new(&mut tx))?;
+            tx.commit().map_err(PgError::from)?;
+            return Ok(out);
+        }
+        let store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = store.conn().unchecked_transaction()?;
+        let out = f(SqliteTables::of(&tx))?;
+        tx.commit()?;
+        Ok(out)
     }
 
     /// Runs `f` with the writer like [`Db::write`], but commits it together with the other
@@ -211,11 +397,11 @@ impl Db {
     /// Blocking: call from a blocking thread.
     pub fn write_grouped<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let (send, receive) = std::sync::mpsc::sync_channel(1);
-        let job: GroupJob = Box::new(move |store: &mut Store| {
-            let out = store.atomic(f);
+        let job: GroupJob = Box::new(move |store: &mut Store, shared| {
+            let out = store.atomic(|store| f(&mut Writer::new(store, shared)));
             Box::new(move |committed: Result<(), xuncha_core::Error>| {
                 let _ = send.send(committed.map_err(ApiError::from).and(out));
             })
@@ -284,7 +470,23 @@ impl Db {
         let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.grouped_commits.inc();
         self.grouped_writes.inc_by(jobs.len() as u64);
-        let ran = store.group(|store| jobs.into_iter().map(|job| job(store)).collect::<Vec<_>>());
+        if let Some(shared) = &self.shared {
+            let ran = self.under_log_lock(shared, &mut store, |store, tables| {
+                jobs.into_iter()
+                    .map(|job| job(store, Some(tables)))
+                    .collect::<Vec<_>>()
+            })?;
+            for deliver in ran {
+                deliver(Ok(()));
+            }
+            self.note_end(store.conn())?;
+            return Ok(());
+        }
+        let ran = store.group(|store| {
+            jobs.into_iter()
+                .map(|job| job(store, None))
+                .collect::<Vec<_>>()
+        });
         // When the commit fails the deliveries are dropped with the group's work, and the
         // waiting callers get an error from their channel.
         for deliver in ran? {
@@ -314,16 +516,16 @@ impl Db {
     /// Runs `f` with a read-only connection. Blocking: call from a blocking thread.
     pub fn read<T>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, ApiError>,
+        f: impl FnOnce(&Connection, &dyn ServerTables) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        self.with_reader(false, |store| f(store.conn()))
+        self.with_reader(false, |store, tables| f(store.conn(), tables))
     }
 
     /// Runs `f` with a read-only store (the replica's queries: hazards, due lists), so that
     /// pages of the dashboard never wait for a push. Blocking: call from a blocking thread.
     pub fn read_store<T>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, ApiError>,
+        f: impl FnOnce(&Store, &dyn ServerTables) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         self.with_reader(true, f)
     }
@@ -332,11 +534,21 @@ impl Db {
     fn with_reader<T>(
         &self,
         reference: bool,
-        f: impl FnOnce(&Store) -> Result<T, ApiError>,
+        f: impl FnOnce(&Store, &dyn ServerTables) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        // On PostgreSQL the tables are the shared ones, on a pooled connection.
+        let mut client = match &self.shared {
+            Some(shared) => Some(shared.client()?),
+            None => None,
+        };
+        let pg = client.as_mut().map(|c| PgTables::new(&mut **c));
         let Some(path) = &self.path else {
             let store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-            return f(&store);
+            let tables: &dyn ServerTables = match &pg {
+                Some(pg) => pg,
+                None => SqliteTables::of(store.conn()),
+            };
+            return f(&store, tables);
         };
         let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut store = match idle {
@@ -347,7 +559,11 @@ impl Db {
         if reference {
             store.refresh_reference()?;
         }
-        let out = f(&store);
+        let tables: &dyn ServerTables = match &pg {
+            Some(pg) => pg,
+            None => SqliteTables::of(store.conn()),
+        };
+        let out = f(&store, tables);
         let mut idle = self.readers.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < READERS {
             idle.push(store);

@@ -31,6 +31,7 @@ use crate::accounts::{self, Areas, Grid};
 use crate::error::ApiError;
 use crate::photo_tables::{PhotoRecord, PhotoTables};
 use crate::photos::{FileStorage, PhotoStorage, Variant};
+use crate::tables::SqliteTables;
 
 /// The demo login printed at start.
 pub const DEMO_USER: &str = "demo";
@@ -191,7 +192,7 @@ pub fn seed_with(
     // Accounts and grids.
     let grids = grids();
     {
-        let conn = store.conn();
+        let conn = SqliteTables::of(store.conn());
         for (id, name, community, sw) in &grids {
             accounts::upsert_grid(
                 conn,
@@ -254,7 +255,7 @@ pub fn seed_with(
         storage
             .put(sha, Variant::Thumbnail, &verified.thumbnail)
             .map_err(io)?;
-        store.conn().record_photo(&PhotoRecord {
+        SqliteTables::of(store.conn()).record_photo(&PhotoRecord {
             sha256: sha.clone(),
             bytes: p.reference.bytes as i64,
             width: p.reference.width,

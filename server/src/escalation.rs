@@ -13,7 +13,7 @@ use xuncha_core::model::{HazardId, PremisesId, UserId};
 use xuncha_core::store::Store;
 
 use crate::error::ApiError;
-use crate::job_tables::JobTables;
+use crate::tables::Writer;
 
 /// When to escalate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,7 +108,7 @@ pub fn run(
 /// The periodic job: escalates, and when webhooks are on, queues one `hazard.escalated` event
 /// per escalation and, once a day, an `overdue.digest` of every overdue hazard.
 pub fn run_job(
-    store: &mut Store,
+    w: &mut Writer<'_>,
     now_ms: i64,
     rules: &EscalationRules,
     calendar: &WorkCalendar,
@@ -116,27 +116,28 @@ pub fn run_job(
 ) -> Result<Vec<Escalation>, ApiError> {
     // The escalations and their webhook events together, with one commit: no escalation is
     // written without its event, and a thousand overdue hazards are not a thousand commits.
-    store.all_or_nothing(|store| job(store, now_ms, rules, calendar, webhooks))
+    w.all_or_nothing(|w| job(w, now_ms, rules, calendar, webhooks))
 }
 
 fn job(
-    store: &mut Store,
+    w: &mut Writer<'_>,
     now_ms: i64,
     rules: &EscalationRules,
     calendar: &WorkCalendar,
     webhooks: bool,
 ) -> Result<Vec<Escalation>, ApiError> {
     let today = xuncha_core::clock::china_date(now_ms);
-    let done = run(store, today, rules, calendar)?;
+    let done = run(w.store(), today, rules, calendar)?;
     if !webhooks {
         return Ok(done);
     }
     for e in &done {
-        crate::webhook::enqueue(store.conn(), "hazard.escalated", e, now_ms)?;
+        crate::webhook::enqueue(w.tables(), "hazard.escalated", e, now_ms)?;
     }
     // Once a day, in this job's transaction (all or nothing): see `job_tables`.
-    if store.conn().claim_period("digest", &today.to_string())? {
-        let overdue: Vec<serde_json::Value> = store
+    if w.tables().claim_period("digest", &today.to_string())? {
+        let overdue: Vec<serde_json::Value> = w
+            .replica()
             .open_hazards()?
             .into_iter()
             .filter(|h| h.deadline.is_some_and(|d| d < today))
@@ -150,7 +151,7 @@ fn job(
             .collect();
         let digest =
             serde_json::json!({ "date": today, "overdue": overdue.len(), "hazards": overdue });
-        crate::webhook::enqueue(store.conn(), "overdue.digest", &digest, now_ms)?;
+        crate::webhook::enqueue(w.tables(), "overdue.digest", &digest, now_ms)?;
     }
     Ok(done)
 }

@@ -77,12 +77,11 @@ pub async fn feed(
     let (role, scope_user) = {
         let u = user.clone();
         state
-            .write(move |store| {
-                if feed_key(store.conn(), &u)? != key {
+            .tables(move |tables| {
+                if feed_key(tables, &u)? != key {
                     return Err(ApiError::not_found("no such feed"));
                 }
-                let role = store
-                    .conn()
+                let role = tables
                     .enabled_role(&u)?
                     .ok_or_else(|| ApiError::not_found("no such feed"))?;
                 Ok((Role::parse(&role).unwrap_or(Role::Worker), u))
@@ -96,7 +95,7 @@ pub async fn feed(
     };
     let (scope, _) = state.scope(&caller).await?;
     let body = state
-        .read_store(move |store| {
+        .read_store(move |store, _| {
             let items = store.due(now)?;
             let conn = store.conn();
             let mut names = conn.prepare_cached(

@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 use xuncha_core::model::{GasUse, LatLon, PremisesFields, PremisesKind, UserId};
 
 use crate::AppState;
-use crate::account_tables::AccountTables;
 use crate::accounts::Caller;
 use crate::error::ApiError;
 
@@ -375,9 +374,10 @@ pub async fn import_premises(
     let premises = parse_upload(body, xlsx, premises_from_rows).await?;
     let author = UserId(caller.user.0.clone());
     let (outcome, outside) = state
-        .write(move |store| {
+        .write(move |w| {
             // Every grid named must exist (a typo would file shops where no phone sees them).
-            let known = store.conn().known_areas()?.grids;
+            let known = w.tables().known_areas()?.grids;
+            let store = w.store();
             if let Some((line, g)) = premises.iter().enumerate().find_map(|(i, f)| {
                 f.grid_id
                     .as_ref()
@@ -406,7 +406,7 @@ pub async fn import_premises(
             let existing = store.list_premises(true)?;
             // All rows or none, with one commit (not one per row).
             let outcome = store
-                .all_or_nothing(|store| {
+                .atomic(|store| {
                     store.act_as(author, |s| {
                         let mut outcome = Outcome::default();
                         for row in &premises {

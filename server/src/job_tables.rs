@@ -4,9 +4,10 @@
 //! SQLite here (the last day in the settings table) and on PostgreSQL in `postgres/jobs.rs`
 //! (a row per job and period), one test suite for both (`server/tests/server_tables.rs`).
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::OptionalExtension;
 
 use crate::error::ApiError;
+use crate::tables::SqliteTables;
 
 /// Periods claimed by jobs.
 pub trait JobTables {
@@ -15,7 +16,7 @@ pub trait JobTables {
     fn claim_period(&self, job: &str, period: &str) -> Result<bool, ApiError>;
 }
 
-impl JobTables for Connection {
+impl JobTables for SqliteTables {
     fn claim_period(&self, job: &str, period: &str) -> Result<bool, ApiError> {
         // One writer: reading and writing in its transaction is enough. The key is the one
         // the jobs always used (`digest_date`, `reminder_date`).

@@ -36,6 +36,7 @@ pub mod reminders;
 pub mod revoke;
 pub mod status;
 pub mod sync;
+pub mod tables;
 pub mod tls;
 pub mod user_import;
 pub mod webhook;
@@ -59,7 +60,6 @@ use xuncha_core::sync::{
     ReferenceData, Role,
 };
 
-use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::cache::TtlCache;
 use crate::db::Db;
@@ -94,6 +94,9 @@ pub struct Config {
     /// Where verified photos are kept: `s3://BUCKET/PREFIX` (S3-compatible object storage),
     /// or none for the `photos/` folder in the data directory.
     pub photo_store: Option<String>,
+    /// The shared PostgreSQL database (`postgres://...`) that several instances use; none for
+    /// the SQLite file in the data directory.
+    pub database: Option<String>,
 }
 
 impl Default for Config {
@@ -110,6 +113,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             reminder_hour: 7,
             photo_store: None,
+            database: None,
         }
     }
 }
@@ -164,6 +168,9 @@ pub enum ServerError {
     /// The photo store (object storage) cannot be used.
     #[error("{0}")]
     PhotoStore(String),
+    /// The shared PostgreSQL database cannot be used.
+    #[error(transparent)]
+    Database(#[from] postgres::PgError),
 }
 
 impl From<ApiError> for ServerError {
@@ -175,6 +182,12 @@ impl From<ApiError> for ServerError {
 /// The database file in a data directory.
 pub fn db_path(data_dir: &Path) -> std::path::PathBuf {
     data_dir.join("xuncha.sqlite3")
+}
+
+/// An instance's replica of the shared log when the state is in PostgreSQL (`--database`):
+/// a file of its own, so it is never mistaken for a server's database.
+pub fn replica_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("replica.sqlite3")
 }
 
 impl AppState {
@@ -199,14 +212,69 @@ impl AppState {
                     .map_err(io)?
             }
         };
-        Ok(Self::new(Db::open(&db_path(data_dir))?, photos, config))
+        let db = match &config.database {
+            None => Db::open(&db_path(data_dir))?,
+            Some(url) => {
+                let instance = format!("xuncha-server:{}", std::process::id());
+                Db::open_shared(&replica_path(data_dir), url, &instance)?
+            }
+        };
+        let state = Self::new(db, photos, config);
+        state.follow_shared_log();
+        Ok(state)
+    }
+
+    /// On PostgreSQL, a thread that brings the replica up to the log's end whenever another
+    /// instance appends (told by `NOTIFY`; every second regardless, so a lost connection or
+    /// notice costs a second, never an op).
+    fn follow_shared_log(&self) {
+        if !self.db.is_shared() {
+            return;
+        }
+        let db = self.db.clone();
+        std::thread::Builder::new()
+            .name("log-follower".into())
+            .spawn(move || {
+                let mut listener = None;
+                loop {
+                    if listener.is_none() {
+                        listener = match db.listener() {
+                            Some(Ok(client)) => Some(client),
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "log follower: cannot listen");
+                                None
+                            }
+                            None => return,
+                        };
+                    }
+                    let waited = match listener.as_mut() {
+                        Some(client) => {
+                            postgres::log::wait_for_append(client, Duration::from_secs(1))
+                                .map(|_| ())
+                        }
+                        None => {
+                            std::thread::sleep(Duration::from_secs(1));
+                            Ok(())
+                        }
+                    };
+                    if let Err(e) = waited {
+                        tracing::warn!(error = %e, "log follower: listening failed");
+                        listener = None;
+                    }
+                    if let Err(e) = db.follow_log() {
+                        tracing::warn!(error = %e.en, "log follower: catching up failed");
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }
+            })
+            .expect("a thread to follow the log");
     }
 
     /// Wraps an open database and photo store.
     pub fn new(db: Db, photos: photos::Photos, config: Config) -> AppState {
         let bound = config.max_clock_ahead_ms;
-        let _ = db.write(|store| {
-            store.set_max_clock_ahead_ms(bound);
+        let _ = db.write(|w| {
+            w.store().set_max_clock_ahead_ms(bound);
             Ok(())
         });
         AppState {
@@ -237,7 +305,7 @@ impl AppState {
     /// Runs `f` with the writer on a blocking thread.
     pub async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&mut tables::Writer<'_>) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.blocking(move |db| db.write(f)).await
     }
@@ -246,15 +314,35 @@ impl AppState {
     /// writes queued meanwhile ([`db::Db::write_grouped`]).
     pub async fn write_grouped<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&mut tables::Writer<'_>) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         self.blocking(move |db| db.write_grouped(f)).await
+    }
+
+    /// Runs `f` with the server's tables alone on a blocking thread (accounts, sessions,
+    /// photo records...: nothing of the replica), each statement its own unit unless `f`
+    /// makes one. On PostgreSQL it does not wait for the log.
+    pub async fn tables<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn tables::ServerTables) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.blocking(move |db| db.tables(f)).await
+    }
+
+    /// [`AppState::tables`] in one transaction: all of it or none.
+    pub async fn tables_atomic<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn tables::ServerTables) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.blocking(move |db| db.tables_atomic(f)).await
     }
 
     /// Runs `f` with a read-only connection on a blocking thread.
     pub async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&rusqlite::Connection, &dyn tables::ServerTables) -> Result<T, ApiError>
+        + Send
+        + 'static,
     ) -> Result<T, ApiError> {
         let _permit = self.reads.acquire().await.map_err(ApiError::internal)?;
         self.blocking(move |db| db.read(f)).await
@@ -263,10 +351,17 @@ impl AppState {
     /// Runs `f` with a read-only store on a blocking thread ([`db::Db::read_store`]).
     pub async fn read_store<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&xuncha_core::store::Store) -> Result<T, ApiError> + Send + 'static,
+        f: impl FnOnce(&xuncha_core::store::Store, &dyn tables::ServerTables) -> Result<T, ApiError>
+        + Send
+        + 'static,
     ) -> Result<T, ApiError> {
         let _permit = self.reads.acquire().await.map_err(ApiError::internal)?;
         self.blocking(move |db| db.read_store(f)).await
+    }
+
+    /// Brings the replica up to the shared log's end (on PostgreSQL; nothing on SQLite).
+    pub async fn follow_log(&self) -> Result<(), ApiError> {
+        self.blocking(|db| db.follow_log()).await
     }
 
     /// Resolves a device token, from the cache when it was seen recently.
@@ -276,7 +371,7 @@ impl AppState {
             return Ok(caller);
         }
         let caller = self
-            .read(move |conn| accounts::authenticate(conn, &token))
+            .read(move |_, tables| accounts::authenticate(tables, &token))
             .await?;
         self.auth_cache.insert(key, caller.clone());
         Ok(caller)
@@ -288,7 +383,9 @@ impl AppState {
             return Ok(hit);
         }
         let c = caller.clone();
-        let found = self.read(move |conn| accounts::scope_of(conn, &c)).await?;
+        let found = self
+            .read(move |_, tables| accounts::scope_of(tables, &c))
+            .await?;
         self.scope_cache.insert(caller.user.clone(), found.clone());
         Ok(found)
     }
@@ -347,7 +444,7 @@ impl FromRequestParts<AppState> for Caller {
             dashboard::session_cookie(&parts.headers).ok_or_else(ApiError::unauthorized)?;
         let now = state.now_ms();
         let (caller, csrf) = state
-            .read(move |conn| accounts::session_caller(conn, &cookie, now))
+            .read(move |_, tables| accounts::session_caller(tables, &cookie, now))
             .await?;
         let safe =
             parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD;
@@ -412,9 +509,9 @@ async fn change_own_password(
     login::check_password(&state, caller.user.as_str(), &req.current, client.0).await?;
     let user = caller.user.clone();
     state
-        .write(move |store| {
+        .tables(move |tables| {
             revoke::change_password(
-                store.conn(),
+                tables,
                 user.as_str(),
                 &req.new,
                 Some(caller.device.as_str()),
@@ -440,7 +537,7 @@ async fn set_own_reminders(
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let user = caller.user.clone();
     state
-        .write(move |store| reminders::set(store.conn(), user.as_str(), req.on))
+        .tables(move |tables| reminders::set(tables, user.as_str(), req.on))
         .await?;
     Ok(axum::Json(
         serde_json::json!({ "user": caller.user, "reminders": req.on }),
@@ -457,8 +554,7 @@ async fn enroll(
     let now = state.now_ms();
     let role = login::check_password(&state, &req.user, &req.password, client.0).await?;
     let (caller, token, grids, (device_code, subdistrict)) = state
-        .write(move |store| {
-            let conn = store.conn();
+        .tables(move |conn| {
             let (caller, token) = accounts::enroll_as(
                 conn,
                 &req.user,
@@ -510,7 +606,7 @@ async fn me(
     };
     let user = caller.user.0.clone();
     let feed = state
-        .write(move |s| ical::feed_path(s.conn(), &user))
+        .tables(move |tables| ical::feed_path(tables, &user))
         .await?;
     Ok(Json(serde_json::json!({
         "user": caller.user,
@@ -529,20 +625,22 @@ async fn reference(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (scope, _) = state.scope(&caller).await?;
-    let data = state.write(move |s| reference_data(s, &scope)).await?;
+    let data = state
+        .read_store(move |store, tables| reference_data(store, tables, &scope))
+        .await?;
     Ok(body::json(&headers, StatusCode::OK, &data))
 }
 
 /// The reference data as served to someone covering `scope`, with its tag.
 pub fn reference_data(
     store: &xuncha_core::store::Store,
+    tables: &dyn tables::ServerTables,
     scope: &Scope,
 ) -> Result<ReferenceData, ApiError> {
     use sha2::Digest;
     let (calendar, cadence) = store.reference()?;
     let cadence_json = serde_json::to_string(&cadence).map_err(ApiError::internal)?;
-    let grids: Vec<GridArea> = store
-        .conn()
+    let grids: Vec<GridArea> = tables
         .grids()?
         .into_iter()
         .filter_map(|g| Some((g.grid.id, g.grid.name, g.geometry?)))

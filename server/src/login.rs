@@ -279,7 +279,7 @@ pub async fn check_password(
         .map_err(ApiError::internal)?;
     let name = user.to_owned();
     let record = state
-        .read(move |conn| accounts::login_record(conn, &name))
+        .read(move |_, tables| accounts::login_record(tables, &name))
         .await?;
     let password = password.to_owned();
     let checked = tokio::task::spawn_blocking(move || accounts::verify_login(record, &password))

@@ -22,8 +22,6 @@ use crate::AppState;
 use crate::accounts::Scope;
 use crate::dashboard::map::Filter;
 use crate::error::ApiError;
-use crate::photo_tables::PhotoTables;
-use crate::quarantine_tables::QuarantineTables;
 
 /// A request's labels.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -222,10 +220,10 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let now = state.now_ms();
     let (counts, extra, years, (last_backup_ms, backup_failing)) = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let extra = [
-                ("quarantined_ops", store.conn().held_total()?),
-                ("photos", store.conn().photo_count()?),
+                ("quarantined_ops", tables.held_total()?),
+                ("photos", tables.photo_count()?),
             ];
             Ok((
                 store.counts()?,
@@ -239,7 +237,7 @@ pub async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError>
         })
         .await?;
     let today = crate::dashboard::today(&state);
-    let overdue = crate::dashboard::with_index(&state, move |index, _| {
+    let overdue = crate::dashboard::with_index(&state, move |index, _, _| {
         let only_overdue = Filter {
             overdue: true,
             ..Filter::default()

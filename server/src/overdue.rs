@@ -107,13 +107,13 @@ pub async fn overdue(
     let (scope, _) = state.scope(&caller).await?;
     let now = state.now_ms();
     let report = state
-        .write(move |store| {
+        .read_store(move |store, tables| {
             let items: Vec<DueItem> = store
                 .due(now)?
                 .into_iter()
                 .filter(|i| i.overdue_days > 0)
                 .collect();
-            let places = places(store.conn(), store.conn())?;
+            let places = places(store.conn(), tables)?;
             let mut report = OverdueReport {
                 date: xuncha_core::clock::china_date(now).to_string(),
                 by_grid: BTreeMap::new(),

@@ -5,9 +5,10 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::error::ApiError;
+use crate::tables::SqliteTables;
 
 /// A verified photo's record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,7 +38,7 @@ pub trait PhotoTables {
     }
 }
 
-impl PhotoTables for Connection {
+impl PhotoTables for SqliteTables {
     fn record_photo(&self, p: &PhotoRecord) -> Result<(), ApiError> {
         self.prepare_cached(
             "INSERT OR IGNORE INTO server_photos

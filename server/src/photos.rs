@@ -31,7 +31,7 @@ use xuncha_core::photo::{PhotoLimits, PhotoOptions};
 use crate::AppState;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
-use crate::photo_tables::{PhotoRecord, PhotoTables};
+use crate::photo_tables::PhotoRecord;
 
 /// The two files kept of a photo.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -467,8 +467,8 @@ async fn known(state: &AppState, caller: &Caller, sha256: &str) -> Result<Known,
     let (scope, _) = state.scope(caller).await?;
     let sha = sha256.to_owned();
     state
-        .read(move |conn| {
-            let visible = conn.photo_held(&sha)?;
+        .read(move |conn, tables| {
+            let visible = tables.photo_held(&sha)?;
             Ok(Known {
                 visible,
                 access: access(conn, &sha, &scope)?,
@@ -570,8 +570,8 @@ async fn upload(
     };
     let (user, now, row) = (caller.user.0.clone(), state.now_ms(), info.clone());
     state
-        .write(move |store| {
-            store.conn().record_photo(&PhotoRecord {
+        .tables(move |tables| {
+            tables.record_photo(&PhotoRecord {
                 sha256: row.sha256,
                 bytes: row.bytes as i64,
                 width: row.width,

@@ -4,9 +4,10 @@
 //! (`server/tests/server_tables.rs`). The rules (what is held, what is released) are in
 //! `sync.rs`.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::error::ApiError;
+use crate::tables::SqliteTables;
 
 /// An op held in quarantine (as JSON).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,7 +51,7 @@ fn held_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Held> {
     })
 }
 
-impl QuarantineTables for Connection {
+impl QuarantineTables for SqliteTables {
     fn hold(&self, h: &Held) -> Result<(), ApiError> {
         self.prepare_cached(
             "INSERT INTO server_quarantine (device_id, seq, hlc, received_ms, op)

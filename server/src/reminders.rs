@@ -17,7 +17,7 @@ use xuncha_core::store::Store;
 use crate::account_tables::AccountTables;
 use crate::accounts::role_and_scope;
 use crate::error::ApiError;
-use crate::job_tables::JobTables;
+use crate::tables::Writer;
 
 /// Most entries listed in one reminder (the count says how many there are in all).
 const MOST_ITEMS: usize = 50;
@@ -60,24 +60,28 @@ pub struct ReminderItem {
 
 /// Queues today's reminders unless already done today or it is before `hour` (China time);
 /// returns how many were queued. Call inside the write that runs the daily jobs.
-pub fn queue(store: &mut Store, now_ms: i64, hour: u32) -> Result<usize, ApiError> {
+pub fn queue(w: &mut Writer<'_>, now_ms: i64, hour: u32) -> Result<usize, ApiError> {
     let today = china_date(now_ms);
     let china_hour = chrono::DateTime::from_timestamp_millis(now_ms).map_or(0, |t| {
         t.with_timezone(&xuncha_core::clock::china_offset()).hour()
     });
     // Once a day, in the caller's transaction (all or nothing): see `job_tables`.
-    if china_hour < hour || !store.conn().claim_period("reminder", &today.to_string())? {
+    if china_hour < hour || !w.tables().claim_period("reminder", &today.to_string())? {
         return Ok(0);
     }
-    let reminders = compose(store, now_ms)?;
+    let reminders = compose(w.replica(), w.tables(), now_ms)?;
     for r in &reminders {
-        crate::webhook::enqueue(store.conn(), "worker.reminder", r, now_ms)?;
+        crate::webhook::enqueue(w.tables(), "worker.reminder", r, now_ms)?;
     }
     Ok(reminders.len())
 }
 
 /// Each worker's reminder for `now_ms`: those with reminders on and anything due.
-pub fn compose(store: &Store, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
+pub fn compose(
+    store: &Store,
+    tables: &dyn AccountTables,
+    now_ms: i64,
+) -> Result<Vec<Reminder>, ApiError> {
     let today = china_date(now_ms);
     let due: Vec<_> = store
         .due(now_ms)?
@@ -96,8 +100,8 @@ pub fn compose(store: &Store, now_ms: i64) -> Result<Vec<Reminder>, ApiError> {
         .map(|h| (h.id, h.assignee))
         .collect();
     let mut reminders = Vec::new();
-    for (user, name) in workers(store.conn())? {
-        let Some((_, scope)) = role_and_scope(store.conn(), &UserId(user.clone()))? else {
+    for (user, name) in workers(tables)? {
+        let Some((_, scope)) = role_and_scope(tables, &UserId(user.clone()))? else {
             continue;
         };
         let mine: Vec<_> = due

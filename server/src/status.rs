@@ -66,7 +66,7 @@ pub fn calendar_years(calendar: &WorkCalendar, now_ms: i64) -> Vec<CalendarYear>
 async fn load(state: &AppState) -> Result<Status, ApiError> {
     let now = state.now_ms();
     state
-        .read_store(move |s| {
+        .read_store(move |s, _| {
             let counts = s.counts()?;
             Ok(Status {
                 premises: counts.premises,

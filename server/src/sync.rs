@@ -7,7 +7,7 @@
 //! core merge rules the phones use, ops stamped too far ahead are quarantined instead, and the
 //! pull index is updated. A rejected batch leaves nothing behind.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -28,11 +28,10 @@ use xuncha_core::sync::{
     RawOp, Role, SetAside,
 };
 
-use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope, scope_of};
 use crate::error::ApiError;
-use crate::photo_tables::PhotoTables;
 use crate::quarantine_tables::{Held, QuarantineTables};
+use crate::tables::{ServerTables, SqliteTables, Writer};
 use crate::{AppState, body, db};
 
 /// `POST /v1/sync/push`.
@@ -55,8 +54,8 @@ pub async fn push(
     let bound = state.config.max_clock_ahead_ms;
     let now = state.now_ms();
     let (outcome, request) = state
-        .write_grouped(move |store| {
-            let outcome = push_batch(store, &caller, &request.ops, request.pulled_to, now, bound)?;
+        .write_grouped(move |w| {
+            let outcome = push_batch(w, &caller, &request.ops, request.pulled_to, now, bound)?;
             // Freed after the writer is released, not while others wait for it, and off the
             // async runtime (a thousand ops take a fraction of a millisecond to free).
             Ok((outcome, request))
@@ -78,7 +77,7 @@ pub async fn push(
 /// Checks and stores one pushed batch (see the module docs). Blocking.
 /// `pulled_to`: the phone's pull cursor, as [`PushRequest::pulled_to`].
 pub fn push_batch(
-    store: &mut Store,
+    w: &mut Writer<'_>,
     caller: &Caller,
     ops: &[Op],
     pulled_to: Option<u64>,
@@ -125,10 +124,12 @@ pub fn push_batch(
         }
     }
 
-    let conn = store.conn();
-    let quarantined_max = quarantined_max_seq(conn, caller)?;
-    let held_before = conn.held_count(caller.device.as_str())?;
-    let stored_max = store.max_seq(&caller.device)?.max(quarantined_max);
+    let shared = w.shared();
+    let tables = w.tables();
+    let quarantined_max = quarantined_max_seq(tables, caller)?;
+    let held_before = tables.held_count(caller.device.as_str())?;
+    let stored_max = w.replica().max_seq(&caller.device)?.max(quarantined_max);
+    let conn = w.replica().conn();
     let first_new = ops.iter().position(|op| op.seq > stored_max);
     if let Some(i) = first_new
         && ops[i].seq != stored_max + 1
@@ -149,7 +150,7 @@ pub fn push_batch(
     let mut old_to_apply: Vec<&Op> = Vec::with_capacity(old.len());
     let mut quarantined_copies = 0;
     for op in old {
-        match quarantined_op(conn, caller, op.seq)? {
+        match quarantined_op(tables, caller, op.seq)? {
             Some(stored) if stored == op_json(op)? => quarantined_copies += 1,
             Some(_) => {
                 return Err(ApiError::from(xuncha_core::Error::OpConflict {
@@ -161,8 +162,8 @@ pub fn push_batch(
         }
     }
 
-    let (scope, _) = scope_of(conn, caller)?;
-    let mut rights = Rights::new(conn, &scope, caller.role);
+    let (scope, _) = scope_of(tables, caller)?;
+    let mut rights = Rights::new(conn, tables, &scope, caller.role);
     rights.known_to = Some((caller.device.clone(), pulled_to.unwrap_or(0)));
     rights.prefetch(new)?;
     // What becomes of each new op: applied (with the scope it is filed under), held in
@@ -236,63 +237,78 @@ pub fn push_batch(
         ops.first().map_or(0, |op| op.seq),
         ops.last().map_or(0, |op| op.seq),
     );
+    drop(rights);
     let (report, set_aside) =
-        store.apply_ops_setting_aside(&to_apply, &aside, |tx, new_rows| {
-            for (seq, hlc, json) in &quarantine_rows {
-                tx.hold(&Held {
-                    device: caller.device.as_str().to_owned(),
-                    seq: *seq as i64,
-                    hlc: hlc.as_u64() as i64,
-                    received_ms: now_ms,
-                    op: json.clone(),
-                })
-                .map_err(|e| xuncha_core::Error::Batch(e.en))?;
-            }
-            // The pull index for the new ops, with the scope the rights check found for each,
-            // chained to the ops before them (see `db::cursor_check`).
-            let mut index = tx.prepare_cached(
-                "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms, chain)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let mut chain = db::last_chain(tx)?;
-            for &(at, id) in new_rows {
-                if let Some((premises, grid)) = row_scopes[at] {
-                    let op = &to_apply[at];
-                    chain = db::chain_next(
-                        &chain,
-                        op.device.as_str(),
-                        op.seq as i64,
-                        op.hlc.as_u64() as i64,
-                    );
-                    index.execute(params![
-                        id,
-                        premises.as_ref().map(PremisesId::as_str),
-                        grid,
-                        now_ms,
-                        chain
-                    ])?;
+        w.store()
+            .apply_ops_setting_aside(&to_apply, &aside, |tx, new_rows| {
+                // The shared tables, or on one machine the replica's transaction.
+                let tables: &dyn ServerTables = match shared {
+                    Some(shared) => shared,
+                    None => SqliteTables::of(tx),
+                };
+                for (seq, hlc, json) in &quarantine_rows {
+                    tables
+                        .hold(&Held {
+                            device: caller.device.as_str().to_owned(),
+                            seq: *seq as i64,
+                            hlc: hlc.as_u64() as i64,
+                            received_ms: now_ms,
+                            op: json.clone(),
+                        })
+                        .map_err(|e| xuncha_core::Error::Batch(e.en))?;
                 }
-            }
-            let mut refs = tx.prepare_cached(
-                "INSERT OR IGNORE INTO server_photo_refs (sha256, premises_id) VALUES (?1, ?2)",
-            )?;
-            for (sha, premises) in &photo_refs {
-                refs.execute(params![sha, premises.as_str()])?;
-            }
-            // Premises that moved are filed under their new grid, history included, and that
-            // grid's epoch (part of its phones' scope tag) changes so they pull it again.
-            for (premises, grid) in &moved_into {
-                tx.prepare_cached(
-                    "UPDATE server_op_scope SET grid_id = ?2 WHERE premises_id = ?1",
-                )?
-                .execute(params![premises.as_str(), grid])?;
-                (tx as &dyn AccountTables)
-                    .bump_grid_epoch(grid)
-                    .map_err(|e| xuncha_core::Error::Batch(e.en))?;
-            }
-            // Set aside now or before: a replay must say so as well as the first answer.
-            set_aside_of(tx, &caller.device, first, last)
-        })?;
+                // The pull index for the new ops, with the scope the rights check found for each,
+                // chained to the ops before them (see `db::cursor_check`).
+                let mut index = tx.prepare_cached(
+                    "INSERT INTO server_op_scope (op_id, premises_id, grid_id, received_ms, chain)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?;
+                let mut chain = db::last_chain(tx)?;
+                for &(at, id) in new_rows {
+                    if let Some((premises, grid)) = row_scopes[at] {
+                        let op = &to_apply[at];
+                        chain = db::chain_next(
+                            &chain,
+                            op.device.as_str(),
+                            op.seq as i64,
+                            op.hlc.as_u64() as i64,
+                        );
+                        index.execute(params![
+                            id,
+                            premises.as_ref().map(PremisesId::as_str),
+                            grid,
+                            now_ms,
+                            chain
+                        ])?;
+                    }
+                }
+                let mut refs = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO server_photo_refs (sha256, premises_id) VALUES (?1, ?2)",
+                )?;
+                for (sha, premises) in &photo_refs {
+                    refs.execute(params![sha, premises.as_str()])?;
+                }
+                // Premises that moved are filed under their new grid, history included, and that
+                // grid's epoch (part of its phones' scope tag) changes so they pull it again.
+                for (premises, grid) in &moved_into {
+                    tx.prepare_cached(
+                        "UPDATE server_op_scope SET grid_id = ?2 WHERE premises_id = ?1",
+                    )?
+                    .execute(params![premises.as_str(), grid])?;
+                    tables
+                        .bump_grid_epoch(grid)
+                        .map_err(|e| xuncha_core::Error::Batch(e.en))?;
+                    // On PostgreSQL the append marks the move so every replica re-files alike.
+                    if shared.is_some() {
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO temp.server_refiled (premises_id) VALUES (?1)",
+                        )?
+                        .execute([premises.as_str()])?;
+                    }
+                }
+                // Set aside now or before: a replay must say so as well as the first answer.
+                set_aside_of(tx, &caller.device, first, last)
+            })?;
     Ok(PushOutcome {
         moved_premises: !moved_into.is_empty(),
         response: PushResponse {
@@ -303,7 +319,7 @@ pub fn push_batch(
             quarantined: quarantine_rows.len(),
             held: held_before as usize + quarantine_rows.len(),
             set_aside,
-            server_hlc: store.hlc(),
+            server_hlc: w.replica().hlc(),
             server_time_ms: now_ms,
         },
     })
@@ -382,7 +398,10 @@ fn quarantined_op(
 
 /// Whether the caller may write what an op touches: premises of their grids only.
 struct Rights<'a> {
+    /// The replica: premises, hazards, inspections and the pull index.
     conn: &'a Connection,
+    /// The server's tables: who uploaded a photo.
+    tables: &'a dyn ServerTables,
     scope: &'a Scope,
     role: Role,
     /// Grids set by earlier ops of the same batch (`None`: premises without a grid).
@@ -391,8 +410,9 @@ struct Rights<'a> {
     hazard_premises: HashMap<HazardId, PremisesId>,
     /// Premises looked up in the database (`None`: unknown to the server).
     stored_grid: HashMap<PremisesId, Option<Option<String>>>,
-    /// Existing premises moved into another grid, with that grid.
-    moved_into: BTreeSet<(PremisesId, String)>,
+    /// Existing premises moved into another grid, with that grid, in the batch's order (the
+    /// last move of a premises is where it ends up).
+    moved_into: Vec<(PremisesId, String)>,
     /// The pushing device and how far it had pulled: the grid moves it could know of.
     known_to: Option<(DeviceId, u64)>,
     /// Inspections of earlier ops of the same batch: premises and root.
@@ -400,15 +420,21 @@ struct Rights<'a> {
 }
 
 impl<'a> Rights<'a> {
-    fn new(conn: &'a Connection, scope: &'a Scope, role: Role) -> Self {
+    fn new(
+        conn: &'a Connection,
+        tables: &'a dyn ServerTables,
+        scope: &'a Scope,
+        role: Role,
+    ) -> Self {
         Rights {
             conn,
+            tables,
             scope,
             role,
             premises_grid: HashMap::new(),
             hazard_premises: HashMap::new(),
             stored_grid: HashMap::new(),
-            moved_into: BTreeSet::new(),
+            moved_into: Vec::new(),
             known_to: None,
             inspections: HashMap::new(),
         }
@@ -555,7 +581,7 @@ impl<'a> Rights<'a> {
     /// be a way to read another grid's photo whose hash one has learnt.
     fn check_photos(&self, op: &Op) -> Result<(), ApiError> {
         for photo in op.body.photos() {
-            let uploaded_by = self.conn.uploaded_by(&photo.sha256)?;
+            let uploaded_by = self.tables.uploaded_by(&photo.sha256)?;
             if uploaded_by.as_deref() == Some(op.author.as_str()) {
                 continue;
             }
@@ -661,7 +687,7 @@ impl<'a> Rights<'a> {
                 if let (Some(Some(from)), Some(to)) = (&current, &effective)
                     && from != to
                 {
-                    self.moved_into.insert((p.premises_id.clone(), to.clone()));
+                    self.moved_into.push((p.premises_id.clone(), to.clone()));
                 }
                 self.premises_grid
                     .insert(p.premises_id.clone(), effective.clone());
@@ -792,7 +818,7 @@ pub async fn own(
         .unwrap_or(DEFAULT_PULL_LIMIT)
         .clamp(1, MAX_PULL_LIMIT);
     let page = state
-        .read_store(move |store| own_ops(store, &caller, params.after, limit))
+        .read_store(move |store, tables| own_ops(store, tables, &caller, params.after, limit))
         .await?;
     Ok(body::json(&headers, StatusCode::OK, &page))
 }
@@ -800,17 +826,16 @@ pub async fn own(
 /// The caller's device's ops after seq `after`: those in the log and those in quarantine.
 fn own_ops(
     store: &Store,
+    tables: &dyn ServerTables,
     caller: &Caller,
     after: u64,
     limit: usize,
 ) -> Result<OwnOpsResponse, ApiError> {
     let conn = store.conn();
-    let tx = conn.unchecked_transaction()?;
+    let _snapshot = conn.unchecked_transaction()?;
     let after = after.min(i64::MAX as u64) as i64;
     let mut ops: Vec<Op> = store.own_ops_after(&caller.device, after as u64, limit + 1)?;
-    for json in
-        (&*tx as &dyn QuarantineTables).held_after(caller.device.as_str(), after, limit + 1)?
-    {
+    for json in tables.held_after(caller.device.as_str(), after, limit + 1)? {
         ops.push(serde_json::from_str(&json).map_err(ApiError::internal)?);
     }
     ops.sort_by_key(|op| op.seq);
@@ -818,7 +843,7 @@ fn own_ops(
     ops.truncate(limit);
     let held_to = store
         .max_seq(&caller.device)?
-        .max(quarantined_max_seq(&*tx, caller)?);
+        .max(quarantined_max_seq(tables, caller)?);
     Ok(OwnOpsResponse { ops, more, held_to })
 }
 
@@ -857,6 +882,12 @@ pub async fn pull(
     let hlc = state.observe_hlc(Hlc::default());
     let now = state.now_ms();
     let (scope, tag) = state.scope(&caller).await?;
+    // On PostgreSQL a phone may have pulled further from another instance than this one's
+    // replica has followed yet: it catches up first (else the cursor would look like one
+    // from another log, and the phone would pull everything again).
+    if state.db().is_shared() && params.after > state.db().end().0 {
+        state.follow_log().await?;
+    }
     // The common case, a phone checking in with nothing new: answered without the database.
     let (end, end_check) = state.db().end();
     if params.after == end && (params.check.is_none() || params.check == end_check) {
@@ -875,9 +906,16 @@ pub async fn pull(
         return Ok(body::json(&headers, StatusCode::OK, &page));
     }
     let (bytes, sent) = state
-        .read(move |conn| {
+        .read(move |conn, tables| {
             let after = checked_cursor(conn, params.after, params.check.as_deref())?;
-            pull_page(conn, &caller, &scope, tag, after, limit, hlc, now)
+            let page = Page {
+                caller: &caller,
+                scope: &scope,
+                tag: &tag,
+                after,
+                limit,
+            };
+            pull_page(conn, tables, page, hlc, now)
         })
         .await?;
     state.metrics.pulled(sent);
@@ -893,19 +931,33 @@ fn checked_cursor(conn: &Connection, after: u64, check: Option<&str>) -> Result<
     }
 }
 
+/// Which page of the log a pull asks for, and for whom.
+#[derive(Clone, Copy, Debug)]
+pub struct Page<'a> {
+    pub caller: &'a Caller,
+    pub scope: &'a Scope,
+    pub tag: &'a str,
+    /// The cursor, checked ([`checked_cursor`]).
+    pub after: u64,
+    pub limit: usize,
+}
+
 /// One page of ops after `after` that the caller may see, as response JSON, and how many ops
 /// it holds. Reads one snapshot; the stored op JSON is passed through without decoding it.
-#[allow(clippy::too_many_arguments)] // one page's inputs; a struct would only rename them
 pub fn pull_page(
     conn: &Connection,
-    caller: &Caller,
-    scope: &Scope,
-    tag: String,
-    after: u64,
-    limit: usize,
+    tables: &dyn ServerTables,
+    page: Page<'_>,
     server_hlc: Hlc,
     now_ms: i64,
 ) -> Result<(Vec<u8>, usize), ApiError> {
+    let Page {
+        caller,
+        scope,
+        tag,
+        after,
+        limit,
+    } = page;
     let tx = conn.unchecked_transaction()?;
     let end: i64 = tx.query_row(
         "SELECT COALESCE(MAX(op_id), 0) FROM server_op_scope",
@@ -984,7 +1036,7 @@ pub fn pull_page(
         })
         .collect();
     #[derive(serde::Serialize)]
-    struct Page<'a> {
+    struct Answer<'a> {
         ops: Vec<RawOp<'a>>,
         cursor: u64,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -1018,7 +1070,7 @@ pub fn pull_page(
             )?
             .query_map([caller.device.as_str()], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        let held = (&*tx as &dyn PhotoTables).photos_held(&named)?;
+        let held = tables.photos_held(&named)?;
         named
             .into_iter()
             .filter(|sha| !held.contains(sha))
@@ -1028,15 +1080,15 @@ pub fn pull_page(
         Vec::new()
     };
     let sent = ops.len();
-    let page = Page {
+    let page = Answer {
         ops,
         cursor,
         cursor_check: db::cursor_check(&tx, cursor)?,
         more,
-        scope: tag,
+        scope: tag.to_owned(),
         server_hlc,
         server_time_ms: now_ms,
-        acked_seq: (held as u64).max(quarantined_max_seq(&*tx, caller)?),
+        acked_seq: (held as u64).max(quarantined_max_seq(tables, caller)?),
         missing_photos,
         set_aside: set_aside_of(&tx, &caller.device, 0, u64::MAX)?,
     };
@@ -1051,16 +1103,26 @@ pub fn pull_page(
 /// applied at the end of the log, so every phone that may see them pulls them, and the
 /// author's phone puts them back into its state at its next pull. Returns how many went
 /// through and how many stay set aside.
-pub fn retry_set_aside(store: &mut Store, now_ms: i64) -> Result<(usize, usize), ApiError> {
-    let held = store.set_aside_ops()?;
+pub fn retry_set_aside(w: &mut Writer<'_>, now_ms: i64) -> Result<(usize, usize), ApiError> {
+    if w.shared().is_some() {
+        // Letting an op through re-numbers it at the end of the log; the shared log keeps
+        // each op once, at one place.
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_on_postgres",
+            "使用 PostgreSQL 时暂不能放行被搁置的记录",
+            "letting set-aside ops through is not available on PostgreSQL yet",
+        ));
+    }
+    let held = w.replica().set_aside_ops()?;
     let mut through: Vec<Op> = Vec::new();
     {
-        let conn = store.conn();
+        let (conn, tables) = (w.replica().conn(), w.tables());
         for (op, _) in &held {
-            let Some((role, scope)) = crate::accounts::role_and_scope(conn, &op.author)? else {
+            let Some((role, scope)) = crate::accounts::role_and_scope(tables, &op.author)? else {
                 continue;
             };
-            let mut rights = Rights::new(conn, &scope, role);
+            let mut rights = Rights::new(conn, tables, &scope, role);
             rights.prefetch(std::slice::from_ref(op))?;
             match rights.check(op) {
                 Ok(_) => through.push(op.clone()),
@@ -1070,7 +1132,8 @@ pub fn retry_set_aside(store: &mut Store, now_ms: i64) -> Result<(usize, usize),
         }
     }
     if !through.is_empty() {
-        store.let_through(&through, |tx, _| Ok(db::index_new_ops(tx, now_ms)?))?;
+        w.store()
+            .let_through(&through, |tx, _| Ok(db::index_new_ops(tx, now_ms)?))?;
     }
     Ok((through.len(), held.len() - through.len()))
 }
@@ -1079,13 +1142,14 @@ pub fn retry_set_aside(store: &mut Store, now_ms: i64) -> Result<(usize, usize),
 /// Returns how many were released. Run periodically; `force` releases everything (an admin's
 /// decision after review).
 pub fn release_quarantine(
-    store: &mut Store,
+    w: &mut Writer<'_>,
     now_ms: i64,
     max_ahead_ms: i64,
     force: bool,
 ) -> Result<usize, ApiError> {
-    let rows: Vec<(String, i64, i64, String)> = store
-        .conn()
+    let shared = w.shared();
+    let rows: Vec<(String, i64, i64, String)> = w
+        .tables()
         .all_held()?
         .into_iter()
         .map(|h| (h.device, h.seq, h.hlc, h.op))
@@ -1110,8 +1174,13 @@ pub fn release_quarantine(
     if release.is_empty() {
         return Ok(0);
     }
-    store.apply_ops_with(&release, |tx, _| {
-        tx.release_held(&keys)
+    w.store().apply_ops_with(&release, |tx, _| {
+        let tables: &dyn ServerTables = match shared {
+            Some(shared) => shared,
+            None => SqliteTables::of(tx),
+        };
+        tables
+            .release_held(&keys)
             .map_err(|e| xuncha_core::Error::Batch(e.en))?;
         db::index_new_ops(tx, now_ms)?;
         Ok(())

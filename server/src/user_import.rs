@@ -12,7 +12,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use rusqlite::Connection;
 use serde_json::{Value, json};
 use xuncha_core::sync::Role;
 
@@ -295,20 +294,6 @@ pub fn existing(conn: &dyn AccountTables, users: &[UserRow]) -> Result<HashSet<S
         .collect())
 }
 
-/// Stores the accounts in one SQLite transaction (all or none); see [`store_users_in`].
-pub fn store_users(
-    conn: &Connection,
-    users: &[UserRow],
-    hashed: &NewPasswords,
-    me: Option<&str>,
-    now: i64,
-) -> Result<Outcome, ApiError> {
-    let tx = conn.unchecked_transaction()?;
-    let outcome = store_users_in(&*tx, users, hashed, me, now)?;
-    tx.commit()?;
-    Ok(outcome)
-}
-
 /// Stores the accounts in the caller's transaction (which makes it all or none): new ones with
 /// the passwords of `hashed`, those already there updated. `me`: the admin importing, who may
 /// not change their own role.
@@ -392,8 +377,8 @@ pub async fn import_users(
     // Passwords are hashed before the writer is taken (a hash costs tens of milliseconds and
     // the writer serves every phone's push meanwhile).
     let (users, existing) = state
-        .read(move |conn| {
-            let found = existing(conn, &users)?;
+        .read(move |_, tables| {
+            let found = existing(tables, &users)?;
             Ok((users, found))
         })
         .await?;
@@ -406,7 +391,7 @@ pub async fn import_users(
     let me = caller.user.as_str().to_owned();
     let now = state.now_ms();
     let outcome = state
-        .write(move |store| store_users(store.conn(), &users, &hashed, Some(&me), now))
+        .tables_atomic(move |tx| store_users_in(tx, &users, &hashed, Some(&me), now))
         .await?;
     // Areas changed: cached scopes go.
     state.forget_tokens();

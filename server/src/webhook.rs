@@ -134,7 +134,7 @@ pub async fn deliver_due(
 ) -> Result<usize, ApiError> {
     let max = config.max_attempts;
     let pending = state
-        .write(move |s| take_due(s.conn(), now_ms, max, 100))
+        .tables(move |tables| take_due(tables, now_ms, max, 100))
         .await?;
     let mut delivered = 0;
     for p in pending {
@@ -142,7 +142,7 @@ pub async fn deliver_due(
         delivered += usize::from(attempt.error.is_none());
         let c = config.clone();
         state
-            .write(move |s| record(s.conn(), &c, &attempt, now_ms))
+            .tables(move |tables| record(tables, &c, &attempt, now_ms))
             .await?;
     }
     Ok(delivered)

@@ -4,9 +4,10 @@
 //! is leased: no other sender takes it until the lease ends, and if its sender dies the
 //! delivery is due again then (receivers de-duplicate on the delivery id).
 
-use rusqlite::{Connection, params};
+use rusqlite::params;
 
 use crate::error::ApiError;
+use crate::tables::SqliteTables;
 
 /// A delivery taken for sending.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub trait WebhookTables {
     fn record_attempt(&self, attempt: &AttemptRow) -> Result<(), ApiError>;
 }
 
-impl WebhookTables for Connection {
+impl WebhookTables for SqliteTables {
     fn enqueue_delivery(&self, event: &str, body: &str, now_ms: i64) -> Result<(), ApiError> {
         self.prepare_cached(
             "INSERT INTO server_webhook_deliveries (event, body, created_ms, next_attempt_ms)

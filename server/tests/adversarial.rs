@@ -56,7 +56,10 @@ fn next(last: &Op, n: u64, body: OpBody) -> Op {
 }
 
 fn digest(s: &Server) -> String {
-    s.state.db().write(|store| Ok(store.digest()?)).unwrap()
+    s.state
+        .db()
+        .write(|store| Ok(store.replica().digest()?))
+        .unwrap()
 }
 
 /// Codes of the ops an answer set aside.
@@ -110,7 +113,7 @@ async fn a_forged_root_cannot_take_over_or_close_another_grids_hazard() {
     let state = s
         .state
         .db()
-        .write(move |store| Ok(store.hazard(&hazard)?))
+        .write(move |store| Ok(store.replica().hazard(&hazard)?))
         .unwrap()
         .unwrap();
     assert_eq!(state.origin.premises_id, original.premises_id);

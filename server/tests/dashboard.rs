@@ -572,7 +572,7 @@ async fn premises_import_from_csv_and_xlsx_checks_every_row_first() {
     let names: Vec<String> = s
         .state
         .db()
-        .read(|c| {
+        .read(|c, _| {
             let mut stmt = c.prepare("SELECT json_extract(value, '$') FROM premises_fields WHERE field = 'name' ORDER BY 1")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
@@ -635,7 +635,7 @@ async fn a_gbk_file_from_excel_imports_and_importing_it_again_updates_instead_of
     let names: Vec<String> = s
         .state
         .db()
-        .read(|c| {
+        .read(|c, _| {
             let mut stmt = c.prepare("SELECT json_extract(value, '$') FROM premises_fields WHERE field = 'name' ORDER BY 1")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
@@ -762,7 +762,7 @@ async fn premises_qr_codes_read_back_and_print_a_grids_sheet() {
     let elsewhere = s
         .state
         .db()
-        .write(|st| Ok(st.list_premises(false)?))
+        .write(|st| Ok(st.replica().list_premises(false)?))
         .unwrap()
         .into_iter()
         .find(|p| p.fields.name == "别处的店")
@@ -1259,7 +1259,7 @@ fn rename(s: &Server, user: &str, name: &str) {
     s.state
         .db()
         .write(move |store| {
-            store.conn().execute(
+            store.replica().conn().execute(
                 "UPDATE server_users SET display_name = ?2 WHERE id = ?1",
                 [&user, &name],
             )?;

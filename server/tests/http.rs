@@ -69,7 +69,7 @@ async fn demo_data_is_a_living_district_on_the_status_page_in_chinese_and_englis
     // Hazards in every state.
     let states: Vec<String> = state
         .db()
-        .read(|c| {
+        .read(|c, _| {
             let mut stmt = c.prepare("SELECT DISTINCT status FROM hazards ORDER BY 1")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)

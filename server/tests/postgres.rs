@@ -52,6 +52,7 @@ fn entries(ops: &[Op]) -> Vec<Entry<'_>> {
             grid_id: Some("G1"),
             aside: None,
             received_ms: 1,
+            refile: false,
         })
         .collect()
 }
@@ -627,13 +628,14 @@ fn pull_into(phone: &mut Store, client: &mut Client, cursor: &mut i64) {
 
 fn catch_up(db: &Db, client: &mut Client, page: i64) -> i64 {
     db.write(|s| {
-        follow::catch_up(client, s, page, follow::Projections::Write).map_err(ApiError::from)
+        follow::catch_up(client, s.store(), page, follow::Projections::Write)
+            .map_err(ApiError::from)
     })
     .unwrap()
 }
 
 fn digest(db: &Db) -> String {
-    db.write(|s| Ok(s.digest()?)).unwrap()
+    db.write(|s| Ok(s.replica().digest()?)).unwrap()
 }
 
 /// Phones push through two instances (shops, inspections, then concurrent edits of one shop,
@@ -703,10 +705,12 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
     for phone in &phones[..2] {
         assert_eq!(phone.digest().unwrap(), expected);
     }
-    let kept = one.write(|s| Ok(s.set_aside_ops()?)).unwrap();
+    let kept = one.write(|s| Ok(s.replica().set_aside_ops()?)).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].1.code, "out_of_scope");
-    let shops = one.write(|s| Ok(s.list_premises(false)?)).unwrap();
+    let shops = one
+        .write(|s| Ok(s.replica().list_premises(false)?))
+        .unwrap();
     assert_eq!(
         shops.len(),
         6,
@@ -739,7 +743,7 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
         .collect();
     in_replica.sort();
     assert_eq!(in_pg, in_replica);
-    let hazards = one.write(|s| Ok(s.open_hazards()?)).unwrap();
+    let hazards = one.write(|s| Ok(s.replica().open_hazards()?)).unwrap();
     assert_eq!(hazards.len(), 6);
     for h in &hazards {
         let row = admin
@@ -805,12 +809,12 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
         .into_iter()
         .map(|l| l.op)
         .collect();
-    three.write(|s| Ok(s.apply_ops(&first)?)).unwrap();
+    three.write(|s| Ok(s.store().apply_ops(&first)?)).unwrap();
     assert_eq!(catch_up(&three, &mut instances[1], 2), end);
     assert_eq!(digest(&three), expected);
     assert_eq!(
-        three.write(|s| Ok(s.op_count()?)).unwrap(),
-        one.write(|s| Ok(s.op_count()?)).unwrap()
+        three.write(|s| Ok(s.replica().op_count()?)).unwrap(),
+        one.write(|s| Ok(s.replica().op_count()?)).unwrap()
     );
 
     // Pointed at another database's log, the replica refuses rather than mixing two logs.
@@ -819,7 +823,8 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
     };
     let mut elsewhere = connect(&other, "elsewhere");
     match one.write(|s| {
-        follow::catch_up(&mut elsewhere, s, 3, follow::Projections::Leave).map_err(ApiError::from)
+        follow::catch_up(&mut elsewhere, s.store(), 3, follow::Projections::Leave)
+            .map_err(ApiError::from)
     }) {
         Err(e) => assert_eq!(e.code, "internal"),
         Ok(p) => panic!("followed another log to {p}"),
@@ -827,7 +832,7 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
     let Err(PgError::OtherLog { .. }) = one
         .write(|s| {
             Ok(follow::position(
-                s.conn(),
+                s.replica().conn(),
                 &log::id(&mut elsewhere).unwrap(),
             ))
         })
@@ -850,11 +855,13 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
     let sqlite = Db::open(&xuncha_server::db_path(dir.path())).unwrap();
     let mut client = connect(&url, "copy");
     let copied = sqlite
-        .write(|s| pg::copy::log_from_sqlite(s.conn(), &mut client).map_err(ApiError::from))
+        .write(|s| {
+            pg::copy::log_from_sqlite(s.replica().conn(), &mut client).map_err(ApiError::from)
+        })
         .unwrap();
     let (ops, aside): (i64, i64) = sqlite
         .write(|s| {
-            Ok(s.conn().query_row(
+            Ok(s.replica().conn().query_row(
                 "SELECT COUNT(*), (SELECT COUNT(*) FROM set_aside) FROM ops",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -877,6 +884,7 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
         sqlite
             .write(|s| {
                 let mut stmt = s
+                    .replica()
                     .conn()
                     .prepare("SELECT status, COUNT(*) FROM hazards GROUP BY status")?;
                 let rows = stmt
@@ -899,7 +907,9 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
         "the demo's hazards are in several states: {in_sqlite:?}"
     );
     assert_eq!(in_pg, in_sqlite);
-    let shops_sqlite = sqlite.write(|s| Ok(s.list_premises(true)?.len())).unwrap() as i64;
+    let shops_sqlite = sqlite
+        .write(|s| Ok(s.replica().list_premises(true)?.len()))
+        .unwrap() as i64;
     let shops_pg: i64 = client
         .query_one("SELECT COUNT(*) FROM premises", &[])
         .unwrap()
@@ -914,12 +924,12 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
     use xuncha_server::photo_tables::PhotoTables;
     let phone = xuncha_core::model::DeviceId::from("copied-phone");
     let token = sqlite
-        .write(|s| accounts::issue_token(s.conn(), "w01", &phone))
+        .write(|s| accounts::issue_token(s.tables(), "w01", &phone))
         .unwrap();
     // Feed addresses the server has shown (its feed secret exists once one was).
     let feeds: BTreeMap<String, String> = sqlite
         .write(|s| {
-            let conn = s.conn();
+            let conn = s.tables();
             conn.users()?
                 .into_iter()
                 .map(|u| Ok((u.id.clone(), xuncha_server::ical::feed_key(conn, &u.id)?)))
@@ -928,14 +938,18 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
         .unwrap();
     let counts = sqlite
         .write(|s| {
-            pg::copy::server_tables_from_sqlite(s.conn(), &mut client).map_err(ApiError::from)
+            pg::copy::server_tables_from_sqlite(s.replica().conn(), &mut client)
+                .map_err(ApiError::from)
         })
         .unwrap();
     for (table, copied) in &counts {
         let held: i64 = sqlite
             .write(|s| {
-                Ok(s.conn()
-                    .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+                Ok(s.replica().conn().query_row(
+                    &format!("SELECT COUNT(*) FROM {table}"),
+                    [],
+                    |r| r.get(0),
+                )?)
             })
             .unwrap();
         if *table != "server_meta" {
@@ -955,7 +969,7 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
     let on_pg = accounts::authenticate(&pg_tables, &token).unwrap();
     assert_eq!(on_pg.user.as_str(), "w01");
     let code_sqlite = sqlite
-        .write(|s| accounts::device_code(s.conn(), &phone))
+        .write(|s| accounts::device_code(s.tables(), &phone))
         .unwrap();
     assert_eq!(
         accounts::device_code(&pg_tables, &phone).unwrap(),
@@ -967,11 +981,11 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
         pg_tables.device_number("enrolled-after-the-move").unwrap()
             > pg_tables.device_number("copied-phone").unwrap()
     );
-    let users = sqlite.write(|s| s.conn().users()).unwrap();
+    let users = sqlite.write(|s| s.tables().users()).unwrap();
     assert_eq!(pg_tables.users().unwrap(), users);
     assert_eq!(
         pg_tables.grids().unwrap(),
-        sqlite.write(|s| s.conn().grids()).unwrap()
+        sqlite.write(|s| s.tables().grids()).unwrap()
     );
     for u in &users {
         let caller = accounts::Caller {
@@ -980,7 +994,7 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
             device: phone.clone(),
         };
         let here = sqlite
-            .write(|s| accounts::scope_of(s.conn(), &caller))
+            .write(|s| accounts::scope_of(s.tables(), &caller))
             .unwrap()
             .0;
         assert_eq!(
@@ -995,12 +1009,15 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
             "feed addresses keep working"
         );
     }
-    let photos_sqlite = sqlite.write(|s| s.conn().photo_count()).unwrap();
+    let photos_sqlite = sqlite.write(|s| s.tables().photo_count()).unwrap();
     assert!(photos_sqlite > 0);
     assert_eq!(pg_tables.photo_count().unwrap(), photos_sqlite);
     assert!(matches!(
         sqlite
-            .write(|s| Ok(pg::copy::server_tables_from_sqlite(s.conn(), &mut client)))
+            .write(|s| Ok(pg::copy::server_tables_from_sqlite(
+                s.replica().conn(),
+                &mut client
+            )))
             .unwrap(),
         Err(PgError::TablesNotEmpty { .. })
     ));
@@ -1009,7 +1026,7 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
     // against its name; a damaged one stops the copy, named.
     use xuncha_server::photos::{FileStorage, PhotoStorage, Variant};
     let shas = sqlite
-        .write(|s| Ok(pg::copy::photo_records(s.conn())?))
+        .write(|s| Ok(pg::copy::photo_records(s.replica().conn())?))
         .unwrap();
     let folder = FileStorage::new(dir.path().join("photos"));
     let bucket_dir = tempfile::tempdir().unwrap();
@@ -1031,7 +1048,7 @@ fn the_demo_district_copied_into_postgres_has_the_same_digest_and_figures() {
     assert!(refused.contains(&shas[0]), "{refused}");
 
     // A second copy into the same log would double every op: refused.
-    let again = sqlite.write(|s| Ok(pg::copy::log_from_sqlite(s.conn(), &mut client)));
+    let again = sqlite.write(|s| Ok(pg::copy::log_from_sqlite(s.replica().conn(), &mut client)));
     assert!(matches!(again.unwrap(), Err(PgError::LogNotEmpty { end }) if end == ops));
 }
 

@@ -33,7 +33,7 @@ async fn each_worker_gets_one_reminder_a_morning_unless_turned_off() {
     // What w01's says is the core's due list for w01's grid and hazards.
     let sent = state
         .db()
-        .read(|s| {
+        .read(|s, _| {
             let mut stmt = s.prepare(
                 "SELECT body FROM server_webhook_deliveries WHERE event = 'worker.reminder'",
             )?;
@@ -54,7 +54,7 @@ async fn each_worker_gets_one_reminder_a_morning_unless_turned_off() {
     assert!(total >= items.len() as u64);
     let premises = state
         .db()
-        .read_store(|s| Ok(s.list_premises(false)?))
+        .read_store(|s, _| Ok(s.list_premises(false)?))
         .unwrap();
     for item in items {
         assert!(item["due_on"].as_str().unwrap() <= "2026-11-23");

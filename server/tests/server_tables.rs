@@ -536,12 +536,12 @@ fn jobs(t: &dyn JobTables) {
 #[test]
 fn server_tables_on_sqlite() {
     let db = Db::open_in_memory().unwrap();
-    db.write(|s| {
-        suite(s.conn());
-        photos(s.conn());
-        webhooks(s.conn());
-        quarantine(s.conn());
-        jobs(s.conn());
+    db.tables(|t| {
+        suite(t);
+        photos(t);
+        webhooks(t);
+        quarantine(t);
+        jobs(t);
         Ok(())
     })
     .unwrap();

@@ -387,7 +387,7 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
                     let device = device.clone();
                     move |store| {
                         xuncha_server::accounts::issue_token(
-                            store.conn(),
+                            store.tables(),
                             "w1",
                             &DeviceId::from(device.as_str()),
                         )
@@ -464,7 +464,7 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
         .map(|(_, n, _)| *n as u64)
         .sum();
     assert_eq!(server_ops(&s).await, total);
-    let server_digest = s.state.db().write(|st| Ok(st.digest()?)).unwrap();
+    let server_digest = s.state.db().write(|st| Ok(st.replica().digest()?)).unwrap();
     assert_eq!(server_digest, reference.digest().unwrap());
 }
 
@@ -490,7 +490,7 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     s.state
         .db()
         .write(|st| {
-            st.conn().execute_batch(
+            st.replica().conn().execute_batch(
                 "CREATE TABLE t_parent (id INTEGER PRIMARY KEY);
                  CREATE TABLE t_child (parent INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED);
                  INSERT INTO t_parent (id) VALUES (1);",
@@ -502,7 +502,8 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
         let s = s.clone();
         std::thread::spawn(move || {
             s.state.db().write_grouped(move |st| {
-                st.conn()
+                st.replica()
+                    .conn()
                     .execute("INSERT INTO t_child (parent) VALUES (?1)", [parent])?;
                 Ok(parent)
             })
@@ -529,7 +530,9 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     let rows = |s: &Server| {
         s.state
             .db()
-            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM t_child", [], |r| r.get::<_, i64>(0))?))
+            .read(|c, _| {
+                Ok(c.query_row("SELECT COUNT(*) FROM t_child", [], |r| r.get::<_, i64>(0))?)
+            })
             .unwrap()
     };
     assert_eq!(rows(&s), 1, "only the first group's write was committed");
@@ -740,7 +743,11 @@ async fn ops_outside_the_callers_grids_are_set_aside_and_the_rest_applied() {
     let listed: Vec<xuncha_core::sync::SetAside> =
         serde_json::from_value(ack["set_aside"].clone()).unwrap();
     assert!(p.follow_set_aside(&listed, false).unwrap());
-    let on_server = s.state.db().write(|store| Ok(store.digest()?)).unwrap();
+    let on_server = s
+        .state
+        .db()
+        .write(|store| Ok(store.replica().digest()?))
+        .unwrap();
     assert_eq!(p.digest().unwrap(), on_server);
     assert_eq!(p.set_aside_ops().unwrap().len(), 2);
     // The pull lists them too (all of the device's), so a phone that missed the answer learns.
@@ -933,7 +940,11 @@ async fn releasing_a_clock_days_ahead_does_not_drag_everyone_elses_clock() {
     let (_, ack) = push(&s, &s.w1, &[]).await;
     assert!(within(&ack["server_hlc"]), "push: {}", ack["server_hlc"]);
     // Even the server's own writes (a dashboard action, a job) are stamped within the bound.
-    let own = s.state.db().write(|store| Ok(store.hlc())).unwrap();
+    let own = s
+        .state
+        .db()
+        .write(|store| Ok(store.replica().hlc()))
+        .unwrap();
     assert!(
         own.physical_ms() as i64 <= now_ms() + hour,
         "store clock {own}"
@@ -965,6 +976,7 @@ async fn the_server_syncs_each_commit_to_disk() {
         .db()
         .write(|store| {
             Ok(store
+                .replica()
                 .conn()
                 .pragma_query_value(None, "synchronous", |r| r.get(0))?)
         })
@@ -1225,7 +1237,7 @@ async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
     let ops = p.pending_ops(1000).unwrap();
     assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
     let hazard = p.open_hazards().unwrap()[0].id.clone();
-    let before = s.state.db().write(|st| Ok(st.digest()?)).unwrap();
+    let before = s.state.db().write(|st| Ok(st.replica().digest()?)).unwrap();
     for (n, action) in [
         HazardAction::ClosureApproved,
         HazardAction::Escalated { level: 1 },
@@ -1253,7 +1265,7 @@ async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
             "{ack}"
         );
     }
-    let after = s.state.db().write(|st| Ok(st.digest()?)).unwrap();
+    let after = s.state.db().write(|st| Ok(st.replica().digest()?)).unwrap();
     assert_eq!(before, after, "the hazard is as it was");
 }
 
@@ -1286,7 +1298,7 @@ async fn overdue_hazards_escalate_once_and_phones_see_it() {
             .db()
             .write(|st| {
                 escalation::run(
-                    st,
+                    st.store(),
                     today,
                     &EscalationRules::default(),
                     WorkCalendar::builtin(),
@@ -1298,7 +1310,7 @@ async fn overdue_hazards_escalate_once_and_phones_see_it() {
     // worker), the server's own escalations are the system's.
     s.state
         .db()
-        .write(|st| Ok(st.set_user(UserId::from("w1"))?))
+        .write(|st| Ok(st.store().set_user(UserId::from("w1"))?))
         .unwrap();
     let first = run(&s);
     assert_eq!(first.len(), 1);
@@ -1512,6 +1524,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
         .db()
         .write(|st| {
             Ok(st
+                .replica()
                 .conn()
                 .prepare("SELECT attempts, last_status, delivered_ms FROM server_webhook_deliveries ORDER BY id")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -1535,11 +1548,11 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
         .state
         .db()
         .write(|st| {
-            Ok(st
-                .conn()
-                .query_row("SELECT COUNT(*) FROM server_webhook_deliveries", [], |r| {
-                    r.get(0)
-                })?)
+            Ok(st.replica().conn().query_row(
+                "SELECT COUNT(*) FROM server_webhook_deliveries",
+                [],
+                |r| r.get(0),
+            )?)
         })
         .unwrap();
     assert_eq!(queued, 2);

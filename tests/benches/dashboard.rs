@@ -18,6 +18,7 @@ use tower::ServiceExt;
 use xuncha_core::sync::Role;
 use xuncha_core::workload::Rng;
 use xuncha_server::accounts::{self, Areas, Grid};
+use xuncha_server::tables::SqliteTables;
 use xuncha_server::{AppState, Config, app};
 
 const CITY: (f64, f64, f64, f64) = (31.00, 121.20, 31.36, 121.68); // south, west, north, east
@@ -31,11 +32,11 @@ fn fill(state: &AppState, hazards: usize) {
     state
         .db()
         .write(move |store| {
-            let tx = store.conn().unchecked_transaction()?;
+            let tx = store.replica().conn().unchecked_transaction()?;
             for r in 0..GRID_ROWS {
                 for c in 0..GRID_COLS {
                     accounts::upsert_grid(
-                        &*tx,
+                        SqliteTables::of(&tx),
                         &Grid {
                             id: format!("G{r:02}{c:02}"),
                             name: format!("网格{r}-{c}"),
@@ -91,9 +92,9 @@ fn fill(state: &AppState, hazards: usize) {
                 [],
             )?;
             tx.commit()?;
-            accounts::create_user(store.conn(), "city", "市应急办", Role::Admin, "password1", 0)?;
-            accounts::create_user(store.conn(), "street", "街道办", Role::Supervisor, "password1", 0)?;
-            accounts::set_areas(store.conn(), "street", &Areas { subdistricts: vec!["街道2".into()], ..Areas::default() })?;
+            accounts::create_user(store.tables(), "city", "市应急办", Role::Admin, "password1", 0)?;
+            accounts::create_user(store.tables(), "street", "街道办", Role::Supervisor, "password1", 0)?;
+            accounts::set_areas(store.tables(), "street", &Areas { subdistricts: vec!["街道2".into()], ..Areas::default() })?;
             Ok(())
         })
         .unwrap();
@@ -103,7 +104,7 @@ fn session(state: &AppState, user: &str) -> String {
     let now = chrono::Utc::now().timestamp_millis();
     let s = state
         .db()
-        .write(|store| accounts::open_session(store.conn(), user, "password1", now))
+        .tables(|tables| accounts::open_session(tables, user, "password1", now))
         .unwrap();
     format!("xuncha_session={}", s.token)
 }
@@ -234,8 +235,8 @@ fn main() {
         state
             .db()
             .write(|store| {
-                store.conn().execute("UPDATE hazards SET status = 'closed' WHERE id = 'h0-0'", [])?;
-                store.conn().execute(
+                store.replica().conn().execute("UPDATE hazards SET status = 'closed' WHERE id = 'h0-0'", [])?;
+                store.replica().conn().execute(
                     "INSERT INTO ops (id, device_no, seq, hlc, author, schema, wall_ms, kind, data, applied) VALUES (2, 1, 2, 2, 'w', 1, 0, 'hazard_event', '{\"hazard_id\":\"h0-0\"}', 1)",
                     [],
                 )?;

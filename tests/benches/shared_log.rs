@@ -117,6 +117,7 @@ fn append_all(
                                     grid_id: Some("G1"),
                                     aside: None,
                                     received_ms: 0,
+                                    refile: false,
                                 })
                                 .collect()
                         })

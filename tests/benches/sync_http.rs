@@ -47,14 +47,18 @@ fn server(premises: usize) -> Bench {
     if let Ok(mode) = std::env::var("SYNC_SYNCHRONOUS") {
         state
             .db()
-            .write(move |s| Ok(s.conn().pragma_update(None, "synchronous", &mode)?))
+            .write(move |s| {
+                Ok(s.replica()
+                    .conn()
+                    .pragma_update(None, "synchronous", &mode)?)
+            })
             .unwrap();
     }
     let now = chrono::Utc::now().timestamp_millis();
     let tokens = state
         .db()
         .write(|store| {
-            let c = store.conn();
+            let c = store.tables();
             accounts::upsert_grid(
                 c,
                 &Grid {
@@ -211,7 +215,11 @@ fn push_in_process(label: &str, inspection_share: f64, total: usize, grouped: bo
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    let held = bench.state.db().write(|s| Ok(s.op_count()?)).unwrap();
+    let held = bench
+        .state
+        .db()
+        .write(|s| Ok(s.replica().op_count()?))
+        .unwrap();
     assert_eq!(held, total + 1000, "every op stored once");
     let how = if grouped {
         "20 threads, group commit"
@@ -275,7 +283,11 @@ fn push_throughput(label: &str, inspection_share: f64, total: usize) {
         }
     });
     let secs = started.elapsed().as_secs_f64();
-    let held = bench.state.db().write(|s| Ok(s.op_count()?)).unwrap();
+    let held = bench
+        .state
+        .db()
+        .write(|s| Ok(s.replica().op_count()?))
+        .unwrap();
     assert_eq!(held, total + 1000, "every op stored once");
     let (commits, writes) = bench.state.db().group_stats();
     println!(
@@ -321,7 +333,11 @@ fn first_sync(label: &str, inspection_share: f64, total: usize) {
     assert_eq!(held, total + 1000, "the phone holds every op");
     assert_eq!(
         phone.digest().unwrap(),
-        bench.state.db().write(|s| Ok(s.digest()?)).unwrap()
+        bench
+            .state
+            .db()
+            .write(|s| Ok(s.replica().digest()?))
+            .unwrap()
     );
     println!(
         "first sync of a new phone, {label}: {held} ops in {secs:.2} s = {:.0} ops/s",
@@ -345,7 +361,7 @@ fn pull_latency(clients: usize, rounds: usize) {
     let end = bench
         .state
         .db()
-        .write(|s| Ok(s.op_count()? as u64))
+        .write(|s| Ok(s.replica().op_count()? as u64))
         .unwrap();
     let tokens: Vec<String> = bench
         .state
@@ -354,7 +370,7 @@ fn pull_latency(clients: usize, rounds: usize) {
             (0..clients)
                 .map(|i| {
                     accounts::issue_token(
-                        store.conn(),
+                        store.tables(),
                         "worker-0",
                         &DeviceId(format!("puller-{i}")),
                     )

@@ -23,6 +23,95 @@ pub const ADMIN_PASSWORD: &str = "admin-password-e2e";
 /// Password given to every test user.
 pub const USER_PASSWORD: &str = "worker-password";
 
+/// With `XUNCHA_TEST_SERVER_DATABASE` set (a PostgreSQL server's URL): the database of the
+/// server on `data`, made when first asked for. `None`: servers keep SQLite files.
+pub fn server_database(data: &Path) -> Option<String> {
+    use std::hash::{Hash, Hasher};
+    let base = std::env::var("XUNCHA_TEST_SERVER_DATABASE").ok()?;
+    let mut h = std::hash::DefaultHasher::new();
+    data.hash(&mut h);
+    let name = format!("e2e_{:016x}", h.finish());
+    let mut admin = xuncha_server::postgres::connect(&base, "e2e-admin").expect("PostgreSQL");
+    let exists = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .expect("PostgreSQL")
+        .is_some();
+    if !exists {
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("CREATE DATABASE");
+    }
+    Some(xuncha_server::postgres::url_with_database(&base, &name))
+}
+
+/// The server's command line for the server on `data` (and its database, on PostgreSQL).
+pub fn command_line(binary: &str, data: &Path) -> Command {
+    let mut command = Command::new(binary);
+    command.arg("--data").arg(data);
+    if let Some(url) = server_database(data) {
+        command.arg("--database").arg(url);
+    }
+    command
+}
+
+/// Whether the suite runs against PostgreSQL (what only SQLite servers do is skipped, said).
+pub fn on_postgres(what: &str) -> bool {
+    let on = std::env::var_os("XUNCHA_TEST_SERVER_DATABASE").is_some();
+    if on {
+        eprintln!("skipped on PostgreSQL: {what}");
+    }
+    on
+}
+
+/// A load balancer in front of several servers: each new connection goes to the next server
+/// in turn (one that refuses is skipped), as a round-robin proxy spreads phones over instances.
+#[derive(Debug)]
+pub struct RoundRobinProxy {
+    /// Base URL of the proxy.
+    pub url: String,
+    /// Connections sent to each server so far.
+    pub sent: Arc<Vec<AtomicUsize>>,
+}
+
+impl RoundRobinProxy {
+    /// Starts a proxy to `upstreams`.
+    pub fn start(upstreams: Vec<SocketAddr>) -> RoundRobinProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy addr"));
+        let sent: Arc<Vec<AtomicUsize>> =
+            Arc::new(upstreams.iter().map(|_| AtomicUsize::new(0)).collect());
+        let counts = sent.clone();
+        std::thread::spawn(move || {
+            for (next, client) in listener.incoming().map_while(Result::ok).enumerate() {
+                let server = (0..upstreams.len()).find_map(|i| {
+                    let at = (next + i) % upstreams.len();
+                    TcpStream::connect(upstreams[at]).ok().map(|s| (at, s))
+                });
+                let Some((at, server)) = server else {
+                    continue;
+                };
+                counts[at].fetch_add(1, Ordering::Relaxed);
+                std::thread::spawn(move || pipe(client, server));
+            }
+        });
+        RoundRobinProxy { url, sent }
+    }
+}
+
+/// Copies bytes both ways until either side closes.
+fn pipe(client: TcpStream, server: TcpStream) {
+    let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_r, &mut server_w);
+        let _ = server_w.shutdown(Shutdown::Write);
+    });
+    let (mut server_r, mut client_w) = (server, client);
+    let _ = std::io::copy(&mut server_r, &mut client_w);
+    let _ = client_w.shutdown(Shutdown::Write);
+}
+
 /// A running server process.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -38,6 +127,23 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary` on `data` at `listen` (port 0: any) and waits for its address line.
     pub fn start(binary: &str, data: &Path, listen: &str, extra_args: &[&str]) -> ServerProcess {
+        let database = if extra_args.contains(&"--database") {
+            None
+        } else {
+            server_database(data)
+        };
+        Self::start_with(binary, data, listen, extra_args, database.as_deref())
+    }
+
+    /// [`ServerProcess::start`] keeping its state in `database` (PostgreSQL), or in the SQLite
+    /// file of `data` with `None` whatever the suite runs on.
+    pub fn start_with(
+        binary: &str,
+        data: &Path,
+        listen: &str,
+        extra_args: &[&str],
+        database: Option<&str>,
+    ) -> ServerProcess {
         let mut command = Command::new(binary);
         // The suite against object storage (scripts/s3-test, XUNCHA_TEST_PHOTOS=s3://BUCKET):
         // each data folder keeps its photos under a prefix of its own, the same at a restart,
@@ -51,6 +157,12 @@ impl ServerProcess {
                 base.trim_end_matches('/'),
                 h.finish()
             ));
+        }
+        // The suite against PostgreSQL (scripts/pg-test, XUNCHA_TEST_SERVER_DATABASE names the
+        // server): each data folder's server keeps its state in a database of its own, the
+        // same at a restart.
+        if let Some(url) = database {
+            command.arg("--database").arg(url);
         }
         let mut child = command
             .arg("--data")
@@ -287,6 +399,18 @@ impl Admin {
     }
 
     /// The server replica's digest and op count.
+    /// Gets `path`; returns status and body bytes.
+    pub fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .expect("admin request");
+        let status = res.status().as_u16();
+        (status, res.bytes().expect("body").to_vec())
+    }
+
     pub fn digest(&self) -> (String, u64) {
         let (status, body) = self.call("GET", "/v1/admin/digest", None);
         assert_eq!(status, 200, "{body}");

@@ -98,14 +98,14 @@ fn seen(store: &Store, scope: &Scope, id: &str) -> Result<Seen, ApiError> {
 async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let scope = supervisor_scope(&state, &caller).await?;
     let answer = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let ids: BTreeSet<CampaignId> = store
                 .campaigns()?
                 .into_iter()
                 .filter(|c| scope.covers(&c.grid_id))
                 .map(|c| c.campaign_id)
                 .collect();
-            let names: BTreeMap<String, String> = grid_names(store.conn())?.into_iter().collect();
+            let names: BTreeMap<String, String> = grid_names(tables)?.into_iter().collect();
             let mut out: Vec<Value> = Vec::new();
             for id in ids {
                 out.push(seen(store, &scope, id.as_str())?.summary(&names));
@@ -175,8 +175,8 @@ async fn create(
     let user = caller.user.clone();
     let scope2 = scope.clone();
     let answer = state
-        .write(move |store| {
-            let known = grid_names(store.conn())?;
+        .write(move |w| {
+            let known = grid_names(w.tables())?;
             if let Some(unknown) = parts.iter().find(|p| !known.contains_key(&p.grid_id)) {
                 return Err(ApiError::invalid(
                     "unknown_grid",
@@ -184,7 +184,7 @@ async fn create(
                     format!("there is no grid {}", unknown.grid_id),
                 ));
             }
-            store.all_or_nothing(|store| {
+            w.store().atomic(|store| {
                 store.act_as(UserId(user.0.clone()), |s| {
                     for part in parts {
                         s.record_campaign(part)?;
@@ -193,7 +193,7 @@ async fn create(
                 })
             })?;
             let names: BTreeMap<String, String> = known.into_iter().collect();
-            Ok(seen(store, &scope2, id.as_str())?.summary(&names))
+            Ok(seen(w.replica(), &scope2, id.as_str())?.summary(&names))
         })
         .await?;
     Ok(Json(json!({ "campaign": answer })))
@@ -209,8 +209,8 @@ async fn end(
     let scope = supervisor_scope(&state, &caller).await?;
     let user = caller.user.clone();
     let answer = state
-        .write(move |store| {
-            let running: Vec<Campaign> = seen(store, &scope, &id)?
+        .write(move |w| {
+            let running: Vec<Campaign> = seen(w.replica(), &scope, &id)?
                 .parts
                 .into_iter()
                 .map(|(c, _)| c)
@@ -224,7 +224,7 @@ async fn end(
                     "this campaign has already ended",
                 ));
             }
-            store.all_or_nothing(|store| {
+            w.store().atomic(|store| {
                 store.act_as(UserId(user.0.clone()), |s| {
                     for part in running {
                         s.record_campaign(Campaign {
@@ -235,8 +235,8 @@ async fn end(
                     Ok(())
                 })
             })?;
-            let names: BTreeMap<String, String> = grid_names(store.conn())?.into_iter().collect();
-            Ok(seen(store, &scope, &id)?.summary(&names))
+            let names: BTreeMap<String, String> = grid_names(w.tables())?.into_iter().collect();
+            Ok(seen(w.replica(), &scope, &id)?.summary(&names))
         })
         .await?;
     Ok(Json(json!({ "campaign": answer })))
@@ -276,16 +276,16 @@ async fn detail(
 ) -> Result<Json<Value>, ApiError> {
     let scope = supervisor_scope(&state, &caller).await?;
     let answer = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let seen = seen(store, &scope, &id)?;
-            let grids: BTreeMap<String, String> = grid_names(store.conn())?.into_iter().collect();
+            let grids: BTreeMap<String, String> = grid_names(tables)?.into_iter().collect();
             let rows: Vec<Row<'_>> = rows(&seen);
             let shops = premises_names(
                 store.conn(),
                 rows.iter().map(|r| r.progress.premises_id.0.clone()),
             )?;
             let people = crate::accounts::display_names(
-                store.conn(),
+                tables,
                 rows.iter()
                     .filter_map(|r| r.progress.done_by.as_ref().map(UserId::as_str)),
             )?;
@@ -377,16 +377,16 @@ async fn export(
     let scope = supervisor_scope(&state, &caller).await?;
     let today = xuncha_core::clock::china_date(state.now_ms());
     let (table, file_name) = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let seen = seen(store, &scope, &id)?;
-            let grids = grid_names(store.conn())?;
+            let grids = grid_names(tables)?;
             let rows = rows(&seen);
             let shops = premises_names(
                 store.conn(),
                 rows.iter().map(|r| r.progress.premises_id.0.clone()),
             )?;
             let people = crate::accounts::display_names(
-                store.conn(),
+                tables,
                 rows.iter()
                     .filter_map(|r| r.progress.done_by.as_ref().map(UserId::as_str)),
             )?;

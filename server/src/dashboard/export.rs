@@ -17,6 +17,7 @@ use super::map::{self, HazardPoint};
 use super::work::grid_names;
 use super::{FilterQuery, supervisor_scope, today, with_index};
 use crate::AppState;
+use crate::account_tables::AccountTables;
 use crate::accounts::Caller;
 use crate::error::ApiError;
 
@@ -242,6 +243,7 @@ type HazardCells = (
 /// Hazards matching the filter (and box), with the details people need.
 fn hazard_table(
     conn: &Connection,
+    tables: &dyn AccountTables,
     listed: &[(String, HazardPoint, String)],
     today: i32,
     lang: Lang,
@@ -257,7 +259,7 @@ fn hazard_table(
          LEFT JOIN premises_fields l ON l.premises_id = h.premises_id AND l.field = 'location'
          WHERE h.id = ?1",
     )?;
-    let grids = grid_names(conn)?;
+    let grids = grid_names(tables)?;
     let catalog = xuncha_core::checklist::Catalog::builtin();
     let mut table = Table {
         headers: lang.headers(&[
@@ -295,7 +297,7 @@ fn hazard_table(
         })?;
         rows.push(row);
     }
-    let people = crate::accounts::display_names(conn, rows.iter().map(|r| r.3.as_str()))?;
+    let people = crate::accounts::display_names(tables, rows.iter().map(|r| r.3.as_str()))?;
     for ((id, p, grid), (name, address, code, assignee, notice, lat, lon)) in
         listed.iter().zip(rows)
     {
@@ -333,6 +335,7 @@ fn hazard_table(
 /// Inspections performed in the period, in the caller's area.
 fn inspection_table(
     conn: &Connection,
+    tables: &dyn AccountTables,
     scope: &crate::accounts::Scope,
     from: &str,
     to: &str,
@@ -372,7 +375,7 @@ fn inspection_table(
         ]),
         ..Table::default()
     };
-    let grid_name = grid_names(conn)?;
+    let grid_name = grid_names(tables)?;
     let mut rows = stmt.query([from, to])?;
     while let Some(r) = rows.next()? {
         let grid: String = r.get(3)?;
@@ -410,7 +413,7 @@ fn inspection_table(
     }
     // Inspectors by name, looked up once each.
     let names = crate::accounts::display_names(
-        conn,
+        tables,
         table.rows.iter().filter_map(|row| row[INSPECTOR].as_str()),
     )?;
     for row in &mut table.rows {
@@ -507,7 +510,7 @@ async fn export(
         let bbox = q.bbox()?;
         let today = today(&state);
         // The index lock is held only to pick the hazards, not while their details are read.
-        let (listed, truncated) = with_index(&state, move |index, _| {
+        let (listed, truncated) = with_index(&state, move |index, _, _| {
             let mut truncated = false;
             let mut listed = Vec::new();
             for (id, p) in index.matching(&scope, &filter, today) {
@@ -524,7 +527,7 @@ async fn export(
         })
         .await?;
         let mut table = state
-            .read(move |conn| hazard_table(conn, &listed, today, lang))
+            .read(move |conn, tables| hazard_table(conn, tables, &listed, today, lang))
             .await?;
         table.truncated = truncated;
         table
@@ -535,7 +538,9 @@ async fn export(
             .from
             .map_or_else(|| "0000-01-01".to_owned(), |d| d.to_string());
         state
-            .read(move |conn| inspection_table(conn, &scope, &from, &to, &filter.grids, lang))
+            .read(move |conn, tables| {
+                inspection_table(conn, tables, &scope, &from, &to, &filter.grids, lang)
+            })
             .await?
     };
     respond(&table, &name, &file_name, &format)

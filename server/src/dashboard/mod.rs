@@ -32,6 +32,7 @@ use xuncha_core::hazard::HazardStatus;
 use crate::AppState;
 use crate::accounts::{self, Caller, Scope};
 use crate::error::ApiError;
+use crate::tables::ServerTables;
 use map::{BBox, Filter, MapIndex};
 
 /// The session cookie's name.
@@ -130,7 +131,7 @@ async fn login(
     let now = state.now_ms();
     let role = crate::login::check_password(&state, &form.user, &form.password, client.0).await?;
     let session = state
-        .write(move |s| accounts::open_session_as(s.conn(), &form.user, role, now))
+        .tables(move |tables| accounts::open_session_as(tables, &form.user, role, now))
         .await?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
@@ -164,7 +165,7 @@ async fn logout(
 ) -> Result<Response, ApiError> {
     if let Some(token) = session_cookie(&headers) {
         state
-            .write(move |s| accounts::close_session(s.conn(), &token))
+            .tables(move |tables| accounts::close_session(tables, &token))
             .await?;
         state.forget_tokens();
     }
@@ -200,12 +201,12 @@ async fn session(
     let now = state.now_ms();
     let gcj02 = state.config.tiles.gcj02;
     let (csrf, grids) = state
-        .read(move |conn| {
+        .read(move |_, tables| {
             let csrf = match token {
-                Some(t) => Some(accounts::session_caller(conn, &t, now)?.1),
+                Some(t) => Some(accounts::session_caller(tables, &t, now)?.1),
                 None => None,
             };
-            Ok((csrf, work::grids(conn, &scope, gcj02)?))
+            Ok((csrf, work::grids(tables, &scope, gcj02)?))
         })
         .await?;
     let tiles = &state.config.tiles;
@@ -314,14 +315,16 @@ impl FilterQuery {
 /// from (for the names and details of what the index finds).
 pub async fn with_index<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&MapIndex, &rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&MapIndex, &rusqlite::Connection, &dyn ServerTables) -> Result<T, ApiError>
+    + Send
+    + 'static,
 ) -> Result<T, ApiError> {
     let index = state.map_index.clone();
     state
-        .read(move |conn| {
+        .read(move |conn, tables| {
             let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
             index.refresh(conn)?;
-            f(&index, conn)
+            f(&index, conn, tables)
         })
         .await
 }
@@ -366,7 +369,7 @@ async fn hazard_map(
     };
     let (scope, _) = state.scope(&caller).await?;
     let today = today(&state);
-    let mut answer = with_index(&state, move |index, _| {
+    let mut answer = with_index(&state, move |index, _, _| {
         Ok(index.query(
             &scope,
             &filter,

@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{Days, NaiveDate};
-use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -55,16 +54,19 @@ fn china_midnight_ms(d: NaiveDate) -> i64 {
 }
 
 /// Enabled workers whose area overlaps the caller's: id and display name, by name.
-fn workers_of(conn: &Connection, scope: &Scope) -> Result<Vec<(String, String)>, ApiError> {
+fn workers_of(
+    tables: &dyn AccountTables,
+    scope: &Scope,
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut found: BTreeMap<String, String> = BTreeMap::new();
     match scope {
         Scope::All => {
-            found = conn.workers(false)?.into_iter().collect();
+            found = tables.workers(false)?.into_iter().collect();
         }
         // Whoever covers one of the caller's grids (a supervisor's few, not every account).
         Scope::Grids(grids) => {
             for grid in grids {
-                for person in crate::accounts::users_covering(conn, grid)? {
+                for person in crate::accounts::users_covering(tables, grid)? {
                     if person.role == "worker" {
                         found.insert(person.id, person.name);
                     }
@@ -111,8 +113,8 @@ async fn workers(
     let today = xuncha_core::clock::china_date(state.now_ms());
     let (from, to) = period(&p, today)?;
     let answer = state
-        .read(move |conn| {
-            let people = workers_of(conn, &scope)?;
+        .read(move |conn, tables| {
+            let people = workers_of(tables, &scope)?;
             let mut figures: BTreeMap<String, Figures> = people
                 .iter()
                 .map(|(id, _)| (id.clone(), Figures::default()))
@@ -170,8 +172,8 @@ async fn worker(
     let today = xuncha_core::clock::china_date(state.now_ms());
     let (from, to) = period(&p, today)?;
     let answer = state
-        .read(move |conn| {
-            let Some((_, name)) = workers_of(conn, &scope)?
+        .read(move |conn, tables| {
+            let Some((_, name)) = workers_of(tables, &scope)?
                 .into_iter()
                 .find(|(w, _)| *w == id)
             else {

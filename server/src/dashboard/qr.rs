@@ -51,7 +51,7 @@ async fn premises_qr(
     let scope = supervisor_scope(&state, &caller).await?;
     let id = PremisesId(id);
     let text = state
-        .read_store(move |store| {
+        .read_store(move |store, _tables| {
             let premises = store
                 .premises(&id)?
                 .ok_or_else(|| ApiError::not_found(format!("no premises {id}")))?;
@@ -92,7 +92,7 @@ async fn sheet(
     }
     let grid = q.grid.clone();
     let cards = state
-        .read_store(move |store| {
+        .read_store(move |store, _tables| {
             let mut cards = String::new();
             for p in store.premises_of_grid(&grid, false)? {
                 cards.push_str(&format!(

@@ -18,7 +18,6 @@ use xuncha_core::store::Store;
 use super::map::kind_of;
 use super::{escape, supervisor_scope};
 use crate::AppState;
-use crate::account_tables::AccountTables;
 use crate::accounts::{Caller, Scope};
 use crate::error::ApiError;
 use crate::photo_tables::PhotoTables;
@@ -64,9 +63,12 @@ pub(super) fn item<'a>(
 }
 
 /// Whether the server holds each photo (verified upload).
-pub(super) fn photo_list(store: &Store, photos: &[PhotoRef]) -> Result<Vec<Value>, ApiError> {
+pub(super) fn photo_list(
+    tables: &dyn PhotoTables,
+    photos: &[PhotoRef],
+) -> Result<Vec<Value>, ApiError> {
     let shas: Vec<String> = photos.iter().map(|p| p.sha256.clone()).collect();
-    let held = store.conn().photos_held(&shas)?;
+    let held = tables.photos_held(&shas)?;
     Ok(photos
         .iter()
         .map(|p| {
@@ -90,7 +92,7 @@ async fn detail(
     let today = super::today(&state);
     let gcj02 = state.config.tiles.gcj02;
     let answer = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let (hazard, premises, inspection) = load(store, &id, &scope)?;
             let code = hazard.origin.finding.code.clone();
             let finding_item = item(store, inspection.as_ref(), &code);
@@ -108,7 +110,7 @@ async fn detail(
                             "detail": a.detail,
                             "note": a.note,
                             "hazard": i.findings.iter().any(|f| f.code == a.code),
-                            "photos": photo_list(store, &a.photos)?,
+                            "photos": photo_list(tables, &a.photos)?,
                         }))
                     })
                     .collect::<Result<_, ApiError>>()?,
@@ -121,8 +123,7 @@ async fn detail(
                 .unwrap_or_default();
             let history = store.hazard_history(&hazard.id)?;
             // People by their names: the assignee, the inspector and every step's author.
-            let names = crate::accounts::display_names(
-                store.conn(),
+            let names = crate::accounts::display_names(tables,
                 [hazard.assignee.as_str(), hazard.origin.found_by.as_str()]
                     .into_iter()
                     .chain(inspection.iter().map(|i| i.inspector.as_str()))
@@ -157,8 +158,8 @@ async fn detail(
                 })),
                 "answers": answers,
                 "photos": {
-                    "before": photo_list(store, &before)?,
-                    "after": photo_list(store, &hazard.after_photos)?,
+                    "before": photo_list(tables, &before)?,
+                    "after": photo_list(tables, &hazard.after_photos)?,
                 },
                 "history": history,
                 "names": names,
@@ -167,7 +168,7 @@ async fn detail(
                     if gcj02 { xuncha_core::location::wgs84_to_gcj02(p) } else { p }
                 }),
                 "grid_name": premises.fields.grid_id.as_ref().and_then(|g| {
-                    super::work::grid_names(store.conn()).ok()?.remove(g)
+                    super::work::grid_names(tables).ok()?.remove(g)
                 }),
             }))
         })
@@ -225,10 +226,10 @@ async fn act(
     };
     let user = caller.user.clone();
     let hazard = state
-        .write(move |store| {
-            let (hazard, _, _) = load(store, &id, &scope)?;
+        .write(move |w| {
+            let (hazard, _, _) = load(w.replica(), &id, &scope)?;
             if let HazardAction::Reassigned { to } = &request.action {
-                let Some((_, covers)) = crate::accounts::role_and_scope(store.conn(), to)? else {
+                let Some((_, covers)) = crate::accounts::role_and_scope(w.tables(), to)? else {
                     return Err(ApiError::invalid(
                         "unknown_user",
                         format!("没有用户 {to}"),
@@ -236,7 +237,8 @@ async fn act(
                     ));
                 };
                 // Only someone whose phone receives this shop can follow the hazard up.
-                let grid: Option<String> = store
+                let grid: Option<String> = w
+                    .replica()
                     .conn()
                     .prepare_cached(
                         "SELECT json_extract(value, '$') FROM premises_fields
@@ -258,7 +260,7 @@ async fn act(
                     ));
                 }
             }
-            Ok(store.act_as(UserId(user.0.clone()), |s| {
+            Ok(w.store().act_as(UserId(user.0.clone()), |s| {
                 s.record_hazard_event(&hazard.id, request.action, None, Some(reason))
             })?)
         })
@@ -275,10 +277,10 @@ async fn assignees(
 ) -> Result<Json<Value>, ApiError> {
     let scope = supervisor_scope(&state, &caller).await?;
     let answer = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let (hazard, premises, _) = load(store, &id, &scope)?;
             let grid = premises.fields.grid_id.unwrap_or_default();
-            let people = crate::accounts::users_covering(store.conn(), &grid)?;
+            let people = crate::accounts::users_covering(tables, &grid)?;
             Ok(json!({ "current": hazard.assignee, "assignees": people }))
         })
         .await?;
@@ -297,7 +299,7 @@ async fn notice(
         state.config.notice_contact.clone(),
     );
     let html = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let (hazard, premises, inspection) = load(store, &id, &scope)?;
             // A notice is printed once it has been issued, with its number and deadline.
             let (Some(number), Some(deadline)) = (hazard.notice_no.clone(), hazard.deadline) else {
@@ -359,7 +361,7 @@ async fn notice(
                     .and_then(|i| i.answers.iter().find(|a| &a.code == code))
                     .map(|a| a.photos.clone())
                     .unwrap_or_default();
-                photos_held.extend(photo_list(store, &before)?);
+                photos_held.extend(photo_list(tables, &before)?);
             }
             // The earliest deadline binds the receipt; each item says its own.
             let earliest = listed
@@ -376,8 +378,7 @@ async fn notice(
             // The issuing office: configured, else the shop's sub-district and community.
             let issuer = if configured.is_empty() {
                 let grid = premises.fields.grid_id.clone().unwrap_or_default();
-                store
-                    .conn()
+                tables
                     .grid(&grid)?
                     .map(|g| g.grid.subdistrict + &g.grid.community)
                     .unwrap_or_default()
@@ -385,7 +386,7 @@ async fn notice(
                 configured
             };
             let inspector =
-                crate::accounts::display_names(store.conn(), [hazard.origin.found_by.as_str()])?
+                crate::accounts::display_names(tables, [hazard.origin.found_by.as_str()])?
                     .remove(hazard.origin.found_by.as_str())
                     .unwrap_or_else(|| hazard.origin.found_by.0.clone());
             let held = photos_held;

@@ -37,7 +37,7 @@ async fn search(
         return Ok(Json(json!({ "items": [] })));
     }
     let answer = state
-        .read(move |conn| {
+        .read(move |conn, tables| {
             // LIKE with the user's text taken literally.
             let pattern = format!(
                 "%{}%",
@@ -57,7 +57,7 @@ async fn search(
                     OR json_extract(a.value, '$') LIKE ?1 ESCAPE '\\')
                  ORDER BY 2, 1",
             )?;
-            let names = grid_names(conn)?;
+            let names = grid_names(tables)?;
             let mut rows = stmt.query([pattern])?;
             let mut items = Vec::new();
             let mut more = false;
@@ -93,7 +93,7 @@ async fn file(
 ) -> Result<Json<Value>, ApiError> {
     let scope = supervisor_scope(&state, &caller).await?;
     let answer = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let id = PremisesId(id);
             let not_found = || ApiError::not_found(format!("no premises {id}"));
             let premises = store.premises(&id)?.ok_or_else(not_found)?;
@@ -123,7 +123,7 @@ async fn file(
                             "value_text": it.map(|it| it.answer_text(&a.value)),
                             "note": a.note,
                             "hazard": v.findings.iter().any(|f| f.code == a.code),
-                            "photos": photo_list(store, &a.photos)?,
+                            "photos": photo_list(tables, &a.photos)?,
                         }))
                     })
                     .collect::<Result<Vec<_>, ApiError>>()?;
@@ -146,9 +146,8 @@ async fn file(
                 let label = item(store, None, &h.origin.finding.code).map(|it| it.label.clone());
                 hazard_list.push(json!({ "hazard": h, "label": label, "history": history }));
             }
-            let names =
-                crate::accounts::display_names(store.conn(), people.iter().map(String::as_str))?;
-            let grid_name = grid_names(store.conn())?.remove(&grid).unwrap_or(grid);
+            let names = crate::accounts::display_names(tables, people.iter().map(String::as_str))?;
+            let grid_name = grid_names(tables)?.remove(&grid).unwrap_or(grid);
             Ok(json!({
                 "premises": premises,
                 "grid_name": grid_name,

@@ -26,8 +26,12 @@ use crate::error::ApiError;
 
 /// Grids the caller sees, with their boundaries (GeoJSON geometry, shifted to GCJ-02 when
 /// the tiles are).
-pub fn grids(conn: &Connection, scope: &Scope, gcj02: bool) -> Result<Vec<Value>, ApiError> {
-    let rows = conn.grids()?.into_iter().map(|g| {
+pub fn grids(
+    tables: &dyn AccountTables,
+    scope: &Scope,
+    gcj02: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let rows = tables.grids()?.into_iter().map(|g| {
         Ok::<_, ApiError>((
             g.grid.id,
             g.grid.name,
@@ -57,8 +61,8 @@ pub fn grids(conn: &Connection, scope: &Scope, gcj02: bool) -> Result<Vec<Value>
 }
 
 /// Community of each grid.
-pub fn communities(conn: &Connection) -> Result<HashMap<String, String>, ApiError> {
-    Ok(conn
+pub fn communities(tables: &dyn AccountTables) -> Result<HashMap<String, String>, ApiError> {
+    Ok(tables
         .grids()?
         .into_iter()
         .map(|g| (g.grid.id, g.grid.community))
@@ -162,8 +166,8 @@ pub struct HazardRow {
 }
 
 /// Grid names by id.
-pub fn grid_names(conn: &Connection) -> Result<HashMap<String, String>, ApiError> {
-    Ok(conn
+pub fn grid_names(tables: &dyn AccountTables) -> Result<HashMap<String, String>, ApiError> {
+    Ok(tables
         .grids()?
         .into_iter()
         .map(|g| (g.grid.id, g.grid.name))
@@ -173,6 +177,7 @@ pub fn grid_names(conn: &Connection) -> Result<HashMap<String, String>, ApiError
 /// Fills in names for listed hazards.
 pub fn hazard_rows(
     conn: &Connection,
+    tables: &dyn AccountTables,
     listed: &[(String, map::HazardPoint, String)],
     today: i32,
 ) -> Result<Vec<HazardRow>, ApiError> {
@@ -183,7 +188,7 @@ pub fn hazard_rows(
          LEFT JOIN premises_fields n ON n.premises_id = h.premises_id AND n.field = 'name'
          WHERE h.id = ?1",
     )?;
-    let grid_names = grid_names(conn)?;
+    let grid_names = grid_names(tables)?;
     let catalog = xuncha_core::checklist::Catalog::builtin();
     let rows = listed
         .iter()
@@ -191,7 +196,7 @@ pub fn hazard_rows(
             stmt.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         })
         .collect::<Result<Vec<(String, String, String, String)>, _>>()?;
-    let names = crate::accounts::display_names(conn, rows.iter().map(|r| r.2.as_str()))?;
+    let names = crate::accounts::display_names(tables, rows.iter().map(|r| r.2.as_str()))?;
     let mut out = Vec::with_capacity(listed.len());
     for ((id, p, grid), (premises_id, premises, assignee, code)) in listed.iter().zip(rows) {
         out.push(HazardRow {
@@ -272,7 +277,7 @@ async fn overdue(
     };
     let order = map::OverdueOrder { by, descending };
     let page = list.page.unwrap_or(0).min(1_000_000);
-    let answer = with_index(&state, move |index, conn| {
+    let answer = with_index(&state, move |index, conn, tables| {
         let (total, top) = index.overdue_page(
             &scope,
             &filter,
@@ -291,9 +296,9 @@ async fn overdue(
         for (_, p) in index.matching(&scope, &all_filter, today) {
             *by_grid.entry(index.grid_name(p).to_owned()).or_default() += 1;
         }
-        let items = hazard_rows(conn, &listed, today)?;
+        let items = hazard_rows(conn, tables, &listed, today)?;
         // The chart names grids as people do.
-        let names = grid_names(conn)?;
+        let names = grid_names(tables)?;
         let by_grid: BTreeMap<&str, u32> = by_grid
             .iter()
             .map(|(id, n)| (names.get(id).map_or(id.as_str(), String::as_str), *n))
@@ -316,11 +321,11 @@ async fn due_week(State(state): State<AppState>, caller: Caller) -> Result<Json<
     let scope = supervisor_scope(&state, &caller).await?;
     let now = state.now_ms();
     let answer = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let today = xuncha_core::clock::china_date(now);
             let horizon = today.checked_add_days(Days::new(7)).unwrap_or(today);
             let items = store.due(now)?;
-            let places = crate::overdue::places(store.conn(), store.conn())?;
+            let places = crate::overdue::places(store.conn(), tables)?;
             let mut out = Vec::new();
             for i in items.into_iter().filter(|i| i.due_on <= horizon) {
                 let place = places
@@ -380,7 +385,7 @@ async fn figures(
     let scope2 = scope.clone();
     // Inspections done, and routine visits overdue now, by grid.
     let (done, overdue_visits, community_map) = state
-        .read_store(move |store| {
+        .read_store(move |store, tables| {
             let conn = store.conn();
             let mut done: BTreeMap<String, u64> = BTreeMap::new();
             let mut stmt = conn.prepare_cached(
@@ -398,7 +403,7 @@ async fn figures(
                     done.insert(grid, n as u64);
                 }
             }
-            let places = crate::overdue::places(conn, conn)?;
+            let places = crate::overdue::places(conn, tables)?;
             let mut overdue: BTreeMap<String, u64> = BTreeMap::new();
             for i in store.due(now)? {
                 if i.kind != DueKind::Routine || i.overdue_days == 0 {
@@ -412,11 +417,11 @@ async fn figures(
                     *overdue.entry(grid).or_default() += 1;
                 }
             }
-            Ok((done, overdue, communities(conn)?))
+            Ok((done, overdue, communities(tables)?))
         })
         .await?;
     let grid_communities = community_map.clone();
-    let (by_grid, by_community, weekly) = with_index(&state, move |index, _| {
+    let (by_grid, by_community, weekly) = with_index(&state, move |index, _, _| {
         let community_of = |g: &str| grid_communities.get(g).cloned().unwrap_or_default();
         Ok((
             index.figures(&scope, from, to, day, &|g| g.to_owned()),

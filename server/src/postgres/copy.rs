@@ -63,6 +63,7 @@ pub fn log_from_sqlite(source: &Connection, client: &mut Client) -> Result<Copie
                 grid_id: r.grid_id.as_deref(),
                 aside: r.aside.as_ref(),
                 received_ms: r.received_ms,
+                refile: false,
             })
             .collect();
         let mut tx = client.transaction()?;

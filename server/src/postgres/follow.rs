@@ -13,7 +13,7 @@
 use postgres::GenericClient;
 use rusqlite::{Connection, OptionalExtension};
 use xuncha_core::op::Op;
-use xuncha_core::store::{Aside, Store};
+use xuncha_core::store::{Aside, NewRows, Store};
 
 use super::PgError;
 use super::log;
@@ -38,6 +38,18 @@ pub fn catch_up(
     page: i64,
     projections: Projections,
 ) -> Result<i64, PgError> {
+    catch_up_with(client, replica, page, projections, |_, _, _| Ok(()))
+}
+
+/// [`catch_up`], running `also` in each page's transaction with the page and the rows the
+/// replica added for it (a server files them for pulls there).
+pub fn catch_up_with(
+    client: &mut impl GenericClient,
+    replica: &mut Store,
+    page: i64,
+    projections: Projections,
+    mut also: impl FnMut(&Connection, &[log::Logged], &NewRows) -> xuncha_core::Result<()>,
+) -> Result<i64, PgError> {
     let log_id = log::id(client)?;
     let mut position = position(replica.conn(), &log_id)?;
     loop {
@@ -52,7 +64,8 @@ pub fn catch_up(
             .filter_map(|(i, l)| l.aside.as_ref().map(|a| (i, a)))
             .collect();
         replica
-            .apply_ops_setting_aside(&ops, &aside, |conn, _| {
+            .apply_ops_setting_aside(&ops, &aside, |conn, new_rows| {
+                also(conn, &logged, new_rows)?;
                 record(conn, &log_id, last).map_err(xuncha_core::Error::from)
             })
             .map_err(PgError::Replica)?;
@@ -87,7 +100,8 @@ pub fn position(replica: &Connection, log_id: &str) -> Result<i64, PgError> {
     }
 }
 
-fn record(conn: &Connection, log_id: &str, position: i64) -> rusqlite::Result<()> {
+/// Records the position `replica` has applied up to in the log `log_id`.
+pub fn record(conn: &Connection, log_id: &str, position: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM server_log_follow", [])?;
     conn.execute(
         "INSERT INTO server_log_follow (log_id, position) VALUES (?1, ?2)",

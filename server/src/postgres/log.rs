@@ -39,6 +39,8 @@ pub struct Entry<'a> {
     /// When the server received it (ms): the push's time, or the original server's for ops
     /// copied from one.
     pub received_ms: i64,
+    /// It moved its premises to `grid_id`: every op of the premises is filed there from now.
+    pub refile: bool,
 }
 
 /// What an append did.
@@ -62,6 +64,8 @@ pub struct Logged {
     pub chain: Vec<u8>,
     /// Set aside rather than applied, and why.
     pub aside: Option<SetAside>,
+    /// See [`Entry::refile`].
+    pub refile: bool,
 }
 
 /// Appends `entries` in a transaction of its own and commits.
@@ -80,6 +84,16 @@ pub fn append_in(tx: &mut Transaction<'_>, entries: &[Entry<'_>]) -> Result<Appe
         .unwrap_or_else(|| Ok(Appended::default()))
 }
 
+/// Takes the log's lock for the rest of the transaction: appends by others wait, and what
+/// is read of the log meanwhile is all there will be before this transaction's own appends.
+pub fn lock(tx: &mut Transaction<'_>) -> Result<(), PgError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&LOCK_SPACE, &LOCK_LOG_APPEND],
+    )?;
+    Ok(())
+}
+
 /// Appends several pushes at once (the pushes that arrived together: one lock, one insert,
 /// one commit for all), each all or nothing: a push carrying another op under a held
 /// `(device, seq)` is refused alone, and nothing of it is stored. Returns each push's outcome
@@ -88,10 +102,7 @@ pub fn append_group_in(
     tx: &mut Transaction<'_>,
     pushes: &[&[Entry<'_>]],
 ) -> Result<Vec<Result<Appended, PgError>>, PgError> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        &[&LOCK_SPACE, &LOCK_LOG_APPEND],
-    )?;
+    lock(tx)?;
     let (mut end, mut chain) = tail(tx)?;
     let held = held(tx, pushes.iter().flat_map(|p| p.iter()))?;
 
@@ -127,13 +138,13 @@ pub fn append_group_in(
         tx.execute(
             "INSERT INTO ops (position, device_id, seq, hlc, author, schema, wall_ms, kind, data,
                               received_ms, premises_id, grid_id, chain, aside_code,
-                              aside_message, aside_message_en)
-             SELECT p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae
+                              aside_message, aside_message_en, refile)
+             SELECT p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae, rf
              FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
                          $6::int[], $7::bigint[], $8::text[], $9::text[], $10::bigint[],
                          $11::text[], $12::text[], $13::bytea[], $14::text[], $15::text[],
-                         $16::text[])
-                  AS t (p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae)",
+                         $16::text[], $17::bool[])
+                  AS t (p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae, rf)",
             &[
                 &rows.position,
                 &rows.device,
@@ -151,6 +162,7 @@ pub fn append_group_in(
                 &rows.aside_code,
                 &rows.aside_message,
                 &rows.aside_message_en,
+                &rows.refile,
             ],
         )?;
         // Delivered to listeners when (and only if) the transaction commits.
@@ -197,7 +209,7 @@ pub fn after(
         .query(
             "SELECT position, device_id, seq, hlc, author, schema, wall_ms, kind, data,
                     received_ms, premises_id, grid_id, chain, aside_code, aside_message,
-                    aside_message_en
+                    aside_message_en, refile
              FROM ops WHERE position > $1 ORDER BY position LIMIT $2",
             &[&position, &limit],
         )?
@@ -231,6 +243,7 @@ pub fn after(
                 grid_id: r.get(11),
                 chain: r.get(12),
                 aside,
+                refile: r.get(16),
             })
         })
         .collect()
@@ -380,6 +393,7 @@ struct Rows<'a> {
     aside_code: Vec<Option<&'a str>>,
     aside_message: Vec<Option<&'a str>>,
     aside_message_en: Vec<Option<&'a str>>,
+    refile: Vec<bool>,
 }
 
 impl<'a> Rows<'a> {
@@ -403,6 +417,7 @@ impl<'a> Rows<'a> {
         self.aside_message.push(aside.map(|a| a.message.as_str()));
         self.aside_message_en
             .push(aside.map(|a| a.message_en.as_str()));
+        self.refile.push(entry.refile);
     }
 }
 

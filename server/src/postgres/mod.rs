@@ -13,6 +13,7 @@ pub mod log;
 pub mod photo_tables;
 pub mod projections;
 pub mod quarantine_tables;
+pub mod replica;
 pub mod tables;
 pub mod throttle;
 pub mod webhook_tables;
@@ -78,6 +79,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0005_photos.sql"),
     migration!("0006_webhooks.sql"),
     migration!("0007_quarantine.sql"),
+    migration!("0008_refile.sql"),
 ];
 
 /// Connects to `url` (`postgres://user:password@host:port/database`, or `host=/socket/dir`).

@@ -76,7 +76,7 @@ pub fn server() -> Server {
     let tokens = state
         .db()
         .write(|store| {
-            let c = store.conn();
+            let c = store.tables();
             for (id, community) in [("g1", "c1"), ("g2", "c2")] {
                 accounts::upsert_grid(
                     c,

@@ -1,0 +1,304 @@
+//! Several server instances on one PostgreSQL database (issue #20): phones spread over two
+//! server processes by a round-robin proxy, pushes racing on both, one instance killed with
+//! SIGKILL in the middle of them and started again. Every phone and both instances end with one
+//! state; the shared log holds each phone's ops once each, none missing; the daily digest,
+//! which both instances try every second, is queued once.
+//!
+//! Needs a PostgreSQL server: `XUNCHA_TEST_SERVER_DATABASE` (scripts/pg-test sets it).
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failure
+
+use std::time::Duration;
+
+use xuncha_core::clock::{WallClock, china_date};
+use xuncha_core::model::{PremisesFields, PremisesKind};
+use xuncha_e2e::{Admin, Phone, RoundRobinProxy, ServerProcess, now_ms, test_options};
+use xuncha_server::postgres as pg;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_xuncha-server-e2e");
+
+/// A fresh database for this test on the PostgreSQL server named by the environment.
+fn database(name: &str) -> Option<String> {
+    let Ok(base) = std::env::var("XUNCHA_TEST_SERVER_DATABASE") else {
+        assert!(
+            std::env::var_os("XUNCHA_TEST_DATABASE_REQUIRED").is_none(),
+            "XUNCHA_TEST_SERVER_DATABASE is required but not set"
+        );
+        eprintln!("skipped: no XUNCHA_TEST_SERVER_DATABASE (scripts/pg-test runs this)");
+        return None;
+    };
+    let name = format!("{name}_{}", std::process::id());
+    let mut admin = pg::connect(&base, "test-admin").unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    Some(pg::url_with_database(&base, &name))
+}
+
+/// An admin client of the server at `url`, its desk in a folder of its own.
+fn admin_at(url: &str, dir: &std::path::Path, name: &str) -> Admin {
+    let desk = dir.join(name);
+    std::fs::create_dir_all(&desk).unwrap();
+    Admin::connect(url, &desk)
+}
+
+/// Syncs until it succeeds (an instance may be down or restarting meanwhile).
+fn sync_through(phone: &mut Phone) {
+    for _ in 0..100 {
+        match phone.client.sync(&mut phone.store, &mut |_| {}) {
+            Ok(_) => return,
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    panic!("{} never synced", phone.store.device_id());
+}
+
+/// A phone's offline session: a shop, an edit of a shared shop, an inspection.
+fn work(phone: &mut Phone, round: usize) {
+    let me = phone.store.device_id().as_str().to_owned();
+    let mut f = PremisesFields::new(format!("{me}的店{round}"), "幸福路", PremisesKind::Retail);
+    f.grid_id = Some("g1".into());
+    phone.store.add_premises(f).unwrap();
+    let shops = phone.store.list_premises(false).unwrap();
+    let shared = &shops[round % shops.len()];
+    let mut fields = shared.fields.clone();
+    fields.phone = Some(format!("138{round:04}{}", me.len()));
+    phone.store.edit_premises(&shared.id, fields).unwrap();
+    let today = china_date(phone.clock.now_ms());
+    let visit = xuncha_core::checklist::sample::sample_visit(
+        phone.store.catalog(),
+        shared,
+        today,
+        &["FE-03"],
+    );
+    phone.store.record_inspection(visit).unwrap();
+}
+
+#[test]
+fn two_instances_behind_a_round_robin_proxy_converge_through_a_kill() {
+    let Some(url) = database("scale_out") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--database",
+        url.as_str(),
+        "--escalation-check-secs",
+        "1",
+        // Nothing listens there: deliveries stay queued, to be counted.
+        "--webhook-url",
+        "http://127.0.0.1:9/hook",
+    ];
+    let a_data = dir.path().join("a");
+    let mut a = Some(ServerProcess::start(SERVER, &a_data, "127.0.0.1:0", &args));
+    let b = ServerProcess::start(SERVER, &dir.path().join("b"), "127.0.0.1:0", &args);
+    let a_addr = a.as_ref().unwrap().addr;
+    let admin = admin_at(&a.as_ref().unwrap().url, dir.path(), "admin-a");
+    admin.grid("g1", "幸福社区");
+    for w in ["w1", "w2", "w3"] {
+        admin.worker(w, &["g1"]);
+    }
+    let proxy = RoundRobinProxy::start(vec![a_addr, b.addr]);
+    let mut phones: Vec<Phone> = (0..6)
+        .map(|i| {
+            let mut p = Phone::new(
+                dir.path(),
+                &format!("phone-{i}"),
+                &proxy.url,
+                now_ms(),
+                test_options(),
+            );
+            p.enroll(&format!("w{}", i % 3 + 1));
+            p
+        })
+        .collect();
+    for p in &mut phones {
+        work(p, 0);
+        sync_through(p);
+    }
+
+    // Rounds of work and sync on every phone at once, while instance A is killed (SIGKILL,
+    // mid-push as likely as not) and started again on its address.
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let mut syncing_at_kill = 0;
+    std::thread::scope(|s| {
+        for p in phones.iter_mut() {
+            let finished = &finished;
+            s.spawn(move || {
+                for round in 1..=8 {
+                    work(p, round);
+                    sync_through(p);
+                }
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        syncing_at_kill = 6 - finished.load(std::sync::atomic::Ordering::SeqCst);
+        a.take().unwrap().kill();
+        std::thread::sleep(Duration::from_millis(700));
+        a = Some(ServerProcess::start(
+            SERVER,
+            &a_data,
+            &a_addr.to_string(),
+            &args,
+        ));
+    });
+    assert!(
+        syncing_at_kill > 0,
+        "phones were still pushing when the instance was killed (else it tested nothing)"
+    );
+    for _ in 0..2 {
+        for p in &mut phones {
+            sync_through(p);
+        }
+    }
+    let sent: Vec<usize> = proxy
+        .sent
+        .iter()
+        .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+        .collect();
+    assert!(
+        sent.iter().all(|&n| n > 0),
+        "both instances served: {sent:?}"
+    );
+
+    // One state everywhere: each instance (asked directly) and every phone.
+    let on_a = admin_at(&a.as_ref().unwrap().url, dir.path(), "admin-a2").digest();
+    let on_b = admin_at(&b.url, dir.path(), "admin-b").digest();
+    assert_eq!(on_a, on_b, "the two instances' replicas differ");
+    for p in &phones {
+        assert_eq!(
+            p.store.digest().unwrap(),
+            on_a.0,
+            "{} differs",
+            p.store.device_id()
+        );
+    }
+
+    // Nothing lost, nothing doubled: each phone's ops 1..n in the shared log, once each.
+    let mut client = pg::connect(&url, "test").unwrap();
+    for p in &phones {
+        let device = p.store.device_id().as_str().to_owned();
+        let made = p.store.max_seq(p.store.device_id()).unwrap() as i64;
+        let row = client
+            .query_one(
+                "SELECT COUNT(*), COUNT(DISTINCT seq), COALESCE(MAX(seq), 0)
+                 FROM ops WHERE device_id = $1",
+                &[&device],
+            )
+            .unwrap();
+        let (count, distinct, max): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!((count, distinct, max), (made, made, made), "{device}");
+    }
+    let positions: (i64, i64) = client
+        .query_one("SELECT COUNT(*), COALESCE(MAX(position), 0) FROM ops", &[])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(positions.0, positions.1, "positions 1..n without a gap");
+    assert_eq!(
+        on_a.1 as i64, positions.0,
+        "the replicas hold the whole log"
+    );
+
+    // The daily digest, tried every second by both instances, was queued once.
+    let digests: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM server_webhook_deliveries WHERE event = 'overdue.digest'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(digests, 1, "the digest runs once a day across instances");
+}
+
+/// A district on SQLite with the demo data and a phone that has synced, moved to PostgreSQL by
+/// `xuncha-server migrate-to-postgres`: the server on PostgreSQL holds the same state (digest,
+/// ops), the phone goes on with its token and ends where it was, the photos are readable.
+#[test]
+fn a_demo_district_moves_to_postgres_with_its_phones() {
+    let Some(url) = database("migrate") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let sqlite = ServerProcess::start_with(SERVER, &data, "127.0.0.1:0", &["--demo"], None);
+    let mut phone = Phone::new(
+        dir.path(),
+        "phone-w01",
+        &sqlite.url,
+        now_ms(),
+        test_options(),
+    );
+    phone
+        .client
+        .enroll(
+            &mut phone.store,
+            "w01",
+            xuncha_server::demo::DEMO_PASSWORD,
+            None,
+        )
+        .unwrap();
+    phone.sync();
+    let phone_before = phone.store.digest().unwrap();
+    let before = admin_at(&sqlite.url, dir.path(), "admin-sqlite").digest();
+    sqlite.kill();
+
+    let out = std::process::Command::new(SERVER)
+        .arg("--data")
+        .arg(&data)
+        .arg("--database")
+        .arg(&url)
+        .arg("migrate-to-postgres")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(&before.0), "checked by digest: {said}");
+    // Once only: a second copy would double every op.
+    let again = std::process::Command::new(SERVER)
+        .arg("--data")
+        .arg(&data)
+        .arg("--database")
+        .arg(&url)
+        .arg("migrate-to-postgres")
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a second copy is refused");
+
+    let pg_server = ServerProcess::start_with(SERVER, &data, "127.0.0.1:0", &[], Some(&url));
+    let admin = admin_at(&pg_server.url, dir.path(), "admin-pg");
+    assert_eq!(admin.digest(), before, "the same state on PostgreSQL");
+    // The same phone, token and cursor, now talking to the server on PostgreSQL.
+    phone.client =
+        xuncha_core::sync::client::SyncClient::new(&pg_server.url, test_options()).unwrap();
+    phone.sync();
+    assert_eq!(
+        phone.store.digest().unwrap(),
+        phone_before,
+        "the phone goes on where it was"
+    );
+
+    let mut client = pg::connect(&url, "test").unwrap();
+    let sha: String = client
+        .query_one(
+            "SELECT sha256 FROM server_photos ORDER BY sha256 LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let (status, jpeg) = admin.get_bytes(&format!("/v1/photos/{sha}"));
+    assert_eq!(status, 200);
+    use sha2::Digest;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&jpeg)),
+        sha,
+        "the photo itself"
+    );
+}
