@@ -234,6 +234,40 @@ impl Db {
         Ok(())
     }
 
+    /// On PostgreSQL, the sign-in throttle all instances share (`postgres::throttle`): this
+    /// attempt counted, or the seconds until the name or address may try again. `None` on
+    /// SQLite (the in-memory count of `login::LoginGuard` serves one server).
+    pub fn shared_throttle(
+        &self,
+        limits: &crate::login::LoginLimits,
+        user: &str,
+        address: Option<&str>,
+    ) -> Option<Result<Result<(), u64>, ApiError>> {
+        let shared = self.shared.as_ref()?;
+        Some((|| {
+            let mut client = shared.client()?;
+            Ok(crate::postgres::throttle::begin(
+                &mut client,
+                limits,
+                user,
+                address,
+            )?)
+        })())
+    }
+
+    /// The password was right: [`Db::shared_throttle`] forgets the name's failures.
+    pub fn shared_throttle_passed(
+        &self,
+        user: &str,
+        address: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if let Some(shared) = &self.shared {
+            let mut client = shared.client()?;
+            crate::postgres::throttle::succeeded(&mut *client, user, address)?;
+        }
+        Ok(())
+    }
+
     /// A connection of its own to the shared database, to listen for appends.
     pub fn listener(&self) -> Option<Result<postgres::Client, PgError>> {
         self.shared.as_ref().map(|s| {

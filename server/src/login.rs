@@ -270,7 +270,25 @@ pub async fn check_password(
     password: &str,
     address: Option<IpAddr>,
 ) -> Result<Role, ApiError> {
-    let attempt = state.login.begin(user, address).map_err(too_many)?;
+    // Several instances count wrong passwords together, in the shared database.
+    let (limits, name, at) = (
+        state.config.login_limits,
+        user.to_owned(),
+        address.map(|a| a.to_string()),
+    );
+    let shared = state
+        .blocking(move |db| {
+            db.shared_throttle(&limits, &name, at.as_deref())
+                .transpose()
+        })
+        .await?;
+    let attempt = match shared {
+        Some(allowed) => {
+            allowed.map_err(too_many)?;
+            None
+        }
+        None => Some(state.login.begin(user, address).map_err(too_many)?),
+    };
     let _permit = state
         .login
         .checks
@@ -286,7 +304,15 @@ pub async fn check_password(
         .await
         .map_err(ApiError::internal)?;
     if checked.is_ok() {
-        attempt.succeeded();
+        match attempt {
+            Some(attempt) => attempt.succeeded(),
+            None => {
+                let (name, at) = (user.to_owned(), address.map(|a| a.to_string()));
+                state
+                    .blocking(move |db| db.shared_throttle_passed(&name, at.as_deref()))
+                    .await?;
+            }
+        }
     }
     checked
 }

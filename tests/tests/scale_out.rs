@@ -302,3 +302,68 @@ fn a_demo_district_moves_to_postgres_with_its_phones() {
         "the photo itself"
     );
 }
+
+/// What guards accounts holds across instances: wrong passwords sent in turn to two instances
+/// are counted together (the sixth is refused on either), and a phone signed out on one
+/// instance is refused on the other within seconds.
+#[test]
+fn sign_in_limits_and_sign_outs_hold_across_instances() {
+    let Some(url) = database("accounts") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database", url.as_str()];
+    let a = ServerProcess::start(SERVER, &dir.path().join("a"), "127.0.0.1:0", &args);
+    let b = ServerProcess::start(SERVER, &dir.path().join("b"), "127.0.0.1:0", &args);
+    let admin = admin_at(&a.url, dir.path(), "admin-a");
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    admin.worker("w2", &["g1"]);
+
+    let http = reqwest::blocking::Client::new();
+    let enroll = |url: &str, user: &str, password: &str| {
+        http.post(format!("{url}/v1/enroll"))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({
+                    "user": user, "password": password, "device_id": "guesser"
+                })
+                .to_string(),
+            )
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // Five wrong passwords for w2, in turn on A and B (the default limit is five per name).
+    let statuses: Vec<u16> = (0..6)
+        .map(|i| enroll(if i % 2 == 0 { &a.url } else { &b.url }, "w2", "wrong"))
+        .collect();
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 401, 429],
+        "counted across instances"
+    );
+    assert_eq!(
+        enroll(&a.url, "w2", xuncha_e2e::USER_PASSWORD),
+        429,
+        "even the right one"
+    );
+
+    // w1's phone works through B; an admin signs w1 out on A; B refuses the phone soon after.
+    let mut phone = Phone::new(dir.path(), "phone-w1", &b.url, now_ms(), test_options());
+    phone.enroll("w1");
+    phone.sync();
+    let (status, body) = admin.call("POST", "/v1/admin/users/w1/sign-out", None);
+    assert_eq!(status, 200, "{body}");
+    let started = std::time::Instant::now();
+    loop {
+        match phone.client.sync(&mut phone.store, &mut |_| {}) {
+            Err(xuncha_core::Error::Server { status: 401, .. }) => break,
+            _ if started.elapsed() > Duration::from_secs(5) => {
+                panic!("instance B still accepts a token revoked on A")
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
