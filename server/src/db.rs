@@ -13,7 +13,7 @@ use xuncha_core::store::{Store, StoreOptions};
 use crate::error::ApiError;
 use crate::postgres::replica::{self, Shared};
 use crate::postgres::tables::PgTables;
-use crate::postgres::{PgError, follow, log, projections};
+use crate::postgres::{PgError, follow, log};
 use crate::tables::{ServerTables, SqliteTables, Writer};
 
 /// A migration file: its name and its SQL.
@@ -227,10 +227,11 @@ impl Db {
             &mut *client,
             &mut store,
             follow::PAGE,
-            follow::Projections::Write,
+            follow::Projections::Leave,
             replica::file_page,
         )?;
         self.note_end(store.conn())?;
+        replica::project(&mut client, &store)?;
         Ok(())
     }
 
@@ -300,7 +301,7 @@ impl Db {
         )?;
         let log_id = log::id(&mut tx)?;
         let end = follow::position(store.conn(), &log_id)?;
-        let (out, taken) = store.atomic(|store| {
+        let out = store.atomic(|store| {
             let out = work(store, &PgTables::new(&mut tx));
             let now = chrono::Utc::now().timestamp_millis();
             index_new_ops(store.conn(), now)?;
@@ -318,20 +319,9 @@ impl Db {
                 follow::record(store.conn(), &log_id, last.position)?;
             }
             tx.commit().map_err(PgError::from)?;
-            Ok::<_, ApiError>((out, taken))
+            Ok::<_, ApiError>(out)
         })?;
-        // The derived records the new ops changed, as the replica now holds them (other
-        // instances' followers write them too; rows only move forward).
-        let ops: Vec<xuncha_core::op::Op> = taken.into_iter().map(|t| t.op).collect();
-        let touched = projections::Touched::by(&ops);
-        if let Some(position) =
-            (!touched.is_empty()).then(|| follow::position(store.conn(), &log_id))
-        {
-            let position = position?;
-            let mut tx = client.transaction().map_err(PgError::from)?;
-            projections::write(&mut tx, store, &touched, position)?;
-            tx.commit().map_err(PgError::from)?;
-        }
+        // The projection tables follow off this path (`follow_log`, told by the append).
         Ok(out)
     }
 

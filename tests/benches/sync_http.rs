@@ -5,6 +5,8 @@
 //! `cargo bench -p xuncha-e2e --bench sync_http` (env SYNC_OPS to change the op count,
 //! SYNC_PARTS to run some parts only, SYNC_SYNCHRONOUS=NORMAL for the durability A/B,
 //! SYNC_SERVE=FILE to keep the first-sync server up for the field app's benchmark).
+//! On PostgreSQL: SYNC_DATABASE=postgres://USER@HOST:PORT/DB (each server a fresh database
+//! made there), and SYNC_INSTANCES=2 for two instances on it, the clients spread over both.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a bench binary: panics are failures
 
@@ -30,8 +32,38 @@ struct Bench {
     _dir: tempfile::TempDir,
     state: AppState,
     url: String,
+    /// Every instance's address (one on SQLite; SYNC_INSTANCES on PostgreSQL).
+    urls: Vec<String>,
+    _others: Vec<AppState>,
     rt: tokio::runtime::Runtime,
     tokens: Vec<String>,
+}
+
+/// With SYNC_DATABASE: a fresh PostgreSQL database on that server for one bench server.
+fn fresh_database() -> Option<String> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let base = std::env::var("SYNC_DATABASE").ok()?;
+    let name = format!(
+        "bench_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = xuncha_server::postgres::connect(&base, "bench-admin").unwrap();
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    Some(xuncha_server::postgres::url_with_database(&base, &name))
+}
+
+fn instances() -> usize {
+    std::env::var("SYNC_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 /// A server with 20 workers in grid g1 and 1,000 premises already there.
@@ -39,9 +71,14 @@ fn server(premises: usize) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         max_body_bytes: 64 << 20,
+        database: fresh_database(),
         ..Config::default()
     };
-    let state = AppState::open(dir.path(), config).unwrap();
+    assert!(
+        config.database.is_some() || instances() == 1,
+        "several instances need SYNC_DATABASE"
+    );
+    let state = AppState::open(&dir.path().join("i0"), config.clone()).unwrap();
     // A/B of what durability costs: SYNC_SYNCHRONOUS=NORMAL runs the server's commits as before
     // they were synced to disk (synchronous=FULL, the server's setting).
     if let Ok(mode) = std::env::var("SYNC_SYNCHRONOUS") {
@@ -124,10 +161,23 @@ fn server(premises: usize) -> Bench {
         .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     rt.spawn(axum::serve(listener, app(state.clone())).into_future());
+    let mut urls = vec![url.clone()];
+    let mut others = Vec::new();
+    for i in 1..instances() {
+        let other = AppState::open(&dir.path().join(format!("i{i}")), config.clone()).unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        urls.push(format!("http://{}", listener.local_addr().unwrap()));
+        rt.spawn(axum::serve(listener, app(other.clone())).into_future());
+        others.push(other);
+    }
     Bench {
         _dir: dir,
         state,
         url,
+        urls,
+        _others: others,
         rt,
         tokens,
     }
@@ -258,7 +308,8 @@ fn push_throughput(label: &str, inspection_share: f64, total: usize) {
     let started = Instant::now();
     std::thread::scope(|s| {
         for (d, batches) in bodies.iter().enumerate() {
-            let (url, token) = (bench.url.clone(), bench.tokens[d].clone());
+            let url = bench.urls[d % bench.urls.len()].clone();
+            let token = bench.tokens[d].clone();
             s.spawn(move || {
                 let http = reqwest::blocking::Client::builder()
                     .timeout(Duration::from_secs(300))
@@ -382,16 +433,20 @@ fn pull_latency(clients: usize, rounds: usize) {
         .pool_max_idle_per_host(clients)
         .build()
         .unwrap();
-    let url = format!("{}/v1/sync/pull?after={end}", bench.url);
+    let urls: Vec<String> = bench
+        .urls
+        .iter()
+        .map(|u| format!("{u}/v1/sync/pull?after={end}"))
+        .collect();
     let mut latencies: Vec<Duration> = bench.rt.block_on(async {
         // Warm the connections first.
-        let warm = tokens.iter().map(|t| {
-            let req = http.get(&url).bearer_auth(t);
+        let warm = tokens.iter().enumerate().map(|(i, t)| {
+            let req = http.get(&urls[i % urls.len()]).bearer_auth(t);
             async move { req.send().await.unwrap().bytes().await.unwrap() }
         });
         futures_join_all(warm).await;
-        let tasks = tokens.iter().map(|t| {
-            let (http, url, t) = (http.clone(), url.clone(), t.clone());
+        let tasks = tokens.iter().enumerate().map(|(i, t)| {
+            let (http, url, t) = (http.clone(), urls[i % urls.len()].clone(), t.clone());
             tokio::spawn(async move {
                 let mut out = Vec::with_capacity(rounds);
                 for _ in 0..rounds {
@@ -414,11 +469,140 @@ fn pull_latency(clients: usize, rounds: usize) {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "pull with nothing new, {clients} concurrent clients x {rounds}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "pull with nothing new, {clients} concurrent clients x {rounds} ({}): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        backend(),
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3,
     );
+}
+
+/// 1,000 phones each push `pushes` small batches (`ops` premises edits each) at once, as in a
+/// morning's sync: pushes per second and each push's latency.
+fn push_many(clients: usize, pushes: usize, ops: usize) {
+    let bench = server(1000);
+    let tokens: Vec<String> = bench
+        .state
+        .db()
+        .tables(|tables| {
+            (0..clients)
+                .map(|i| {
+                    accounts::issue_token(
+                        tables,
+                        &format!("worker-{}", i % DEVICES),
+                        &DeviceId(format!("phone-{i:04}")),
+                    )
+                })
+                .collect()
+        })
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis() as u64;
+    let bodies: Vec<Vec<Vec<u8>>> = (0..clients)
+        .map(|i| {
+            (0..pushes)
+                .map(|k| {
+                    let batch: Vec<Op> = (0..ops)
+                        .map(|j| {
+                            let seq = (k * ops + j) as u64 + 1;
+                            let premises = PremisesId(format!("p-{:04}", (i * 7 + j) % 1000));
+                            Op {
+                                device: DeviceId(format!("phone-{i:04}")),
+                                seq,
+                                hlc: Hlc::new(now - 20_000 + seq, i as u16),
+                                author: UserId(format!("worker-{}", i % DEVICES)),
+                                schema: SCHEMA_VERSION,
+                                wall_ms: now as i64,
+                                body: OpBody::PremisesPatch(PremisesPatch {
+                                    premises_id: premises,
+                                    fields: [(
+                                        "phone".to_owned(),
+                                        serde_json::json!(format!("138{i:04}{seq:04}")),
+                                    )]
+                                    .into_iter()
+                                    .collect(),
+                                }),
+                            }
+                        })
+                        .collect();
+                    serde_json::to_vec(&PushRequest {
+                        ops: batch,
+                        pulled_to: None,
+                    })
+                    .unwrap()
+                })
+                .collect()
+        })
+        .collect();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let urls: Vec<String> = bench
+        .urls
+        .iter()
+        .map(|u| format!("{u}/v1/sync/push"))
+        .collect();
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = bench.rt.block_on(async {
+        let tasks: Vec<_> = bodies
+            .into_iter()
+            .zip(tokens)
+            .enumerate()
+            .map(|(i, (mine, token))| {
+                let (http, url) = (http.clone(), urls[i % urls.len()].clone());
+                tokio::spawn(async move {
+                    let mut out = Vec::with_capacity(mine.len());
+                    for body in mine {
+                        let at = Instant::now();
+                        let res = http
+                            .post(&url)
+                            .bearer_auth(&token)
+                            .header("content-type", "application/json")
+                            .body(body)
+                            .send()
+                            .await
+                            .unwrap();
+                        assert!(res.status().is_success());
+                        res.bytes().await.unwrap();
+                        out.push(at.elapsed());
+                    }
+                    out
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let held = bench
+        .state
+        .db()
+        .write(|s| Ok(s.replica().op_count()?))
+        .unwrap();
+    assert_eq!(held, 1000 + clients * pushes * ops, "every op stored once");
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "push, {clients} phones x {pushes} pushes of {ops} ops ({}): {:.0} pushes/s ({:.0} ops/s); \
+         a push p50 {:.0} ms, p99 {:.0} ms",
+        backend(),
+        (clients * pushes) as f64 / secs,
+        (clients * pushes * ops) as f64 / secs,
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+    );
+}
+
+/// What the figures were measured on.
+fn backend() -> String {
+    match std::env::var("SYNC_DATABASE") {
+        Ok(_) => format!("PostgreSQL, {} instance(s)", instances()),
+        Err(_) => "SQLite".to_owned(),
+    }
 }
 
 async fn futures_join_all<F: std::future::Future>(
@@ -442,6 +626,9 @@ fn main() {
     // SYNC_PARTS=push,in_process,first_sync,pull runs only those (default: all).
     let parts = std::env::var("SYNC_PARTS").unwrap_or_default();
     let run = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
+    if run("push_many") {
+        push_many(if full { 1000 } else { 50 }, 2, 20);
+    }
     if run("push") {
         push_throughput("premises edits only", 0.0, total);
         push_throughput("80% edits + 20% inspections", 0.2, total);

@@ -203,6 +203,29 @@ fn two_instances_behind_a_round_robin_proxy_converge_through_a_kill() {
         "the replicas hold the whole log"
     );
 
+    // The projection tables (the city's own queries) follow: every shop, every inspection
+    // (this workload corrects none).
+    let counts = phones[0].store.counts().unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let row = client
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM premises),
+                        (SELECT COUNT(*) FROM inspections)",
+                &[],
+            )
+            .unwrap();
+        let (premises, inspections): (i64, i64) = (row.get(0), row.get(1));
+        if (premises as usize, inspections as usize) == (counts.premises, counts.inspections) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "projections: {premises} premises, {inspections} inspections; phones: {counts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     // The daily digest, tried every second by both instances, was queued once.
     let digests: i64 = client
         .query_one(
