@@ -139,6 +139,8 @@ pub struct Db {
     /// On PostgreSQL (several instances): the shared log and tables. The replica then takes
     /// ops only from the log, in its order (see `postgres::replica`).
     shared: Option<Shared>,
+    /// Held while this instance writes the projection tables (one writer of them at a time).
+    projecting: Mutex<()>,
 }
 
 impl std::fmt::Debug for Db {
@@ -180,15 +182,15 @@ impl Db {
     fn setup_shared(store: Store, path: Option<PathBuf>, shared: Shared) -> Result<Db, PgError> {
         let mut db = Self::setup(store, path).map_err(PgError::Replica)?;
         {
-            let mut client = shared.client()?;
             let store = db.writer.get_mut().unwrap_or_else(|p| p.into_inner());
             store
                 .conn()
                 .execute_batch(replica::REFILED_TABLE)
                 .map_err(|e| PgError::Replica(e.into()))?;
             // A replica holding ops that did not come from this log would misnumber it.
-            let log_id = log::id(&mut *client)?;
-            if follow::position(store.conn(), &log_id)? == 0 && store.op_count().unwrap_or(0) > 0 {
+            if follow::position(store.conn(), &shared.log_id)? == 0
+                && store.op_count().unwrap_or(0) > 0
+            {
                 return Err(PgError::Replica(xuncha_core::Error::Batch(
                     "本地副本中已有不是来自共享日志的记录，请删除副本文件后重启 / the replica holds ops that did not come from the shared log: remove the replica file and start again".into(),
                 )));
@@ -225,14 +227,17 @@ impl Db {
         let mut client = shared.client()?;
         follow::catch_up_with(
             &mut *client,
+            &shared.log_id,
             &mut store,
             follow::PAGE,
             follow::Projections::Leave,
             replica::file_page,
         )?;
         self.note_end(store.conn())?;
-        replica::project(&mut client, &store)?;
-        Ok(())
+        drop(store);
+        // The projection tables from a read connection, so writes go on meanwhile.
+        let _one = self.projecting.lock().unwrap_or_else(|p| p.into_inner());
+        self.read_store(|store, _| Ok(replica::project(&mut client, store)?))
     }
 
     /// On PostgreSQL, the sign-in throttle all instances share (`postgres::throttle`): this
@@ -292,15 +297,16 @@ impl Db {
         let mut client = shared.client()?;
         let mut tx = client.transaction().map_err(PgError::from)?;
         log::lock(&mut tx)?;
+        let log_id = &shared.log_id;
         follow::catch_up_with(
             &mut tx,
+            log_id,
             store,
             follow::PAGE,
             follow::Projections::Leave,
             replica::file_page,
         )?;
-        let log_id = log::id(&mut tx)?;
-        let end = follow::position(store.conn(), &log_id)?;
+        let end = follow::position(store.conn(), log_id)?;
         let out = store.atomic(|store| {
             let out = work(store, &PgTables::new(&mut tx));
             let now = chrono::Utc::now().timestamp_millis();
@@ -316,7 +322,7 @@ impl Db {
                         "the shared log numbered ops otherwise than the replica",
                     ));
                 }
-                follow::record(store.conn(), &log_id, last.position)?;
+                follow::record(store.conn(), log_id, last.position)?;
             }
             tx.commit().map_err(PgError::from)?;
             Ok::<_, ApiError>(out)
@@ -358,6 +364,7 @@ impl Db {
             readers: Mutex::new(Vec::new()),
             end: std::sync::RwLock::new(end),
             shared: None,
+            projecting: Mutex::new(()),
         })
     }
 

@@ -38,20 +38,29 @@ pub fn catch_up(
     page: i64,
     projections: Projections,
 ) -> Result<i64, PgError> {
-    catch_up_with(client, replica, page, projections, |_, _, _| Ok(()))
+    let log_id = log::id(client)?;
+    catch_up_with(
+        client,
+        &log_id,
+        replica,
+        page,
+        projections,
+        |_, _, _| Ok(()),
+    )
 }
 
-/// [`catch_up`], running `also` in each page's transaction with the page and the rows the
-/// replica added for it (a server files them for pulls there).
+/// [`catch_up`] on the log `log_id` (the database's: [`log::id`]), running `also` in each
+/// page's transaction with the page and the rows the replica added for it (a server files
+/// them for pulls there).
 pub fn catch_up_with(
     client: &mut impl GenericClient,
+    log_id: &str,
     replica: &mut Store,
     page: i64,
     projections: Projections,
     mut also: impl FnMut(&Connection, &[log::Logged], &NewRows) -> xuncha_core::Result<()>,
 ) -> Result<i64, PgError> {
-    let log_id = log::id(client)?;
-    let mut position = position(replica.conn(), &log_id)?;
+    let mut position = position(replica.conn(), log_id)?;
     loop {
         let logged = log::after(client, position, page)?;
         let Some(last) = logged.last().map(|l| l.position) else {
@@ -66,7 +75,7 @@ pub fn catch_up_with(
         replica
             .apply_ops_setting_aside(&ops, &aside, |conn, new_rows| {
                 also(conn, &logged, new_rows)?;
-                record(conn, &log_id, last).map_err(xuncha_core::Error::from)
+                record(conn, log_id, last).map_err(xuncha_core::Error::from)
             })
             .map_err(PgError::Replica)?;
         position = last;

@@ -28,6 +28,8 @@ const IDLE: usize = 8;
 pub struct Shared {
     url: String,
     instance: String,
+    /// The shared log's identity ([`super::log::id`]), read once.
+    pub log_id: String,
     idle: Mutex<Vec<Client>>,
 }
 
@@ -45,6 +47,7 @@ impl Shared {
         let mut client = super::connect(url, instance)?;
         super::migrate(&mut client)?;
         Ok(Shared {
+            log_id: super::log::id(&mut client)?,
             url: url.to_owned(),
             instance: instance.to_owned(),
             idle: Mutex::new(vec![client]),
@@ -281,47 +284,32 @@ pub fn taken_after(conn: &Connection, end: i64, now_ms: i64) -> Result<Vec<Taken
     Ok(taken)
 }
 
-/// Writes the records that the ops after the replica's projected position changed, as the
-/// replica now holds them, to the projection tables, and moves that position to the replica's
-/// end. Off the write path: a write commits and answers first, and this instance's follower
-/// (told by the append) projects it. Rows carry their position and only move forward, so
-/// every instance may write them.
+/// Writes the records that the ops after the projection tables' position changed, as the
+/// replica now holds them, to those tables, up to the replica's end. Off the write path: a
+/// write commits and answers first, and a follower (told by the append) projects it. The
+/// position is shared (any instance may have gone further), and rows carry their position and
+/// only move forward, so instances projecting at once do no harm.
 pub fn project(client: &mut Client, replica: &xuncha_core::store::Store) -> Result<(), PgError> {
-    let conn = replica.conn();
-    let replica_err = |e: rusqlite::Error| PgError::Replica(e.into());
-    let end: i64 = conn
+    let end: i64 = replica
+        .conn()
         .query_row("SELECT COALESCE(MAX(id), 0) FROM ops", [], |r| r.get(0))
-        .map_err(replica_err)?;
-    let mut done: i64 = conn
-        .query_row(
-            "SELECT COALESCE((SELECT CAST(value AS INTEGER) FROM server_meta
-                              WHERE key = 'projected_position'), 0)",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(replica_err)?;
+        .map_err(|e| PgError::Replica(e.into()))?;
+    let mut done = super::projections::written_to(client)?;
     while done < end {
         let page = super::log::after(client, done, super::follow::PAGE)?;
-        let Some(last) = page.last().map(|l| l.position.min(end)) else {
+        let page: Vec<_> = page.into_iter().filter(|l| l.position <= end).collect();
+        let Some(last) = page.last().map(|l| l.position) else {
             break;
         };
-        let ops: Vec<Op> = page
-            .into_iter()
-            .filter(|l| l.position <= end)
-            .map(|l| l.op)
-            .collect();
-        let touched = super::projections::Touched::by(&ops);
-        if !touched.is_empty() {
-            let mut tx = client.transaction()?;
-            super::projections::write(&mut tx, replica, &touched, last)?;
-            tx.commit()?;
-        }
-        conn.execute(
-            "INSERT INTO server_meta (key, value) VALUES ('projected_position', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [last.to_string()],
-        )
-        .map_err(replica_err)?;
+        let ops: Vec<Op> = page.into_iter().map(|l| l.op).collect();
+        let mut tx = client.transaction()?;
+        super::projections::write(
+            &mut tx,
+            replica,
+            &super::projections::Touched::by(&ops),
+            last,
+        )?;
+        tx.commit()?;
         done = last;
     }
     Ok(())
