@@ -295,9 +295,19 @@ impl Db {
         work: impl FnOnce(&mut Store, &dyn ServerTables) -> T,
     ) -> Result<T, ApiError> {
         let mut client = shared.client()?;
+        let log_id = &shared.log_id;
+        // What others appended meanwhile, applied before taking the log's lock (while another
+        // instance holds it), so that under the lock there is little or nothing left to apply.
+        follow::catch_up_with(
+            &mut *client,
+            log_id,
+            store,
+            follow::PAGE,
+            follow::Projections::Leave,
+            replica::file_page,
+        )?;
         let mut tx = client.transaction().map_err(PgError::from)?;
         log::lock(&mut tx)?;
-        let log_id = &shared.log_id;
         follow::catch_up_with(
             &mut tx,
             log_id,

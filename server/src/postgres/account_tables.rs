@@ -15,6 +15,14 @@ use crate::error::ApiError;
 use crate::revoke::DeviceInfo;
 
 impl<C: GenericClient> AccountTables for PgTables<'_, C> {
+    fn log_id(&self) -> Result<String, ApiError> {
+        if let Some(id) = self.log_id.get() {
+            return Ok(id.clone());
+        }
+        let id = self.meta("log_id")?.unwrap_or_default();
+        Ok(self.log_id.get_or_init(|| id).clone())
+    }
+
     fn insert_user(
         &self,
         id: &str,

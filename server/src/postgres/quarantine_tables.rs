@@ -16,6 +16,18 @@ fn held(r: &postgres::Row) -> Held {
     }
 }
 
+impl<C: GenericClient> PgTables<'_, C> {
+    /// Whether the quarantine is empty, asked once per handle (until it holds or releases).
+    fn nothing_held(&self) -> Result<bool, ApiError> {
+        if let Some(known) = self.nothing_held.get() {
+            return Ok(known);
+        }
+        let empty = !self.exists("SELECT 1 FROM server_quarantine LIMIT 1", &[])?;
+        self.nothing_held.set(Some(empty));
+        Ok(empty)
+    }
+}
+
 impl<C: GenericClient> QuarantineTables for PgTables<'_, C> {
     fn hold(&self, h: &Held) -> Result<(), ApiError> {
         self.execute(
@@ -23,10 +35,14 @@ impl<C: GenericClient> QuarantineTables for PgTables<'_, C> {
              VALUES ($1, $2, $3, $4, $5)",
             &[&h.device, &h.seq, &h.hlc, &h.received_ms, &h.op],
         )?;
+        self.nothing_held.set(Some(false));
         Ok(())
     }
 
     fn held_count(&self, device: &str) -> Result<i64, ApiError> {
+        if self.nothing_held()? {
+            return Ok(0);
+        }
         Ok(self
             .query_opt(
                 "SELECT COUNT(*) FROM server_quarantine WHERE device_id = $1",
@@ -36,6 +52,9 @@ impl<C: GenericClient> QuarantineTables for PgTables<'_, C> {
     }
 
     fn held_max_seq(&self, device: &str) -> Result<u64, ApiError> {
+        if self.nothing_held()? {
+            return Ok(0);
+        }
         Ok(self
             .query_opt(
                 "SELECT COALESCE(MAX(seq), 0) FROM server_quarantine WHERE device_id = $1",
@@ -45,6 +64,9 @@ impl<C: GenericClient> QuarantineTables for PgTables<'_, C> {
     }
 
     fn held_op(&self, device: &str, seq: u64) -> Result<Option<String>, ApiError> {
+        if self.nothing_held()? {
+            return Ok(None);
+        }
         Ok(self
             .query_opt(
                 "SELECT op FROM server_quarantine WHERE device_id = $1 AND seq = $2",
@@ -97,6 +119,7 @@ impl<C: GenericClient> QuarantineTables for PgTables<'_, C> {
              WHERE q.device_id = k.d AND q.seq = k.s",
             &[&devices, &seqs],
         )?;
+        self.nothing_held.set(None);
         Ok(())
     }
 

@@ -14,6 +14,11 @@ use crate::error::ApiError;
 /// transaction) or a transaction (the caller's unit of work: every method runs in it).
 pub struct PgTables<'a, C: GenericClient> {
     client: RefCell<&'a mut C>,
+    /// Read once per handle (a handle lives for one request or one group of pushes): the
+    /// log's identity, and whether the quarantine holds anything (almost always not; every
+    /// push asks, under the log's lock).
+    pub(super) log_id: std::cell::OnceCell<String>,
+    pub(super) nothing_held: std::cell::Cell<Option<bool>>,
 }
 
 impl<C: GenericClient> std::fmt::Debug for PgTables<'_, C> {
@@ -26,6 +31,8 @@ impl<'a, C: GenericClient> PgTables<'a, C> {
     pub fn new(client: &'a mut C) -> Self {
         PgTables {
             client: RefCell::new(client),
+            log_id: std::cell::OnceCell::new(),
+            nothing_held: std::cell::Cell::new(None),
         }
     }
 
