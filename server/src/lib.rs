@@ -208,8 +208,18 @@ impl AppState {
                     object_storage::S3Storage::open(url).map_err(ServerError::PhotoStore)?;
                 // Said at start, not at the first photo: a wrong key or bucket stops the server.
                 bucket.check().map_err(ServerError::PhotoStore)?;
-                photos::Photos::open_with(data_dir, Box::new(bucket), config.max_photo_bytes)
-                    .map_err(io)?
+                let photos = photos::Photos::open_with(
+                    data_dir,
+                    Box::new(bucket.clone()),
+                    config.max_photo_bytes,
+                )
+                .map_err(io)?;
+                // Several instances: an upload cut off on one resumes on another.
+                if config.database.is_some() {
+                    photos.with_shared_uploads(Box::new(bucket))
+                } else {
+                    photos
+                }
             }
         };
         let db = match &config.database {

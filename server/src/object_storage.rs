@@ -36,7 +36,7 @@ fn runtime() -> std::io::Result<&'static tokio::runtime::Runtime> {
 }
 
 /// Photos in a bucket.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct S3Storage {
     store: Arc<dyn ObjectStore>,
     prefix: String,
@@ -134,6 +134,72 @@ impl S3Storage {
         } else {
             Key::from(format!("{}/{name}", self.prefix))
         }
+    }
+}
+
+impl S3Storage {
+    /// Where the chunks of an unfinished upload live: `PREFIX/uploads/SHA/`.
+    fn upload_dir(&self, sha256: &str) -> Key {
+        if self.prefix.is_empty() {
+            Key::from(format!("uploads/{sha256}"))
+        } else {
+            Key::from(format!("{}/uploads/{sha256}", self.prefix))
+        }
+    }
+
+    /// A chunk's key: its offset, zero-padded so that names sort as offsets do.
+    fn chunk_key(&self, sha256: &str, offset: u64) -> Key {
+        Key::from(format!("{}/{offset:020}", self.upload_dir(sha256)))
+    }
+
+    fn listed(&self, sha256: &str) -> std::io::Result<Vec<object_store::ObjectMeta>> {
+        let (store, dir) = (self.store.clone(), self.upload_dir(sha256));
+        runtime()?
+            .block_on(async move { store.list_with_delimiter(Some(&dir)).await })
+            .map(|listed| listed.objects)
+            .map_err(std::io::Error::other)
+    }
+}
+
+impl crate::photos::SharedUploads for S3Storage {
+    fn chunks(&self, sha256: &str) -> std::io::Result<Vec<(u64, u64)>> {
+        let mut chunks: Vec<(u64, u64)> = self
+            .listed(sha256)?
+            .into_iter()
+            .filter_map(|m| {
+                let offset = m.location.filename()?.parse::<u64>().ok()?;
+                Some((offset, m.size))
+            })
+            .collect();
+        chunks.sort_unstable();
+        Ok(chunks)
+    }
+
+    fn put_chunk(&self, sha256: &str, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        let (store, key) = (self.store.clone(), self.chunk_key(sha256, offset));
+        let payload = object_store::PutPayload::from(bytes.to_vec());
+        runtime()?
+            .block_on(async move { store.put(&key, payload).await })
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+    }
+
+    fn get_chunk(&self, sha256: &str, offset: u64) -> std::io::Result<Vec<u8>> {
+        let (store, key) = (self.store.clone(), self.chunk_key(sha256, offset));
+        runtime()?
+            .block_on(async move { store.get(&key).await?.bytes().await })
+            .map(|b| b.to_vec())
+            .map_err(std::io::Error::other)
+    }
+
+    fn remove_chunks(&self, sha256: &str) -> std::io::Result<()> {
+        for meta in self.listed(sha256)? {
+            let store = self.store.clone();
+            runtime()?
+                .block_on(async move { store.delete(&meta.location).await })
+                .map_err(std::io::Error::other)?;
+        }
+        Ok(())
     }
 }
 

@@ -52,6 +52,33 @@ pub trait PhotoStorage: Send + Sync + std::fmt::Debug {
     fn get(&self, sha256: &str, variant: Variant) -> std::io::Result<Option<Vec<u8>>>;
 }
 
+/// Unfinished uploads kept where every instance reaches them (the bucket, on PostgreSQL), so
+/// a phone cut off from one instance resumes on another: each chunk an object of its own, at
+/// its offset; the bytes held are the chunks that follow on from the start.
+pub trait SharedUploads: Send + Sync + std::fmt::Debug {
+    /// The chunks held of the upload of `sha256`: (offset, length), by offset.
+    fn chunks(&self, sha256: &str) -> std::io::Result<Vec<(u64, u64)>>;
+    /// Stores a chunk at `offset`.
+    fn put_chunk(&self, sha256: &str, offset: u64, bytes: &[u8]) -> std::io::Result<()>;
+    /// A chunk's bytes.
+    fn get_chunk(&self, sha256: &str, offset: u64) -> std::io::Result<Vec<u8>>;
+    /// Forgets every chunk of the upload.
+    fn remove_chunks(&self, sha256: &str) -> std::io::Result<()>;
+}
+
+/// How far chunks held at (offset, length), by offset, cover an upload from its start
+/// (chunks from two phones sending the same photo may overlap: the bytes are the same).
+fn covered(chunks: &[(u64, u64)]) -> u64 {
+    let mut end = 0;
+    for &(offset, length) in chunks {
+        if offset > end {
+            break;
+        }
+        end = end.max(offset + length);
+    }
+    end
+}
+
 /// Photos as files: `ROOT/ab/abcdef….jpg` and `….thumb.jpg` (fanned out by the first two hex
 /// digits so no directory grows huge).
 #[derive(Debug)]
@@ -130,9 +157,18 @@ pub struct Photos {
     pub max_bytes: u64,
     limits: PhotoLimits,
     options: PhotoOptions,
+    /// Unfinished uploads in the bucket instead of `uploads/` (several instances).
+    shared: Option<Box<dyn SharedUploads>>,
 }
 
 impl Photos {
+    /// Keeps unfinished uploads in `shared` (reached by every instance) rather than in the
+    /// data folder; `uploads/` then only holds a finished upload while it is checked.
+    pub fn with_shared_uploads(mut self, shared: Box<dyn SharedUploads>) -> Photos {
+        self.shared = Some(shared);
+        self
+    }
+
     /// Photos under `data_dir` (`photos/` verified, `uploads/` in progress); partial uploads
     /// older than a week are removed.
     pub fn open(data_dir: &Path, max_bytes: u64) -> std::io::Result<Photos> {
@@ -183,6 +219,7 @@ impl Photos {
             max_bytes,
             limits,
             options: PhotoOptions::default(),
+            shared: None,
         }
     }
 
@@ -191,8 +228,48 @@ impl Photos {
     }
 
     /// Bytes held of an unfinished upload.
-    fn offset(&self, sha256: &str) -> u64 {
-        std::fs::metadata(self.partial(sha256)).map_or(0, |m| m.len())
+    fn offset(&self, sha256: &str) -> Result<u64, ApiError> {
+        match &self.shared {
+            Some(shared) => Ok(covered(&shared.chunks(sha256).map_err(ApiError::internal)?)),
+            None => Ok(std::fs::metadata(self.partial(sha256)).map_or(0, |m| m.len())),
+        }
+    }
+
+    /// [`Photos::append`] with the chunks in the bucket: the finished upload is gathered into
+    /// a file to be checked, and its chunks are forgotten.
+    fn append_shared(
+        &self,
+        shared: &dyn SharedUploads,
+        sha256: &str,
+        offset: u64,
+        end: u64,
+        length: u64,
+        chunk: &[u8],
+    ) -> Result<(u64, Option<PathBuf>), ApiError> {
+        shared
+            .put_chunk(sha256, offset, chunk)
+            .map_err(ApiError::internal)?;
+        if end < length {
+            return Ok((end, None));
+        }
+        let chunks = shared.chunks(sha256).map_err(ApiError::internal)?;
+        let path = self.partial(sha256);
+        let mut file = std::fs::File::create(&path).map_err(ApiError::internal)?;
+        let mut written = 0u64;
+        for (at, len) in chunks {
+            if at > written || at + len <= written {
+                continue;
+            }
+            let bytes = shared.get_chunk(sha256, at).map_err(ApiError::internal)?;
+            let skip = (written - at) as usize;
+            file.write_all(bytes.get(skip..).unwrap_or_default())
+                .map_err(ApiError::internal)?;
+            written = at + bytes.len() as u64;
+        }
+        drop(file);
+        // Checked from the file whatever it holds; the chunks are done with either way.
+        shared.remove_chunks(sha256).map_err(ApiError::internal)?;
+        Ok((end, Some(path)))
     }
 
     fn lock(&self, sha256: &str) -> Arc<Mutex<()>> {
@@ -212,7 +289,7 @@ impl Photos {
     ) -> Result<(u64, Option<PathBuf>), ApiError> {
         let lock = self.lock(sha256);
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let held = self.offset(sha256);
+        let held = self.offset(sha256)?;
         if offset != held {
             return Err(offset_mismatch(held));
         }
@@ -224,6 +301,9 @@ impl Photos {
                 "上传的数据超过了声明的长度",
                 format!("chunk ends at {end}, past Upload-Length {length}"),
             ));
+        }
+        if let Some(shared) = &self.shared {
+            return self.append_shared(shared.as_ref(), sha256, offset, end, length, chunk);
         }
         let path = self.partial(sha256);
         if offset == 0 {
@@ -501,7 +581,7 @@ async fn head(
     let photos = state.photos.clone();
     let offset = tokio::task::spawn_blocking(move || photos.offset(&sha256))
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)??;
     Ok(with_offset(StatusCode::NOT_FOUND.into_response(), offset))
 }
 
@@ -656,6 +736,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bytes_held_are_the_chunks_that_follow_on_from_the_start() {
+        assert_eq!(covered(&[]), 0);
+        assert_eq!(covered(&[(0, 10), (10, 5)]), 15);
+        assert_eq!(covered(&[(0, 10), (20, 5)]), 10, "a gap stops it");
+        assert_eq!(covered(&[(5, 5)]), 0, "nothing from the start");
+        assert_eq!(
+            covered(&[(0, 10), (5, 10), (15, 1)]),
+            16,
+            "two phones' chunks overlapping"
+        );
+    }
+
+    #[test]
     fn unfinished_uploads_cannot_fill_the_disk() {
         let dir = tempfile::tempdir().unwrap();
         let mut photos = Photos::with_storage(
@@ -680,6 +773,6 @@ mod tests {
             .unwrap();
         photos.append(&sha('c'), 0, 2000, &chunk).unwrap();
         assert!(!photos.partial(&sha('a')).exists());
-        assert_eq!(photos.offset(&sha('b')), 1000, "the others stay");
+        assert_eq!(photos.offset(&sha('b')).unwrap(), 1000, "the others stay");
     }
 }

@@ -148,7 +148,9 @@ impl ServerProcess {
         // The suite against object storage (scripts/s3-test, XUNCHA_TEST_PHOTOS=s3://BUCKET):
         // each data folder keeps its photos under a prefix of its own, the same at a restart,
         // another for a folder restored from a backup (as photos/ is another folder there).
-        if let Ok(base) = std::env::var("XUNCHA_TEST_PHOTOS") {
+        if let Ok(base) = std::env::var("XUNCHA_TEST_PHOTOS")
+            && !extra_args.contains(&"--photos")
+        {
             use std::hash::{Hash, Hasher};
             let mut h = std::hash::DefaultHasher::new();
             data.hash(&mut h);

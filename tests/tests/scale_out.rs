@@ -390,3 +390,116 @@ fn sign_in_limits_and_sign_outs_hold_across_instances() {
         }
     }
 }
+
+/// A photo upload cut off when its instance dies resumes on the other: the chunks are kept in
+/// the bucket both instances share, so the other instance answers with the offset reached
+/// and takes the rest. (With the photos in S3: scripts/pg-test runs it so.)
+#[test]
+fn a_photo_upload_cut_off_on_one_instance_resumes_on_the_other() {
+    let Some(url) = database("uploads") else {
+        return;
+    };
+    let Ok(photos) = std::env::var("XUNCHA_TEST_PHOTOS") else {
+        eprintln!("skipped: needs object storage (XUNCHA_TEST_PHOTOS; scripts/pg-test sets it)");
+        return;
+    };
+    let bucket = format!(
+        "{}/resume-{}",
+        photos.trim_end_matches('/'),
+        std::process::id()
+    );
+    let args = ["--database", url.as_str(), "--photos", bucket.as_str()];
+    let dir = tempfile::tempdir().unwrap();
+    let a = ServerProcess::start(SERVER, &dir.path().join("a"), "127.0.0.1:0", &args);
+    let b = ServerProcess::start(SERVER, &dir.path().join("b"), "127.0.0.1:0", &args);
+    let admin = admin_at(&a.url, dir.path(), "admin-a");
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+
+    // The inspection that refers to the photo reaches the server first (through A).
+    let mut phone = Phone::new(dir.path(), "phone-1", &a.url, now_ms(), test_options());
+    phone.enroll("w1");
+    let picture = std::fs::read("../../shared/testdata/exif-orientation/Landscape_6.jpg").unwrap();
+    let processed = xuncha_core::photo::process(
+        &picture,
+        &xuncha_core::photo::PhotoOptions::default(),
+        &xuncha_core::photo::PhotoLimits::default(),
+    )
+    .unwrap();
+    let mut f = PremisesFields::new("小卖部", "幸福路9号", PremisesKind::Catering);
+    f.grid_id = Some("g1".into());
+    let shop = phone.store.add_premises(f).unwrap();
+    let mut visit = xuncha_core::checklist::sample::sample_visit(
+        phone.store.catalog(),
+        &shop,
+        china_date(now_ms()),
+        &["FE-03"],
+    );
+    visit
+        .answers
+        .iter_mut()
+        .find(|a| a.code == "FE-03")
+        .unwrap()
+        .photos = vec![processed.reference.clone()];
+    phone.store.record_inspection(visit).unwrap();
+    phone.sync();
+
+    // Half of the photo to A, then A dies.
+    let (jpeg, sha) = (&processed.jpeg, processed.reference.sha256.clone());
+    let token = xuncha_core::sync::client::SyncClient::token(&phone.store).unwrap();
+    let http = reqwest::blocking::Client::new();
+    let patch = |base: &str, offset: usize, part: &[u8]| {
+        http.patch(format!("{base}/v1/photos/{sha}"))
+            .bearer_auth(&token)
+            .header("upload-offset", offset.to_string())
+            .header("upload-length", jpeg.len().to_string())
+            .body(part.to_vec())
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let half = jpeg.len() / 2;
+    assert_eq!(patch(&a.url, 0, &jpeg[..half]), 204);
+    a.kill();
+
+    // B knows how far it got, and takes the rest.
+    let head = http
+        .head(format!("{}/v1/photos/{sha}", b.url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 404);
+    assert_eq!(
+        head.headers()["upload-offset"].to_str().unwrap(),
+        half.to_string(),
+        "the other instance resumes where the first stopped"
+    );
+    assert_eq!(
+        patch(&b.url, 0, &jpeg[..10]),
+        409,
+        "not from the start again"
+    );
+    assert_eq!(patch(&b.url, half, &jpeg[half..]), 201);
+    let got = http
+        .get(format!("{}/v1/photos/{sha}", b.url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(&got[..], &jpeg[..], "the photo whole");
+    // The chunks are gone from the bucket once the photo is stored.
+    let head = http
+        .head(format!("{}/v1/photos/{sha}", b.url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    if let Ok(root) = std::env::var("XUNCHA_TEST_S3_ROOT") {
+        let bucket_dir = std::path::Path::new(&root).join(bucket.trim_start_matches("s3://"));
+        let left = bucket_dir.join("uploads").join(&sha);
+        let chunks = std::fs::read_dir(&left).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(chunks, 0, "chunks left in {}", left.display());
+    }
+}
