@@ -33,6 +33,16 @@ pub struct AttemptRow {
     pub next_attempt_ms: i64,
 }
 
+/// A delivery as the log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub event: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub delivered_ms: Option<i64>,
+}
+
 /// The webhook delivery queue and log.
 pub trait WebhookTables {
     /// Queues an event's body, due at once.
@@ -48,6 +58,8 @@ pub trait WebhookTables {
     ) -> Result<Vec<Pending>, ApiError>;
     /// Logs an attempt.
     fn record_attempt(&self, attempt: &AttemptRow) -> Result<(), ApiError>;
+    /// The log: the first `limit` deliveries, in the order they were queued.
+    fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>, ApiError>;
 }
 
 impl WebhookTables for SqliteTables {
@@ -109,5 +121,23 @@ impl WebhookTables for SqliteTables {
             a.next_attempt_ms
         ])?;
         Ok(())
+    }
+
+    fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>, ApiError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT id, event, attempts, last_status, delivered_ms
+                 FROM server_webhook_deliveries ORDER BY id LIMIT ?1",
+            )?
+            .query_map([limit as i64], |r| {
+                Ok(Delivery {
+                    id: r.get(0)?,
+                    event: r.get(1)?,
+                    attempts: r.get(2)?,
+                    last_status: r.get(3)?,
+                    delivered_ms: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
     }
 }

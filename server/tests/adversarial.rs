@@ -56,10 +56,7 @@ fn next(last: &Op, n: u64, body: OpBody) -> Op {
 }
 
 fn digest(s: &Server) -> String {
-    s.state
-        .db()
-        .write(|store| Ok(store.replica().digest()?))
-        .unwrap()
+    common::off_runtime(|| s.state.db().write(|store| Ok(store.replica().digest()?))).unwrap()
 }
 
 /// Codes of the ops an answer set aside.
@@ -110,12 +107,13 @@ async fn a_forged_root_cannot_take_over_or_close_another_grids_hazard() {
     assert_eq!(code, StatusCode::OK, "{ack}");
     assert_eq!(set_aside(&ack), ["bad_lineage", "out_of_scope"], "{ack}");
     assert_eq!(digest(&s), before, "nothing changed on the server");
-    let state = s
-        .state
-        .db()
-        .write(move |store| Ok(store.replica().hazard(&hazard)?))
-        .unwrap()
-        .unwrap();
+    let state = common::off_runtime(|| {
+        s.state
+            .db()
+            .write(move |store| Ok(store.replica().hazard(&hazard)?))
+    })
+    .unwrap()
+    .unwrap();
     assert_eq!(state.origin.premises_id, original.premises_id);
     assert_ne!(state.status, HazardStatus::Closed);
 

@@ -571,12 +571,12 @@ async fn premises_import_from_csv_and_xlsx_checks_every_row_first() {
     assert_eq!(answer["imported"], 1);
     let names: Vec<String> = s
         .state
-        .db()
         .read(|c, _| {
             let mut stmt = c.prepare("SELECT json_extract(value, '$') FROM premises_fields WHERE field = 'name' ORDER BY 1")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
         })
+        .await
         .unwrap();
     assert_eq!(
         names,
@@ -634,12 +634,12 @@ async fn a_gbk_file_from_excel_imports_and_importing_it_again_updates_instead_of
     );
     let names: Vec<String> = s
         .state
-        .db()
         .read(|c, _| {
             let mut stmt = c.prepare("SELECT json_extract(value, '$') FROM premises_fields WHERE field = 'name' ORDER BY 1")?;
             let rows = stmt.query_map([], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
         })
+        .await
         .unwrap();
     assert_eq!(names, ["李记小卖部", "老王面馆（新店名）"]);
 
@@ -761,8 +761,8 @@ async fn premises_qr_codes_read_back_and_print_a_grids_sheet() {
     );
     let elsewhere = s
         .state
-        .db()
-        .write(|st| Ok(st.replica().list_premises(false)?))
+        .read_store(|st, _| Ok(st.list_premises(false)?))
+        .await
         .unwrap()
         .into_iter()
         .find(|p| p.fields.name == "别处的店")
@@ -1256,16 +1256,14 @@ async fn what_each_worker_did_in_a_period_for_the_supervisors_area() {
 /// Gives a user a display name other than their id.
 fn rename(s: &Server, user: &str, name: &str) {
     let (user, name) = (user.to_owned(), name.to_owned());
-    s.state
-        .db()
-        .write(move |store| {
-            store.replica().conn().execute(
-                "UPDATE server_users SET display_name = ?2 WHERE id = ?1",
-                [&user, &name],
-            )?;
-            Ok(())
+    common::off_runtime(|| {
+        s.state.db().tables(move |t| {
+            let mut profile = t.profile(&user)?.unwrap();
+            profile.display_name = name;
+            t.set_profile(&user, &profile)
         })
-        .unwrap();
+    })
+    .unwrap();
 }
 
 #[tokio::test]

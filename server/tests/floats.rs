@@ -30,11 +30,12 @@ async fn phone_server_phone(
     at: (f64, f64),
     fix: (f64, f64, f64),
 ) -> (String, String, u64) {
-    let token = s
-        .state
-        .db()
-        .write(|store| accounts::issue_token(store.tables(), "w1", &DeviceId::from(device)))
-        .unwrap();
+    let token = common::off_runtime(|| {
+        s.state
+            .db()
+            .write(|store| accounts::issue_token(store.tables(), "w1", &DeviceId::from(device)))
+    })
+    .unwrap();
     let mut author = phone(device, "w1", now_ms());
     let mut fields = PremisesFields::new("老王面馆", "幸福路1号", PremisesKind::Catering);
     fields.grid_id = Some("g1".into());
@@ -85,11 +86,8 @@ async fn a_gps_double_that_parses_one_ulp_off_converges() {
         (31.229939843179654, 121.4737014038839, 7.8999999999999995),
     )
     .await;
-    let on_server = s
-        .state
-        .db()
-        .write(|store| Ok(store.replica().digest()?))
-        .unwrap();
+    let on_server =
+        common::off_runtime(|| s.state.db().write(|store| Ok(store.replica().digest()?))).unwrap();
     assert_eq!(author, on_server, "author and server differ");
     assert_eq!(on_server, other, "server and the other phone differ");
 }

@@ -460,6 +460,22 @@ fn webhooks(t: &dyn WebhookTables) {
             .iter()
             .all(|p| p.event != "b")
     );
+    // The log: every delivery in the order queued, with its last outcome.
+    let log: Vec<(String, u32, Option<u16>, Option<i64>)> = t
+        .deliveries(10)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.event, d.attempts, d.last_status, d.delivered_ms))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            ("a".to_owned(), 1, Some(200), Some(NOW + 20)),
+            ("b".to_owned(), 2, Some(503), None),
+            ("c".to_owned(), 1, Some(200), Some(NOW + 20)),
+        ]
+    );
+    assert_eq!(t.deliveries(1).unwrap().len(), 1, "at most the limit");
 }
 
 /// The quarantine: ops held per device in seq order, listed, released.

@@ -380,10 +380,8 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
     let devices: Vec<(String, String)> = (0..8)
         .map(|i| {
             let device = format!("phone-w1-{i}");
-            let token = s
-                .state
-                .db()
-                .write({
+            let token = common::off_runtime(|| {
+                s.state.db().write({
                     let device = device.clone();
                     move |store| {
                         xuncha_server::accounts::issue_token(
@@ -393,7 +391,8 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
                         )
                     }
                 })
-                .unwrap();
+            })
+            .unwrap();
             (device, token)
         })
         .collect();
@@ -464,7 +463,8 @@ async fn concurrent_pushes_commit_together_and_a_refused_one_leaves_nothing() {
         .map(|(_, n, _)| *n as u64)
         .sum();
     assert_eq!(server_ops(&s).await, total);
-    let server_digest = s.state.db().write(|st| Ok(st.replica().digest()?)).unwrap();
+    let server_digest =
+        common::off_runtime(|| s.state.db().write(|st| Ok(st.replica().digest()?))).unwrap();
     assert_eq!(server_digest, reference.digest().unwrap());
 }
 
@@ -487,7 +487,7 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     let s = Arc::new(server());
     // A deferred foreign key is checked only at COMMIT: a write that breaks it gets through
     // its savepoint and makes the whole group's commit fail.
-    s.state
+    common::off_runtime(|| s.state
         .db()
         .write(|st| {
             st.replica().conn().execute_batch(
@@ -496,16 +496,18 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
                  INSERT INTO t_parent (id) VALUES (1);",
             )?;
             Ok(())
-        })
+        }))
         .unwrap();
     let grouped = |parent: i64| {
         let s = s.clone();
         std::thread::spawn(move || {
-            s.state.db().write_grouped(move |st| {
-                st.replica()
-                    .conn()
-                    .execute("INSERT INTO t_child (parent) VALUES (?1)", [parent])?;
-                Ok(parent)
+            common::off_runtime(|| {
+                s.state.db().write_grouped(move |st| {
+                    st.replica()
+                        .conn()
+                        .execute("INSERT INTO t_child (parent) VALUES (?1)", [parent])?;
+                    Ok(parent)
+                })
             })
         })
     };
@@ -528,12 +530,12 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
         )
     );
     let rows = |s: &Server| {
-        s.state
-            .db()
-            .read(|c, _| {
+        common::off_runtime(|| {
+            s.state.db().read(|c, _| {
                 Ok(c.query_row("SELECT COUNT(*) FROM t_child", [], |r| r.get::<_, i64>(0))?)
             })
-            .unwrap()
+        })
+        .unwrap()
     };
     assert_eq!(rows(&s), 1, "only the first group's write was committed");
     // The writer is usable afterwards.
@@ -564,11 +566,13 @@ fn a_group_that_fails_answers_each_of_its_writes_and_the_writer_goes_on() {
     let panicking = {
         let s = s.clone();
         std::thread::spawn(move || {
-            s.state
-                .db()
-                .write_grouped(|_| -> Result<(), xuncha_server::error::ApiError> {
-                    panic!("a bug in a handler")
-                })
+            common::off_runtime(|| {
+                s.state
+                    .db()
+                    .write_grouped(|_| -> Result<(), xuncha_server::error::ApiError> {
+                        panic!("a bug in a handler")
+                    })
+            })
         })
     };
     assert!(panicking.join().is_err());
@@ -743,11 +747,8 @@ async fn ops_outside_the_callers_grids_are_set_aside_and_the_rest_applied() {
     let listed: Vec<xuncha_core::sync::SetAside> =
         serde_json::from_value(ack["set_aside"].clone()).unwrap();
     assert!(p.follow_set_aside(&listed, false).unwrap());
-    let on_server = s
-        .state
-        .db()
-        .write(|store| Ok(store.replica().digest()?))
-        .unwrap();
+    let on_server =
+        common::off_runtime(|| s.state.db().write(|store| Ok(store.replica().digest()?))).unwrap();
     assert_eq!(p.digest().unwrap(), on_server);
     assert_eq!(p.set_aside_ops().unwrap().len(), 2);
     // The pull lists them too (all of the device's), so a phone that missed the answer learns.
@@ -940,11 +941,8 @@ async fn releasing_a_clock_days_ahead_does_not_drag_everyone_elses_clock() {
     let (_, ack) = push(&s, &s.w1, &[]).await;
     assert!(within(&ack["server_hlc"]), "push: {}", ack["server_hlc"]);
     // Even the server's own writes (a dashboard action, a job) are stamped within the bound.
-    let own = s
-        .state
-        .db()
-        .write(|store| Ok(store.replica().hlc()))
-        .unwrap();
+    let own =
+        common::off_runtime(|| s.state.db().write(|store| Ok(store.replica().hlc()))).unwrap();
     assert!(
         own.physical_ms() as i64 <= now_ms() + hour,
         "store clock {own}"
@@ -971,16 +969,15 @@ async fn releasing_a_clock_days_ahead_does_not_drag_everyone_elses_clock() {
 #[tokio::test]
 async fn the_server_syncs_each_commit_to_disk() {
     let s = server();
-    let mode: i64 = s
-        .state
-        .db()
-        .write(|store| {
+    let mode: i64 = common::off_runtime(|| {
+        s.state.db().write(|store| {
             Ok(store
                 .replica()
                 .conn()
                 .pragma_query_value(None, "synchronous", |r| r.get(0))?)
         })
-        .unwrap();
+    })
+    .unwrap();
     assert_eq!(
         mode, 2,
         "synchronous=FULL: an acknowledged push survives a power loss"
@@ -1237,7 +1234,8 @@ async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
     let ops = p.pending_ops(1000).unwrap();
     assert_eq!(push(&s, &s.w1, &ops).await.0, StatusCode::OK);
     let hazard = p.open_hazards().unwrap()[0].id.clone();
-    let before = s.state.db().write(|st| Ok(st.replica().digest()?)).unwrap();
+    let before =
+        common::off_runtime(|| s.state.db().write(|st| Ok(st.replica().digest()?))).unwrap();
     for (n, action) in [
         HazardAction::ClosureApproved,
         HazardAction::Escalated { level: 1 },
@@ -1265,7 +1263,8 @@ async fn only_supervisors_approve_closing_major_hazards_or_escalate() {
             "{ack}"
         );
     }
-    let after = s.state.db().write(|st| Ok(st.replica().digest()?)).unwrap();
+    let after =
+        common::off_runtime(|| s.state.db().write(|st| Ok(st.replica().digest()?))).unwrap();
     assert_eq!(before, after, "the hazard is as it was");
 }
 
@@ -1294,9 +1293,8 @@ async fn overdue_hazards_escalate_once_and_phones_see_it() {
     let hazard = overdue_hazard(&s, 10).await;
 
     let run = |s: &Server| {
-        s.state
-            .db()
-            .write(|st| {
+        common::off_runtime(|| {
+            s.state.db().write(|st| {
                 escalation::run(
                     st.store(),
                     today,
@@ -1304,14 +1302,17 @@ async fn overdue_hazards_escalate_once_and_phones_see_it() {
                     WorkCalendar::builtin(),
                 )
             })
-            .unwrap()
+        })
+        .unwrap()
     };
     // Whoever the server's store last acted for (a database seeded by the demo names a
     // worker), the server's own escalations are the system's.
-    s.state
-        .db()
-        .write(|st| Ok(st.store().set_user(UserId::from("w1"))?))
-        .unwrap();
+    common::off_runtime(|| {
+        s.state
+            .db()
+            .write(|st| Ok(st.store().set_user(UserId::from("w1"))?))
+    })
+    .unwrap();
     let first = run(&s);
     assert_eq!(first.len(), 1);
     assert_eq!(
@@ -1443,10 +1444,8 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
     let s = server();
     let now = now_ms();
     let hazard = overdue_hazard(&s, 2).await;
-    let done = s
-        .state
-        .db()
-        .write(move |st| {
+    let done = common::off_runtime(|| {
+        s.state.db().write(move |st| {
             escalation::run_job(
                 st,
                 now,
@@ -1455,7 +1454,8 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
                 true,
             )
         })
-        .unwrap();
+    })
+    .unwrap();
     assert_eq!(done.len(), 1);
 
     xuncha_core::sync::client::install_tls_provider();
@@ -1519,22 +1519,15 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
     assert_eq!(digest["data"]["overdue"], 1);
 
     // The delivery log keeps every attempt's outcome; a second run the same day adds no digest.
-    let log: Vec<(i64, Option<i64>, Option<i64>)> = s
-        .state
-        .db()
-        .write(|st| {
-            Ok(st
-                .replica()
-                .conn()
-                .prepare("SELECT attempts, last_status, delivered_ms FROM server_webhook_deliveries ORDER BY id")?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?)
-        })
-        .unwrap();
+    let log: Vec<(u32, Option<u16>, Option<i64>)> =
+        common::off_runtime(|| s.state.db().tables(|t| t.deliveries(100)))
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.attempts, d.last_status, d.delivered_ms))
+            .collect();
     assert_eq!(log, vec![(2, Some(200), Some(now + 31_000)); 2]);
-    s.state
-        .db()
-        .write(move |st| {
+    common::off_runtime(|| {
+        s.state.db().write(move |st| {
             escalation::run_job(
                 st,
                 now + 60_000,
@@ -1543,18 +1536,11 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
                 true,
             )
         })
-        .unwrap();
-    let queued: i64 = s
-        .state
-        .db()
-        .write(|st| {
-            Ok(st.replica().conn().query_row(
-                "SELECT COUNT(*) FROM server_webhook_deliveries",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .unwrap();
+    })
+    .unwrap();
+    let queued = common::off_runtime(|| s.state.db().tables(|t| t.deliveries(100)))
+        .unwrap()
+        .len();
     assert_eq!(queued, 2);
 }
 

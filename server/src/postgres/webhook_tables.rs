@@ -5,7 +5,7 @@ use postgres::GenericClient;
 
 use super::tables::PgTables;
 use crate::error::ApiError;
-use crate::webhook_tables::{AttemptRow, Pending, WebhookTables};
+use crate::webhook_tables::{AttemptRow, Delivery, Pending, WebhookTables};
 
 impl<C: GenericClient> WebhookTables for PgTables<'_, C> {
     fn enqueue_delivery(&self, event: &str, body: &str, now_ms: i64) -> Result<(), ApiError> {
@@ -65,5 +65,23 @@ impl<C: GenericClient> WebhookTables for PgTables<'_, C> {
             ],
         )?;
         Ok(())
+    }
+
+    fn deliveries(&self, limit: usize) -> Result<Vec<Delivery>, ApiError> {
+        Ok(self
+            .query(
+                "SELECT id, event, attempts, last_status, delivered_ms
+                 FROM server_webhook_deliveries ORDER BY id LIMIT $1",
+                &[&(limit as i64)],
+            )?
+            .iter()
+            .map(|r| Delivery {
+                id: r.get(0),
+                event: r.get(1),
+                attempts: r.get::<_, i32>(2) as u32,
+                last_status: r.get::<_, Option<i32>>(3).map(|s| s as u16),
+                delivered_ms: r.get(4),
+            })
+            .collect())
     }
 }

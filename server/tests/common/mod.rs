@@ -63,13 +63,42 @@ pub fn photo_store(dir: &std::path::Path) -> (Option<String>, std::path::PathBuf
     }
 }
 
+/// With `XUNCHA_TEST_SERVER_DATABASE` (scripts/pg-test): a fresh PostgreSQL database for one
+/// test server on that PostgreSQL server. `None`: the server keeps its SQLite file.
+pub fn server_database() -> Option<String> {
+    let base = std::env::var("XUNCHA_TEST_SERVER_DATABASE").ok()?;
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "s_{}_{}_{}",
+        std::process::id(),
+        now_ms(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut admin = xuncha_server::postgres::connect(&base, "test-admin").unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    Some(xuncha_server::postgres::url_with_database(&base, &name))
+}
+
+/// Runs `f` on a thread of its own: the blocking database calls of a test (the PostgreSQL
+/// client must not run on the async runtime's thread, as the server never does).
+pub fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().unwrap())
+}
+
 pub fn server() -> Server {
+    off_runtime(server_here)
+}
+
+fn server_here() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let (photo_store, photo_dir) = photo_store(dir.path());
     let config = Config {
         max_body_bytes: 256 << 10,
         max_clock_ahead_ms: 3_600_000,
         photo_store,
+        database: server_database(),
         ..Config::default()
     };
     let state = AppState::open(dir.path(), config).unwrap();
