@@ -225,14 +225,7 @@ impl Db {
         };
         let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut client = shared.client()?;
-        follow::catch_up_with(
-            &mut *client,
-            &shared.log_id,
-            &mut store,
-            follow::PAGE,
-            follow::Projections::Leave,
-            replica::file_page,
-        )?;
+        catch_up_replica(&mut *client, &shared.log_id, &mut store)?;
         self.note_end(store.conn())?;
         drop(store);
         // The projection tables from a read connection, so writes go on meanwhile.
@@ -298,24 +291,10 @@ impl Db {
         let log_id = &shared.log_id;
         // What others appended meanwhile, applied before taking the log's lock (while another
         // instance holds it), so that under the lock there is little or nothing left to apply.
-        follow::catch_up_with(
-            &mut *client,
-            log_id,
-            store,
-            follow::PAGE,
-            follow::Projections::Leave,
-            replica::file_page,
-        )?;
+        catch_up_replica(&mut *client, log_id, store)?;
         let mut tx = client.transaction().map_err(PgError::from)?;
         log::lock(&mut tx)?;
-        follow::catch_up_with(
-            &mut tx,
-            log_id,
-            store,
-            follow::PAGE,
-            follow::Projections::Leave,
-            replica::file_page,
-        )?;
+        catch_up_replica(&mut tx, log_id, store)?;
         let end = follow::position(store.conn(), log_id)?;
         let out = store.atomic(|store| {
             let out = work(store, &PgTables::new(&mut tx));
@@ -611,6 +590,23 @@ impl Db {
         }
         out
     }
+}
+
+/// Brings this instance's replica to the end of the shared log, filing each op for pulls as
+/// it was filed (`postgres::replica`).
+fn catch_up_replica(
+    client: &mut impl postgres::GenericClient,
+    log_id: &str,
+    store: &mut Store,
+) -> Result<i64, PgError> {
+    follow::catch_up_with(
+        client,
+        log_id,
+        store,
+        follow::PAGE,
+        follow::Projections::Leave,
+        replica::file_page,
+    )
 }
 
 fn server_options() -> StoreOptions {

@@ -61,14 +61,7 @@ fn pushes() -> Vec<Vec<Op>> {
 
 /// A fresh, migrated database for one measurement.
 fn fresh(base: &str, name: &str) -> String {
-    let mut admin = pg::connect(base, "bench").unwrap();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let url = pg::url_with_database(base, name);
+    let url = pg::fresh_database(base, name).unwrap();
     pg::migrate(&mut pg::connect(&url, "bench").unwrap()).unwrap();
     url
 }

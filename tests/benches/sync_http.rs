@@ -49,14 +49,7 @@ fn fresh_database() -> Option<String> {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    let mut admin = xuncha_server::postgres::connect(&base, "bench-admin").unwrap();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    Some(xuncha_server::postgres::url_with_database(&base, &name))
+    Some(xuncha_server::postgres::fresh_database(&base, &name).unwrap())
 }
 
 fn instances() -> usize {

@@ -27,15 +27,7 @@ fn database(name: &str) -> Option<String> {
         eprintln!("skipped: no XUNCHA_TEST_SERVER_DATABASE (scripts/pg-test runs this)");
         return None;
     };
-    let name = format!("{name}_{}", std::process::id());
-    let mut admin = pg::connect(&base, "test-admin").unwrap();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    Some(pg::url_with_database(&base, &name))
+    Some(pg::fresh_database(&base, &format!("{name}_{}", std::process::id())).unwrap())
 }
 
 /// An admin client of the server at `url`, its desk in a folder of its own.

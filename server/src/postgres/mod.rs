@@ -118,6 +118,15 @@ pub fn url_with_database(url: &str, name: &str) -> String {
     }
 }
 
+/// Makes an empty database `name` on the PostgreSQL server of `url` (dropping one of that name
+/// first) and returns its URL: for tests and benchmarks, each on a database of its own.
+pub fn fresh_database(url: &str, name: &str) -> Result<String, PgError> {
+    let mut admin = connect(url, "xuncha-fresh-database")?;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))?;
+    admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    Ok(url_with_database(url, name))
+}
+
 /// Brings the database to this build's schema. Instances starting together take turns (an
 /// advisory lock), and each migration commits with its version, so a crash leaves the database
 /// at a whole version. Returns the migrations applied.

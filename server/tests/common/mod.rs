@@ -74,11 +74,7 @@ pub fn server_database() -> Option<String> {
         now_ms(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let mut admin = xuncha_server::postgres::connect(&base, "test-admin").unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    Some(xuncha_server::postgres::url_with_database(&base, &name))
+    Some(xuncha_server::postgres::fresh_database(&base, &name).unwrap())
 }
 
 /// Runs `f` on a thread of its own: the blocking database calls of a test (the PostgreSQL
@@ -367,15 +363,7 @@ pub fn pg_database(test: &str) -> Option<String> {
         eprintln!("skipped: no XUNCHA_TEST_DATABASE (scripts/pg-test runs these)");
         return None;
     };
-    let name = format!("t_{test}_{}", std::process::id());
-    let mut admin = pg::connect(&base, "test-admin").unwrap();
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-        .unwrap();
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let url = pg::url_with_database(&base, &name);
+    let url = pg::fresh_database(&base, &format!("t_{test}_{}", std::process::id())).unwrap();
     pg::migrate(&mut pg::connect(&url, "test").unwrap()).unwrap();
     Some(url)
 }
