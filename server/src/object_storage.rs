@@ -175,20 +175,24 @@ impl crate::photos::SharedUploads for S3Storage {
         Ok(chunks)
     }
 
-    fn put_chunk(&self, sha256: &str, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+    fn put_chunk(
+        &self,
+        sha256: &str,
+        offset: u64,
+        bytes: axum::body::Bytes,
+    ) -> std::io::Result<()> {
         let (store, key) = (self.store.clone(), self.chunk_key(sha256, offset));
-        let payload = object_store::PutPayload::from(bytes.to_vec());
+        let payload = object_store::PutPayload::from(bytes);
         runtime()?
             .block_on(async move { store.put(&key, payload).await })
             .map(|_| ())
             .map_err(std::io::Error::other)
     }
 
-    fn get_chunk(&self, sha256: &str, offset: u64) -> std::io::Result<Vec<u8>> {
+    fn get_chunk(&self, sha256: &str, offset: u64) -> std::io::Result<axum::body::Bytes> {
         let (store, key) = (self.store.clone(), self.chunk_key(sha256, offset));
         runtime()?
             .block_on(async move { store.get(&key).await?.bytes().await })
-            .map(|b| b.to_vec())
             .map_err(std::io::Error::other)
     }
 

@@ -58,10 +58,11 @@ pub trait PhotoStorage: Send + Sync + std::fmt::Debug {
 pub trait SharedUploads: Send + Sync + std::fmt::Debug {
     /// The chunks held of the upload of `sha256`: (offset, length), by offset.
     fn chunks(&self, sha256: &str) -> std::io::Result<Vec<(u64, u64)>>;
-    /// Stores a chunk at `offset`.
-    fn put_chunk(&self, sha256: &str, offset: u64, bytes: &[u8]) -> std::io::Result<()>;
+    /// Stores a chunk at `offset` (handed on as received, not copied: chunks are large).
+    fn put_chunk(&self, sha256: &str, offset: u64, bytes: axum::body::Bytes)
+    -> std::io::Result<()>;
     /// A chunk's bytes.
-    fn get_chunk(&self, sha256: &str, offset: u64) -> std::io::Result<Vec<u8>>;
+    fn get_chunk(&self, sha256: &str, offset: u64) -> std::io::Result<axum::body::Bytes>;
     /// Forgets every chunk of the upload.
     fn remove_chunks(&self, sha256: &str) -> std::io::Result<()>;
 }
@@ -244,7 +245,7 @@ impl Photos {
         offset: u64,
         end: u64,
         length: u64,
-        chunk: &[u8],
+        chunk: axum::body::Bytes,
     ) -> Result<(u64, Option<PathBuf>), ApiError> {
         shared
             .put_chunk(sha256, offset, chunk)
@@ -252,6 +253,8 @@ impl Photos {
         if end < length {
             return Ok((end, None));
         }
+        // One upload gathered at a time, as one is checked at a time: memory stays bounded.
+        let _one = self.checking.lock().unwrap_or_else(|p| p.into_inner());
         let chunks = shared.chunks(sha256).map_err(ApiError::internal)?;
         let path = self.partial(sha256);
         let mut file = std::fs::File::create(&path).map_err(ApiError::internal)?;
@@ -285,7 +288,7 @@ impl Photos {
         sha256: &str,
         offset: u64,
         length: u64,
-        chunk: &[u8],
+        chunk: axum::body::Bytes,
     ) -> Result<(u64, Option<PathBuf>), ApiError> {
         let lock = self.lock(sha256);
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -314,7 +317,7 @@ impl Photos {
             .append(true)
             .open(&path)
             .map_err(ApiError::internal)?;
-        f.write_all(chunk).map_err(ApiError::internal)?;
+        f.write_all(&chunk).map_err(ApiError::internal)?;
         f.sync_data().map_err(ApiError::internal)?;
         if end < length {
             return Ok((end, None));
@@ -635,7 +638,7 @@ async fn upload(
     let photos = state.photos.clone();
     let sha = sha256.clone();
     let (end, info) = tokio::task::spawn_blocking(move || {
-        let (end, complete) = photos.append(&sha, offset, length, &chunk)?;
+        let (end, complete) = photos.append(&sha, offset, length, chunk)?;
         let Some(path) = complete else {
             return Ok((end, None));
         };
@@ -759,10 +762,12 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
         photos.max_partial = 3000;
         let sha = |c: char| c.to_string().repeat(64);
-        let chunk = vec![7u8; 1000];
-        photos.append(&sha('a'), 0, 2000, &chunk).unwrap();
-        photos.append(&sha('b'), 0, 2000, &chunk).unwrap();
-        let refused = photos.append(&sha('c'), 0, 2000, &chunk).unwrap_err();
+        let chunk = axum::body::Bytes::from(vec![7u8; 1000]);
+        photos.append(&sha('a'), 0, 2000, chunk.clone()).unwrap();
+        photos.append(&sha('b'), 0, 2000, chunk.clone()).unwrap();
+        let refused = photos
+            .append(&sha('c'), 0, 2000, chunk.clone())
+            .unwrap_err();
         assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
         // One left idle for two days makes room.
         let idle = std::fs::File::options()
@@ -771,7 +776,7 @@ mod tests {
             .unwrap();
         idle.set_modified(SystemTime::now() - Duration::from_secs(2 * 24 * 3600))
             .unwrap();
-        photos.append(&sha('c'), 0, 2000, &chunk).unwrap();
+        photos.append(&sha('c'), 0, 2000, chunk.clone()).unwrap();
         assert!(!photos.partial(&sha('a')).exists());
         assert_eq!(photos.offset(&sha('b')).unwrap(), 1000, "the others stay");
     }
