@@ -63,6 +63,28 @@ pub fn on_postgres(what: &str) -> bool {
     on
 }
 
+/// Records, on `phone`, a shop in grid g1 and an inspection of it whose FE-03 answer carries
+/// `photos`.
+pub fn inspect_with(phone: &mut Phone, photos: Vec<xuncha_core::model::PhotoRef>) {
+    use xuncha_core::model::{PremisesFields, PremisesKind};
+    let mut f = PremisesFields::new("小卖部", "幸福路9号", PremisesKind::Catering);
+    f.grid_id = Some("g1".into());
+    let premises = phone.store.add_premises(f).expect("shop");
+    let mut visit = xuncha_core::checklist::sample::sample_visit(
+        phone.store.catalog(),
+        &premises,
+        xuncha_core::clock::china_date(now_ms()),
+        &["FE-03"],
+    );
+    visit
+        .answers
+        .iter_mut()
+        .find(|a| a.code == "FE-03")
+        .expect("an FE-03 answer")
+        .photos = photos;
+    phone.store.record_inspection(visit).expect("inspection");
+}
+
 /// A load balancer in front of several servers: each new connection goes to the next server
 /// in turn (one that refuses is skipped), as a round-robin proxy spreads phones over instances.
 #[derive(Debug)]
@@ -100,16 +122,24 @@ impl RoundRobinProxy {
 
 /// Copies bytes both ways until either side closes.
 fn pipe(client: TcpStream, server: TcpStream) {
-    let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else {
+    let Some((mut server_r, mut client_w)) = forward_requests(client, server) else {
         return;
+    };
+    let _ = std::io::copy(&mut server_r, &mut client_w);
+    let _ = client_w.shutdown(Shutdown::Write);
+}
+
+/// Copies what the client sends to the server on a thread of its own; returns the server's
+/// side to read answers from and the client's to write them to.
+fn forward_requests(client: TcpStream, server: TcpStream) -> Option<(TcpStream, TcpStream)> {
+    let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else {
+        return None;
     };
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut client_r, &mut server_w);
         let _ = server_w.shutdown(Shutdown::Write);
     });
-    let (mut server_r, mut client_w) = (server, client);
-    let _ = std::io::copy(&mut server_r, &mut client_w);
-    let _ = client_w.shutdown(Shutdown::Write);
+    Some((server, client))
 }
 
 /// A running server process.
@@ -539,14 +569,9 @@ fn relay(
     dropped: &AtomicUsize,
     hold: &Hold,
 ) {
-    let (Ok(mut client_r), Ok(mut server_w)) = (client.try_clone(), server.try_clone()) else {
+    let Some((mut server_r, mut client_w)) = forward_requests(client, server) else {
         return;
     };
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut client_r, &mut server_w);
-        let _ = server_w.shutdown(Shutdown::Write);
-    });
-    let (mut server_r, mut client_w) = (server, client);
     let mut buf = [0u8; 16 << 10];
     loop {
         let n = match server_r.read(&mut buf) {

@@ -5,37 +5,15 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failure
 
 use sha2::{Digest, Sha256};
-use xuncha_core::checklist::sample::sample_visit;
-use xuncha_core::clock::china_date;
-use xuncha_core::model::{PhotoRef, PremisesFields, PremisesKind};
+use xuncha_core::model::PhotoRef;
 use xuncha_core::photo::{PhotoDir, PhotoLimits, PhotoOptions, process, samples};
 use xuncha_core::sync::client::{PhotoUpload, SyncClient, SyncOptions};
-use xuncha_e2e::{Admin, DropProxy, Phone, ServerProcess, now_ms, test_options};
+use xuncha_e2e::{Admin, DropProxy, Phone, ServerProcess, inspect_with, now_ms, test_options};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_xuncha-server-e2e");
 
 fn testdata(name: &str) -> Vec<u8> {
     std::fs::read(format!("../../shared/testdata/exif-orientation/{name}")).unwrap()
-}
-
-/// Records an inspection in grid g1 whose FE-03 answer carries `photos`.
-fn inspect_with(phone: &mut Phone, photos: Vec<PhotoRef>) {
-    let mut f = PremisesFields::new("小卖部", "幸福路9号", PremisesKind::Catering);
-    f.grid_id = Some("g1".into());
-    let premises = phone.store.add_premises(f).unwrap();
-    let mut visit = sample_visit(
-        phone.store.catalog(),
-        &premises,
-        china_date(now_ms()),
-        &["FE-03"],
-    );
-    visit
-        .answers
-        .iter_mut()
-        .find(|a| a.code == "FE-03")
-        .unwrap()
-        .photos = photos;
-    phone.store.record_inspection(visit).unwrap();
 }
 
 fn upload_all(phone: &mut Phone, dir: &PhotoDir) -> xuncha_core::sync::client::UploadReport {

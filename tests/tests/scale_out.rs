@@ -418,22 +418,7 @@ fn a_photo_upload_cut_off_on_one_instance_resumes_on_the_other() {
         &xuncha_core::photo::PhotoLimits::default(),
     )
     .unwrap();
-    let mut f = PremisesFields::new("小卖部", "幸福路9号", PremisesKind::Catering);
-    f.grid_id = Some("g1".into());
-    let shop = phone.store.add_premises(f).unwrap();
-    let mut visit = xuncha_core::checklist::sample::sample_visit(
-        phone.store.catalog(),
-        &shop,
-        china_date(now_ms()),
-        &["FE-03"],
-    );
-    visit
-        .answers
-        .iter_mut()
-        .find(|a| a.code == "FE-03")
-        .unwrap()
-        .photos = vec![processed.reference.clone()];
-    phone.store.record_inspection(visit).unwrap();
+    xuncha_e2e::inspect_with(&mut phone, vec![processed.reference.clone()]);
     phone.sync();
 
     // Half of the photo to A, then A dies.
