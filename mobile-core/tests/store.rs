@@ -834,3 +834,57 @@ fn ops_pushed_again_queue_their_photos_again() {
     s.rewind_acked(5).unwrap();
     assert_eq!(s.acked_seq().unwrap(), 1);
 }
+
+#[test]
+fn an_op_let_through_comes_after_everything_the_log_held_even_when_it_was_last() {
+    let mut phone = phone("A");
+    let p = phone.add_premises(shop()).unwrap();
+    let mut edited = p.fields.clone();
+    edited.phone = Some("13800138000".into());
+    phone.edit_premises(&p.id, edited).unwrap();
+    let ops = phone.pending_ops(10).unwrap();
+
+    // A server takes the first and sets the second aside: the second is the log's last row.
+    let mut server = store_at(&Arc::new(ManualClock::new(NOW)), "server", "system");
+    let why = xuncha_core::sync::SetAside {
+        seq: ops[1].seq,
+        code: "out_of_scope".into(),
+        message: "不在您的网格内".into(),
+        message_en: "outside your grids".into(),
+    };
+    let aside: xuncha_core::store::Aside<'_> = [(1, &why)].into_iter().collect();
+    let (_, rows) = server
+        .apply_ops_setting_aside(&ops, &aside, |_, rows| Ok(rows.clone()))
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the set-aside op is not among the new rows");
+    let last_id = server.op_count().unwrap() as i64;
+    assert_eq!(server.set_aside_ops().unwrap().len(), 1);
+    assert_eq!(server.premises(&p.id).unwrap().unwrap().fields.phone, None);
+
+    let (_, rows) = server
+        .let_through(&ops[1..], |_, rows| Ok(rows.clone()))
+        .unwrap();
+    assert_eq!(
+        rows,
+        vec![(0, last_id + 1)],
+        "a cursor that reached the old place still finds it"
+    );
+    assert!(server.set_aside_ops().unwrap().is_empty());
+    assert_eq!(server.op_count().unwrap(), 2, "held once");
+    assert_eq!(
+        server
+            .premises(&p.id)
+            .unwrap()
+            .unwrap()
+            .fields
+            .phone
+            .as_deref(),
+        Some("13800138000")
+    );
+    // Letting it through again finds nothing set aside, and changes nothing.
+    assert!(matches!(
+        server.let_through(&ops[1..], |_, _| Ok(())),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(server.op_count().unwrap(), 2);
+}

@@ -185,7 +185,11 @@ impl Db {
             let store = db.writer.get_mut().unwrap_or_else(|p| p.into_inner());
             store
                 .conn()
-                .execute_batch(replica::REFILED_TABLE)
+                .execute_batch(&format!(
+                    "{};{}",
+                    replica::REFILED_TABLE,
+                    replica::LET_THROUGH_TABLE
+                ))
                 .map_err(|e| PgError::Replica(e.into()))?;
             // A replica holding ops that did not come from this log would misnumber it.
             if follow::position(store.conn(), &shared.log_id)? == 0

@@ -1101,19 +1101,10 @@ pub fn pull_page(
 /// Checks every op held set aside again with its author's rights as they are now, and lets
 /// through those now allowed (after an admin gave the author the grid back, say): they are
 /// applied at the end of the log, so every phone that may see them pulls them, and the
-/// author's phone puts them back into its state at its next pull. Returns how many went
-/// through and how many stay set aside.
+/// author's phone puts them back into its state at its next pull. On PostgreSQL the shared
+/// log holds them there a second time, marked, and every instance's replica moves them so.
+/// Returns how many went through and how many stay set aside.
 pub fn retry_set_aside(w: &mut Writer<'_>, now_ms: i64) -> Result<(usize, usize), ApiError> {
-    if w.shared().is_some() {
-        // Letting an op through re-numbers it at the end of the log; the shared log keeps
-        // each op once, at one place.
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_on_postgres",
-            "使用 PostgreSQL 时暂不能放行被搁置的记录",
-            "letting set-aside ops through is not available on PostgreSQL yet",
-        ));
-    }
     let held = w.replica().set_aside_ops()?;
     let mut through: Vec<Op> = Vec::new();
     {
@@ -1132,8 +1123,18 @@ pub fn retry_set_aside(w: &mut Writer<'_>, now_ms: i64) -> Result<(usize, usize)
         }
     }
     if !through.is_empty() {
-        w.store()
-            .let_through(&through, |tx, _| Ok(db::index_new_ops(tx, now_ms)?))?;
+        let shared = w.shared().is_some();
+        w.store().let_through(&through, |tx, _| {
+            if shared {
+                let mut note = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO temp.server_let_through (device_id, seq) VALUES (?1, ?2)",
+                )?;
+                for op in &through {
+                    note.execute(rusqlite::params![op.device.as_str(), op.seq as i64])?;
+                }
+            }
+            Ok(db::index_new_ops(tx, now_ms)?)
+        })?;
     }
     Ok((through.len(), held.len() - through.len()))
 }

@@ -53,6 +53,7 @@ fn entries(ops: &[Op]) -> Vec<Entry<'_>> {
             aside: None,
             received_ms: 1,
             refile: false,
+            let_through: false,
         })
         .collect()
 }
@@ -816,6 +817,34 @@ fn both_instances_replicas_follow_the_log_to_the_phones_digest() {
         three.write(|s| Ok(s.replica().op_count()?)).unwrap(),
         one.write(|s| Ok(s.replica().op_count()?)).unwrap()
     );
+
+    // Let through later (an admin's decision): the log holds the op again at its end, marked,
+    // once; each replica moves it there, and one whose position is behind does not move it
+    // twice.
+    let mut through = entries(&refused[..1]);
+    through[0].let_through = true;
+    let appended = log::append(&mut instances[0], &through).unwrap();
+    assert_eq!(appended.positions, [Some(end + 1)]);
+    let again = log::append(&mut instances[1], &through).unwrap();
+    assert_eq!(again.positions, [None], "let through once");
+    for (db, client) in [&one, &two].into_iter().zip(instances.iter_mut()) {
+        assert_eq!(catch_up(db, client, follow::PAGE), end + 1);
+        assert!(
+            db.write(|s| Ok(s.replica().set_aside_ops()?))
+                .unwrap()
+                .is_empty()
+        );
+        let shops = db.write(|s| Ok(s.replica().list_premises(false)?)).unwrap();
+        assert_eq!(shops.len(), 7, "the shop let through is part of the state");
+    }
+    let with_it = digest(&one);
+    assert_ne!(with_it, expected);
+    assert_eq!(digest(&two), with_it);
+    let log_id = log::id(&mut instances[0]).unwrap();
+    one.write(|s| Ok(follow::record(s.replica().conn(), &log_id, end - 1)?))
+        .unwrap();
+    assert_eq!(catch_up(&one, &mut instances[0], follow::PAGE), end + 1);
+    assert_eq!(digest(&one), with_it, "read again from behind, moved once");
 
     // Pointed at another database's log, the replica refuses rather than mixing two logs.
     let Some(other) = database("replicas_other") else {

@@ -111,6 +111,7 @@ fn append_all(
                                     aside: None,
                                     received_ms: 0,
                                     refile: false,
+                                    let_through: false,
                                 })
                                 .collect()
                         })

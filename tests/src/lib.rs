@@ -389,6 +389,15 @@ impl Admin {
         }
     }
 
+    /// The same admin (same token) talking to another server of one shared database.
+    pub fn at(&self, url: &str) -> Admin {
+        Admin {
+            http: self.http.clone(),
+            url: url.to_owned(),
+            token: self.token.clone(),
+        }
+    }
+
     /// Sends a JSON request; returns status and body.
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");

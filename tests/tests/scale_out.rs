@@ -480,3 +480,109 @@ fn a_photo_upload_cut_off_on_one_instance_resumes_on_the_other() {
         assert_eq!(chunks, 0, "chunks left in {}", left.display());
     }
 }
+
+/// An op set aside by one instance is let through from the other: the shared log holds it a
+/// second time at its end, marked, and every instance moves it there (a new instance following
+/// the log from the start too). The phones' cursors, past its old place, reach it.
+#[test]
+fn an_op_set_aside_on_one_instance_is_let_through_from_the_other() {
+    let Some(url) = database("let_through") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database", url.as_str()];
+    let a = ServerProcess::start(SERVER, &dir.path().join("a"), "127.0.0.1:0", &args);
+    let b = ServerProcess::start(SERVER, &dir.path().join("b"), "127.0.0.1:0", &args);
+    let admin_a = admin_at(&a.url, dir.path(), "admin-a");
+    let admin_b = admin_a.at(&b.url);
+    admin_a.grid("g1", "幸福社区");
+    admin_a.grid("g2", "和平社区");
+    admin_a.worker("w1", &["g1"]);
+    admin_a.worker("w2", &["g2"]);
+    let mut w1 = Phone::new(dir.path(), "phone-w1", &a.url, now_ms(), test_options());
+    w1.enroll("w1");
+    let mut w2 = Phone::new(dir.path(), "phone-w2", &b.url, now_ms(), test_options());
+    w2.enroll("w2");
+
+    // w1 records a shop in its grid and one in g2, not its own: the second is set aside by
+    // A, and is the last op of the log.
+    let shop_in = |grid: &str, name: &str| {
+        let mut f = PremisesFields::new(name, "幸福路", PremisesKind::Retail);
+        f.grid_id = Some(grid.into());
+        f
+    };
+    w1.store.add_premises(shop_in("g1", "幸福小卖部")).unwrap();
+    let away = w1.store.add_premises(shop_in("g2", "和平面馆")).unwrap();
+    let report = w1.sync();
+    assert_eq!((report.pushed, report.set_aside), (2, 1), "{report:?}");
+    w2.sync();
+    assert!(w2.store.premises(&away.id).unwrap().is_none());
+    let mut client = pg::connect(&url, "test").unwrap();
+    let aside_at: i64 = client
+        .query_one(
+            "SELECT position FROM ops WHERE aside_code IS NOT NULL AND device_id = 'phone-w1'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let end_before: i64 = client
+        .query_one("SELECT MAX(position) FROM ops", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(aside_at, end_before, "the op set aside is the log's last");
+
+    // The admin gives w1 the grid and lets the op through on B.
+    let (status, body) = admin_b.call(
+        "PUT",
+        "/v1/admin/users/w1/areas",
+        Some(serde_json::json!({ "grids": ["g1", "g2"] })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = admin_b.call("POST", "/v1/admin/set-aside/retry", None);
+    assert_eq!(
+        (
+            status,
+            body["let_through"].as_u64(),
+            body["still_set_aside"].as_u64()
+        ),
+        (200, Some(1), Some(0)),
+        "{body}"
+    );
+    let rows: Vec<(i64, bool, bool)> = client
+        .query(
+            "SELECT position, aside_code IS NOT NULL, let_through FROM ops
+             WHERE device_id = 'phone-w1' AND seq = (SELECT seq FROM ops WHERE position = $1)
+             ORDER BY position",
+            &[&aside_at],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        [(aside_at, true, false), (end_before + 1, false, true)],
+        "held where it arrived, set aside, and again at the end, let through"
+    );
+    let (status, body) = admin_a.call("POST", "/v1/admin/set-aside/retry", None);
+    assert_eq!(
+        (status, body["let_through"].as_u64()),
+        (200, Some(0)),
+        "A follows: nothing is left to let through twice: {body}"
+    );
+
+    // Both instances, a third that follows the log from the start, and w1's phone end with
+    // one state; g2's worker (whose cursor was past the op's old place) has the shop.
+    let c = ServerProcess::start(SERVER, &dir.path().join("c"), "127.0.0.1:0", &args);
+    w1.sync();
+    w2.sync();
+    assert!(w1.store.set_aside_ops().unwrap().is_empty());
+    assert_eq!(
+        w2.store.premises(&away.id).unwrap().unwrap().fields.name,
+        "和平面馆"
+    );
+    let on_b = admin_b.digest();
+    assert_eq!(admin_a.digest(), on_b);
+    assert_eq!(admin_a.at(&c.url).digest(), on_b);
+    assert_eq!(w1.store.digest().unwrap(), on_b.0, "w1 holds both grids");
+}

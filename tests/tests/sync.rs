@@ -511,13 +511,6 @@ fn a_shop_moved_away_while_its_worker_was_offline_keeps_the_workers_inspection()
     );
     assert_eq!(status, 200, "{body}");
     let (status, body) = admin.call("POST", "/v1/admin/set-aside/retry", None);
-    if xuncha_e2e::on_postgres("letting set-aside ops through") {
-        assert_eq!(
-            (status, &body["error"]["code"]),
-            (501, &serde_json::json!("not_on_postgres"))
-        );
-        return;
-    }
     assert_eq!(
         (status, body["let_through"].as_u64()),
         (200, Some(1)),

@@ -492,8 +492,9 @@ impl Store {
 
     /// Lets ops held set aside through (a supervisor's decision on the server): they leave the
     /// set-aside state and are applied as if they arrived now, at the end of the log (so a
-    /// pull cursor past their old place still reaches them). `extra` runs in the same
-    /// transaction with the rows added, as in [`Store::apply_ops_with`].
+    /// pull cursor past their old place still reaches them), each with an id above every id
+    /// the log has held. `extra` runs in the same transaction with the rows added, as in
+    /// [`Store::apply_ops_with`].
     pub fn let_through<T>(
         &mut self,
         ops: &[Op],
@@ -501,12 +502,13 @@ impl Store {
     ) -> Result<(ApplyReport, T)> {
         self.atomic(|store: &mut Store| {
             let tx = &store.conn;
-            let mut forget = tx.prepare_cached(
+            let mut find = tx.prepare_cached(
                 "SELECT o.id FROM ops o JOIN devices d USING (device_no)
                  WHERE d.device_id = ?1 AND o.seq = ?2 AND o.applied = ?3",
             )?;
+            let mut parked = Vec::with_capacity(ops.len());
             for op in ops {
-                let id: Option<i64> = forget
+                let id: Option<i64> = find
                     .query_row(params![op.device.as_str(), op.seq as i64, SET_ASIDE], |r| {
                         r.get(0)
                     })
@@ -514,13 +516,22 @@ impl Store {
                 let id = id.ok_or_else(|| {
                     Error::NotFound(format!("op {}/{} set aside", op.device, op.seq))
                 })?;
+                // Kept (under a seq no op has) until the op is in again: a new row takes the
+                // highest id plus one, which would be this row's own were it the last one gone.
+                tx.prepare_cached("UPDATE ops SET seq = -seq WHERE id = ?1")?
+                    .execute([id])?;
+                parked.push(id);
+            }
+            drop(find);
+            let out = store.apply_ops_with(ops, extra)?;
+            let tx = &store.conn;
+            for id in parked {
                 tx.prepare_cached("DELETE FROM set_aside WHERE op_id = ?1")?
                     .execute([id])?;
                 tx.prepare_cached("DELETE FROM ops WHERE id = ?1")?
                     .execute([id])?;
             }
-            drop(forget);
-            store.apply_ops_with(ops, extra)
+            Ok(out)
         })
     }
 

@@ -64,6 +64,7 @@ pub fn log_from_sqlite(source: &Connection, client: &mut Client) -> Result<Copie
                 aside: r.aside.as_ref(),
                 received_ms: r.received_ms,
                 refile: false,
+                let_through: false,
             })
             .collect();
         let mut tx = client.transaction()?;

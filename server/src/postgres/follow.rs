@@ -4,11 +4,15 @@
 //! the jobs read) and brings it up to the log's end by applying the ops after its position, in
 //! log order, through the core's own apply: the merge rules and the hazard fold stay in one
 //! place, and every replica that has applied the same prefix holds the same state. Ops the
-//! pushing instance set aside are kept set aside here too.
+//! pushing instance set aside are kept set aside here too, until the log lets them through
+//! (further on, where every replica moves them).
 //!
 //! The position is written in the transaction that applies its ops, so a replica killed midway
 //! resumes where its last commit left it; and applying is idempotent (ops held are skipped), so
 //! even a position behind the ops costs only the re-reading.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 use postgres::GenericClient;
 use rusqlite::{Connection, OptionalExtension};
@@ -63,31 +67,62 @@ pub fn catch_up_with(
     let mut position = position(replica.conn(), log_id)?;
     loop {
         let logged = log::after(client, position, page)?;
-        let Some(last) = logged.last().map(|l| l.position) else {
+        if logged.is_empty() {
             return Ok(position);
-        };
-        let ops: Vec<Op> = logged.iter().map(|l| l.op.clone()).collect();
-        let aside: Aside<'_> = logged
-            .iter()
-            .enumerate()
-            .filter_map(|(i, l)| l.aside.as_ref().map(|a| (i, a)))
-            .collect();
-        replica
-            .apply_ops_setting_aside(&ops, &aside, |conn, new_rows| {
-                also(conn, &logged, new_rows)?;
+        }
+        // Ops let through move from their place earlier in the log (set aside) to here; the
+        // others are applied as they came.
+        for run in logged.chunk_by(|a, b| a.let_through == b.let_through) {
+            let last = run[run.len() - 1].position;
+            let let_through = run[0].let_through;
+            let run = if let_through {
+                Cow::Owned(still_set_aside(replica, run)?)
+            } else {
+                Cow::Borrowed(run)
+            };
+            let ops: Vec<Op> = run.iter().map(|l| l.op.clone()).collect();
+            let also_here = |conn: &Connection, new_rows: &NewRows| {
+                also(conn, &run, new_rows)?;
                 record(conn, log_id, last).map_err(xuncha_core::Error::from)
-            })
+            };
+            if let_through {
+                replica.let_through(&ops, also_here)
+            } else {
+                let aside: Aside<'_> = run
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, l)| l.aside.as_ref().map(|a| (i, a)))
+                    .collect();
+                replica.apply_ops_setting_aside(&ops, &aside, also_here)
+            }
             .map_err(PgError::Replica)?;
-        position = last;
-        if projections == Projections::Write {
-            let touched = super::projections::Touched::by(&ops);
-            if !touched.is_empty() {
-                let mut tx = client.transaction()?;
-                super::projections::write(&mut tx, replica, &touched, position)?;
-                tx.commit()?;
+            position = last;
+            if projections == Projections::Write {
+                let touched = super::projections::Touched::by(&ops);
+                if !touched.is_empty() {
+                    let mut tx = client.transaction()?;
+                    super::projections::write(&mut tx, replica, &touched, position)?;
+                    tx.commit()?;
+                }
             }
         }
     }
+}
+
+/// The ops of `run` (let through) that `replica` still holds set aside: from a position
+/// behind what it applied, those it moved already are not moved twice.
+fn still_set_aside(replica: &Store, run: &[log::Logged]) -> Result<Vec<log::Logged>, PgError> {
+    let aside: HashSet<(String, u64)> = replica
+        .set_aside_ops()
+        .map_err(PgError::Replica)?
+        .into_iter()
+        .map(|(op, _)| (op.device.0, op.seq))
+        .collect();
+    Ok(run
+        .iter()
+        .filter(|l| aside.contains(&(l.op.device.as_str().to_owned(), l.op.seq)))
+        .cloned()
+        .collect())
 }
 
 /// The position `replica` has applied up to in the log `log_id` (0: none yet). A replica that

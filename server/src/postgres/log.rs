@@ -8,8 +8,10 @@
 //! COMMITTED, the default, the statement after the lock sees the previous append's commit.)
 //!
 //! Appends are idempotent by `(device, seq)`: an op held already is skipped, another op under
-//! the same `(device, seq)` is refused, as the core's store does on one machine. An append is a
-//! fixed number of statements whatever the batch size (lock, end, held, insert, notify).
+//! the same `(device, seq)` is refused, as the core's store does on one machine. (An op let
+//! through after being set aside is held a second time, marked: see [`Entry::let_through`].)
+//! An append is a fixed number of statements whatever the batch size (lock, end, held, insert,
+//! notify).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,6 +43,8 @@ pub struct Entry<'a> {
     pub received_ms: i64,
     /// It moved its premises to `grid_id`: every op of the premises is filed there from now.
     pub refile: bool,
+    /// An op held set aside earlier in the log, let through: every replica moves it here.
+    pub let_through: bool,
 }
 
 /// What an append did.
@@ -66,6 +70,8 @@ pub struct Logged {
     pub aside: Option<SetAside>,
     /// See [`Entry::refile`].
     pub refile: bool,
+    /// See [`Entry::let_through`].
+    pub let_through: bool,
 }
 
 /// Appends `entries` in a transaction of its own and commits.
@@ -106,9 +112,9 @@ pub fn append_group_in(
     let (mut end, mut chain) = tail(tx)?;
     let held = held(tx, pushes.iter().flat_map(|p| p.iter()))?;
 
-    // Ops new in this group, by (device, seq): a push may carry an op twice, or one an
-    // earlier push of the group carried.
-    let mut fresh: HashMap<(&str, u64), &Op> = HashMap::new();
+    // Ops new in this group, by (device, seq, let through): a push may carry an op twice, or
+    // one an earlier push of the group carried.
+    let mut fresh: HashMap<Key<'_>, &Op> = HashMap::new();
     let mut rows = Rows::default();
     let mut outcomes = Vec::with_capacity(pushes.len());
     for push in pushes {
@@ -126,7 +132,7 @@ pub fn append_group_in(
                 continue;
             };
             let op = entry.op;
-            fresh.insert((op.device.as_str(), op.seq), op);
+            fresh.insert(key(entry), op);
             end += 1;
             chain = crate::db::chain_next(&chain, op.device.as_str(), op.seq as i64, hlc(op));
             rows.push(end, entry, data, chain.clone());
@@ -138,13 +144,13 @@ pub fn append_group_in(
         tx.execute(
             "INSERT INTO ops (position, device_id, seq, hlc, author, schema, wall_ms, kind, data,
                               received_ms, premises_id, grid_id, chain, aside_code,
-                              aside_message, aside_message_en, refile)
-             SELECT p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae, rf
+                              aside_message, aside_message_en, refile, let_through)
+             SELECT p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae, rf, lt
              FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::text[],
                          $6::int[], $7::bigint[], $8::text[], $9::text[], $10::bigint[],
                          $11::text[], $12::text[], $13::bytea[], $14::text[], $15::text[],
-                         $16::text[], $17::bool[])
-                  AS t (p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae, rf)",
+                         $16::text[], $17::bool[], $18::bool[])
+                  AS t (p, d, s, h, a, sc, w, k, da, r, pr, g, c, ac, am, ae, rf, lt)",
             &[
                 &rows.position,
                 &rows.device,
@@ -163,6 +169,7 @@ pub fn append_group_in(
                 &rows.aside_message,
                 &rows.aside_message_en,
                 &rows.refile,
+                &rows.let_through,
             ],
         )?;
         // Delivered to listeners when (and only if) the transaction commits.
@@ -174,18 +181,19 @@ pub fn append_group_in(
 /// Checks a push against what is held and what the group adds: for each entry, its encoded
 /// body when it is new, `None` when it is held already (the same op sent again). Another op
 /// under a held `(device, seq)` refuses the push.
-fn stage(
-    push: &[Entry<'_>],
-    held: &HashMap<(String, u64), Stored>,
-    fresh: &HashMap<(&str, u64), &Op>,
+fn stage<'a>(
+    push: &[Entry<'a>],
+    held: &HashMap<(String, u64, bool), Stored>,
+    fresh: &HashMap<Key<'a>, &Op>,
 ) -> Result<Vec<Option<String>>, PgError> {
-    let mut own: HashMap<(&str, u64), &Op> = HashMap::new();
+    let mut own: HashMap<Key<'a>, &Op> = HashMap::new();
     let mut staged = Vec::with_capacity(push.len());
     for entry in push {
         let op = entry.op;
-        let key = (op.device.as_str(), op.seq);
+        let key = key(entry);
         let data = encode(op)?;
-        if let Some(stored) = held.get(&(op.device.as_str().to_owned(), op.seq)) {
+        let held_key = (op.device.as_str().to_owned(), op.seq, entry.let_through);
+        if let Some(stored) = held.get(&held_key) {
             same_or_conflict(stored == &Stored::of(op, &data), op)?;
             staged.push(None);
         } else if let Some(earlier) = fresh.get(&key).or_else(|| own.get(&key)) {
@@ -199,6 +207,14 @@ fn stage(
     Ok(staged)
 }
 
+/// How an entry is told apart from the others: its op's `(device, seq)`, and whether it is
+/// the op let through.
+type Key<'a> = (&'a str, u64, bool);
+
+fn key<'a>(entry: &Entry<'a>) -> Key<'a> {
+    (entry.op.device.as_str(), entry.op.seq, entry.let_through)
+}
+
 /// The ops after `position`, in log order, at most `limit`.
 pub fn after(
     client: &mut impl GenericClient,
@@ -209,7 +225,7 @@ pub fn after(
         .query(
             "SELECT position, device_id, seq, hlc, author, schema, wall_ms, kind, data,
                     received_ms, premises_id, grid_id, chain, aside_code, aside_message,
-                    aside_message_en, refile
+                    aside_message_en, refile, let_through
              FROM ops WHERE position > $1 ORDER BY position LIMIT $2",
             &[&position, &limit],
         )?
@@ -244,6 +260,7 @@ pub fn after(
                 chain: r.get(12),
                 aside,
                 refile: r.get(16),
+                let_through: r.get(17),
             })
         })
         .collect()
@@ -298,16 +315,18 @@ fn tail(client: &mut impl GenericClient) -> Result<(i64, Vec<u8>), PgError> {
         .unwrap_or_default())
 }
 
-/// What the log holds under the `(device, seq)` of `entries`, by that key.
+/// What the log holds under the `(device, seq)` of `entries`, by that key and whether it is
+/// the op let through.
 fn held<'a>(
     tx: &mut Transaction<'_>,
     entries: impl Iterator<Item = &'a Entry<'a>>,
-) -> Result<HashMap<(String, u64), Stored>, PgError> {
+) -> Result<HashMap<(String, u64, bool), Stored>, PgError> {
     let (devices, seqs): (Vec<&str>, Vec<i64>) = entries
         .map(|e| (e.op.device.as_str(), e.op.seq as i64))
         .unzip();
     let rows = tx.query(
-        "SELECT o.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data
+        "SELECT o.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data,
+                o.let_through
          FROM ops o JOIN unnest($1::text[], $2::bigint[]) AS k (d, s)
            ON o.device_id = k.d AND o.seq = k.s",
         &[&devices, &seqs],
@@ -316,7 +335,7 @@ fn held<'a>(
         .iter()
         .map(|r| {
             (
-                (r.get(0), r.get::<_, i64>(1) as u64),
+                (r.get(0), r.get::<_, i64>(1) as u64, r.get(8)),
                 Stored {
                     hlc: r.get(2),
                     author: r.get(3),
@@ -394,6 +413,7 @@ struct Rows<'a> {
     aside_message: Vec<Option<&'a str>>,
     aside_message_en: Vec<Option<&'a str>>,
     refile: Vec<bool>,
+    let_through: Vec<bool>,
 }
 
 impl<'a> Rows<'a> {
@@ -418,6 +438,7 @@ impl<'a> Rows<'a> {
         self.aside_message_en
             .push(aside.map(|a| a.message_en.as_str()));
         self.refile.push(entry.refile);
+        self.let_through.push(entry.let_through);
     }
 }
 

@@ -80,6 +80,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0006_webhooks.sql"),
     migration!("0007_quarantine.sql"),
     migration!("0008_refile.sql"),
+    migration!("0009_let_through.sql"),
 ];
 
 /// Connects to `url` (`postgres://user:password@host:port/database`, or `host=/socket/dir`).

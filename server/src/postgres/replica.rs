@@ -168,6 +168,11 @@ pub fn file_page(
 pub const REFILED_TABLE: &str =
     "CREATE TEMP TABLE IF NOT EXISTS server_refiled (premises_id TEXT PRIMARY KEY)";
 
+/// Ops set aside that the writer let through (see `sync::retry_set_aside`), noted in a table
+/// of the writer's connection so the append marks them ([`Entry::let_through`]).
+pub const LET_THROUGH_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS server_let_through
+     (device_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (device_id, seq))";
+
 /// An op the replica took after the log's end, with its filing, to append at its position.
 #[derive(Clone, Debug)]
 pub struct Taken {
@@ -178,6 +183,7 @@ pub struct Taken {
     pub received_ms: i64,
     pub aside: Option<SetAside>,
     pub refile: bool,
+    pub let_through: bool,
 }
 
 impl Taken {
@@ -189,12 +195,14 @@ impl Taken {
             aside: self.aside.as_ref(),
             received_ms: self.received_ms,
             refile: self.refile,
+            let_through: self.let_through,
         }
     }
 }
 
 /// The ops the replica took after position `end`, in order, with how each is filed; the
-/// premises moved meanwhile are forgotten, their last op marked to re-file them.
+/// premises moved meanwhile are forgotten, their last op marked to re-file them, and so are
+/// the ops let through, each marked.
 pub fn taken_after(conn: &Connection, end: i64, now_ms: i64) -> Result<Vec<Taken>, PgError> {
     let replica = |e: rusqlite::Error| PgError::Replica(e.into());
     let mut stmt = conn
@@ -261,6 +269,7 @@ pub fn taken_after(conn: &Connection, end: i64, now_ms: i64) -> Result<Vec<Taken
                 message_en: aside.2.unwrap_or_default(),
             }),
             refile: false,
+            let_through: false,
         });
     }
     let moved: HashSet<String> = conn
@@ -280,6 +289,18 @@ pub fn taken_after(conn: &Connection, end: i64, now_ms: i64) -> Result<Vec<Taken
         }
     }
     conn.execute("DELETE FROM temp.server_refiled", [])
+        .map_err(replica)?;
+    let let_through: HashSet<(String, u64)> = conn
+        .prepare_cached("SELECT device_id, seq FROM temp.server_let_through")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(replica)?;
+    for t in &mut taken {
+        t.let_through = let_through.contains(&(t.op.device.as_str().to_owned(), t.op.seq));
+    }
+    conn.execute("DELETE FROM temp.server_let_through", [])
         .map_err(replica)?;
     Ok(taken)
 }
