@@ -196,6 +196,40 @@ impl crate::photos::SharedUploads for S3Storage {
             .map_err(std::io::Error::other)
     }
 
+    fn unfinished(&self) -> std::io::Result<Vec<crate::photos::Unfinished>> {
+        use futures_util::TryStreamExt;
+        let uploads = if self.prefix.is_empty() {
+            Key::from("uploads")
+        } else {
+            Key::from(format!("{}/uploads", self.prefix))
+        };
+        let store = self.store.clone();
+        let chunks: Vec<object_store::ObjectMeta> = runtime()?
+            .block_on(async move { store.list(Some(&uploads)).try_collect().await })
+            .map_err(std::io::Error::other)?;
+        // By photo (the folder above each chunk): the bytes held and the latest chunk's time.
+        let mut by_photo: std::collections::BTreeMap<String, (u64, chrono::DateTime<chrono::Utc>)> =
+            std::collections::BTreeMap::new();
+        for chunk in chunks {
+            let mut parts = chunk.location.as_ref().rsplit('/').skip(1);
+            let Some(sha256) = parts.next() else { continue };
+            let held = by_photo
+                .entry(sha256.to_owned())
+                .or_insert((0, chunk.last_modified));
+            held.0 += chunk.size;
+            held.1 = held.1.max(chunk.last_modified);
+        }
+        let now = chrono::Utc::now();
+        Ok(by_photo
+            .into_iter()
+            .map(|(sha256, (bytes, last))| crate::photos::Unfinished {
+                sha256,
+                bytes,
+                idle: (now - last).to_std().ok(),
+            })
+            .collect())
+    }
+
     fn remove_chunks(&self, sha256: &str) -> std::io::Result<()> {
         for meta in self.listed(sha256)? {
             let store = self.store.clone();

@@ -65,6 +65,42 @@ pub trait SharedUploads: Send + Sync + std::fmt::Debug {
     fn get_chunk(&self, sha256: &str, offset: u64) -> std::io::Result<axum::body::Bytes>;
     /// Forgets every chunk of the upload.
     fn remove_chunks(&self, sha256: &str) -> std::io::Result<()>;
+    /// Every unfinished upload held.
+    fn unfinished(&self) -> std::io::Result<Vec<Unfinished>>;
+}
+
+/// An unfinished upload: the photo, the bytes held of it, and how long since its last chunk
+/// arrived (`None`: unknown, e.g. a clock that went back).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unfinished {
+    pub sha256: String,
+    pub bytes: u64,
+    pub idle: Option<Duration>,
+}
+
+/// Which unfinished uploads to remove before a new one of `length` bytes starts, by index in
+/// `held`, and whether it then fits under `max` bytes in all: those untouched for a week go
+/// whenever seen (nothing else removes them from a bucket); if the rest and the new one do
+/// not fit, those untouched for a day go too; if it still does not fit, it is refused for now.
+fn make_room_plan(held: &[Unfinished], length: u64, max: u64) -> (Vec<usize>, bool) {
+    let idle_over = |u: &Unfinished, limit: Duration| u.idle.is_some_and(|a| a > limit);
+    let mut remove: Vec<usize> = (0..held.len())
+        .filter(|&i| idle_over(&held[i], STALE_UPLOAD))
+        .collect();
+    let kept = |remove: &[usize]| -> u64 {
+        (0..held.len())
+            .filter(|i| !remove.contains(i))
+            .map(|i| held[i].bytes)
+            .sum()
+    };
+    if kept(&remove) + length <= max {
+        return (remove, true);
+    }
+    remove = (0..held.len())
+        .filter(|&i| idle_over(&held[i], IDLE_UPLOAD))
+        .collect();
+    let fits = kept(&remove) + length <= max;
+    (remove, fits)
 }
 
 /// How far chunks held at (offset, length), by offset, cover an upload from its start
@@ -305,13 +341,13 @@ impl Photos {
                 format!("chunk ends at {end}, past Upload-Length {length}"),
             ));
         }
+        if offset == 0 {
+            self.make_room(length)?;
+        }
         if let Some(shared) = &self.shared {
             return self.append_shared(shared.as_ref(), sha256, offset, end, length, chunk);
         }
         let path = self.partial(sha256);
-        if offset == 0 {
-            self.make_room(length)?;
-        }
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -327,39 +363,22 @@ impl Photos {
 
     /// Before a new partial upload: the partial uploads together stay under
     /// [`MAX_PARTIAL_BYTES`] (records that refer to photos their phones never finish sending
-    /// must not fill the disk). Partials untouched for a day go first; if that is not enough,
-    /// the new upload is refused for now (503: the phone retries later).
+    /// must not fill the disk or the bucket), as [`make_room_plan`] decides; a new upload that
+    /// does not fit is refused for now (503: the phone retries later).
     fn make_room(&self, length: u64) -> Result<(), ApiError> {
-        let partials = || -> Vec<(PathBuf, u64, Option<Duration>)> {
-            std::fs::read_dir(&self.uploads)
-                .map(|dir| {
-                    dir.flatten()
-                        .filter_map(|e| {
-                            let m = e.metadata().ok()?;
-                            let age = m
-                                .modified()
-                                .ok()
-                                .and_then(|t| SystemTime::now().duration_since(t).ok());
-                            Some((e.path(), m.len(), age))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let total = |list: &[(PathBuf, u64, Option<Duration>)]| -> u64 {
-            list.iter().map(|(_, len, _)| len).sum()
-        };
-        let mut list = partials();
-        if total(&list) + length <= self.max_partial {
-            return Ok(());
-        }
-        for (path, _, age) in &list {
-            if age.is_some_and(|a| a > IDLE_UPLOAD) {
-                let _ = std::fs::remove_file(path);
+        let held = self.unfinished().map_err(ApiError::internal)?;
+        let (remove, fits) = make_room_plan(&held, length, self.max_partial);
+        for i in remove {
+            let sha256 = &held[i].sha256;
+            let removed = match &self.shared {
+                Some(shared) => shared.remove_chunks(sha256),
+                None => std::fs::remove_file(self.partial(sha256)),
+            };
+            if let Err(e) = removed {
+                tracing::warn!(photo = %sha256, "an unfinished upload was not removed: {e}");
             }
         }
-        list = partials();
-        if total(&list) + length <= self.max_partial {
+        if fits {
             return Ok(());
         }
         Err(ApiError::new(
@@ -368,6 +387,28 @@ impl Photos {
             "服务器暂存的未完成上传过多，请稍后再试",
             "too many unfinished uploads are held; try again later",
         ))
+    }
+
+    /// The unfinished uploads held, in the bucket or in `uploads/`.
+    fn unfinished(&self) -> std::io::Result<Vec<Unfinished>> {
+        if let Some(shared) = &self.shared {
+            return shared.unfinished();
+        }
+        let now = SystemTime::now();
+        Ok(std::fs::read_dir(&self.uploads)?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let sha256 = name.strip_suffix(".part")?.to_owned();
+                let m = e.metadata().ok()?;
+                let idle = m.modified().ok().and_then(|t| now.duration_since(t).ok());
+                Some(Unfinished {
+                    sha256,
+                    bytes: m.len(),
+                    idle,
+                })
+            })
+            .collect())
     }
 
     /// Checks a finished upload from its file: the hash and the JPEG headers as it streams
@@ -752,14 +793,44 @@ mod tests {
     }
 
     #[test]
-    fn unfinished_uploads_cannot_fill_the_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut photos = Photos::with_storage(
-            Box::new(FileStorage::new(dir.path().join("photos"))),
-            dir.path().join("uploads"),
-            10_000,
+    fn room_for_a_new_upload_goes_to_the_stale_then_the_idle() {
+        let upload = |sha: &str, bytes: u64, idle_hours: u64| Unfinished {
+            sha256: sha.into(),
+            bytes,
+            idle: Some(Duration::from_secs(idle_hours * 3600)),
+        };
+        let held = [
+            upload("busy", 1000, 1),
+            upload("idle", 1000, 30),
+            upload("stale", 500, 8 * 24),
+        ];
+        assert_eq!(
+            make_room_plan(&held, 500, 3000),
+            (vec![2], true),
+            "a week untouched goes even when there is room"
         );
-        std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
+        assert_eq!(
+            make_room_plan(&held, 1500, 3000),
+            (vec![1, 2], true),
+            "a day untouched goes when room is short"
+        );
+        assert_eq!(
+            make_room_plan(&held, 2500, 3000),
+            (vec![1, 2], false),
+            "one still busy is never taken: the new one waits"
+        );
+        let unknown = [Unfinished {
+            idle: None,
+            ..upload("clock-went-back", 1000, 0)
+        }];
+        assert_eq!(make_room_plan(&unknown, 2500, 3000), (vec![], false));
+        assert_eq!(make_room_plan(&[], 3000, 3000), (vec![], true));
+    }
+
+    /// The same rule over the folder and, with `XUNCHA_TEST_PHOTOS` (scripts/s3-test,
+    /// scripts/pg-test), over the chunks in a real S3 server's bucket (s3s-fs keeps each
+    /// object as a file and dates it by the file's time, which the test sets back).
+    fn unfinished_uploads_are_bounded(mut photos: Photos, age: &dyn Fn(&str, Duration)) {
         photos.max_partial = 3000;
         let sha = |c: char| c.to_string().repeat(64);
         let chunk = axum::body::Bytes::from(vec![7u8; 1000]);
@@ -769,15 +840,85 @@ mod tests {
             .append(&sha('c'), 0, 2000, chunk.clone())
             .unwrap_err();
         assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(photos.offset(&sha('a')).unwrap(), 1000, "nothing taken");
         // One left idle for two days makes room.
-        let idle = std::fs::File::options()
-            .write(true)
-            .open(photos.partial(&sha('a')))
-            .unwrap();
-        idle.set_modified(SystemTime::now() - Duration::from_secs(2 * 24 * 3600))
-            .unwrap();
+        age(&sha('a'), Duration::from_secs(2 * 24 * 3600));
         photos.append(&sha('c'), 0, 2000, chunk.clone()).unwrap();
-        assert!(!photos.partial(&sha('a')).exists());
+        assert_eq!(photos.offset(&sha('a')).unwrap(), 0, "the idle one is gone");
         assert_eq!(photos.offset(&sha('b')).unwrap(), 1000, "the others stay");
+        // One untouched for a week goes at the next new upload, room or not.
+        age(&sha('b'), Duration::from_secs(8 * 24 * 3600));
+        let small = axum::body::Bytes::from(vec![7u8; 100]);
+        photos.append(&sha('d'), 0, 200, small).unwrap();
+        assert_eq!(
+            photos.offset(&sha('b')).unwrap(),
+            0,
+            "the stale one is gone"
+        );
+        assert_eq!(photos.offset(&sha('c')).unwrap(), 1000);
+        assert_eq!(photos.offset(&sha('d')).unwrap(), 100);
+    }
+
+    /// Sets the modification time of `path` (a file, or every file in a folder) `by` back.
+    fn set_back(path: &Path, by: Duration) {
+        let files: Vec<PathBuf> = if path.is_dir() {
+            std::fs::read_dir(path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect()
+        } else {
+            vec![path.to_owned()]
+        };
+        for file in files {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap()
+                .set_modified(SystemTime::now() - by)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn unfinished_uploads_cannot_fill_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = Photos::with_storage(
+            Box::new(FileStorage::new(dir.path().join("photos"))),
+            dir.path().join("uploads"),
+            10_000,
+        );
+        std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
+        let uploads = dir.path().join("uploads");
+        unfinished_uploads_are_bounded(photos, &|sha, by| {
+            set_back(&uploads.join(format!("{sha}.part")), by)
+        });
+    }
+
+    #[test]
+    fn unfinished_uploads_cannot_fill_the_bucket() {
+        let (Ok(base), Ok(root)) = (
+            std::env::var("XUNCHA_TEST_PHOTOS"),
+            std::env::var("XUNCHA_TEST_S3_ROOT"),
+        ) else {
+            eprintln!("skipped: no XUNCHA_TEST_PHOTOS (scripts/s3-test runs this)");
+            return;
+        };
+        let prefix = format!(
+            "unit-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_millis()
+        );
+        let bucket = base.trim_start_matches("s3://").trim_end_matches('/');
+        let storage = crate::object_storage::S3Storage::open(&format!("{base}/{prefix}")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("uploads")).unwrap();
+        let photos = Photos::with_storage(
+            Box::new(storage.clone()),
+            dir.path().join("uploads"),
+            10_000,
+        )
+        .with_shared_uploads(Box::new(storage));
+        let uploads = Path::new(&root).join(bucket).join(&prefix).join("uploads");
+        unfinished_uploads_are_bounded(photos, &|sha, by| set_back(&uploads.join(sha), by));
     }
 }
