@@ -3,9 +3,10 @@
 //! `QuarantineTables`, `JobTables`; each in its own module), over a client or a transaction.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
-use postgres::GenericClient;
 use postgres::types::ToSql;
+use postgres::{GenericClient, Statement};
 
 use super::PgError;
 use crate::error::ApiError;
@@ -19,6 +20,10 @@ pub struct PgTables<'a, C: GenericClient> {
     /// push asks, under the log's lock).
     pub(super) log_id: std::cell::OnceCell<String>,
     pub(super) nothing_held: std::cell::Cell<Option<bool>>,
+    /// Statements prepared through this handle, by their SQL: a group of pushes asks the
+    /// same questions once per push, and a statement prepared once is one round trip per
+    /// use instead of two (prepare, then execute).
+    statements: RefCell<HashMap<String, Statement>>,
 }
 
 impl<C: GenericClient> std::fmt::Debug for PgTables<'_, C> {
@@ -33,7 +38,24 @@ impl<'a, C: GenericClient> PgTables<'a, C> {
             client: RefCell::new(client),
             log_id: std::cell::OnceCell::new(),
             nothing_held: std::cell::Cell::new(None),
+            statements: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// `sql` prepared on this handle's connection (once per handle).
+    fn statement(&self, sql: &str) -> Result<Statement, ApiError> {
+        if let Some(statement) = self.statements.borrow().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self
+            .client
+            .borrow_mut()
+            .prepare(sql)
+            .map_err(PgError::from)?;
+        self.statements
+            .borrow_mut()
+            .insert(sql.to_owned(), statement.clone());
+        Ok(statement)
     }
 
     pub(super) fn execute(
@@ -41,10 +63,11 @@ impl<'a, C: GenericClient> PgTables<'a, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, ApiError> {
+        let statement = self.statement(sql)?;
         Ok(self
             .client
             .borrow_mut()
-            .execute(sql, params)
+            .execute(&statement, params)
             .map_err(PgError::from)?)
     }
 
@@ -53,10 +76,11 @@ impl<'a, C: GenericClient> PgTables<'a, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<postgres::Row>, ApiError> {
+        let statement = self.statement(sql)?;
         Ok(self
             .client
             .borrow_mut()
-            .query(sql, params)
+            .query(&statement, params)
             .map_err(PgError::from)?)
     }
 
@@ -65,10 +89,11 @@ impl<'a, C: GenericClient> PgTables<'a, C> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<postgres::Row>, ApiError> {
+        let statement = self.statement(sql)?;
         Ok(self
             .client
             .borrow_mut()
-            .query_opt(sql, params)
+            .query_opt(&statement, params)
             .map_err(PgError::from)?)
     }
 
