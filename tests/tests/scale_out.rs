@@ -586,3 +586,67 @@ fn an_op_set_aside_on_one_instance_is_let_through_from_the_other() {
     assert_eq!(admin_a.at(&c.url).digest(), on_b);
     assert_eq!(w1.store.digest().unwrap(), on_b.0, "w1 holds both grids");
 }
+
+/// A replica that lost its last commits (its files older than the log: a power cut before
+/// they reached the disk, which on PostgreSQL they need not, the log being the truth) takes
+/// those ops from the log again when the instance starts, and ends where it was.
+#[test]
+fn a_replica_that_lost_its_last_commits_takes_them_from_the_log_again() {
+    let Some(url) = database("replica_behind") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--database", url.as_str()];
+    let data = dir.path().join("a");
+    let a = ServerProcess::start(SERVER, &data, "127.0.0.1:0", &args);
+    let addr = a.addr.to_string();
+    let admin = admin_at(&a.url, dir.path(), "admin");
+    admin.grid("g1", "幸福社区");
+    admin.worker("w1", &["g1"]);
+    let mut phone = Phone::new(dir.path(), "phone-w1", &a.url, now_ms(), test_options());
+    phone.enroll("w1");
+    work(&mut phone, 0);
+    phone.sync();
+
+    // The replica's files as they were then, kept aside (the server stopped, so whole).
+    a.kill();
+    let replica = xuncha_server::replica_path(&data);
+    let files = |at: &std::path::Path| -> Vec<(std::path::PathBuf, std::path::PathBuf)> {
+        ["", "-wal", "-shm"]
+            .iter()
+            .map(|suffix| {
+                let name = format!("replica.sqlite3{suffix}");
+                (data.join(&name), at.join(&name))
+            })
+            .collect()
+    };
+    let kept = dir.path().join("kept");
+    std::fs::create_dir_all(&kept).unwrap();
+    for (live, copy) in files(&kept) {
+        if live.exists() {
+            std::fs::copy(live, copy).unwrap();
+        }
+    }
+    let a = ServerProcess::start(SERVER, &data, &addr, &args);
+    for round in 1..=3 {
+        work(&mut phone, round);
+        phone.sync();
+    }
+    let before = admin.digest();
+
+    // The later commits lost: the older files back, the instance started again.
+    a.kill();
+    for (live, copy) in files(&kept) {
+        let _ = std::fs::remove_file(&live);
+        if copy.exists() {
+            std::fs::copy(copy, live).unwrap();
+        }
+    }
+    assert!(replica.exists());
+    let a = ServerProcess::start(SERVER, &data, &addr, &args);
+    assert_eq!(admin.digest(), before, "the same state and op count as before the loss");
+    let report = phone.sync();
+    assert_eq!(report.pushed, 0, "{report:?}");
+    assert_eq!(phone.store.digest().unwrap(), before.0);
+    drop(a);
+}

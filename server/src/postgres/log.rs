@@ -325,10 +325,12 @@ fn held<'a>(
         .map(|e| (e.op.device.as_str(), e.op.seq as i64))
         .unzip();
     let rows = tx.query(
+        // One index probe per key (`OFFSET 0` keeps the planner from turning it into a join
+        // that sorts the whole log, as it does while the log's statistics are young).
         "SELECT o.device_id, o.seq, o.hlc, o.author, o.schema, o.wall_ms, o.kind, o.data,
                 o.let_through
-         FROM ops o JOIN unnest($1::text[], $2::bigint[]) AS k (d, s)
-           ON o.device_id = k.d AND o.seq = k.s",
+         FROM unnest($1::text[], $2::bigint[]) AS k (d, s)
+         CROSS JOIN LATERAL (SELECT * FROM ops WHERE device_id = k.d AND seq = k.s OFFSET 0) o",
         &[&devices, &seqs],
     )?;
     Ok(rows
