@@ -231,17 +231,38 @@ impl Db {
     /// Brings the replica up to the end of the shared log (nothing on SQLite), writing what
     /// it changed to the projection tables. Blocking.
     pub fn follow_log(&self) -> Result<(), ApiError> {
+        self.catch_up()?;
+        self.project()
+    }
+
+    /// Brings the replica up to the end of the shared log (nothing on SQLite). Blocking.
+    pub fn catch_up(&self) -> Result<(), ApiError> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
         let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut client = shared.client()?;
         catch_up_replica(&mut *client, &shared.log_id, &mut store)?;
-        self.note_end(store.conn())?;
-        drop(store);
-        // The projection tables from a read connection, so writes go on meanwhile.
+        Ok(self.note_end(store.conn())?)
+    }
+
+    /// Writes to the projection tables what the replica holds beyond their position (nothing
+    /// on SQLite). Blocking.
+    pub fn project(&self) -> Result<(), ApiError> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let mut client = shared.client()?;
+        // From a read connection, so writes go on meanwhile.
         let _one = self.projecting.lock().unwrap_or_else(|p| p.into_inner());
         self.read_store(|store, _| Ok(replica::project(&mut client, store)?))
+    }
+
+    /// A session of its own to the shared database, to lead jobs on (`None` on SQLite).
+    pub fn leadership(&self) -> Option<Result<crate::postgres::jobs::Leadership, PgError>> {
+        self.shared
+            .as_ref()
+            .map(|s| Ok(crate::postgres::jobs::Leadership::new(s.dedicated()?)))
     }
 
     /// On PostgreSQL, the sign-in throttle all instances share (`postgres::throttle`): this

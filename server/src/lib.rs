@@ -143,6 +143,9 @@ pub struct AppState {
     pub login: Arc<login::LoginGuard>,
 }
 
+/// The job of writing the projection tables, led by one instance (see `follow_shared_log`).
+const PROJECTIONS_JOB: &str = "projections";
+
 /// How long a cached token stays trusted (a revoked token works at most this long).
 const AUTH_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Cached tokens kept at most.
@@ -246,7 +249,20 @@ impl AppState {
             .name("log-follower".into())
             .spawn(move || {
                 let mut listener = None;
+                // One instance writes the projection tables (the others would write the same
+                // rows again); when it stops, its session ends and another takes the lead.
+                let mut leadership = None;
                 loop {
+                    if leadership.is_none() {
+                        leadership = match db.leadership() {
+                            Some(Ok(lead)) => Some(lead),
+                            Some(Err(e)) => {
+                                tracing::warn!(error = %e, "log follower: no session to lead on");
+                                None
+                            }
+                            None => return,
+                        };
+                    }
                     if listener.is_none() {
                         listener = match db.listener() {
                             Some(Ok(client)) => Some(client),
@@ -271,9 +287,24 @@ impl AppState {
                         tracing::warn!(error = %e, "log follower: listening failed");
                         listener = None;
                     }
-                    if let Err(e) = db.follow_log() {
+                    if let Err(e) = db.catch_up() {
                         tracing::warn!(error = %e.en, "log follower: catching up failed");
                         std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
+                    let leading = leadership.as_mut().map(|l| l.try_lead(PROJECTIONS_JOB));
+                    match leading {
+                        Some(Ok(true)) => {
+                            if let Err(e) = db.project() {
+                                tracing::warn!(error = %e.en, "log follower: projecting failed");
+                            }
+                        }
+                        Some(Ok(false)) => {}
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "log follower: leading failed");
+                            leadership = None;
+                        }
+                        None => {}
                     }
                 }
             })
@@ -370,8 +401,8 @@ impl AppState {
     }
 
     /// Brings the replica up to the shared log's end (on PostgreSQL; nothing on SQLite).
-    pub async fn follow_log(&self) -> Result<(), ApiError> {
-        self.blocking(|db| db.follow_log()).await
+    pub async fn catch_up(&self) -> Result<(), ApiError> {
+        self.blocking(|db| db.catch_up()).await
     }
 
     /// Resolves a device token, from the cache when it was seen recently.

@@ -886,7 +886,7 @@ pub async fn pull(
     // replica has followed yet: it catches up first (else the cursor would look like one
     // from another log, and the phone would pull everything again).
     if state.db().is_shared() && params.after > state.db().end().0 {
-        state.follow_log().await?;
+        state.catch_up().await?;
     }
     // The common case, a phone checking in with nothing new: answered without the database.
     let (end, end_check) = state.db().end();

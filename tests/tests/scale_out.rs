@@ -644,7 +644,11 @@ fn a_replica_that_lost_its_last_commits_takes_them_from_the_log_again() {
     }
     assert!(replica.exists());
     let a = ServerProcess::start(SERVER, &data, &addr, &args);
-    assert_eq!(admin.digest(), before, "the same state and op count as before the loss");
+    assert_eq!(
+        admin.digest(),
+        before,
+        "the same state and op count as before the loss"
+    );
     let report = phone.sync();
     assert_eq!(report.pushed, 0, "{report:?}");
     assert_eq!(phone.store.digest().unwrap(), before.0);
