@@ -223,6 +223,11 @@ impl Db {
         Ok(db)
     }
 
+    /// Connections open to the shared database (`None` on SQLite).
+    pub fn shared_connections(&self) -> Option<usize> {
+        self.shared.as_ref().map(Shared::open_connections)
+    }
+
     /// Whether this server keeps its state in PostgreSQL, beside other instances.
     pub fn is_shared(&self) -> bool {
         self.shared.is_some()
@@ -241,7 +246,7 @@ impl Db {
             return Ok(());
         };
         let mut store = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut client = shared.client()?;
+        let mut client = shared.writer_client()?;
         catch_up_replica(&mut *client, &shared.log_id, &mut store)?;
         Ok(self.note_end(store.conn())?)
     }
@@ -319,7 +324,7 @@ impl Db {
         store: &mut Store,
         work: impl FnOnce(&mut Store, &dyn ServerTables) -> T,
     ) -> Result<T, ApiError> {
-        let mut client = shared.client()?;
+        let mut client = shared.writer_client()?;
         let log_id = &shared.log_id;
         // What others appended meanwhile, applied before taking the log's lock (while another
         // instance holds it), so that under the lock there is little or nothing left to apply.

@@ -1219,3 +1219,51 @@ fn instances_sending_webhooks_at_once_take_different_deliveries() {
     assert_eq!(all.len(), before, "no delivery taken twice");
     assert_eq!(all.len(), 40, "every delivery taken");
 }
+
+/// A burst of requests on one instance shares a bounded set of connections to PostgreSQL
+/// (waiting for one rather than opening one each: PostgreSQL forks a process per connection
+/// and refuses those past its limit, for every instance together), and every request is
+/// answered.
+#[test]
+fn a_burst_of_requests_waits_for_a_connection_instead_of_opening_one_each() {
+    let Some(url) = database("pool") else {
+        return;
+    };
+    let db = Db::open_shared_in_memory(&url, "pool").unwrap();
+    let most = std::sync::atomic::AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..64 {
+            s.spawn(|| {
+                for _ in 0..10 {
+                    db.tables(|t| {
+                        t.grids_covered("nobody")?;
+                        let open = db.shared_connections().unwrap();
+                        most.fetch_max(open, std::sync::atomic::Ordering::Relaxed);
+                        // Held a while, so the requests overlap.
+                        thread::sleep(Duration::from_millis(5));
+                        Ok(())
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let most = most.into_inner();
+    let bound = xuncha_server::postgres::replica::MAX_CONNECTIONS;
+    assert!(
+        (bound / 2..=bound).contains(&most),
+        "64 requests at once used {most} connections (at most {bound})"
+    );
+    let mut admin = connect(&url, "admin");
+    let in_postgres: i64 = admin
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'xuncha-server pool'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(
+        in_postgres as usize <= bound + 1,
+        "{in_postgres} sessions in PostgreSQL (at most {bound} and the writer's own)"
+    );
+}

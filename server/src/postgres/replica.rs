@@ -8,7 +8,8 @@
 //! (premises, grid, chain) as the instance that took it filed it: the log carries the filing.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
 use xuncha_core::clock::Hlc;
@@ -21,8 +22,21 @@ use super::log::{Entry, Logged};
 use super::{Client, PgError};
 use crate::db;
 
-/// Connections kept open to the shared database (more are opened when all are in use).
-const IDLE: usize = 8;
+/// Connections this instance keeps open to the shared database at most: a burst of requests
+/// waits for one rather than opening a connection each (PostgreSQL forks a process per
+/// connection and refuses those past its `max_connections`, 100 by default, for every
+/// instance together).
+pub const MAX_CONNECTIONS: usize = 16;
+/// How long a request waits for a connection before opening one anyway (so that a thread
+/// holding one while asking for another can never wait for itself).
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(5);
+
+/// The connections open: those idle, and how many there are in all.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
+}
 
 /// This instance's way to the shared database.
 pub struct Shared {
@@ -30,7 +44,12 @@ pub struct Shared {
     instance: String,
     /// The shared log's identity ([`super::log::id`]), read once.
     pub log_id: String,
-    idle: Mutex<Vec<Client>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is given back or closed.
+    freed: Condvar,
+    /// The replica's writer's own connection (outside the pool: writes, which hold the log's
+    /// lock, never queue behind a burst of requests).
+    writer: Mutex<Option<Client>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -50,21 +69,79 @@ impl Shared {
             log_id: super::log::id(&mut client)?,
             url: url.to_owned(),
             instance: instance.to_owned(),
-            idle: Mutex::new(vec![client]),
+            pool: Mutex::new(Pool {
+                idle: vec![client],
+                open: 1,
+            }),
+            freed: Condvar::new(),
+            writer: Mutex::new(None),
         })
     }
 
-    /// A connection, idle or new; given back when dropped (unless it broke).
-    pub fn client(&self) -> Result<Pooled<'_>, PgError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let client = match idle {
-            Some(c) if !c.is_closed() => c,
+    /// The connection of the replica's writer (one writer at a time per instance).
+    pub fn writer_client(&self) -> Result<Pooled<'_>, PgError> {
+        let kept = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let client = match kept {
+            Some(client) if !client.is_closed() => client,
             _ => super::connect(&self.url, &self.instance)?,
         };
         Ok(Pooled {
             shared: self,
             client: Some(client),
+            writer: true,
         })
+    }
+
+    /// A connection: an idle one, a new one while fewer than [`MAX_CONNECTIONS`] are open,
+    /// else the next one given back (a new one after [`WAIT_FOR_CONNECTION`]). Given back
+    /// when dropped (unless it broke).
+    pub fn client(&self) -> Result<Pooled<'_>, PgError> {
+        let deadline = Instant::now() + WAIT_FOR_CONNECTION;
+        let mut pool = self.lock_pool();
+        loop {
+            if let Some(client) = pool.idle.pop() {
+                if client.is_closed() {
+                    pool.open -= 1;
+                    continue;
+                }
+                return Ok(self.pooled(client));
+            }
+            let now = Instant::now();
+            if pool.open < MAX_CONNECTIONS || now >= deadline {
+                pool.open += 1;
+                drop(pool);
+                return match super::connect(&self.url, &self.instance) {
+                    Ok(client) => Ok(self.pooled(client)),
+                    Err(e) => {
+                        self.lock_pool().open -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            pool = self
+                .freed
+                .wait_timeout(pool, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Connections open now (idle or in use).
+    pub fn open_connections(&self) -> usize {
+        self.lock_pool().open
+    }
+
+    fn pooled(&self, client: Client) -> Pooled<'_> {
+        Pooled {
+            shared: self,
+            client: Some(client),
+            writer: false,
+        }
+    }
+
+    fn lock_pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A connection of its own (to listen on), not from the pool.
@@ -77,6 +154,8 @@ impl Shared {
 pub struct Pooled<'a> {
     shared: &'a Shared,
     client: Option<Client>,
+    /// The writer's connection ([`Shared::writer_client`]), given back to its own place.
+    writer: bool,
 }
 
 impl std::fmt::Debug for Pooled<'_> {
@@ -101,14 +180,24 @@ impl std::ops::DerefMut for Pooled<'_> {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(client) = self.client.take()
-            && !client.is_closed()
-        {
-            let mut idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner());
-            if idle.len() < IDLE {
-                idle.push(client);
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if self.writer {
+            if !client.is_closed() {
+                *self.shared.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
             }
+            return;
         }
+        let mut pool = self.shared.lock_pool();
+        if client.is_closed() || pool.open > MAX_CONNECTIONS {
+            // Broke, or one of those opened past the bound after a long wait.
+            pool.open -= 1;
+        } else {
+            pool.idle.push(client);
+        }
+        drop(pool);
+        self.shared.freed.notify_one();
     }
 }
 
