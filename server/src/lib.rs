@@ -143,6 +143,18 @@ pub struct AppState {
     pub login: Arc<login::LoginGuard>,
 }
 
+/// A session the log follower keeps (to listen, to lead), or `None` after saying why it has
+/// none (it tries again on its next turn).
+fn follower_session<T>(made: Option<Result<T, postgres::PgError>>, failing: &str) -> Option<T> {
+    match made? {
+        Ok(session) => Some(session),
+        Err(e) => {
+            tracing::warn!(error = %e, "log follower: {failing}");
+            None
+        }
+    }
+}
+
 /// The job of writing the projection tables, led by one instance (see `follow_shared_log`).
 const PROJECTIONS_JOB: &str = "projections";
 
@@ -254,24 +266,10 @@ impl AppState {
                 let mut leadership = None;
                 loop {
                     if leadership.is_none() {
-                        leadership = match db.leadership() {
-                            Some(Ok(lead)) => Some(lead),
-                            Some(Err(e)) => {
-                                tracing::warn!(error = %e, "log follower: no session to lead on");
-                                None
-                            }
-                            None => return,
-                        };
+                        leadership = follower_session(db.leadership(), "no session to lead on");
                     }
                     if listener.is_none() {
-                        listener = match db.listener() {
-                            Some(Ok(client)) => Some(client),
-                            Some(Err(e)) => {
-                                tracing::warn!(error = %e, "log follower: cannot listen");
-                                None
-                            }
-                            None => return,
-                        };
+                        listener = follower_session(db.listener(), "cannot listen");
                     }
                     let waited = match listener.as_mut() {
                         Some(client) => {
