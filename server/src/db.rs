@@ -330,7 +330,17 @@ impl Db {
         // instance holds it), so that under the lock there is little or nothing left to apply.
         catch_up_replica(&mut *client, log_id, store)?;
         let mut tx = client.transaction().map_err(PgError::from)?;
-        log::lock(&mut tx)?;
+        if !log::try_lock(&mut tx)? {
+            // Another instance is writing. Queued now, this one would be given the lock as
+            // that group commits and apply the group under it, while every instance waits.
+            // Instead: wait for that commit, apply the group outside the lock (while the other
+            // runs its next group, if it has one), and only then queue.
+            tx.rollback().map_err(PgError::from)?;
+            log::wait_for_writer(&mut client)?;
+            catch_up_replica(&mut *client, log_id, store)?;
+            tx = client.transaction().map_err(PgError::from)?;
+            log::lock(&mut tx)?;
+        }
         catch_up_replica(&mut tx, log_id, store)?;
         let end = follow::position(store.conn(), log_id)?;
         let out = store.atomic(|store| {

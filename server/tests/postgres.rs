@@ -1267,3 +1267,62 @@ fn a_burst_of_requests_waits_for_a_connection_instead_of_opening_one_each() {
         "{in_postgres} sessions in PostgreSQL (at most {bound} and the writer's own)"
     );
 }
+
+/// A write on an instance while another holds the log's lock does not queue for the lock at
+/// once (granted it when the other's group commits, it would apply that group under the lock
+/// while every instance waits): it waits for the commit without queueing, applies what was
+/// appended, then takes the lock. Its ops come after the other's, and its replica ends like
+/// one following the log from the start.
+#[test]
+fn a_write_waits_for_another_instances_append_without_queueing_for_the_lock() {
+    let Some(url) = database("turns") else {
+        return;
+    };
+    let instance = Db::open_shared_in_memory(&url, "turns").unwrap();
+    let mut admin = connect(&url, "admin");
+    let mut other = connect(&url, "other");
+    let theirs = phone_ops("phone-other", 2);
+    let mine = phone_ops("phone-mine", 1);
+
+    let mut holding = other.transaction().unwrap();
+    log::append_in(&mut holding, &entries(&theirs)).unwrap();
+    // How this instance's connections wait on the log's advisory lock: (mode, granted).
+    let waits = |admin: &mut Client| -> Vec<String> {
+        admin
+            .query(
+                "SELECT l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'advisory' AND NOT l.granted
+                   AND a.application_name = 'xuncha-server turns'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    thread::scope(|s| {
+        let writing = s.spawn(|| instance.write(|w| Ok(w.store().apply_ops(&mine)?)).unwrap());
+        wait_until("the write waits for the other's append", || {
+            !waits(&mut admin).is_empty()
+        });
+        assert_eq!(
+            waits(&mut admin),
+            ["ShareLock"],
+            "waiting for the holder to finish, not queued for the lock itself"
+        );
+        assert!(!writing.is_finished());
+        holding.commit().unwrap();
+        writing.join().unwrap();
+    });
+
+    let logged = log::after(&mut admin, 0, 1000).unwrap();
+    let devices: Vec<&str> = logged.iter().map(|l| l.op.device.as_str()).collect();
+    let split = theirs.len();
+    assert_eq!(logged.len(), theirs.len() + mine.len());
+    assert!(devices[..split].iter().all(|d| *d == "phone-other"));
+    assert!(devices[split..].iter().all(|d| *d == "phone-mine"));
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = Db::open(&dir.path().join("fresh.sqlite")).unwrap();
+    catch_up(&fresh, &mut admin, follow::PAGE);
+    assert_eq!(digest(&instance), digest(&fresh));
+}

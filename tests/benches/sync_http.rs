@@ -7,6 +7,8 @@
 //! SYNC_SERVE=FILE to keep the first-sync server up for the field app's benchmark).
 //! On PostgreSQL: SYNC_DATABASE=postgres://USER@HOST:PORT/DB (each server a fresh database
 //! made there), and SYNC_INSTANCES=2 for two instances on it, the clients spread over both.
+//! SYNC_INSTANCES=sqlite,1,2 SYNC_ROUNDS=5 SYNC_PUSHES=4 measures push_many on SQLite, one
+//! and two instances in turn, five rounds, and gives each round's ratios between them.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a bench binary: panics are failures
 
@@ -52,23 +54,63 @@ fn fresh_database() -> Option<String> {
     Some(xuncha_server::postgres::fresh_database(&base, &name).unwrap())
 }
 
-fn instances() -> usize {
-    std::env::var("SYNC_INSTANCES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1)
+/// Where a bench server keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Setup {
+    Sqlite,
+    /// That many instances on one PostgreSQL database (SYNC_DATABASE).
+    Postgres(usize),
+}
+
+impl std::fmt::Display for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Setup::Sqlite => write!(f, "SQLite"),
+            Setup::Postgres(n) => write!(f, "PostgreSQL, {n} instance(s)"),
+        }
+    }
+}
+
+/// The set-ups push_many measures, from SYNC_INSTANCES (on PostgreSQL): `2`, or a list such
+/// as `sqlite,1,2` to measure them in turn in one run and compare; default SQLite, or one
+/// instance with SYNC_DATABASE.
+fn setups() -> Vec<Setup> {
+    let postgres = std::env::var("SYNC_DATABASE").is_ok();
+    match std::env::var("SYNC_INSTANCES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| match n.trim() {
+                "sqlite" => Setup::Sqlite,
+                n => {
+                    assert!(postgres, "instances on PostgreSQL need SYNC_DATABASE");
+                    Setup::Postgres(n.parse().unwrap())
+                }
+            })
+            .collect(),
+        Err(_) if postgres => vec![Setup::Postgres(1)],
+        Err(_) => vec![Setup::Sqlite],
+    }
 }
 
 /// A server with 20 workers in grid g1 and 1,000 premises already there.
 fn server(premises: usize) -> Bench {
+    server_on(premises, setups()[0])
+}
+
+/// [`server`] on `setup`.
+fn server_on(premises: usize, setup: Setup) -> Bench {
+    let instances = match setup {
+        Setup::Sqlite => 1,
+        Setup::Postgres(n) => n,
+    };
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         max_body_bytes: 64 << 20,
-        database: fresh_database(),
+        database: (setup != Setup::Sqlite).then(fresh_database).flatten(),
         ..Config::default()
     };
     assert!(
-        config.database.is_some() || instances() == 1,
+        config.database.is_some() || instances == 1,
         "several instances need SYNC_DATABASE"
     );
     let state = AppState::open(&dir.path().join("i0"), config.clone()).unwrap();
@@ -156,7 +198,7 @@ fn server(premises: usize) -> Bench {
     rt.spawn(axum::serve(listener, app(state.clone())).into_future());
     let mut urls = vec![url.clone()];
     let mut others = Vec::new();
-    for i in 1..instances() {
+    for i in 1..instances {
         let other = AppState::open(&dir.path().join(format!("i{i}")), config.clone()).unwrap();
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -463,7 +505,7 @@ fn pull_latency(clients: usize, rounds: usize) {
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
         "pull with nothing new, {clients} concurrent clients x {rounds} ({}): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        backend(),
+        setups()[0],
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3,
@@ -472,8 +514,8 @@ fn pull_latency(clients: usize, rounds: usize) {
 
 /// 1,000 phones each push `pushes` small batches (`ops` premises edits each) at once, as in a
 /// morning's sync: pushes per second and each push's latency.
-fn push_many(clients: usize, pushes: usize, ops: usize) {
-    let bench = server(1000);
+fn push_many(clients: usize, pushes: usize, ops: usize, setup: Setup) -> f64 {
+    let bench = server_on(1000, setup);
     let tokens: Vec<String> = bench
         .state
         .db()
@@ -579,22 +621,55 @@ fn push_many(clients: usize, pushes: usize, ops: usize) {
     assert_eq!(held, 1000 + clients * pushes * ops, "every op stored once");
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let rate = (clients * pushes) as f64 / secs;
     println!(
         "push, {clients} phones x {pushes} pushes of {ops} ops ({}): {:.0} pushes/s ({:.0} ops/s); \
          a push p50 {:.0} ms, p99 {:.0} ms",
-        backend(),
-        (clients * pushes) as f64 / secs,
+        setup,
+        rate,
         (clients * pushes * ops) as f64 / secs,
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
     );
+    rate
 }
 
-/// What the figures were measured on.
-fn backend() -> String {
-    match std::env::var("SYNC_DATABASE") {
-        Ok(_) => format!("PostgreSQL, {} instance(s)", instances()),
-        Err(_) => "SQLite".to_owned(),
+/// push_many on each set-up of SYNC_INSTANCES in turn, SYNC_ROUNDS times (default once),
+/// SYNC_PUSHES pushes per phone (default 2). With several set-ups, each round's ratio of each
+/// set-up's throughput to each earlier one's, and the median of those ratios: this machine's speed
+/// drifts by a quarter over minutes, so only set-ups measured side by side are compared.
+fn push_many_rounds(full: bool) {
+    let setups = setups();
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(default)
+    };
+    let (rounds, pushes) = (env("SYNC_ROUNDS", 1), env("SYNC_PUSHES", 2));
+    let clients = if full { 1000 } else { 50 };
+    let rates: Vec<Vec<f64>> = (0..rounds)
+        .map(|_| {
+            setups
+                .iter()
+                .map(|&setup| push_many(clients, pushes, 20, setup))
+                .collect()
+        })
+        .collect();
+    for later in 1..setups.len() {
+        for earlier in 0..later {
+            let mut r: Vec<f64> = rates.iter().map(|at| at[later] / at[earlier]).collect();
+            r.sort_by(f64::total_cmp);
+            let shown: Vec<String> = r.iter().map(|x| format!("{x:.2}")).collect();
+            println!(
+                "push, {} against {}: {}x in the {} rounds (sorted), median {:.2}x",
+                setups[later],
+                setups[earlier],
+                shown.join(" "),
+                r.len(),
+                r[r.len() / 2],
+            );
+        }
     }
 }
 
@@ -620,7 +695,7 @@ fn main() {
     let parts = std::env::var("SYNC_PARTS").unwrap_or_default();
     let run = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
     if run("push_many") {
-        push_many(if full { 1000 } else { 50 }, 2, 20);
+        push_many_rounds(full);
     }
     if run("push") {
         push_throughput("premises edits only", 0.0, total);

@@ -100,6 +100,30 @@ pub fn lock(tx: &mut Transaction<'_>) -> Result<(), PgError> {
     Ok(())
 }
 
+/// Takes the log's lock for the rest of the transaction if no one holds it (or waits for it);
+/// else returns false at once.
+pub fn try_lock(tx: &mut Transaction<'_>) -> Result<bool, PgError> {
+    Ok(tx
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock($1, $2)",
+            &[&LOCK_SPACE, &LOCK_LOG_APPEND],
+        )?
+        .get(0))
+}
+
+/// Waits until whoever holds the log's lock now lets it go (its append committed or undone),
+/// without queueing for the lock: a shared hold, taken and given back in a transaction of its
+/// own.
+pub fn wait_for_writer(client: &mut Client) -> Result<(), PgError> {
+    let mut tx = client.transaction()?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock_shared($1, $2)",
+        &[&LOCK_SPACE, &LOCK_LOG_APPEND],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Appends several pushes at once (the pushes that arrived together: one lock, one insert,
 /// one commit for all), each all or nothing: a push carrying another op under a held
 /// `(device, seq)` is refused alone, and nothing of it is stored. Returns each push's outcome
