@@ -578,6 +578,12 @@ fn push_many(clients: usize, pushes: usize, ops: usize, setup: Setup) -> f64 {
         .iter()
         .map(|u| format!("{u}/v1/sync/push"))
         .collect();
+    // Each set-up starts with PostgreSQL's dirty pages written out, so that none pays for a
+    // checkpoint the WAL of the one before brought on.
+    if let Ok(url) = std::env::var("SYNC_DATABASE") {
+        let mut admin = xuncha_server::postgres::connect(&url, "bench").unwrap();
+        admin.batch_execute("CHECKPOINT").unwrap();
+    }
     let started = Instant::now();
     let mut latencies: Vec<Duration> = bench.rt.block_on(async {
         let tasks: Vec<_> = bodies
