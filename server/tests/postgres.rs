@@ -1271,8 +1271,9 @@ fn a_burst_of_requests_waits_for_a_connection_instead_of_opening_one_each() {
 /// A write on an instance while another holds the log's lock does not queue for the lock at
 /// once (granted it when the other's group commits, it would apply that group under the lock
 /// while every instance waits): it waits for the commit without queueing, applies what was
-/// appended, then takes the lock. Its ops come after the other's, and its replica ends like
-/// one following the log from the start.
+/// appended, then takes the lock. Its ops come after the other's; after an append rolled back
+/// it writes as if nothing happened; a third writer that queued meanwhile goes first and is
+/// caught up under the lock. Its replica ends like one following the log from the start.
 #[test]
 fn a_write_waits_for_another_instances_append_without_queueing_for_the_lock() {
     let Some(url) = database("turns") else {
@@ -1281,12 +1282,7 @@ fn a_write_waits_for_another_instances_append_without_queueing_for_the_lock() {
     let instance = Db::open_shared_in_memory(&url, "turns").unwrap();
     let mut admin = connect(&url, "admin");
     let mut other = connect(&url, "other");
-    let theirs = phone_ops("phone-other", 2);
-    let mine = phone_ops("phone-mine", 1);
-
-    let mut holding = other.transaction().unwrap();
-    log::append_in(&mut holding, &entries(&theirs)).unwrap();
-    // How this instance's connections wait on the log's advisory lock: (mode, granted).
+    // How this instance's connections wait on the log's advisory lock now.
     let waits = |admin: &mut Client| -> Vec<String> {
         admin
             .query(
@@ -1300,27 +1296,88 @@ fn a_write_waits_for_another_instances_append_without_queueing_for_the_lock() {
             .map(|r| r.get(0))
             .collect()
     };
-    thread::scope(|s| {
-        let writing = s.spawn(|| instance.write(|w| Ok(w.store().apply_ops(&mine)?)).unwrap());
-        wait_until("the write waits for the other's append", || {
-            !waits(&mut admin).is_empty()
+    // The devices of the log's ops after `from`, a name per run of one device.
+    let runs_after = |admin: &mut Client, from: usize| -> Vec<String> {
+        let logged = log::after(admin, from as i64, 10_000).unwrap();
+        let mut runs: Vec<String> = logged.iter().map(|l| l.op.device.0.clone()).collect();
+        runs.dedup();
+        runs
+    };
+    // Another session holds the lock with `theirs` appended; this instance writes `mine`
+    // meanwhile; `between` runs while the write waits; the holder then ends with `end`.
+    let write_while_held = |admin: &mut Client,
+                            other: &mut Client,
+                            theirs: &[Op],
+                            mine: &[Op],
+                            between: &mut dyn FnMut(&mut Client),
+                            end: fn(pg::Transaction<'_>)| {
+        let mut holding = other.transaction().unwrap();
+        log::append_in(&mut holding, &entries(theirs)).unwrap();
+        thread::scope(|s| {
+            let writing = s.spawn(|| instance.write(|w| Ok(w.store().apply_ops(mine)?)).unwrap());
+            wait_until("the write waits for the other's append", || {
+                !waits(admin).is_empty()
+            });
+            assert_eq!(
+                waits(admin),
+                ["ShareLock"],
+                "waiting for the holder to finish, not queued for the lock itself"
+            );
+            between(admin);
+            assert!(!writing.is_finished());
+            end(holding);
+            writing.join().unwrap();
         });
-        assert_eq!(
-            waits(&mut admin),
-            ["ShareLock"],
-            "waiting for the holder to finish, not queued for the lock itself"
-        );
-        assert!(!writing.is_finished());
-        holding.commit().unwrap();
-        writing.join().unwrap();
-    });
+    };
 
-    let logged = log::after(&mut admin, 0, 1000).unwrap();
-    let devices: Vec<&str> = logged.iter().map(|l| l.op.device.as_str()).collect();
-    let split = theirs.len();
-    assert_eq!(logged.len(), theirs.len() + mine.len());
-    assert!(devices[..split].iter().all(|d| *d == "phone-other"));
-    assert!(devices[split..].iter().all(|d| *d == "phone-mine"));
+    let theirs = phone_ops("phone-other", 2);
+    let mine = phone_ops("phone-mine", 1);
+    write_while_held(&mut admin, &mut other, &theirs, &mine, &mut |_| {}, |tx| {
+        tx.commit().unwrap()
+    });
+    assert_eq!(runs_after(&mut admin, 0), ["phone-other", "phone-mine"]);
+    let end = theirs.len() + mine.len();
+
+    // The holder's append is undone: the write goes on alone.
+    let undone = phone_ops("phone-undone", 1);
+    let mine = phone_ops("phone-mine-2", 1);
+    write_while_held(&mut admin, &mut other, &undone, &mine, &mut |_| {}, |tx| {
+        tx.rollback().unwrap()
+    });
+    assert_eq!(runs_after(&mut admin, end), ["phone-mine-2"]);
+    let end = end + mine.len();
+
+    // A third writer queues for the lock while the write waits: it is given the lock before
+    // the write queues, and the write applies its ops under the lock before its own.
+    let theirs = phone_ops("phone-other-2", 1);
+    let late_ops = phone_ops("phone-late", 1);
+    let mine = phone_ops("phone-mine-3", 1);
+    let mut late = connect(&url, "late");
+    let late_pid = pid(&mut late);
+    let (go, start) = mpsc::channel::<()>();
+    let late_append = thread::spawn(move || {
+        start.recv().unwrap();
+        log::append(&mut late, &entries(&late_ops)).unwrap();
+    });
+    write_while_held(
+        &mut admin,
+        &mut other,
+        &theirs,
+        &mine,
+        &mut |admin| {
+            go.send(()).unwrap();
+            wait_until("the third writer queues", || {
+                waiting_for_lock(admin, late_pid)
+            });
+        },
+        |tx| tx.commit().unwrap(),
+    );
+    late_append.join().unwrap();
+    assert_eq!(
+        runs_after(&mut admin, end),
+        ["phone-other-2", "phone-late", "phone-mine-3"]
+    );
+
     let dir = tempfile::tempdir().unwrap();
     let fresh = Db::open(&dir.path().join("fresh.sqlite")).unwrap();
     catch_up(&fresh, &mut admin, follow::PAGE);
